@@ -1,0 +1,3 @@
+from edgehar.cli import main
+
+main()

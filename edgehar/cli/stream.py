@@ -1,0 +1,3 @@
+"""`edgehar` commands of this stage."""
+
+from edgehar.cli.app import app  # noqa: F401

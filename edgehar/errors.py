@@ -1,0 +1,21 @@
+"""Errors edgehar raises for bad input; the CLI prints them as one clear line."""
+
+
+class EdgeharError(Exception):
+    """Base of every error that is the user's input, not a bug."""
+
+
+class DataError(EdgeharError):
+    """A data file is missing or malformed; the message names the file (and line)."""
+
+
+class BundleError(EdgeharError):
+    """A model bundle is missing, incomplete or of an unknown schema."""
+
+
+class ExportError(EdgeharError):
+    """A model cannot be converted or does not meet what the target needs."""
+
+
+class SourceError(EdgeharError):
+    """A live sensor source cannot be opened or read."""

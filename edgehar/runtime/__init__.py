@@ -1,0 +1,1 @@
+"""The on-device runtime: LiteRT inference, live sources and the streaming loop (no TensorFlow)."""

@@ -1,0 +1,25 @@
+"""The fixed facts every stage agrees on: classes, channels, rates and window geometry."""
+
+ACTIVITIES = (
+    "WALKING",
+    "WALKING_UPSTAIRS",
+    "WALKING_DOWNSTAIRS",
+    "SITTING",
+    "STANDING",
+    "LAYING",
+)
+"""Class names as in the dataset's activity_labels.txt; label k (1..6) is ACTIVITIES[k - 1]."""
+
+UCI_CHANNELS = (
+    "body_acc_x", "body_acc_y", "body_acc_z",
+    "body_gyro_x", "body_gyro_y", "body_gyro_z",
+    "total_acc_x", "total_acc_y", "total_acc_z",
+)
+"""The 9 UCI HAR channels, in the order every array in edgehar uses."""
+
+RAW_COLUMNS = ("ax", "ay", "az", "gx", "gy", "gz")
+"""What an IMU delivers: total acceleration in g, angular velocity in rad/s."""
+
+SAMPLE_RATE_HZ = 50.0
+WINDOW = 128
+HOP = 64
