@@ -1,3 +1,101 @@
-"""`edgehar` commands of this stage."""
+"""`edgehar train` and `edgehar evaluate`."""
 
-from edgehar.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgehar.cli.app import DataOption, app
+
+console = Console()
+
+
+def load_splits(data: Path | None, splits=("train", "test")):
+    from edgehar.data.locate import resolve_data
+    from edgehar.data.uci import load_split
+
+    source = resolve_data(data)
+    return [load_split(source, split) for split in splits]
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option(help="Model family: lstm, cnn, or a compact family.")] = "lstm",
+    data: DataOption = None,
+    out: Annotated[Path | None, typer.Option(help="Bundle folder to write (default models/<name>).")] = None,
+    units: Annotated[int | None, typer.Option(help="LSTM/GRU units (lstm: 100).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (family default).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (family default).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed; run k of --repeats uses seed+k-1.")] = 1,
+    repeats: Annotated[int, typer.Option(help="Train N times and print mean ± std accuracy.")] = 1,
+    pipeline: Annotated[str | None, typer.Option(help="Preprocessing: dataset9, causal9, raw6.")] = None,
+    normalize: Annotated[bool | None, typer.Option(help="Fit per-channel normalization.")] = None,
+    augment: Annotated[bool | None, typer.Option(help="IMU augmentation while training.")] = None,
+    val_subjects: Annotated[int, typer.Option(help="Hold out N training subjects for early stopping.")] = 0,
+):
+    """Train a model on UCI HAR and write a bundle (model.keras, metadata.json, history.json)."""
+    from edgehar.bundle import models_dir
+    from edgehar.model.train import TrainConfig, fit, repeat_summary, write_bundle
+
+    train_set, test_set = load_splits(data)
+    params = {"units": units} if units is not None else {}
+    accuracies, first = [], None
+    for run in range(1, repeats + 1):
+        config = TrainConfig(family=model, params=params, epochs=epochs, batch_size=batch_size,
+                             seed=seed + run - 1, pipeline=pipeline, normalize=normalize,
+                             augment=augment, val_subjects=val_subjects)
+        result = fit(config, train_set, test_set)
+        accuracies.append(result.test_report["accuracy"])
+        console.print(f">#{run}: {accuracies[-1] * 100:.3f}")
+        first = first or result
+    summary = repeat_summary(accuracies)
+    if repeats > 1:
+        console.print(f"Accuracy: {summary['mean']:.3f}% (+/-{summary['std']:.3f})")
+    name = out.name if out else f"{model}{units or ''}"
+    target = out or models_dir() / name
+    bundle = write_bundle(target, first, train_set, name,
+                          extra={"repeats": summary} if repeats > 1 else None)
+    console.print(f"wrote {bundle.path}")
+
+
+@app.command()
+def evaluate(
+    bundle: Annotated[Path, typer.Argument(help="Model bundle folder.")],
+    data: DataOption = None,
+    variant: Annotated[str, typer.Option(help="keras, or an exported variant: float32, int8, ...")] = "keras",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    png: Annotated[Path | None, typer.Option(help="Confusion PNG path.")] = None,
+):
+    """Accuracy, macro-F1, per-class and per-subject scores and the confusion matrix on the test split."""
+    from edgehar.bundle import Bundle
+    from edgehar.model.evaluate import evaluate_bundle, plot_confusion
+
+    b = Bundle.load(bundle)
+    (test_set,) = load_splits(data, ("test",))
+    report = evaluate_bundle(b, test_set, variant)
+    png = plot_confusion(report, b.classes, png or b.path / f"confusion_{variant}.png")
+    report["confusion_png"] = str(png)
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    console.print(f"[bold]{b.name}[/] ({variant}) on {report['windows']} windows: "
+                  f"accuracy {report['accuracy']:.2%}, macro-F1 {report['macro_f1']:.2%}")
+    per_class = Table("class", "precision", "recall", "F1", "support")
+    for name, m in report["per_class"].items():
+        per_class.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
+                          str(m["support"]))
+    console.print(per_class)
+    cm = Table("true \\ predicted", *[c[:8] for c in b.classes], title="confusion matrix")
+    for name, row in zip(b.classes, report["confusion_matrix"], strict=True):
+        cm.add_row(name, *map(str, row))
+    console.print(cm)
+    subjects = Table("subject", "accuracy", title="per subject")
+    for s, acc in report["per_subject"].items():
+        subjects.add_row(s, f"{acc:.2%}")
+    console.print(subjects)
+    console.print(f"confusion matrix picture: {report['confusion_png']}")

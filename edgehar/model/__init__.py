@@ -1,0 +1,1 @@
+"""Model families, training and evaluation (needs the `train` extra: TensorFlow)."""

@@ -1,0 +1,166 @@
+"""Fit a model family on UCI HAR windows and write it as a bundle.
+
+The recipe (epochs, batch size, pipeline, normalization) defaults per family to the
+reference notebook's; everything that shaped the model goes into ``metadata.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from edgehar import __version__, atomic
+from edgehar.bundle import SCHEMA, Bundle
+from edgehar.data.dataset import HarWindows
+from edgehar.model import architectures
+from edgehar.model.augment import Augmenter
+from edgehar.model.metrics import classification_report
+from edgehar.model.progress import RichProgress
+from edgehar.preprocess.pipeline import Pipeline
+from edgehar.preprocess.prepare import pipeline_channels
+from edgehar.spec import ACTIVITIES, HOP, SAMPLE_RATE_HZ, WINDOW
+
+
+@dataclass
+class TrainConfig:
+    family: str = "lstm"
+    params: dict = field(default_factory=dict)
+    epochs: int | None = None
+    batch_size: int | None = None
+    seed: int = 1
+    pipeline: str | None = None
+    normalize: bool | None = None
+    augment: bool | None = None
+    learning_rate: float = 1e-3
+    val_subjects: int = 0
+    """Hold out this many training subjects for validation and early stopping (0: none)."""
+    patience: int = 10
+
+    def resolved(self) -> TrainConfig:
+        """Fill every unset field from the family's defaults."""
+        defaults = architectures.DEFAULTS[self.family]
+        filled = {k: (getattr(self, k) if getattr(self, k) is not None else defaults.get(k))
+                  for k in ("epochs", "batch_size", "pipeline", "normalize", "augment")}
+        filled["augment"] = bool(filled["augment"])
+        return TrainConfig(**{**asdict(self), **filled,
+                              "params": {**defaults.get("params", {}), **self.params}})
+
+
+@dataclass
+class TrainResult:
+    model: keras.Model
+    pipeline: Pipeline
+    config: TrainConfig
+    history: dict
+    test_report: dict | None
+
+
+def data_checksum(windows: HarWindows) -> str:
+    h = hashlib.sha256()
+    for a in (windows.X, windows.y, windows.subject):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _split_validation(train: HarWindows, n_subjects: int, seed: int):
+    if n_subjects <= 0:
+        return train, None
+    subjects = np.unique(train.subject)
+    held = np.random.default_rng(seed).choice(subjects, size=n_subjects, replace=False)
+    mask = np.isin(train.subject, held)
+    return train.take(~mask), train.take(mask)
+
+
+def fit(config: TrainConfig, train: HarWindows, test: HarWindows | None = None,
+        progress: bool = True) -> TrainResult:
+    """Train one model; report on ``test`` (if given) with the Keras model."""
+    config = config.resolved()
+    keras.utils.set_random_seed(config.seed)
+    pipeline = Pipeline.preset(config.pipeline)
+    fit_part, val_part = _split_validation(train, config.val_subjects, config.seed)
+    channels = pipeline_channels(fit_part, pipeline)
+    if config.normalize:
+        pipeline = pipeline.fit(channels)
+    x = pipeline.normalize(channels)
+    y = keras.utils.to_categorical(fit_part.class_index, len(ACTIVITIES))
+
+    model = architectures.build(config.family, x.shape[1:], len(ACTIVITIES), **config.params)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
+    callbacks = [RichProgress(config.epochs, label=model.name)] if progress else []
+    validation = None
+    if val_part is not None:
+        validation = (pipeline.normalize(pipeline_channels(val_part, pipeline)),
+                      keras.utils.to_categorical(val_part.class_index, len(ACTIVITIES)))
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_accuracy", patience=config.patience, restore_best_weights=True))
+    inputs = Augmenter(channels, y, pipeline, config.batch_size, config.seed) if config.augment else x
+    history = model.fit(inputs, None if config.augment else y,
+                        batch_size=None if config.augment else config.batch_size,
+                        epochs=config.epochs, verbose=0, shuffle=True,
+                        validation_data=validation, callbacks=callbacks)
+    report = evaluate_keras(model, pipeline, test) if test is not None else None
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    return TrainResult(model, pipeline, config, hist, report)
+
+
+def evaluate_keras(model: keras.Model, pipeline: Pipeline, windows: HarWindows) -> dict:
+    """Classification report of a Keras model on labelled windows."""
+    from edgehar.preprocess.prepare import model_inputs
+
+    probs = model.predict(model_inputs(windows, pipeline), batch_size=256, verbose=0)
+    return classification_report(windows.class_index, probs.argmax(axis=1), ACTIVITIES,
+                                 windows.subject)
+
+
+def metadata_for(result: TrainResult, name: str, train: HarWindows) -> dict:
+    import tensorflow as tf
+
+    config = result.config
+    summary = None
+    if result.test_report is not None:
+        summary = {k: result.test_report[k] for k in ("windows", "accuracy", "macro_f1")}
+    return {
+        "schema": SCHEMA,
+        "name": name,
+        "model": {"family": config.family, "params": config.params,
+                  "parameters": int(result.model.count_params()),
+                  "input_shape": list(result.model.input_shape[1:])},
+        "classes": list(ACTIVITIES),
+        "sample_rate_hz": SAMPLE_RATE_HZ,
+        "window": WINDOW,
+        "hop": HOP,
+        "pipeline": result.pipeline.to_dict(),
+        "training": {**asdict(config), "optimizer": "adam", "loss": "categorical_crossentropy",
+                     "epochs_run": len(next(iter(result.history.values()), [])),
+                     "data_source": train.source, "data_sha256": data_checksum(train),
+                     "train_windows": len(train)},
+        "versions": {"edgehar": __version__, "tensorflow": tf.__version__,
+                     "keras": keras.__version__, "numpy": np.__version__,
+                     "python": platform.python_version()},
+        "metrics": {"test": summary},
+    }
+
+
+def write_bundle(out: Path, result: TrainResult, train: HarWindows, name: str | None = None,
+                 extra: dict | None = None) -> Bundle:
+    """Write model.keras, metadata.json and history.json to ``out`` atomically."""
+    out = Path(out)
+    metadata = {**metadata_for(result, name or out.name, train), **(extra or {})}
+    with atomic.folder(out) as tmp:
+        result.model.save(tmp / "model.keras")
+        (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+        (tmp / "history.json").write_text(json.dumps(result.history, indent=2) + "\n")
+    return Bundle.load(out)
+
+
+def repeat_summary(accuracies: list[float]) -> dict:
+    a = np.asarray(accuracies) * 100
+    return {"runs": [round(float(v), 3) for v in a], "mean": float(a.mean()),
+            "std": float(a.std())}
