@@ -1,0 +1,62 @@
+"""`fetch` against a real HTTP server on 127.0.0.1 serving a zip of the original-layout sample."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from edgehar.data.fetch import fetch
+from edgehar.data.uci import load_uci
+from edgehar.errors import DataError
+
+
+@pytest.fixture
+def served_zip(tmp_path, uci_original_sample):
+    """(url, sha256) of 'UCI HAR Dataset.zip' built from the sample, served over HTTP."""
+    root = tmp_path / "www"
+    root.mkdir()
+    archive = root / "UCI HAR Dataset.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(uci_original_sample.rglob("*")):
+            zf.write(path, (Path("UCI HAR Dataset") / path.relative_to(uci_original_sample)).as_posix())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield (f"http://127.0.0.1:{server.server_port}/UCI%20HAR%20Dataset.zip",
+           hashlib.sha256(archive.read_bytes()).hexdigest())
+    server.shutdown()
+    server.server_close()
+
+
+def test_fetch_downloads_a_verified_zip_that_loads(tmp_path, served_zip, monkeypatch):
+    monkeypatch.setenv("EDGEHAR_CACHE", str(tmp_path / "cache"))
+    url, sha256 = served_zip
+    path = fetch(tmp_path / "data", url=url, sha256=sha256)
+    assert path == tmp_path / "data" / "UCI_HAR.zip"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    train, test = load_uci(path)
+    assert len(train) == len(test) == 40
+    assert fetch(tmp_path / "data", url=url, sha256=sha256) == path  # already there: kept
+
+
+def test_checksum_mismatch_is_a_clear_error_and_keeps_nothing(tmp_path, served_zip):
+    url, sha256 = served_zip
+    wrong = "0" * 64
+    with pytest.raises(DataError, match=f"has SHA-256 {sha256}, expected {wrong}; the file was not kept"):
+        fetch(tmp_path / "data", url=url, sha256=wrong)
+    assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_unreachable_url_and_bad_checksum_argument(tmp_path, served_zip):
+    url, sha256 = served_zip
+    with pytest.raises(DataError, match="cannot download .*missing.zip"):
+        fetch(tmp_path, url=url.replace("UCI%20HAR%20Dataset.zip", "missing.zip"), sha256=sha256)
+    with pytest.raises(DataError, match="not 64 hexadecimal digits"):
+        fetch(tmp_path, url=url, sha256="abc")
