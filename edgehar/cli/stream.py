@@ -1,3 +1,74 @@
-"""`edgehar` commands of this stage."""
+"""`edgehar stream` (live labels from an IMU or a replayed recording) and `edgehar validate`.
 
-from edgehar.cli.app import app  # noqa: F401
+Nothing here imports TensorFlow: these run on the Pi with LiteRT alone.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgehar.bundle import Bundle
+from edgehar.cli.app import DataOption, app
+
+ModelOption = Annotated[Path | None, typer.Option(
+    "--model", help="Model bundle folder. Default: the bundle named by models/DEFAULT.")]
+VariantOption = Annotated[str, typer.Option(
+    "--variant", help="Exported model to run: float32, float16, dynamic or int8.")]
+
+
+def _bundle(model: Path | None) -> Bundle:
+    return Bundle.load(model) if model else Bundle.default()
+
+
+def _terminate_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@app.command()
+def stream(
+    source: Annotated[str, typer.Option(
+        "--source", help="demo, csv:PATH (- = stdin), hapt:ACC_FILE, serial:DEVICE[@BAUD], "
+        "udp:HOST:PORT or imu:i2c-BUS[@ADDR]. Lines are t,ax,ay,az,gx,gy,gz.")],
+    model: ModelOption = None,
+    variant: VariantOption = "float32",
+    hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
+    smooth: Annotated[str, typer.Option(help="none, vote:K, ema:A or hysteresis[:N[:P]].")] = "none",
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per window.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write results here instead of stdout.")] = None,
+    speed: Annotated[str, typer.Option(help="Replay files at 'max' speed or in 'realtime'.")] = "max",
+    timeout: Annotated[float, typer.Option(help="Stop when a live source is silent this long (s).")] = 5.0,
+    max_gap: Annotated[float, typer.Option(
+        help="A pause longer than this (s) restarts the window and the filters.")] = 0.1,
+    acc_unit: Annotated[str, typer.Option(help="Acceleration unit of csv/serial/udp: g or ms2.")] = "g",
+    gyro_unit: Annotated[str, typer.Option(help="Angular velocity unit of csv/serial/udp: rads or dps.")] = "rads",
+) -> None:
+    """Classify a live 50 Hz IMU stream (or a replayed recording), one line per window."""
+    from edgehar.runtime.smoothing import make_smoother
+    from edgehar.runtime.sources import open_source
+    from edgehar.runtime.stream import Streamer, run
+
+    bundle = _bundle(model)
+    streamer = Streamer.from_bundle(bundle, variant, hop=hop, smoother=make_smoother(smooth),
+                                    max_gap_s=max_gap)
+    chunks = open_source(source, speed=speed, timeout=timeout, acc_unit=acc_unit, gyro_unit=gyro_unit)
+    sink = out.open("w") if out else sys.stdout
+
+    def emit(result):
+        sink.write((result.to_json() if jsonl else result.to_text()) + "\n")
+        sink.flush()
+
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        summary = run(streamer, chunks, emit)
+    finally:
+        if out:
+            sink.close()
+    print(json.dumps({"model": bundle.name, "variant": variant, **summary}), file=sys.stderr)
+    if summary["end"] in ("timeout", "disconnected"):
+        raise typer.Exit(1)

@@ -1,0 +1,262 @@
+"""Live and replayed IMU sources, each a small generator of :class:`Chunk` objects.
+
+A chunk is what a source delivered in one read: timestamps in seconds and raw rows of
+``RAW_COLUMNS`` (total acceleration in g, angular velocity in rad/s), plus how many lines
+it had to drop and why. Text sources speak CSV lines ``t,ax,ay,az,gx,gy,gz``.
+
+A source that stops delivering raises :class:`SourceStopped` (timeout, disconnect); one that
+cannot be opened raises :class:`SourceError` with a message saying what to fix.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from edgehar.errors import DataError, SourceError
+from edgehar.spec import RAW_COLUMNS, SAMPLE_RATE_HZ
+
+CSV_HEADER = ("t", *RAW_COLUMNS)
+STANDARD_GRAVITY = 9.80665
+ACC_UNITS = {"g": 1.0, "ms2": 1.0 / STANDARD_GRAVITY}
+GYRO_UNITS = {"rads": 1.0, "dps": math.pi / 180.0}
+REPLAY_CHUNK = 64
+"""Samples per chunk when a recording is replayed at full speed."""
+
+
+class SourceStopped(SourceError):
+    """The source stopped delivering mid-stream; ``reason`` is 'timeout' or 'disconnected'."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass
+class Chunk:
+    """Samples a source delivered together: ``t`` (n,) seconds, ``x`` (n, 6) raw rows."""
+
+    t: np.ndarray
+    x: np.ndarray
+    skipped: Counter = field(default_factory=Counter)
+    """Lines the source dropped before they became samples, by reason."""
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+def parse_line(line: str | bytes) -> tuple[tuple[float, ...] | None, str | None]:
+    """One CSV line -> ``((t, ax, ay, az, gx, gy, gz), None)`` or ``(None, reason)``.
+
+    Reasons: 'empty', 'header', 'short', 'malformed', 'non_finite'. Never raises.
+    """
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("ascii")
+        except UnicodeDecodeError:
+            return None, "malformed"
+    fields = line.strip().split(",")
+    if fields == [""]:
+        return None, "empty"
+    if tuple(f.strip() for f in fields) == CSV_HEADER:
+        return None, "header"
+    if len(fields) < len(CSV_HEADER):
+        return None, "short"
+    if len(fields) > len(CSV_HEADER):
+        return None, "malformed"
+    try:
+        values = tuple(float(f) for f in fields)
+    except ValueError:
+        return None, "malformed"
+    if not all(math.isfinite(v) for v in values):
+        return None, "non_finite"
+    return values, None
+
+
+def parse_lines(lines: Iterable[str | bytes]) -> Chunk:
+    """Parse lines into one chunk; blank lines and repeated headers are dropped uncounted."""
+    rows, skipped = [], Counter()
+    for line in lines:
+        values, reason = parse_line(line)
+        if values is not None:
+            rows.append(values)
+        elif reason not in ("empty", "header"):
+            skipped[reason] += 1
+    data = np.array(rows, dtype=np.float64).reshape(-1, len(CSV_HEADER))
+    return Chunk(data[:, 0].copy(), data[:, 1:].copy(), skipped)
+
+
+def with_units(chunks: Iterable[Chunk], acc_unit: str = "g", gyro_unit: str = "rads") -> Iterator[Chunk]:
+    """Convert a source's acceleration (g or m/s²) and angular velocity (rad/s or °/s)."""
+    if acc_unit not in ACC_UNITS or gyro_unit not in GYRO_UNITS:
+        raise SourceError(f"units must be acc {sorted(ACC_UNITS)} and gyro {sorted(GYRO_UNITS)}")
+    scale = np.array([ACC_UNITS[acc_unit]] * 3 + [GYRO_UNITS[gyro_unit]] * 3)
+    for chunk in chunks:
+        if acc_unit != "g" or gyro_unit != "rads":
+            chunk.x = chunk.x * scale
+        yield chunk
+
+
+def _open_text(path: Path):
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
+    opener = gzip.open if path.suffix == ".gz" else open
+    return opener(path, "rt", encoding="ascii", errors="replace", newline="")
+
+
+def _read_header(lines: Iterator[str], name: str) -> None:
+    for line in lines:
+        if line.strip():
+            if tuple(f.strip() for f in line.strip().split(",")) != CSV_HEADER:
+                raise DataError(f"{name}: first line must be the header {','.join(CSV_HEADER)}, "
+                                f"got {line.strip()[:60]!r}")
+            return
+    raise DataError(f"{name}: empty (no header {','.join(CSV_HEADER)})")
+
+
+def iter_csv(path: str, chunk: int = REPLAY_CHUNK) -> Iterator[Chunk]:
+    """A CSV file (plain or .gz) with header ``t,ax,ay,az,gx,gy,gz``; '-' reads stdin line by line."""
+    if path == "-":
+        lines = iter(sys.stdin.readline, "")
+        _read_header(lines, "stdin")
+        for line in lines:
+            yield parse_lines([line])
+        return
+    with _open_text(Path(path)) as f:
+        _read_header(f, path)
+        while batch := [line for _, line in zip(range(chunk), f, strict=False)]:
+            yield parse_lines(batch)
+
+
+def iter_array(raw: np.ndarray, rate_hz: float = SAMPLE_RATE_HZ,
+               chunk: int = REPLAY_CHUNK) -> Iterator[Chunk]:
+    """A continuous recording (n, 6) as a source: sample i at t = i / rate_hz."""
+    t = np.arange(len(raw), dtype=np.float64) / rate_hz
+    raw = np.asarray(raw, dtype=np.float64)
+    for i in range(0, len(raw), chunk):
+        yield Chunk(t[i:i + chunk], raw[i:i + chunk])
+
+
+def iter_hapt(acc_path: str, chunk: int = REPLAY_CHUNK) -> Iterator[Chunk]:
+    """A HAPT experiment (acc_expNN_userMM.txt[.gz] with its gyro_ twin beside it) at 50 Hz."""
+    from edgehar.data.recordings import read_hapt_experiment
+
+    yield from iter_array(read_hapt_experiment(Path(acc_path)), SAMPLE_RATE_HZ, chunk)
+
+
+def demo_path() -> Path:
+    """The recording shipped inside the package (see edgehar/demo/README.md)."""
+    paths = sorted(Path(str(resources.files("edgehar") / "demo")).glob("*.csv.gz"))
+    if not paths:
+        raise SourceError("the demo recording is missing from this installation (edgehar/demo/*.csv.gz)")
+    return paths[0]
+
+
+def iter_udp(host: str, port: int, timeout: float) -> Iterator[Chunk]:
+    """CSV lines arriving as UDP datagrams (one or more lines each) on HOST:PORT.
+
+    The socket is bound when this is called, so senders may start right after."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise SourceError(f"udp:{host}:{port}: cannot listen ({err.strerror or err})") from err
+    sock.settimeout(timeout)
+
+    def receive() -> Iterator[Chunk]:
+        with sock:
+            while True:
+                try:
+                    datagram = sock.recv(65536)
+                except TimeoutError:
+                    raise SourceStopped("timeout", f"no datagram on udp:{host}:{port} "
+                                        f"for {timeout:g} s") from None
+                yield parse_lines(datagram.splitlines())
+
+    return receive()
+
+
+def iter_serial(device: str, baud: int, timeout: float) -> Iterator[Chunk]:
+    """CSV lines from a serial port (a device path or any pyserial URL), opened when called."""
+    import serial
+
+    try:
+        port = serial.serial_for_url(device, baudrate=baud, timeout=timeout)
+    except (serial.SerialException, ValueError) as err:
+        raise SourceError(f"serial:{device}: cannot open ({err})") from err
+
+    def receive() -> Iterator[Chunk]:
+        with port:
+            while True:
+                try:
+                    line = port.readline()
+                except serial.SerialException as err:
+                    raise SourceStopped("disconnected", f"serial:{device}: {err}") from None
+                if not line:
+                    raise SourceStopped("timeout", f"nothing on serial:{device} for {timeout:g} s")
+                yield parse_lines([line])
+
+    return receive()
+
+
+def paced(chunks: Iterable[Chunk], speed: str) -> Iterator[Chunk]:
+    """Replay at 'max' speed, or at 'realtime': one sample at a time, at its timestamp."""
+    if speed == "max":
+        yield from chunks
+        return
+    if speed != "realtime":
+        raise SourceError(f"--speed must be 'max' or 'realtime', not {speed!r}")
+    wall0 = t0 = None
+    for chunk in chunks:
+        if len(chunk) == 0:
+            yield chunk
+            continue
+        if t0 is None:
+            wall0, t0 = time.perf_counter(), chunk.t[0]
+        for i in range(len(chunk)):
+            delay = wall0 + (chunk.t[i] - t0) - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            yield Chunk(chunk.t[i:i + 1], chunk.x[i:i + 1], chunk.skipped if i == 0 else Counter())
+
+
+def open_source(spec: str, *, speed: str = "max", timeout: float = 5.0,
+                acc_unit: str = "g", gyro_unit: str = "rads") -> Iterator[Chunk]:
+    """Chunks from a source spec: demo, csv:PATH, hapt:ACC_FILE, serial:DEV[@BAUD],
+    udp:HOST:PORT or imu:i2c-BUS[@ADDR]."""
+    kind, _, arg = spec.partition(":")
+    if kind == "demo" and not arg:
+        return paced(iter_csv(str(demo_path())), speed)
+    if kind == "hapt" and arg:
+        return paced(iter_hapt(arg), speed)
+    if kind == "csv" and arg:
+        chunks = iter_csv(arg)
+        return with_units(chunks if arg == "-" else paced(chunks, speed), acc_unit, gyro_unit)
+    if kind == "serial" and arg:
+        device, _, baud = arg.rpartition("@") if "@" in arg else (arg, "", "115200")
+        if not baud.isdigit():
+            raise SourceError(f"{spec}: baud rate must be a number")
+        return with_units(iter_serial(device, int(baud), timeout), acc_unit, gyro_unit)
+    if kind == "udp" and arg:
+        host, _, port = arg.rpartition(":")
+        if not host or not port.isdigit():
+            raise SourceError(f"{spec}: expected udp:HOST:PORT")
+        return with_units(iter_udp(host, int(port), timeout), acc_unit, gyro_unit)
+    if kind == "imu" and arg:
+        from edgehar.runtime.imu import iter_imu, parse_imu_spec
+
+        bus, address = parse_imu_spec(arg)
+        return iter_imu(bus, address, timeout=timeout)
+    raise SourceError(f"unknown source {spec!r}: use demo, csv:PATH (- for stdin), hapt:ACC_FILE, "
+                      "serial:DEVICE[@BAUD], udp:HOST:PORT or imu:i2c-BUS[@ADDR]")

@@ -1,0 +1,206 @@
+"""The streaming runtime: timestamped raw samples in, one labelled result per window out.
+
+Per chunk a source delivers, :class:`Streamer` drops samples that are not finite or whose
+timestamps do not move forward, splits at dropouts longer than ``max_gap_s`` (the window,
+the preprocessor and the smoother all start again: nothing is stitched across a gap),
+resamples onto an exact 50 Hz grid (samples already on it pass through bit for bit), runs
+the bundle's one ``Pipeline`` preprocessor, and classifies every ``hop`` samples the last
+``window`` samples with LiteRT.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edgehar.bundle import Bundle
+from edgehar.preprocess.pipeline import Pipeline
+from edgehar.runtime.interpreter import TFLiteClassifier
+from edgehar.runtime.smoothing import NoSmoothing
+from edgehar.runtime.sources import Chunk, SourceStopped
+
+
+@dataclass
+class Result:
+    """One classified window. ``end`` is exclusive; indices count 50 Hz samples from the
+    stream's first sample, ``t_start``/``t_end`` are the matching source times (s)."""
+
+    start: int
+    end: int
+    t_start: float
+    t_end: float
+    label: str
+    confidence: float
+    probs: list[float]
+    smoothed: str
+    latency_ms: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    def to_text(self) -> str:
+        return (f"{self.t_start:9.2f}-{self.t_end:9.2f} s  {self.smoothed:<18} "
+                f"({self.label} {self.confidence:.2f})  {self.latency_ms:6.2f} ms")
+
+
+class Resampler:
+    """Linear interpolation of increasing timestamps onto the grid t0 + k / rate_hz.
+
+    A sample within ``rate_hz / 100`` periods of a grid point is taken verbatim."""
+
+    def __init__(self, rate_hz: float):
+        self.rate_hz, self.tol = rate_hz, 0.01 / rate_hz
+        self.t0, self.k = None, 0
+        self._t, self._x = np.empty(0), np.empty((0, 6))
+
+    def push(self, t: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Grid samples (m, 6) completed by these samples (t strictly increasing)."""
+        if self.t0 is None:
+            self.t0 = t[0]
+        if len(t) == 1 and abs(t[0] - (self.t0 + self.k / self.rate_hz)) <= self.tol:
+            self._t, self._x, self.k = t, x, self.k + 1  # the next grid point itself: the live case
+            return x
+        ts, xs = np.concatenate([self._t, t]), np.concatenate([self._x, x])
+        self._t, self._x = ts[-1:], xs[-1:]
+        last = int(np.floor((ts[-1] + self.tol - self.t0) * self.rate_hz))
+        grid = self.t0 + np.arange(self.k, last + 1) / self.rate_hz
+        self.k = max(self.k, last + 1)
+        idx = np.searchsorted(ts, grid - self.tol)
+        exact = np.abs(ts[idx] - grid) <= self.tol
+        before = np.maximum(idx - 1, 0)
+        span = np.where(exact, 1.0, ts[idx] - ts[before])
+        w = ((grid - ts[before]) / span)[:, None]
+        return np.where(exact[:, None], xs[idx], xs[before] + w * (xs[idx] - xs[before]))
+
+
+class Streamer:
+    """Stateful stream of one source through one model; feed chunks, collect results."""
+
+    def __init__(self, classifier: TFLiteClassifier, pipeline: Pipeline, classes: Iterable[str], *,
+                 window: int, hop: int, smoother=None, max_gap_s: float = 0.1):
+        self.classifier, self.pipeline, self.classes = classifier, pipeline, tuple(classes)
+        self.window, self.hop, self.max_gap_s = window, hop, max_gap_s
+        self.rate_hz = pipeline.sample_rate_hz
+        self.smoother = smoother or NoSmoothing()
+        channels = len(pipeline.channels)
+        self._ring = np.zeros((2 * window, channels), dtype=np.float32)
+        self._input = np.empty((window, channels), dtype=np.float32)
+        self.samples = self.windows = self.gaps = 0
+        self.skipped: Counter = Counter()
+        self.labels: Counter = Counter()
+        self.smoothed_labels: Counter = Counter()
+        self._t0 = self._last_t = None
+        self._start_segment(0.0)
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, variant: str = "float32", *, hop: int | None = None,
+                    smoother=None, max_gap_s: float = 0.1) -> Streamer:
+        return cls(TFLiteClassifier(bundle.tflite(variant)), bundle.pipeline, bundle.classes,
+                   window=bundle.window, hop=hop or bundle.hop, smoother=smoother, max_gap_s=max_gap_s)
+
+    def _start_segment(self, t0: float) -> None:
+        """Start afresh at a new continuous stretch beginning at source time ``t0``."""
+        self._pre = self.pipeline.start()
+        self._resampler = Resampler(self.rate_hz)
+        self._filled = 0
+        self._offset = 0 if self._t0 is None else int(round((t0 - self._t0) * self.rate_hz))
+        self.smoother.reset()
+
+    def feed(self, t, x, arrived: float | None = None) -> list[Result]:
+        """Samples ``t`` (n,) seconds, ``x`` (n, 6) g and rad/s -> results of completed windows.
+
+        ``arrived`` (a ``time.perf_counter()``) is when they came in: latency counts from it."""
+        arrived = time.perf_counter() if arrived is None else arrived
+        t = np.asarray(t, dtype=np.float64).reshape(-1)
+        x = np.asarray(x, dtype=np.float64).reshape(-1, 6)
+        finite = np.isfinite(t) & np.isfinite(x).all(axis=1)
+        if not finite.all():
+            self.skipped["non_finite"] += int((~finite).sum())
+            t, x = t[finite], x[finite]
+        if len(t) == 0:
+            return []
+        last = -np.inf if self._last_t is None else self._last_t
+        previous = np.maximum.accumulate(np.concatenate([[last], t]))[:-1]
+        forward = t > previous
+        if not forward.all():
+            self.skipped["duplicate"] += int((t == previous).sum())
+            self.skipped["out_of_order"] += int((t < previous).sum())
+            t, x = t[forward], x[forward]
+            if len(t) == 0:
+                return []
+        if self._t0 is None:
+            self._t0 = t[0]
+            self._start_segment(t[0])
+        steps = np.diff(np.concatenate([[t[0] if self._last_t is None else self._last_t], t]))
+        self._last_t = t[-1]
+        self.samples += len(t)
+        results: list[Result] = []
+        bounds = [0, *np.flatnonzero(steps > self.max_gap_s).tolist(), len(t)]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=False):
+            if a > 0 or steps[0] > self.max_gap_s:
+                self.gaps += 1
+                self._start_segment(t[a])
+            if b > a:
+                grid = self._resampler.push(t[a:b], x[a:b])
+                self._push_features(self._pre.push(grid), arrived, results)
+        return results
+
+    def _push_features(self, features: np.ndarray, arrived: float, results: list[Result]) -> None:
+        """Write rows into the ring, classifying each time a window completes."""
+        W = self.window
+        while len(features):
+            due = W - self._filled if self._filled < W else self.hop - (self._filled - W) % self.hop
+            piece, features = features[:due], features[due:]
+            slots = (self._filled + np.arange(len(piece))) % W
+            self._ring[slots] = piece
+            self._ring[slots + W] = piece
+            self._filled += len(piece)
+            if len(piece) == due:
+                head = self._filled % W
+                np.copyto(self._input, self._ring[head:head + W])
+                results.append(self._classify(arrived))
+
+    def _classify(self, arrived: float) -> Result:
+        probs = self.classifier.predict_window(self._input)
+        top = int(np.argmax(probs))
+        smoothed = self.classes[self.smoother.update(probs)]
+        end = self._offset + self._filled
+        t_end = self._resampler.t0 + self._filled / self.rate_hz
+        self.windows += 1
+        self.labels[self.classes[top]] += 1
+        self.smoothed_labels[smoothed] += 1
+        return Result(start=end - self.window, end=end, t_start=float(t_end - self.window / self.rate_hz),
+                      t_end=float(t_end), label=self.classes[top], confidence=float(probs[top]),
+                      probs=[round(float(p), 6) for p in probs], smoothed=smoothed,
+                      latency_ms=(time.perf_counter() - arrived) * 1e3)
+
+    def note_skipped(self, skipped: Counter) -> None:
+        """Count lines a source dropped before they became samples."""
+        self.skipped.update(skipped)
+
+    def summary(self, end: str) -> dict:
+        return {"end": end, "samples": self.samples, "windows": self.windows, "gaps": self.gaps,
+                "skipped": dict(sorted(self.skipped.items())), "labels": dict(self.labels),
+                "smoothed": dict(self.smoothed_labels), "smoothing": self.smoother.spec}
+
+
+def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], None]) -> dict:
+    """Stream until the source ends, stops or the user interrupts; return the summary.
+
+    ``end`` says why it stopped: 'eof', 'interrupted', 'timeout' or 'disconnected'."""
+    end = "eof"
+    try:
+        for chunk in chunks:
+            streamer.note_skipped(chunk.skipped)
+            for result in streamer.feed(chunk.t, chunk.x):
+                emit(result)
+    except KeyboardInterrupt:
+        end = "interrupted"
+    except SourceStopped as stop:
+        end = stop.reason
+    return streamer.summary(end)
