@@ -10,7 +10,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from edgehar.cli import app
 from edgehar.data.fetch import fetch
 from edgehar.data.uci import load_uci
 from edgehar.errors import DataError
@@ -60,3 +62,14 @@ def test_unreachable_url_and_bad_checksum_argument(tmp_path, served_zip):
         fetch(tmp_path, url=url.replace("UCI%20HAR%20Dataset.zip", "missing.zip"), sha256=sha256)
     with pytest.raises(DataError, match="not 64 hexadecimal digits"):
         fetch(tmp_path, url=url, sha256="abc")
+
+
+def test_fetch_command(tmp_path, served_zip):
+    url, sha256 = served_zip
+    runner = CliRunner()
+    args = ["data", "fetch", "--dest", str(tmp_path / "data"), "--url", url]
+    result = runner.invoke(app, [*args, "--sha256", sha256])
+    assert result.exit_code == 0, result.output
+    assert f"--data {tmp_path / 'data' / 'UCI_HAR.zip'}" in result.output
+    result = runner.invoke(app, [*args, "--sha256", "1" * 64])
+    assert isinstance(result.exception, DataError)
