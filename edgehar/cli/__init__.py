@@ -3,6 +3,7 @@
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from edgehar.cli import data, export, stream, train  # noqa: F401  (they register their commands)
 from edgehar.cli.app import app
@@ -14,7 +15,7 @@ def main() -> None:
     try:
         app(prog_name="edgehar")
     except EdgeharError as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
         sys.exit(2)
 
 
