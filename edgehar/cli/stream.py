@@ -46,7 +46,8 @@ def stream(
     max_gap: Annotated[float, typer.Option(
         help="A pause longer than this (s) restarts the window and the filters.")] = 0.1,
     acc_unit: Annotated[str, typer.Option(help="Acceleration unit of csv/serial/udp: g or ms2.")] = "g",
-    gyro_unit: Annotated[str, typer.Option(help="Angular velocity unit of csv/serial/udp: rads or dps.")] = "rads",
+    gyro_unit: Annotated[str, typer.Option(
+        help="Angular velocity unit of csv/serial/udp: rads or dps.")] = "rads",
 ) -> None:
     """Classify a live 50 Hz IMU stream (or a replayed recording), one line per window."""
     from edgehar.runtime.smoothing import make_smoother
@@ -72,3 +73,37 @@ def stream(
     print(json.dumps({"model": bundle.name, "variant": variant, **summary}), file=sys.stderr)
     if summary["end"] in ("timeout", "disconnected"):
         raise typer.Exit(1)
+
+
+@app.command()
+def validate(
+    model: ModelOption = None,
+    data: DataOption = None,
+    variant: VariantOption = "float32",
+    hapt: Annotated[Path | None, typer.Option(
+        help="HAPT RawData folder: also score whole real recordings, with and without smoothing.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Replay the UCI HAR test split through the live runtime, sample by sample, and check it
+    against the labels and against offline batch predictions of the same model."""
+    from edgehar.data.locate import resolve_data
+    from edgehar.data.uci import load_split
+    from edgehar.runtime.validate import validate_hapt, validate_test_split
+
+    bundle = _bundle(model)
+    test = load_split(resolve_data(data), "test")
+    report = {"model": bundle.name, **validate_test_split(bundle, test, variant)}
+    if hapt:
+        report["hapt"] = validate_hapt(bundle, hapt, variant)
+    if as_json:
+        print(json.dumps(report))
+        return
+    print(f"{report['model']} ({variant}): {report['windows']} test windows streamed sample by sample")
+    print(f"  accuracy {report['accuracy']:.4f} (offline {report['offline_accuracy']:.4f}), "
+          f"agreement with offline {report['agreement']:.4f}")
+    if hapt:
+        h = report["hapt"]
+        print(f"  HAPT: {h['experiments']} recordings, {h['minutes']} min, {h['activity_windows']} activity "
+              f"windows, {h['transition_windows']} touching transitions (not scored)")
+        for spec, r in h["smoothing"].items():
+            print(f"    {spec:<18} accuracy {r['accuracy']:.4f}  flips/min {r['flips_per_minute']}")

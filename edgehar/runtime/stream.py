@@ -140,14 +140,14 @@ class Streamer:
         self._last_t = t[-1]
         self.samples += len(t)
         results: list[Result] = []
-        bounds = [0, *np.flatnonzero(steps > self.max_gap_s).tolist(), len(t)]
-        for a, b in zip(bounds[:-1], bounds[1:], strict=False):
-            if a > 0 or steps[0] > self.max_gap_s:
+        gap = steps > self.max_gap_s
+        bounds = np.unique([0, *np.flatnonzero(gap), len(t)])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            if gap[a]:
                 self.gaps += 1
                 self._start_segment(t[a])
-            if b > a:
-                grid = self._resampler.push(t[a:b], x[a:b])
-                self._push_features(self._pre.push(grid), arrived, results)
+            grid = self._resampler.push(t[a:b], x[a:b])
+            self._push_features(self._pre.push(grid), arrived, results)
         return results
 
     def _push_features(self, features: np.ndarray, arrived: float, results: list[Result]) -> None:

@@ -1,0 +1,177 @@
+"""Sources: the CSV line parser, files, UDP and serial for real, units, pacing, the I2C IMU."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import socket
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edgehar.errors import DataError, SourceError
+from edgehar.runtime.imu import CHIPS, iter_imu, parse_imu_spec
+from edgehar.runtime.sources import (
+    SourceStopped,
+    iter_csv,
+    iter_serial,
+    iter_udp,
+    open_source,
+    paced,
+    parse_line,
+    parse_lines,
+)
+
+GOOD = "0.02,0.98,-0.1,0.2,0.01,-0.02,0.03"
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("", "empty"), ("  \n", "empty"), ("t,ax,ay,az,gx,gy,gz", "header"),
+    ("0.1,1,2", "short"), ("0.1,1,2,3,4,5,6,7", "malformed"), ("0.1,1,x,3,4,5,6", "malformed"),
+    ("0.1,1,nan,3,4,5,6", "non_finite"), ("inf,1,2,3,4,5,6", "non_finite"), (b"\xff\xfe", "malformed"),
+])
+def test_parse_line_names_why_a_line_is_dropped(line, reason):
+    assert parse_line(line) == (None, reason)
+
+
+def test_parse_line_reads_a_good_line_as_str_or_bytes():
+    expected = (0.02, 0.98, -0.1, 0.2, 0.01, -0.02, 0.03)
+    assert parse_line(GOOD + "\r\n") == (expected, None)
+    assert parse_line(GOOD.encode()) == (expected, None)
+
+
+@given(st.one_of(st.text(max_size=80), st.binary(max_size=80),
+                 st.lists(st.one_of(st.floats(), st.text(max_size=6)), max_size=9).map(
+                     lambda xs: ",".join(map(str, xs)))))
+def test_parse_line_never_raises_nor_yields_a_non_finite_sample(line):
+    values, reason = parse_line(line)
+    assert (values is None) != (reason is None)
+    if values is not None:
+        assert len(values) == 7 and all(math.isfinite(v) for v in values)
+
+
+def test_parse_lines_counts_bad_lines_but_not_blank_ones_or_headers():
+    chunk = parse_lines([GOOD, "", "t,ax,ay,az,gx,gy,gz", "1,2", "1,nan,0,0,0,0,0", "0.04,1,1,1,1,1,1"])
+    assert chunk.t.tolist() == [0.02, 0.04] and chunk.x.shape == (2, 6)
+    assert dict(chunk.skipped) == {"short": 1, "non_finite": 1}
+
+
+def test_csv_requires_the_header(tmp_path):
+    path = tmp_path / "nohead.csv"
+    path.write_text(GOOD + "\n")
+    with pytest.raises(DataError, match="header"):
+        list(iter_csv(str(path)))
+
+
+def test_csv_gz_reads_in_chunks(tmp_path):
+    path = tmp_path / "rec.csv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("t,ax,ay,az,gx,gy,gz\n")
+        f.writelines(f"{i / 50},{i},0,0,0,0,0\n" for i in range(150))
+    chunks = list(iter_csv(str(path), chunk=64))
+    assert [len(c) for c in chunks] == [64, 64, 22]
+    assert np.concatenate([c.x[:, 0] for c in chunks]).tolist() == list(range(150))
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_udp_receives_datagrams_and_times_out():
+    port = free_udp_port()
+    chunks = iter_udp("127.0.0.1", port, timeout=0.3)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sender.sendto(f"{GOOD}\n0.04,1,1,1,1,1,1\n".encode(), ("127.0.0.1", port))
+        sender.sendto(b"garbage", ("127.0.0.1", port))
+    first, second = next(chunks), next(chunks)
+    assert first.t.tolist() == [0.02, 0.04] and len(second) == 0 and second.skipped["short"] == 1
+    with pytest.raises(SourceStopped) as stop:
+        next(chunks)
+    assert stop.value.reason == "timeout"
+
+
+def test_udp_port_in_use_is_a_clear_error():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        with pytest.raises(SourceError, match="cannot listen"):
+            iter_udp("127.0.0.1", taken.getsockname()[1], timeout=0.1)
+
+
+def test_serial_reads_lines_from_a_real_pty_and_reports_the_disconnect():
+    master, slave = os.openpty()
+    try:
+        chunks = iter_serial(os.ttyname(slave), 115200, timeout=1.0)
+        os.write(master, f"{GOOD}\n".encode())
+        assert next(chunks).t.tolist() == [0.02]
+        os.close(master)
+        with pytest.raises(SourceStopped) as stop:
+            next(chunks)
+        assert stop.value.reason == "disconnected"
+    finally:
+        os.close(slave)
+
+
+def test_serial_silence_is_a_timeout():
+    master, slave = os.openpty()
+    try:
+        chunks = iter_serial(os.ttyname(slave), 115200, timeout=0.2)
+        with pytest.raises(SourceStopped) as stop:
+            next(chunks)
+        assert stop.value.reason == "timeout"
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_serial_missing_device_is_a_clear_error():
+    with pytest.raises(SourceError, match="cannot open"):
+        iter_serial("/dev/ttyNOPE0", 115200, timeout=0.1)
+
+
+def test_units_are_converted_to_g_and_rad_per_s(tmp_path):
+    path = tmp_path / "si.csv"
+    path.write_text("t,ax,ay,az,gx,gy,gz\n0,9.80665,0,0,180,0,0\n")
+    (chunk,) = list(open_source(f"csv:{path}", acc_unit="ms2", gyro_unit="dps"))
+    np.testing.assert_allclose(chunk.x[0], [1, 0, 0, math.pi, 0, 0])
+
+
+def test_realtime_pacing_delivers_samples_at_their_timestamps(tmp_path):
+    path = tmp_path / "rt.csv"
+    path.write_text("t,ax,ay,az,gx,gy,gz\n" + "".join(f"{i / 50},0,0,1,0,0,0\n" for i in range(11)))
+    start = time.perf_counter()
+    chunks = list(paced(iter_csv(str(path)), "realtime"))
+    assert [len(c) for c in chunks] == [1] * 11
+    assert time.perf_counter() - start >= 0.19
+
+
+@pytest.mark.parametrize("spec", ["nope", "csv:", "udp:1234", "serial:", "imu:spi-0"])
+def test_unknown_or_incomplete_sources_are_clear_errors(spec):
+    with pytest.raises(SourceError):
+        open_source(spec)
+
+
+def test_imu_without_an_i2c_bus_is_a_clear_error():
+    assert not os.path.exists("/dev/i2c-7")
+    with pytest.raises(SourceError, match=r"no I2C bus /dev/i2c-7.*raspi-config"):
+        open_source("imu:i2c-7@0x68")
+    with pytest.raises(SourceError):
+        iter_imu(7)
+
+
+def test_imu_spec_and_decoding():
+    assert parse_imu_spec("i2c-1") == (1, None) and parse_imu_spec("i2c-1@0x6a") == (1, 0x6A)
+    with pytest.raises(SourceError, match="address"):
+        parse_imu_spec("i2c-1@zz")
+    mpu, lsm = CHIPS
+    # MPU-6050 at ±2 g / ±500 °/s: 16384 counts = 1 g, 65.5 counts = 1 °/s (big-endian, temp between).
+    block = np.array([16384, 0, -16384, 999, 655, 0, 0], dtype=">i2").tobytes()
+    np.testing.assert_allclose(mpu.decode(block), [1, 0, -1, math.radians(10), 0, 0], rtol=1e-6)
+    # LSM6DS3: gyro first, little-endian; 0.061 mg and 17.5 m°/s per count.
+    block = np.array([0, 5714, 0, 0, 0, 16393], dtype="<i2").tobytes()
+    np.testing.assert_allclose(lsm.decode(block), [0, 0, 1, 0, math.radians(100), 0], rtol=1e-3)
