@@ -1,0 +1,100 @@
+"""C sources for the firmware package: the model as a byte array and the bundle's constants.
+
+Every file is rendered from a template in ``firmware_export/templates/`` (``<name>.in``,
+``string.Template`` syntax); this module only computes the values that fill them.
+Floating-point constants are written so that C reads back exactly the value Python uses:
+doubles with ``repr`` (shortest round trip), floats as float32 with an ``f`` suffix.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from string import Template
+
+import numpy as np
+from scipy import signal
+
+from edgehar.preprocess.pipeline import Pipeline
+
+FIRMWARE_TEMPLATE = Path(__file__).resolve().parent.parent.parent / "firmware_export"
+"""The firmware package template: static sources, and ``templates/`` to fill per model."""
+TEMPLATES = FIRMWARE_TEMPLATE / "templates"
+BYTES_PER_LINE = 12
+
+
+def render(name: str, **values) -> str:
+    """Fill ``TEMPLATES/<name>.in``; a placeholder without a value raises KeyError."""
+    return Template((TEMPLATES / f"{name}.in").read_text()).substitute(values)
+
+
+def c_double(x: float) -> str:
+    return repr(float(x))
+
+
+def c_float(x: float) -> str:
+    return f"{str(np.float32(x))}f"
+
+
+def byte_lines(data: bytes) -> str:
+    """``data`` as C initializer lines of hex bytes."""
+    return ",\n".join("  " + ", ".join(f"0x{b:02x}" for b in data[i:i + BYTES_PER_LINE])
+                      for i in range(0, len(data), BYTES_PER_LINE))
+
+
+def _rows(matrix: np.ndarray) -> str:
+    return ",\n".join("  {" + ", ".join(c_double(v) for v in row) + "}" for row in matrix)
+
+
+def model_data_sources(model: bytes, bundle_name: str, variant: str) -> dict[str, str]:
+    """``model_data.h``/``.cc``: ``g_model_data`` (16-byte aligned) and ``g_model_data_len``."""
+    values = dict(bundle_name=bundle_name, variant=variant)
+    return {"model_data.h": render("model_data.h", **values),
+            "model_data.cc": render("model_data.cc", model_bytes=byte_lines(model),
+                                    model_len=len(model), **values)}
+
+
+def _filter_values(pipeline: Pipeline) -> dict[str, str | int]:
+    gravity = pipeline.gravity_sos()
+    noise = pipeline.noise_sos()
+    values = dict(
+        gravity_sections=len(gravity), gravity_sos=_rows(gravity),
+        gravity_zi=_rows(signal.sosfilt_zi(gravity)),
+        gravity_description=(f"order {pipeline.gravity_order}, {pipeline.gravity_cutoff_hz} Hz"),
+        noise_sections=0, noise_sos="", noise_zi="", noise_description="none")
+    if noise is not None:
+        values.update(noise_sections=len(noise), noise_sos=_rows(noise),
+                      noise_zi=_rows(signal.sosfilt_zi(noise)),
+                      noise_description=f"order {pipeline.noise_order}, {pipeline.noise_cutoff_hz} Hz")
+    return values
+
+
+def params_sources(pipeline: Pipeline, classes: tuple[str, ...], window: int, hop: int,
+                   tensors: dict, arena_measured: int, arena_size: int,
+                   bundle_name: str, variant: str) -> dict[str, str]:
+    """``edgehar_params.h``/``.c``: geometry, labels, quantization, arena and preprocessing.
+
+    ``tensors`` is ``{"input": {"scale", "zero_point"}, "output": {...}}`` of the model.
+    Without a fitted normalization, mean 0 and std 1 make (x - mean) / std exactly x.
+    """
+    channels = len(pipeline.channels)
+    fitted = pipeline.mean is not None
+    mean = pipeline.mean if fitted else (0.0,) * channels
+    std = pipeline.std if fitted else (1.0,) * channels
+    values = dict(
+        bundle_name=bundle_name, variant=variant,
+        sample_rate_hz=c_double(pipeline.sample_rate_hz), window=window, hop=hop,
+        num_channels=channels, num_classes=len(classes),
+        class_labels=",\n".join(f"  {json.dumps(name)}" for name in classes),
+        channel_index=", ".join(str(i) for i in pipeline.channel_index),
+        input_scale=c_float(tensors["input"]["scale"]),
+        input_zero_point=int(tensors["input"]["zero_point"]),
+        output_scale=c_float(tensors["output"]["scale"]),
+        output_zero_point=int(tensors["output"]["zero_point"]),
+        arena_measured=arena_measured, arena_size=arena_size,
+        normalization_description="fitted on the training windows" if fitted
+        else "identity: the bundle has no normalization",
+        mean=", ".join(c_float(v) for v in mean), std=", ".join(c_float(v) for v in std),
+        **_filter_values(pipeline))
+    return {"edgehar_params.h": render("edgehar_params.h", **values),
+            "edgehar_params.c": render("edgehar_params.c", **values)}
