@@ -1,0 +1,222 @@
+"""Firmware packages of real pipelines: the C preprocessing against Python, C arrays, ops, constants.
+
+The portable C is built with gcc (-std=c11 -Wall -Wextra -Werror, via the package Makefile)
+and fed real recordings: a stitched UCI HAR test segment and a slice of a HAPT experiment.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from edgehar import atomic
+from edgehar.bundle import SCHEMA, Bundle
+from edgehar.data.segments import stitch
+from edgehar.data.uci import load_split
+from edgehar.errors import ExportError
+from edgehar.export.convert import convert, export_variants, operators, tensor_info
+from edgehar.export.firmware import OP_RESOLVER_METHODS, arena_with_margin, write_firmware
+from edgehar.export.tflm import runs_with_arena
+from edgehar.preprocess.pipeline import Pipeline
+from edgehar.preprocess.windows import sliding_windows, window_starts
+from edgehar.runtime.interpreter import quantize
+from edgehar.spec import ACTIVITIES, HOP, WINDOW
+
+HAPT_SAMPLES = 1600
+
+
+def tiny_int8_model(representative: np.ndarray) -> bytes:
+    """An untrained batch-1 Conv1D classifier, full-int8, calibrated on real windows."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((WINDOW, representative.shape[-1]), batch_size=1)
+    x = keras.layers.Conv1D(8, 5, activation="relu")(inputs)
+    x = keras.layers.MaxPooling1D(2)(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    outputs = keras.layers.Dense(len(ACTIVITIES), activation="softmax")(x)
+    return convert(keras.Model(inputs, outputs, name="tiny_cnn"), "int8", representative)
+
+
+def make_bundle(path, pipeline: Pipeline, model: bytes, window: int = WINDOW) -> Bundle:
+    atomic.write_bytes(path / "model_int8.tflite", model)
+    atomic.write_json(path / "metadata.json", {
+        "schema": SCHEMA, "name": path.name, "classes": list(ACTIVITIES), "window": window,
+        "hop": HOP, "pipeline": pipeline.to_dict()})
+    return Bundle.load(path)
+
+
+def build_host_test(package):
+    subprocess.run(["make", "-C", str(package), "CC=gcc", "host_test"], check=True, capture_output=True)
+    return package / "host_test"
+
+
+def run_host_test(package, raw: np.ndarray):
+    """(window ends, normalized windows, int8 tensors) the C code produces for ``raw`` (n, 6)."""
+    text = "".join(" ".join(repr(float(v)) for v in row) + "\n" for row in raw)
+    out = subprocess.run([str(package / "host_test")], input=text, capture_output=True, text=True,
+                         check=True).stdout
+    lines = [line.split() for line in out.splitlines()]
+    floats = [line for line in lines if line[0] == "F"]
+    ints = [line for line in lines if line[0] == "Q"]
+    assert [f[1] for f in floats] == [q[1] for q in ints]
+    ends = np.array([int(f[1]) for f in floats])
+    return (ends, np.array([f[2:] for f in floats], np.float32),
+            np.array([q[2:] for q in ints], np.int64))
+
+
+def host_params(package) -> dict[str, list[str]]:
+    out = subprocess.run([str(package / "host_test"), "--params"], capture_output=True, text=True,
+                         check=True).stdout
+    return {line.split()[0]: line.split()[1:] for line in out.splitlines()}
+
+
+@pytest.fixture(scope="module")
+def recordings(uci_dir, hapt_raw):
+    """Real raw streams (n, 6) float32: the longest WALKING segment of the first 300 UCI HAR
+    test windows, and the start of HAPT experiment 1 (user 1); all segments, for fitting."""
+    segments = stitch(load_split(uci_dir, "test").take(slice(0, 300)))
+    walking = [s for s in segments if ACTIVITIES[s.label - 1] == "WALKING"]
+    uci = max(walking, key=lambda s: len(s.raw)).raw.astype(np.float32)
+    acc = np.loadtxt(hapt_raw / "acc_exp01_user01.txt.gz", max_rows=HAPT_SAMPLES)
+    gyro = np.loadtxt(hapt_raw / "gyro_exp01_user01.txt.gz", max_rows=HAPT_SAMPLES)
+    hapt = np.hstack([acc, gyro]).astype(np.float32)
+    return {"uci": uci, "hapt": hapt, "fit": [s.raw for s in segments]}
+
+
+@pytest.fixture(scope="module")
+def packages(recordings, tmp_path_factory):
+    """Firmware packages for 'causal9' (fitted normalization), the same with a noise
+    low-pass, and 'raw6' (no normalization); each with its host_test built."""
+    def fitted(pipeline):
+        return pipeline.fit(np.concatenate([pipeline.transform(raw) for raw in recordings["fit"]]))
+
+    def representative(pipeline):
+        return np.concatenate([sliding_windows(pipeline.transform(raw)) for raw in recordings["fit"]])
+
+    causal9 = fitted(Pipeline.preset("causal9"))
+    noisy9 = fitted(Pipeline.preset("causal9", noise_cutoff_hz=20.0))
+    raw6 = Pipeline.preset("raw6")
+    model9 = tiny_int8_model(representative(causal9))
+    model6 = tiny_int8_model(representative(raw6))
+    root = tmp_path_factory.mktemp("firmware")
+    out = {}
+    for name, pipeline, model, raw in (("causal9", causal9, model9, recordings["uci"]),
+                                       ("causal9_noise", noisy9, model9, recordings["uci"]),
+                                       ("raw6", raw6, model6, recordings["hapt"])):
+        bundle = make_bundle(root / f"bundle_{name}", pipeline, model)
+        package = write_firmware(bundle, root / f"firmware_{name}")
+        build_host_test(package)
+        out[name] = (bundle, package, raw)
+    return out
+
+
+@pytest.mark.parametrize("name", ["causal9", "causal9_noise", "raw6"])
+def test_c_preprocessing_and_quantization_match_python(packages, name):
+    bundle, package, raw = packages[name]
+    pipeline = bundle.pipeline
+    ends, windows, tensors = run_host_test(package, raw)
+
+    expected = sliding_windows(pipeline.transform(raw), bundle.window, bundle.hop)
+    np.testing.assert_array_equal(ends, window_starts(len(raw), bundle.window, bundle.hop) + bundle.window)
+    assert len(ends) >= 10
+    np.testing.assert_allclose(windows.reshape(expected.shape), expected, rtol=0, atol=1e-5)
+
+    q = tensor_info(bundle.tflite("int8").read_bytes())["input"]
+    expected_q = quantize(expected, q["scale"], q["zero_point"]).reshape(len(expected), -1)
+    np.testing.assert_array_equal(tensors, expected_q)
+    assert len(np.unique(expected_q)) > 50  # the comparison spans the int8 range, not a constant
+
+
+@pytest.mark.parametrize("name", ["causal9", "raw6"])
+def test_model_array_is_the_tflite_byte_for_byte(packages, name, tmp_path):
+    bundle, package, _ = packages[name]
+    model = bundle.tflite("int8").read_bytes()
+    source = (package / "model_data.cc").read_text()
+    body = source[source.index("g_model_data[] = {"):source.index("};")]
+    assert bytes(int(b, 16) for b in re.findall(r"0x([0-9a-f]{2})", body)) == model
+    assert f"g_model_data_len = {len(model)};" in source
+
+    # What a C++ compiler makes of it: the same bytes, 16-byte aligned.
+    (tmp_path / "dump.cc").write_text(
+        '#include <cstdint>\n#include <cstdio>\n#include "model_data.h"\n'
+        "int main() {\n"
+        "  if (reinterpret_cast<std::uintptr_t>(g_model_data) % 16 != 0) return 1;\n"
+        "  std::fwrite(g_model_data, 1, g_model_data_len, stdout);\n}\n")
+    subprocess.run(["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", f"-I{package}", "-o",
+                    str(tmp_path / "dump"), str(tmp_path / "dump.cc"), str(package / "model_data.cc")],
+                   check=True)
+    dumped = subprocess.run([str(tmp_path / "dump")], capture_output=True, check=True).stdout
+    assert dumped == model
+
+
+def resolver_methods(package) -> list[str]:
+    return re.findall(r"resolver\.(\w+)\(\)", (package / "op_resolver.cc").read_text())
+
+
+def test_op_resolver_adds_exactly_the_model_ops(packages):
+    bundle, package, _ = packages["causal9"]
+    ops = set(operators(bundle.tflite("int8").read_bytes()))
+    assert {"CONV_2D", "FULLY_CONNECTED", "SOFTMAX"} <= ops
+    methods = resolver_methods(package)
+    assert sorted(methods) == sorted(OP_RESOLVER_METHODS[op] for op in ops)
+    assert f"kEdgeharOpCount = {len(ops)};" in (package / "op_resolver.h").read_text()
+
+
+@pytest.mark.parametrize("name", ["causal9_noise", "raw6"])
+def test_generated_constants_equal_the_bundle(packages, name):
+    bundle, package, _ = packages[name]
+    pipeline = bundle.pipeline
+    model = bundle.tflite("int8").read_bytes()
+    tensors = tensor_info(model)
+    params = host_params(package)
+
+    assert params["classes"] == list(bundle.classes)
+    assert [int(params["window"][0]), int(params["hop"][0])] == [bundle.window, bundle.hop]
+    assert float(params["sample_rate_hz"][0]) == pipeline.sample_rate_hz
+    assert [int(i) for i in params["channel_index"]] == pipeline.channel_index.tolist()
+    for key in ("input", "output"):
+        scale, zero_point = params[f"{key}_quantization"]
+        assert np.float32(scale) == np.float32(tensors[key]["scale"])
+        assert int(zero_point) == tensors[key]["zero_point"]
+    mean = pipeline.mean or (0.0,) * len(pipeline.channels)
+    std = pipeline.std or (1.0,) * len(pipeline.channels)
+    np.testing.assert_array_equal(np.float32(params["mean"]), np.float32(mean))
+    np.testing.assert_array_equal(np.float32(params["std"]), np.float32(std))
+    np.testing.assert_array_equal(np.float64(params["gravity_sos"]), pipeline.gravity_sos().ravel())
+    noise = pipeline.noise_sos()
+    np.testing.assert_array_equal(np.float64(params["noise_sos"]),
+                                  np.zeros(0) if noise is None else noise.ravel())
+
+    header = (package / "edgehar_params.h").read_text()
+    measured = int(re.search(r"Tensor arena: (\d+) bytes measured", header).group(1))
+    arena = int(params["arena_size"][0])
+    assert arena == arena_with_margin(measured) and arena % 16 == 0 and arena >= measured * 1.1
+    assert runs_with_arena(model, arena)
+
+
+def test_bundle_and_model_disagreeing_is_an_export_error(packages, tmp_path):
+    bundle, _, _ = packages["raw6"]
+    wrong = make_bundle(tmp_path / "wrong", bundle.pipeline, bundle.tflite("int8").read_bytes(),
+                        window=64)
+    with pytest.raises(ExportError, match=r"\[1, 64, 6\]"):
+        write_firmware(wrong, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_lstm_bundle_exports_with_the_fused_lstm_op(tiny_bundle, uci_dir, tmp_path):
+    path = tmp_path / "tiny"
+    shutil.copytree(tiny_bundle.path, path)
+    bundle = Bundle.load(path)
+    export_variants(bundle, load_split(uci_dir, "train").take(slice(0, 100)), variants=("int8",))
+    package = write_firmware(Bundle.load(path), tmp_path / "firmware")
+
+    ops = operators(bundle.tflite("int8").read_bytes())
+    assert "AddUnidirectionalSequenceLSTM" in resolver_methods(package)
+    assert sorted(resolver_methods(package)) == sorted({OP_RESOLVER_METHODS[op] for op in ops})
+    build_host_test(package)
+    assert host_params(package)["classes"] == list(ACTIVITIES)
