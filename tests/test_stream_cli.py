@@ -1,0 +1,92 @@
+"""`edgehar stream` as a real process: LiteRT only, JSON lines, signals, timeouts, errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from test_runtime_helpers import tiny_bundle  # noqa: F401  TEMPORARY until conftest has it
+
+from edgehar.runtime.sources import demo_path
+
+EDGEHAR = [sys.executable, "-m", "edgehar"]
+
+
+def summary_of(stderr: str) -> dict:
+    return json.loads(stderr.strip().splitlines()[-1])
+
+
+def test_stream_runs_on_litert_alone_never_importing_tensorflow(tiny_bundle, tmp_path):  # noqa: F811
+    out = tmp_path / "labels.jsonl"
+    code = (
+        "import sys\n"
+        "from edgehar.cli import main\n"
+        f"sys.argv = ['edgehar', 'stream', '--model', {str(tiny_bundle)!r}, '--source', 'demo',\n"
+        f"            '--jsonl', '--out', {str(out)!r}, '--smooth', 'vote:5']\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "assert 'tensorflow' not in sys.modules, [m for m in sys.modules if 'tensorflow' in m]\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    summary = summary_of(done.stderr)
+    assert len(records) == summary["windows"] == (summary["samples"] - 128) // 64 + 1
+    assert summary["end"] == "eof" and summary["smoothing"] == "vote:5"
+    with gzip.open(demo_path(), "rt") as demo:
+        assert summary["samples"] == len(demo.readlines()) - 1 and summary["skipped"] == {}
+    assert [r["end"] for r in records] == list(range(128, summary["samples"] + 1, 64))
+
+
+def wait_for_lines(stream, n: int, limit_s: float = 60) -> list[str]:
+    lines, deadline = [], time.monotonic() + limit_s
+    while len(lines) < n and time.monotonic() < deadline:
+        lines.append(stream.readline())
+    return lines
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_a_live_stream_cleanly_with_a_summary(tiny_bundle, signum):  # noqa: F811
+    proc = subprocess.Popen([*EDGEHAR, "stream", "--model", str(tiny_bundle), "--source", "csv:-", "--jsonl"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = ["t,ax,ay,az,gx,gy,gz", "garbage", "0.0,1,0,0,0,0,nan"]
+        lines += [f"{i / 50},1,0,0,0,0,0" for i in range(192)]
+        proc.stdin.write("\n".join(lines) + "\n")
+        proc.stdin.flush()
+        results = wait_for_lines(proc.stdout, 2)
+        assert [json.loads(r)["end"] for r in results] == [128, 192]
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    summary = summary_of(err)
+    assert summary["end"] == "interrupted" and summary["samples"] == 192 and summary["windows"] == 2
+    assert summary["skipped"] == {"short": 1, "non_finite": 1}
+    assert "Traceback" not in err
+
+
+def test_a_silent_udp_source_times_out_with_exit_code_1(tiny_bundle):  # noqa: F811
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = subprocess.run([*EDGEHAR, "stream", "--model", str(tiny_bundle), "--timeout", "0.5",
+                           "--source", f"udp:127.0.0.1:{port}"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and summary_of(done.stderr)["end"] == "timeout"
+
+
+def test_user_errors_are_one_red_line_exit_2(tiny_bundle, tmp_path):  # noqa: F811
+    for args in (["--model", str(tmp_path), "--source", "demo"],
+                 ["--model", str(tiny_bundle), "--source", "imu:i2c-9"],
+                 ["--model", str(tiny_bundle), "--source", "demo", "--variant", "int4"],
+                 ["--model", str(tiny_bundle), "--source", "demo", "--smooth", "vote"]):
+        done = subprocess.run([*EDGEHAR, "stream", *args], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "COLUMNS": "200"})
+        assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr, args
