@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgehar.bundle import Bundle
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.spec import ACTIVITIES
 
@@ -35,5 +36,5 @@ def make_tiny_bundle(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory) -> Path:
-    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
+def tiny_bundle(tmp_path_factory) -> Bundle:
+    return Bundle.load(make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny"))

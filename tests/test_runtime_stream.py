@@ -23,7 +23,7 @@ N = 600
 
 @pytest.fixture(scope="module")
 def bundle(tiny_bundle) -> Bundle:  # noqa: F811
-    return Bundle.load(tiny_bundle)
+    return tiny_bundle
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ def test_stream_runs_on_litert_alone_never_importing_tensorflow(tiny_bundle, tmp
     code = (
         "import sys\n"
         "from edgehar.cli import main\n"
-        f"sys.argv = ['edgehar', 'stream', '--model', {str(tiny_bundle)!r}, '--source', 'demo',\n"
+        f"sys.argv = ['edgehar', 'stream', '--model', {str(tiny_bundle.path)!r}, '--source', 'demo',\n"
         f"            '--jsonl', '--out', {str(out)!r}, '--smooth', 'vote:5']\n"
         "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
         "assert 'tensorflow' not in sys.modules, [m for m in sys.modules if 'tensorflow' in m]\n"
@@ -53,7 +53,8 @@ def wait_for_lines(stream, n: int, limit_s: float = 60) -> list[str]:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_a_live_stream_cleanly_with_a_summary(tiny_bundle, signum):  # noqa: F811
-    proc = subprocess.Popen([*EDGEHAR, "stream", "--model", str(tiny_bundle), "--source", "csv:-", "--jsonl"],
+    args = ["stream", "--model", str(tiny_bundle.path), "--source", "csv:-", "--jsonl"]
+    proc = subprocess.Popen([*EDGEHAR, *args],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = ["t,ax,ay,az,gx,gy,gz", "garbage", "0.0,1,0,0,0,0,nan"]
@@ -77,16 +78,16 @@ def test_a_silent_udp_source_times_out_with_exit_code_1(tiny_bundle):  # noqa: F
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    done = subprocess.run([*EDGEHAR, "stream", "--model", str(tiny_bundle), "--timeout", "0.5",
+    done = subprocess.run([*EDGEHAR, "stream", "--model", str(tiny_bundle.path), "--timeout", "0.5",
                            "--source", f"udp:127.0.0.1:{port}"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and summary_of(done.stderr)["end"] == "timeout"
 
 
 def test_user_errors_are_one_red_line_exit_2(tiny_bundle, tmp_path):  # noqa: F811
     for args in (["--model", str(tmp_path), "--source", "demo"],
-                 ["--model", str(tiny_bundle), "--source", "imu:i2c-9"],
-                 ["--model", str(tiny_bundle), "--source", "demo", "--variant", "int4"],
-                 ["--model", str(tiny_bundle), "--source", "demo", "--smooth", "vote"]):
+                 ["--model", str(tiny_bundle.path), "--source", "imu:i2c-9"],
+                 ["--model", str(tiny_bundle.path), "--source", "demo", "--variant", "int4"],
+                 ["--model", str(tiny_bundle.path), "--source", "demo", "--smooth", "vote"]):
         done = subprocess.run([*EDGEHAR, "stream", *args], capture_output=True, text=True, timeout=60,
                               env={**os.environ, "COLUMNS": "200"})
         assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr, args
