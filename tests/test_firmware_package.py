@@ -208,6 +208,14 @@ def test_bundle_and_model_disagreeing_is_an_export_error(packages, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_folder_that_is_not_a_package_is_never_replaced(packages, tmp_path):
+    bundle, package, _ = packages["raw6"]
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ExportError, match="not an edgehar firmware package"):
+        write_firmware(bundle, tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_lstm_bundle_exports_with_the_fused_lstm_op(tiny_bundle, uci_dir, tmp_path):
     path = tmp_path / "tiny"
     shutil.copytree(tiny_bundle.path, path)

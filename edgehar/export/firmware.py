@@ -95,11 +95,26 @@ def _check_tensors(bundle: Bundle, tensors: dict, variant: str) -> None:
                           f"{tensors['output']['shape']}, the bundle says {want_in} -> {want_out}")
 
 
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse to replace a folder that holds something other than an earlier package."""
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "edgehar_params.h").is_file():
+        raise ExportError(f"{out_dir} exists and is not an edgehar firmware package; "
+                          "choose a new or empty folder")
+
+
 def write_firmware(bundle: Bundle, out_dir: Path | str, variant: str = "int8") -> Path:
-    """Write the firmware package of ``bundle``'s ``variant`` to ``out_dir`` (replaced whole)."""
+    """Write the firmware package of ``bundle``'s ``variant`` to ``out_dir``.
+
+    ``out_dir`` must be new, empty or an earlier package; it is replaced whole, atomically.
+    """
     from edgehar.export.convert import operators, tensor_info
     from edgehar.export.tflm import measure_arena
 
+    out_dir = Path(out_dir)
+    _check_out_dir(out_dir)
+    if not FIRMWARE_TEMPLATE.is_dir():
+        raise ExportError(f"the firmware template {FIRMWARE_TEMPLATE} is missing; "
+                          "export from a source checkout of edgehar")
     model = bundle.tflite(variant).read_bytes()
     tensors = tensor_info(model)
     _check_tensors(bundle, tensors, variant)
@@ -111,7 +126,6 @@ def write_firmware(bundle: Bundle, out_dir: Path | str, variant: str = "int8") -
                          measured, arena_with_margin(measured), bundle.name, variant),
         **resolver,
     }
-    out_dir = Path(out_dir)
     with atomic.folder(out_dir) as tmp:
         for name in STATIC_FILES:
             shutil.copyfile(FIRMWARE_TEMPLATE / name, tmp / name)
