@@ -35,3 +35,56 @@ def uci_original_sample() -> Path:
 def hapt_raw() -> Path:
     """HAPT RawData folder: acc_/gyro_expNN_userMM.txt.gz and labels.txt."""
     return _need(SHARED_DATA / "hapt-raw" / "RawData")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(uci_dir, tmp_path_factory):
+    """A tiny LSTM (8 units) bundle fitted for 1 epoch on 600 real training windows.
+
+    Session-wide and shared: a test that changes it must work on a copy.
+    """
+    import numpy as np
+
+    from edgehar.data.uci import load_split
+    from edgehar.model.train import TrainConfig, fit, write_bundle
+
+    train = load_split(uci_dir, "train")
+    train = train.take(np.random.default_rng(0).choice(len(train), 600, replace=False))
+    config = TrainConfig(family="lstm", params={"units": 8, "dense": 8}, epochs=1, batch_size=64)
+    return write_bundle(tmp_path_factory.mktemp("bundle") / "tiny", fit(config, train, progress=False),
+                        train)
+
+
+@pytest.fixture(scope="session")
+def uci_train(uci_dir):
+    from edgehar.data.uci import load_split
+
+    return load_split(uci_dir, "train")
+
+
+@pytest.fixture(scope="session")
+def uci_test(uci_dir):
+    from edgehar.data.uci import load_split
+
+    return load_split(uci_dir, "test")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, uci_train, uci_test):
+    """A real, small bundle: LSTM(8) on the raw6 pipeline with fitted normalization,
+    trained 2 epochs on a slice of the training split, exported to float32 and int8.
+
+    Session-scoped and shared: tests must not modify it (copy it first if they must).
+    """
+    from edgehar.export.convert import export_variants
+    from edgehar.model.train import TrainConfig, fit, write_bundle
+
+    rows = slice(0, None, 8)  # every 8th window: all subjects and classes, ~900 windows
+    train = uci_train.take(rows)
+    config = TrainConfig("lstm", {"units": 8, "dense": 16}, epochs=2, pipeline="raw6", normalize=True)
+    result = fit(config, train, uci_test.take(slice(0, None, 10)), progress=False)
+    bundle = write_bundle(tmp_path_factory.mktemp("bundles") / "tiny", result, train)
+    export_variants(bundle, train, ("float32", "int8"))
+    from edgehar.bundle import Bundle
+
+    return Bundle.load(bundle.path)

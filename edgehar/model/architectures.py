@@ -37,11 +37,45 @@ def cnn(input_shape, n_classes, filters: int = 64, kernel: int = 3, dense: int =
     ], name=f"cnn{filters}")
 
 
-FAMILIES = {"lstm": lstm, "cnn": cnn}
+def dscnn(input_shape, n_classes, filters=(24, 32, 48, 64), kernel: int = 5, dropout: float = 0.2):
+    """Compact: a strided conv, then depthwise-separable strided convs, global average pooling.
+
+    Each block halves the time axis, so activations (and the TFLM arena) stay small; about
+    130 K multiply-accumulates per window with the default widths.
+    """
+    inputs = keras.Input(input_shape)
+    x = layers.Conv1D(filters[0], kernel, strides=2, padding="same", use_bias=False)(inputs)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    for width in filters[1:]:
+        x = layers.SeparableConv1D(width, kernel, strides=2, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.GlobalAveragePooling1D()(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=f"dscnn{filters[-1]}")
+
+
+def convlstm(input_shape, n_classes, filters=(16, 24), kernel: int = 5, units: int = 24,
+             dropout: float = 0.2):
+    """Compact: strided conv front end (128 -> 32 steps), then a small fused LSTM."""
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for width in filters:
+        x = layers.Conv1D(width, kernel, strides=2, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.LSTM(units)(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(n_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=f"convlstm{units}")
+
+
+FAMILIES = {"lstm": lstm, "cnn": cnn, "dscnn": dscnn, "convlstm": convlstm}
 
 DEFAULTS = {
     "lstm": dict(epochs=15, batch_size=32, pipeline="dataset9", normalize=False),
     "cnn": dict(epochs=10, batch_size=64, pipeline="dataset9", normalize=False),
+    "dscnn": dict(epochs=80, batch_size=64, pipeline="raw6", normalize=True, augment=True),
+    "convlstm": dict(epochs=60, batch_size=64, pipeline="raw6", normalize=True, augment=True),
 }
 """Training recipe of each family when the command line does not override it."""
 

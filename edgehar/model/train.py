@@ -68,6 +68,13 @@ def data_checksum(windows: HarWindows) -> str:
     return h.hexdigest()
 
 
+def _deterministic_ops() -> None:
+    """Same seed, same machine, same model: make TensorFlow's kernels deterministic."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+
+
 def _split_validation(train: HarWindows, n_subjects: int, seed: int):
     if n_subjects <= 0:
         return train, None
@@ -82,6 +89,7 @@ def fit(config: TrainConfig, train: HarWindows, test: HarWindows | None = None,
     """Train one model; report on ``test`` (if given) with the Keras model."""
     config = config.resolved()
     keras.utils.set_random_seed(config.seed)
+    _deterministic_ops()
     pipeline = Pipeline.preset(config.pipeline)
     fit_part, val_part = _split_validation(train, config.val_subjects, config.seed)
     channels = pipeline_channels(fit_part, pipeline)
