@@ -18,8 +18,15 @@ from edgehar.bundle import SCHEMA, Bundle
 from edgehar.data.segments import stitch
 from edgehar.data.uci import load_split
 from edgehar.errors import ExportError
+from edgehar.export.carrays import TEMPLATES
 from edgehar.export.convert import convert, export_variants, operators, tensor_info
-from edgehar.export.firmware import OP_RESOLVER_METHODS, arena_with_margin, write_firmware
+from edgehar.export.firmware import (
+    OP_RESOLVER_METHODS,
+    STATIC_FILES,
+    arena_with_margin,
+    op_resolver_sources,
+    write_firmware,
+)
 from edgehar.export.tflm import runs_with_arena
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.preprocess.windows import sliding_windows, window_starts
@@ -154,6 +161,14 @@ def test_model_array_is_the_tflite_byte_for_byte(packages, name, tmp_path):
     assert dumped == model
 
 
+def test_package_holds_the_static_files_and_every_template_filled(packages):
+    _, package, _ = packages["raw6"]
+    generated = {t.name.removesuffix(".in") for t in TEMPLATES.glob("*.in")}
+    assert {p.name for p in package.iterdir()} == {*STATIC_FILES, *generated, "host_test"}
+    for name in generated:
+        assert "${" not in (package / name).read_text()
+
+
 def resolver_methods(package) -> list[str]:
     return re.findall(r"resolver\.(\w+)\(\)", (package / "op_resolver.cc").read_text())
 
@@ -165,6 +180,11 @@ def test_op_resolver_adds_exactly_the_model_ops(packages):
     methods = resolver_methods(package)
     assert sorted(methods) == sorted(OP_RESOLVER_METHODS[op] for op in ops)
     assert f"kEdgeharOpCount = {len(ops)};" in (package / "op_resolver.h").read_text()
+
+
+def test_an_op_tflm_cannot_register_is_an_export_error():
+    with pytest.raises(ExportError, match="FlexThing"):
+        op_resolver_sources(["CONV_2D", "FlexThing"], "b", "int8")
 
 
 @pytest.mark.parametrize("name", ["causal9_noise", "raw6"])
@@ -227,4 +247,10 @@ def test_lstm_bundle_exports_with_the_fused_lstm_op(tiny_bundle, uci_dir, tmp_pa
     assert "AddUnidirectionalSequenceLSTM" in resolver_methods(package)
     assert sorted(resolver_methods(package)) == sorted({OP_RESOLVER_METHODS[op] for op in ops})
     build_host_test(package)
-    assert host_params(package)["classes"] == list(ACTIVITIES)
+    params = host_params(package)
+    assert params["classes"] == list(ACTIVITIES)
+    recorded = Bundle.load(path).metadata["exports"]["int8"]
+    for key in ("input", "output"):
+        scale, zero_point = params[f"{key}_quantization"]
+        assert np.float32(scale) == np.float32(recorded[key]["scale"])
+        assert int(zero_point) == recorded[key]["zero_point"]
