@@ -74,13 +74,21 @@ def test_a_signal_stops_a_live_stream_cleanly_with_a_summary(tiny_bundle, signum
     assert "Traceback" not in err
 
 
-def test_a_silent_udp_source_times_out_with_exit_code_1(tiny_bundle):  # noqa: F811
+@pytest.mark.parametrize("source", ["udp", "csv:-"])
+def test_a_silent_source_times_out_with_exit_code_1(tiny_bundle, source):  # noqa: F811
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    done = subprocess.run([*EDGEHAR, "stream", "--model", str(tiny_bundle.path), "--timeout", "0.5",
-                           "--source", f"udp:127.0.0.1:{port}"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1 and summary_of(done.stderr)["end"] == "timeout"
+    spec = f"udp:127.0.0.1:{port}" if source == "udp" else source
+    proc = subprocess.Popen([*EDGEHAR, "stream", "--model", str(tiny_bundle.path), "--timeout", "0.5",
+                             "--source", spec], stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.wait(timeout=60)  # stdin stays open but silent
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.stdin.close()
+    assert proc.returncode == 1 and summary_of(err)["end"] == "timeout"
 
 
 def test_user_errors_are_one_red_line_exit_2(tiny_bundle, tmp_path):  # noqa: F811

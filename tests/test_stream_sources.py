@@ -134,6 +134,15 @@ def test_serial_missing_device_is_a_clear_error():
         iter_serial("/dev/ttyNOPE0", 115200, timeout=0.1)
 
 
+def test_hapt_source_replays_an_experiment_at_50_hz(hapt_raw):
+    chunks = list(open_source(f"hapt:{hapt_raw / 'acc_exp01_user01.txt.gz'}"))
+    t = np.concatenate([c.t for c in chunks])
+    assert len(t) == 20598 and len(chunks[0]) == 64 and t[50] == 1.0
+    first = [0.9180555898766518, -0.1124999994242935, 0.5097222514293852,  # acc_ and gyro_ line 1
+             -0.05497787147760391, -0.06963863968849182, -0.03084869496524334]
+    np.testing.assert_allclose(chunks[0].x[0], first)
+
+
 def test_units_are_converted_to_g_and_rad_per_s(tmp_path):
     path = tmp_path / "si.csv"
     path.write_text("t,ax,ay,az,gx,gy,gz\n0,9.80665,0,0,180,0,0\n")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
+import select
 import socket
 import sys
 import time
@@ -19,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import dropwhile
 from pathlib import Path
 
 import numpy as np
@@ -114,8 +117,10 @@ def _open_text(path: Path):
     return opener(path, "rt", encoding="ascii", errors="replace", newline="")
 
 
-def _read_header(lines: Iterator[str], name: str) -> None:
+def _read_header(lines: Iterator[str | bytes], name: str) -> None:
     for line in lines:
+        if isinstance(line, bytes):
+            line = line.decode("ascii", errors="replace")
         if line.strip():
             if tuple(f.strip() for f in line.strip().split(",")) != CSV_HEADER:
                 raise DataError(f"{name}: first line must be the header {','.join(CSV_HEADER)}, "
@@ -125,17 +130,41 @@ def _read_header(lines: Iterator[str], name: str) -> None:
 
 
 def iter_csv(path: str, chunk: int = REPLAY_CHUNK) -> Iterator[Chunk]:
-    """A CSV file (plain or .gz) with header ``t,ax,ay,az,gx,gy,gz``; '-' reads stdin line by line."""
-    if path == "-":
-        lines = iter(sys.stdin.readline, "")
-        _read_header(lines, "stdin")
-        for line in lines:
-            yield parse_lines([line])
-        return
+    """A CSV file (plain or .gz) with header ``t,ax,ay,az,gx,gy,gz``, ``chunk`` lines at a time."""
     with _open_text(Path(path)) as f:
         _read_header(f, path)
         while batch := [line for _, line in zip(range(chunk), f, strict=False)]:
             yield parse_lines(batch)
+
+
+def _stdin_reads(timeout: float) -> Iterator[list[bytes]]:
+    """The complete lines of each read from stdin; silence longer than ``timeout`` stops."""
+    fd, pending = sys.stdin.fileno(), b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            raise SourceStopped("timeout", f"nothing on stdin for {timeout:g} s")
+        data = os.read(fd, 65536)
+        if not data:
+            yield [pending]
+            return
+        *lines, pending = (pending + data).split(b"\n")
+        yield lines
+
+
+def iter_stdin(timeout: float) -> Iterator[Chunk]:
+    """CSV lines piped to stdin, header first; each read becomes one chunk."""
+    header_seen = False
+    for lines in _stdin_reads(timeout):
+        if not header_seen:
+            lines = list(dropwhile(lambda line: not line.strip(), lines))
+            if not lines:
+                continue
+            _read_header(iter(lines[:1]), "stdin")
+            lines, header_seen = lines[1:], True
+        yield parse_lines(lines)
+    if not header_seen:
+        raise DataError(f"stdin: empty (no header {','.join(CSV_HEADER)})")
 
 
 def iter_array(raw: np.ndarray, rate_hz: float = SAMPLE_RATE_HZ,
@@ -241,8 +270,8 @@ def open_source(spec: str, *, speed: str = "max", timeout: float = 5.0,
     if kind == "hapt" and arg:
         return paced(iter_hapt(arg), speed)
     if kind == "csv" and arg:
-        chunks = iter_csv(arg)
-        return with_units(chunks if arg == "-" else paced(chunks, speed), acc_unit, gyro_unit)
+        chunks = iter_stdin(timeout) if arg == "-" else paced(iter_csv(arg), speed)
+        return with_units(chunks, acc_unit, gyro_unit)
     if kind == "serial" and arg:
         device, _, baud = arg.rpartition("@") if "@" in arg else (arg, "", "115200")
         if not baud.isdigit():
