@@ -60,7 +60,7 @@ def _filter_values(pipeline: Pipeline) -> dict[str, str | int]:
     values = dict(
         gravity_sections=len(gravity), gravity_sos=_rows(gravity),
         gravity_zi=_rows(signal.sosfilt_zi(gravity)),
-        gravity_description=(f"order {pipeline.gravity_order}, {pipeline.gravity_cutoff_hz} Hz"),
+        gravity_description=f"order {pipeline.gravity_order}, {pipeline.gravity_cutoff_hz} Hz",
         noise_sections=0, noise_sos="", noise_zi="", noise_description="none")
     if noise is not None:
         values.update(noise_sections=len(noise), noise_sos=_rows(noise),
