@@ -38,24 +38,6 @@ def hapt_raw() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(uci_dir, tmp_path_factory):
-    """A tiny LSTM (8 units) bundle fitted for 1 epoch on 600 real training windows.
-
-    Session-wide and shared: a test that changes it must work on a copy.
-    """
-    import numpy as np
-
-    from edgehar.data.uci import load_split
-    from edgehar.model.train import TrainConfig, fit, write_bundle
-
-    train = load_split(uci_dir, "train")
-    train = train.take(np.random.default_rng(0).choice(len(train), 600, replace=False))
-    config = TrainConfig(family="lstm", params={"units": 8, "dense": 8}, epochs=1, batch_size=64)
-    return write_bundle(tmp_path_factory.mktemp("bundle") / "tiny", fit(config, train, progress=False),
-                        train)
-
-
-@pytest.fixture(scope="session")
 def uci_train(uci_dir):
     from edgehar.data.uci import load_split
 

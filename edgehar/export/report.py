@@ -1,0 +1,112 @@
+"""Validate every exported variant against the Keras model on labelled test windows.
+
+For each variant: accuracy, macro-F1, top-1 agreement with Keras, the largest probability
+difference from Keras, bytes and ops. Float32 and int8 also run under TFLM with the arena
+they need (measured, then checked by running with exactly that arena), compared with LiteRT.
+The result is ``BUNDLE/export_report.json`` and a table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from edgehar import atomic
+from edgehar.bundle import Bundle
+from edgehar.data.dataset import HarWindows
+from edgehar.export.convert import VARIANTS, operators
+from edgehar.export.tflm import TFLMClassifier, measure_arena
+from edgehar.model.metrics import classification_report
+from edgehar.preprocess.prepare import model_inputs
+from edgehar.runtime.interpreter import TFLiteClassifier
+
+REPORT_FILE = "export_report.json"
+TFLM_VARIANTS = ("float32", "int8")
+"""The variants TFLM runs (it has no float16 or dynamic-range kernels)."""
+MAX_INT8_DROP_POINTS = 0.5
+MIN_LITERT_TFLM_AGREEMENT = 0.999
+MAX_INT8_BYTES = 64 * 1024
+
+
+def _scores(probs: np.ndarray, windows: HarWindows, classes) -> dict:
+    report = classification_report(windows.class_index, probs.argmax(axis=1), classes)
+    return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
+
+
+def _compare(probs: np.ndarray, reference: np.ndarray) -> dict:
+    return {"agreement": float((probs.argmax(axis=1) == reference.argmax(axis=1)).mean()),
+            "max_abs_prob_diff": float(np.abs(probs - reference).max())}
+
+
+def _target(value, limit, passed: bool) -> dict:
+    return {"value": value, "limit": limit, "pass": bool(passed)}
+
+
+def _targets(report: dict) -> dict:
+    """Pass/fail of the targets set for the reference LSTM-100 (checked for every bundle)."""
+    variants = report["variants"]
+    targets = {}
+    if "int8" in variants:
+        drop = 100 * (report["keras"]["accuracy"] - variants["int8"]["accuracy"])
+        targets["int8_accuracy_drop_points"] = _target(round(drop, 3), MAX_INT8_DROP_POINTS,
+                                                       drop <= MAX_INT8_DROP_POINTS)
+        size = variants["int8"]["bytes"]
+        targets["int8_bytes"] = _target(size, MAX_INT8_BYTES, size <= MAX_INT8_BYTES)
+    for variant, row in variants.items():
+        if "tflm" in row:
+            agreement = row["tflm"]["agreement_with_litert"]
+            targets[f"{variant}_litert_tflm_agreement"] = _target(
+                agreement, MIN_LITERT_TFLM_AGREEMENT, agreement >= MIN_LITERT_TFLM_AGREEMENT)
+    return targets
+
+
+def validate(bundle: Bundle, test: HarWindows, variants=VARIANTS) -> dict:
+    """Validate the exported ``variants`` of ``bundle`` on ``test``; write and return the report."""
+    import keras
+
+    x = model_inputs(test, bundle.pipeline)
+    model = keras.models.load_model(bundle.file("model.keras"), compile=False)
+    keras_probs = model.predict(x, batch_size=256, verbose=0)
+    report = {"bundle": str(bundle.path), "data": test.source, "windows": len(test),
+              "keras": _scores(keras_probs, test, bundle.classes), "variants": {}}
+    for variant in variants:
+        data = bundle.tflite(variant).read_bytes()
+        probs = TFLiteClassifier(data).predict(x)
+        row = {"bytes": len(data), "ops": operators(data), **_scores(probs, test, bundle.classes),
+               **{f"{k}_vs_keras": v for k, v in _compare(probs, keras_probs).items()}}
+        if variant in TFLM_VARIANTS:
+            arena = measure_arena(data)
+            tflm_probs = TFLMClassifier(data, arena).predict(x)
+            litert = _compare(tflm_probs, probs)
+            row["tflm"] = {"arena_bytes": arena, "arena_checked": True,
+                           **_scores(tflm_probs, test, bundle.classes),
+                           "agreement_with_litert": litert["agreement"],
+                           "max_abs_prob_diff_vs_litert": litert["max_abs_prob_diff"]}
+        report["variants"][variant] = row
+    report["targets"] = _targets(report)
+    atomic.write_json(bundle.path / REPORT_FILE, report)
+    return report
+
+
+def print_report(report: dict, console: Console | None = None) -> None:
+    """The report as a table of variants, then one line per target."""
+    console = console or Console()
+    table = Table(title=f"{report['bundle']}: {report['windows']} test windows")
+    for column in ("variant", "bytes", "accuracy", "macro-F1", "agree Keras", "max |Δp|",
+                   "TFLM arena", "TFLM accuracy", "agree LiteRT"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    keras_scores = report["keras"]
+    table.add_row("keras", "", f"{keras_scores['accuracy']:.2%}", f"{keras_scores['macro_f1']:.2%}",
+                  "", "", "", "", "")
+    for variant, row in report["variants"].items():
+        tflm = row.get("tflm")
+        table.add_row(variant, f"{row['bytes']:,}", f"{row['accuracy']:.2%}", f"{row['macro_f1']:.2%}",
+                      f"{row['agreement_vs_keras']:.2%}", f"{row['max_abs_prob_diff_vs_keras']:.4f}",
+                      f"{tflm['arena_bytes']:,}" if tflm else "-",
+                      f"{tflm['accuracy']:.2%}" if tflm else "-",
+                      f"{tflm['agreement_with_litert']:.2%}" if tflm else "-")
+    console.print(table)
+    for name, target in report["targets"].items():
+        mark = "[green]pass[/]" if target["pass"] else "[red]FAIL[/]"
+        console.print(f"{mark} {name}: {target['value']} (limit {target['limit']})")
