@@ -95,7 +95,7 @@ class Streamer:
         self.labels: Counter = Counter()
         self.smoothed_labels: Counter = Counter()
         self._t0 = self._last_t = None
-        self._start_segment(0.0)
+        """Source times of the stream's first sample and of the last one accepted."""
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, variant: str = "float32", *, hop: int | None = None,
@@ -108,7 +108,7 @@ class Streamer:
         self._pre = self.pipeline.start()
         self._resampler = Resampler(self.rate_hz)
         self._filled = 0
-        self._offset = 0 if self._t0 is None else int(round((t0 - self._t0) * self.rate_hz))
+        self._offset = int(round((t0 - self._t0) * self.rate_hz))
         self.smoother.reset()
 
     def feed(self, t, x, arrived: float | None = None) -> list[Result]:
