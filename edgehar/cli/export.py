@@ -1,3 +1,83 @@
-"""`edgehar` commands of this stage."""
+"""`edgehar export` and `edgehar bench`."""
 
-from edgehar.cli.app import app  # noqa: F401
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgehar.cli.app import DataOption, app
+from edgehar.errors import ExportError
+
+console = Console()
+ALL = "all"
+
+
+def parse_variants(quant: str) -> tuple[str, ...]:
+    """'all' or a comma-separated list of variants, in export order."""
+    from edgehar.export.convert import VARIANTS
+
+    if quant == ALL:
+        return VARIANTS
+    wanted = [q.strip() for q in quant.split(",") if q.strip()]
+    unknown = [q for q in wanted if q not in VARIANTS]
+    if unknown or not wanted:
+        raise ExportError(f"--quant {quant!r}: choose from {', '.join(VARIANTS)} or {ALL}")
+    return tuple(v for v in VARIANTS if v in wanted)
+
+
+@app.command()
+def export(
+    bundle: Annotated[Path, typer.Argument(help="Model bundle folder (models/<name>).")],
+    quant: Annotated[str, typer.Option(help="Variants: float32,float16,dynamic,int8 or all.")] = ALL,
+    data: DataOption = None,
+    firmware: Annotated[Path | None, typer.Option(
+        help="Also write the TFLite-Micro firmware package (int8) to this folder.")] = None,
+):
+    """Export TFLite variants, validate them on the whole test split, write export_report.json."""
+    from edgehar.bundle import Bundle
+    from edgehar.cli.train import load_splits
+    from edgehar.export.convert import export_variants
+    from edgehar.export.report import REPORT_FILE, print_report, validate
+
+    variants = parse_variants(quant)
+    loaded = Bundle.load(bundle)
+    train_set, test_set = load_splits(data)
+    paths = export_variants(loaded, train_set, variants)
+    for path in paths.values():
+        console.print(f"wrote {path} ({path.stat().st_size:,} B)")
+    print_report(validate(Bundle.load(bundle), test_set, variants), console)
+    console.print(f"wrote {Path(bundle) / REPORT_FILE}")
+    if firmware is not None:
+        from edgehar.export.firmware import write_firmware
+
+        console.print(f"wrote firmware package {write_firmware(Bundle.load(bundle), firmware)}")
+
+
+@app.command()
+def bench(
+    bundle: Annotated[Path, typer.Argument(help="Exported model bundle folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    windows: Annotated[int, typer.Option(help="Windows timed per variant and runtime.")] = 200,
+):
+    """Per-window latency (batch 1, 1 thread), model and arena bytes, peak RSS per runtime."""
+    from edgehar.bundle import Bundle
+    from edgehar.export.bench import bench as run_bench
+
+    result = run_bench(Bundle.load(bundle), windows)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"{result['bundle']}: {windows} windows, batch 1, 1 thread")
+    for column in ("variant", "runtime", "p50 ms", "p99 ms", "model B", "arena B", "peak RSS MiB"):
+        table.add_column(column, justify="left" if column in ("variant", "runtime") else "right")
+    for row in result["rows"]:
+        table.add_row(row["variant"], row["runtime"], f"{row['p50_ms']:.3f}", f"{row['p99_ms']:.3f}",
+                      f"{row['model_bytes']:,}",
+                      f"{row['arena_bytes']:,}" if row["arena_bytes"] is not None else "-",
+                      f"{row['peak_rss_kib'] / 1024:.1f}")
+    console.print(table)

@@ -16,14 +16,12 @@ from edgehar import atomic
 from edgehar.bundle import Bundle
 from edgehar.data.dataset import HarWindows
 from edgehar.export.convert import VARIANTS, operators
-from edgehar.export.tflm import TFLMClassifier, measure_arena
+from edgehar.export.tflm import TFLM_VARIANTS, TFLMClassifier, measure_arena
 from edgehar.model.metrics import classification_report
 from edgehar.preprocess.prepare import model_inputs
 from edgehar.runtime.interpreter import TFLiteClassifier
 
 REPORT_FILE = "export_report.json"
-TFLM_VARIANTS = ("float32", "int8")
-"""The variants TFLM runs (it has no float16 or dynamic-range kernels)."""
 MAX_INT8_DROP_POINTS = 0.5
 MIN_LITERT_TFLM_AGREEMENT = 0.999
 MAX_INT8_BYTES = 64 * 1024

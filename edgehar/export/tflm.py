@@ -18,6 +18,8 @@ import numpy as np
 from edgehar.errors import ExportError
 from edgehar.runtime.interpreter import dequantize, quantize
 
+TFLM_VARIANTS = ("float32", "int8")
+"""The exported variants TFLM runs (it has no float16 or dynamic-range kernels)."""
 _TOTAL = re.compile(rb"Arena allocation total (\d+) bytes")
 
 
