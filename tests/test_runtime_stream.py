@@ -7,9 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from test_runtime_helpers import tiny_bundle  # noqa: F401  TEMPORARY until conftest has it
 
-from edgehar.bundle import Bundle
 from edgehar.data.recordings import read_hapt_experiment
 from edgehar.errors import EdgeharError
 from edgehar.preprocess.windows import sliding_windows
@@ -19,11 +17,6 @@ from edgehar.runtime.sources import Chunk, SourceStopped
 from edgehar.runtime.stream import Streamer, run
 
 N = 600
-
-
-@pytest.fixture(scope="module")
-def bundle(tiny_bundle) -> Bundle:  # noqa: F811
-    return tiny_bundle
 
 
 @pytest.fixture(scope="module")
@@ -48,60 +41,60 @@ def table(results):
     return [(r.start, r.end, r.t_start, r.t_end, r.label, r.probs) for r in results]
 
 
-def test_sample_by_sample_chunks_and_whole_give_identical_windows(bundle, raw):
+def test_sample_by_sample_chunks_and_whole_give_identical_windows(tiny_bundle, raw):
     t = np.arange(N) / 50
-    whole, _ = stream(bundle, t, raw)
-    ones, _ = stream(bundle, t, raw, sizes=[1])
-    odd, _ = stream(bundle, t, raw, sizes=[7, 64, 1, 200, 3])
+    whole, _ = stream(tiny_bundle, t, raw)
+    ones, _ = stream(tiny_bundle, t, raw, sizes=[1])
+    odd, _ = stream(tiny_bundle, t, raw, sizes=[7, 64, 1, 200, 3])
     assert table(whole) == table(ones) == table(odd)
     assert [(r.start, r.end) for r in whole] == [(s, s + 128) for s in range(0, N - 127, 64)]
 
 
-def test_windows_equal_the_offline_pipeline_on_the_same_tflite(bundle, raw):
-    results, _ = stream(bundle, np.arange(N) / 50, raw, sizes=[1])
-    offline = TFLiteClassifier(bundle.tflite("float32")).predict(
-        sliding_windows(bundle.pipeline.transform(raw), 128, 64))
+def test_windows_equal_the_offline_pipeline_on_the_same_tflite(tiny_bundle, raw):
+    results, _ = stream(tiny_bundle, np.arange(N) / 50, raw, sizes=[1])
+    offline = TFLiteClassifier(tiny_bundle.tflite("float32")).predict(
+        sliding_windows(tiny_bundle.pipeline.transform(raw), 128, 64))
     np.testing.assert_allclose([r.probs for r in results], offline, atol=1e-6)
-    assert [r.label for r in results] == [bundle.classes[k] for k in offline.argmax(axis=1)]
+    assert [r.label for r in results] == [tiny_bundle.classes[k] for k in offline.argmax(axis=1)]
 
 
-def test_hop_is_configurable(bundle, raw):
-    results, _ = stream(bundle, np.arange(N) / 50, raw, hop=32)
+def test_hop_is_configurable(tiny_bundle, raw):
+    results, _ = stream(tiny_bundle, np.arange(N) / 50, raw, hop=32)
     assert [r.start for r in results] == list(range(0, N - 127, 32))
 
 
-def test_non_finite_samples_are_dropped_counted_and_never_classified(bundle, raw):
+def test_non_finite_samples_are_dropped_counted_and_never_classified(tiny_bundle, raw):
     t, x = np.arange(N) / 50, raw.copy()
     x[[100, 300]] = np.nan
     x[200, 4] = np.inf
     t_bad = t.copy()
     t_bad[400] = np.nan
-    results, streamer = stream(bundle, t_bad, x, sizes=[1])
+    results, streamer = stream(tiny_bundle, t_bad, x, sizes=[1])
     assert streamer.skipped == Counter(non_finite=4)
     assert all(np.isfinite(r.probs).all() for r in results)
     # A one-sample hole is bridged on the 50 Hz grid by its neighbours, not by the bad value.
     keep = np.ones(N, bool)
     keep[[100, 200, 300, 400]] = False
-    clean, _ = stream(bundle, t[keep], raw[keep])
+    clean, _ = stream(tiny_bundle, t[keep], raw[keep])
     assert table(results) == table(clean)
 
 
-def test_duplicate_and_out_of_order_timestamps_are_dropped_and_counted(bundle, raw):
+def test_duplicate_and_out_of_order_timestamps_are_dropped_and_counted(tiny_bundle, raw):
     t = np.arange(N) / 50
     order = list(range(N))
     order.insert(50, 49)            # duplicate of 49
     order.insert(120, 10)           # far out of order
-    results, streamer = stream(bundle, t[order], raw[order], sizes=[5])
+    results, streamer = stream(tiny_bundle, t[order], raw[order], sizes=[5])
     assert streamer.skipped == Counter(duplicate=1, out_of_order=1)
-    assert table(results) == table(stream(bundle, t, raw)[0])
+    assert table(results) == table(stream(tiny_bundle, t, raw)[0])
 
 
-def test_a_gap_restarts_window_preprocessor_and_smoother(bundle, raw):
+def test_a_gap_restarts_window_preprocessor_and_smoother(tiny_bundle, raw):
     t = np.arange(N) / 50
     t[300:] += 3.0  # a 3 s dropout after sample 300
-    results, streamer = stream(bundle, t, raw, sizes=[1], smoother=make_smoother("vote:5"))
+    results, streamer = stream(tiny_bundle, t, raw, sizes=[1], smoother=make_smoother("vote:5"))
     assert streamer.gaps == 1
-    before, after = stream(bundle, t[:300], raw[:300])[0], stream(bundle, t[300:], raw[300:])[0]
+    before, after = stream(tiny_bundle, t[:300], raw[:300])[0], stream(tiny_bundle, t[300:], raw[300:])[0]
     assert all(r.end <= 300 for r in results[:len(before)])
     assert table(results[:len(before)]) == table(before)
     # After the gap: a fresh stream, placed 3 s (150 samples) later on the stream's sample axis.
@@ -110,47 +103,47 @@ def test_a_gap_restarts_window_preprocessor_and_smoother(bundle, raw):
     assert results[len(before)].t_start == pytest.approx(t[300])
 
 
-def test_samples_at_100_hz_are_resampled_onto_the_50_hz_grid(bundle, raw):
+def test_samples_at_100_hz_are_resampled_onto_the_50_hz_grid(tiny_bundle, raw):
     t50 = np.arange(N) / 50
     t100 = np.arange(2 * N - 1) / 100
     x100 = np.stack([np.interp(t100, t50, raw[:, c]) for c in range(6)], axis=1)
-    results, streamer = stream(bundle, t100, x100, sizes=[3])
-    assert table(results) == table(stream(bundle, t50, raw)[0])
+    results, streamer = stream(tiny_bundle, t100, x100, sizes=[3])
+    assert table(results) == table(stream(tiny_bundle, t50, raw)[0])
     assert streamer.samples == 2 * N - 1
 
 
-def test_samples_at_25_hz_are_interpolated(bundle, raw):
+def test_samples_at_25_hz_are_interpolated(tiny_bundle, raw):
     t25 = np.arange(N // 2) / 25
-    results, _ = stream(bundle, t25, raw[::2], sizes=[1])
+    results, _ = stream(tiny_bundle, t25, raw[::2], sizes=[1])
     expected = np.stack([np.interp(np.arange(N - 1) / 50, t25, raw[::2, c]) for c in range(6)], axis=1)
-    assert table(results) == table(stream(bundle, np.arange(N - 1) / 50, expected)[0])
+    assert table(results) == table(stream(tiny_bundle, np.arange(N - 1) / 50, expected)[0])
 
 
-def test_jittery_timestamps_still_give_a_window_every_hop(bundle, raw):
+def test_jittery_timestamps_still_give_a_window_every_hop(tiny_bundle, raw):
     rng = np.random.default_rng(1)
     t = np.arange(N) / 50 + rng.uniform(-0.004, 0.004, N)
-    results, streamer = stream(bundle, t, raw, sizes=[1])
+    results, streamer = stream(tiny_bundle, t, raw, sizes=[1])
     assert streamer.gaps == 0 and len(results) == len(range(0, N - 128, 64))
 
 
-def test_result_json_carries_every_field(bundle, raw):
-    (first, *_), _ = stream(bundle, np.arange(200) / 50 + 10.0, raw[:200])
+def test_result_json_carries_every_field(tiny_bundle, raw):
+    (first, *_), _ = stream(tiny_bundle, np.arange(200) / 50 + 10.0, raw[:200])
     record = json.loads(first.to_json())
     assert set(record) == {"start", "end", "t_start", "t_end", "label", "confidence", "probs",
                            "smoothed", "latency_ms"}
     assert (record["start"], record["end"]) == (0, 128)
     assert record["t_start"] == 10.0 and record["t_end"] == pytest.approx(12.56)
-    assert record["label"] in bundle.classes and len(record["probs"]) == len(bundle.classes)
+    assert record["label"] in tiny_bundle.classes and len(record["probs"]) == len(tiny_bundle.classes)
     assert record["latency_ms"] > 0
 
 
-def test_run_reports_why_it_stopped_with_counts(bundle, raw):
+def test_run_reports_why_it_stopped_with_counts(tiny_bundle, raw):
     def source():
         yield Chunk(np.arange(300) / 50, raw[:300], Counter(malformed=2))
         raise SourceStopped("timeout", "silent")
 
     emitted = []
-    summary = run(Streamer.from_bundle(bundle), source(), emitted.append)
+    summary = run(Streamer.from_bundle(tiny_bundle), source(), emitted.append)
     assert summary["end"] == "timeout" and summary["samples"] == 300
     assert summary["windows"] == len(emitted) == 3 and summary["skipped"] == {"malformed": 2}
     assert sum(summary["labels"].values()) == 3

@@ -7,12 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_runtime_helpers import tiny_bundle  # noqa: F401  TEMPORARY until conftest has it
-
 BENCH = Path(__file__).resolve().parent.parent / "tools" / "bench_stream.py"
 
 
-def test_bench_reports_every_figure(tiny_bundle):  # noqa: F811
+def test_bench_reports_every_figure(tiny_bundle):
     done = subprocess.run([sys.executable, str(BENCH), "--model", str(tiny_bundle.path), "--seconds", "3",
                            "--json"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

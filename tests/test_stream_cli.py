@@ -12,7 +12,6 @@ import sys
 import time
 
 import pytest
-from test_runtime_helpers import tiny_bundle  # noqa: F401  TEMPORARY until conftest has it
 
 from edgehar.runtime.sources import demo_path
 
@@ -23,7 +22,7 @@ def summary_of(stderr: str) -> dict:
     return json.loads(stderr.strip().splitlines()[-1])
 
 
-def test_stream_runs_on_litert_alone_never_importing_tensorflow(tiny_bundle, tmp_path):  # noqa: F811
+def test_stream_runs_on_litert_alone_never_importing_tensorflow(tiny_bundle, tmp_path):
     out = tmp_path / "labels.jsonl"
     code = (
         "import sys\n"
@@ -52,7 +51,7 @@ def wait_for_lines(stream, n: int, limit_s: float = 60) -> list[str]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_stops_a_live_stream_cleanly_with_a_summary(tiny_bundle, signum):  # noqa: F811
+def test_a_signal_stops_a_live_stream_cleanly_with_a_summary(tiny_bundle, signum):
     args = ["stream", "--model", str(tiny_bundle.path), "--source", "csv:-", "--jsonl"]
     proc = subprocess.Popen([*EDGEHAR, *args],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -75,7 +74,7 @@ def test_a_signal_stops_a_live_stream_cleanly_with_a_summary(tiny_bundle, signum
 
 
 @pytest.mark.parametrize("source", ["udp", "csv:-"])
-def test_a_silent_source_times_out_with_exit_code_1(tiny_bundle, source):  # noqa: F811
+def test_a_silent_source_times_out_with_exit_code_1(tiny_bundle, source):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -91,7 +90,7 @@ def test_a_silent_source_times_out_with_exit_code_1(tiny_bundle, source):  # noq
     assert proc.returncode == 1 and summary_of(err)["end"] == "timeout"
 
 
-def test_user_errors_are_one_red_line_exit_2(tiny_bundle, tmp_path):  # noqa: F811
+def test_user_errors_are_one_red_line_exit_2(tiny_bundle, tmp_path):
     for args in (["--model", str(tmp_path), "--source", "demo"],
                  ["--model", str(tiny_bundle.path), "--source", "imu:i2c-9"],
                  ["--model", str(tiny_bundle.path), "--source", "demo", "--variant", "int4"],

@@ -8,27 +8,26 @@ import sys
 
 import numpy as np
 import pytest
-from test_runtime_helpers import tiny_bundle  # noqa: F401  TEMPORARY until conftest has it
 
-from edgehar.data.uci import load_split
 from edgehar.runtime.validate import validate_hapt, validate_test_split
 
 
 @pytest.fixture(scope="module")
-def test_head(uci_dir):
+def test_head(uci_test):
     """The first 150 test windows: whole stitched segments plus a cut one at the end."""
-    return load_split(uci_dir, "test").take(slice(0, 150))
+    return uci_test.take(slice(0, 150))
 
 
-def test_streaming_each_segment_sample_by_sample_agrees_with_offline_batch(tiny_bundle, test_head):  # noqa: F811
-    report = validate_test_split(tiny_bundle, test_head)
+@pytest.mark.parametrize("variant", ["float32", "int8"])
+def test_streaming_each_segment_sample_by_sample_agrees_with_offline_batch(tiny_bundle, test_head, variant):
+    report = validate_test_split(tiny_bundle, test_head, variant)
     assert report["windows"] == report["streamed_windows"] == 150
     assert report["agreement"] == 1.0
     assert report["accuracy"] == report["offline_accuracy"]
     assert 0 <= report["accuracy"] <= 1 and report["segments"] > 1
 
 
-def test_validate_cli_prints_one_json_object(tiny_bundle, test_head, tmp_path):  # noqa: F811
+def test_validate_cli_prints_one_json_object(tiny_bundle, test_head, tmp_path):
     head = test_head.take(slice(0, 40))
     np.savez(tmp_path / "uci_har_test.npz", X=head.X, y=head.y, subject=head.subject)
     done = subprocess.run([sys.executable, "-m", "edgehar", "validate", "--model", str(tiny_bundle.path),
@@ -38,7 +37,7 @@ def test_validate_cli_prints_one_json_object(tiny_bundle, test_head, tmp_path): 
     assert report["windows"] == 40 and report["agreement"] == 1.0 and 0 <= report["accuracy"] <= 1
 
 
-def test_hapt_scores_activity_windows_per_smoothing_and_counts_flips(tiny_bundle, hapt_raw):  # noqa: F811
+def test_hapt_scores_activity_windows_per_smoothing_and_counts_flips(tiny_bundle, hapt_raw):
     report = validate_hapt(tiny_bundle, hapt_raw, experiments=[1], smoothers=("none", "vote:5"))
     assert report["experiments"] == 1 and report["minutes"] == pytest.approx(20598 / 50 / 60, abs=0.01)
     assert report["windows"] == (20598 - 128) // 64 + 1
