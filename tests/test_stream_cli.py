@@ -23,21 +23,25 @@ def summary_of(stderr: str) -> dict:
 
 
 def test_stream_runs_on_litert_alone_never_importing_tensorflow(tiny_bundle, tmp_path):
+    """Also: without --model the stream uses the bundle models/DEFAULT names."""
+    (tmp_path / "DEFAULT").write_text(str(tiny_bundle.path))
     out = tmp_path / "labels.jsonl"
     code = (
         "import sys\n"
         "from edgehar.cli import main\n"
-        f"sys.argv = ['edgehar', 'stream', '--model', {str(tiny_bundle.path)!r}, '--source', 'demo',\n"
-        f"            '--jsonl', '--out', {str(out)!r}, '--smooth', 'vote:5']\n"
+        f"sys.argv = ['edgehar', 'stream', '--source', 'demo', '--jsonl', '--out', {str(out)!r},\n"
+        "            '--smooth', 'vote:5', '--variant', 'int8']\n"
         "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
         "assert 'tensorflow' not in sys.modules, [m for m in sys.modules if 'tensorflow' in m]\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "EDGEHAR_MODELS": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
     summary = summary_of(done.stderr)
     assert len(records) == summary["windows"] == (summary["samples"] - 128) // 64 + 1
-    assert summary["end"] == "eof" and summary["smoothing"] == "vote:5"
+    assert summary["end"] == "eof" and summary["smoothing"] == "vote:5" and summary["variant"] == "int8"
+    assert summary["model"] == tiny_bundle.name
     with gzip.open(demo_path(), "rt") as demo:
         assert summary["samples"] == len(demo.readlines()) - 1 and summary["skipped"] == {}
     assert [r["end"] for r in records] == list(range(128, summary["samples"] + 1, 64))

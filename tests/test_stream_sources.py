@@ -159,6 +159,18 @@ def test_realtime_pacing_delivers_samples_at_their_timestamps(tmp_path):
     assert time.perf_counter() - start >= 0.19
 
 
+def test_axes_are_remapped_with_signs(tmp_path):
+    path = tmp_path / "turned.csv"
+    path.write_text("t,ax,ay,az,gx,gy,gz\n0,1,2,3,4,5,6\n")
+    (chunk,) = list(open_source(f"csv:{path}", axes="y,-x,z"))
+    assert chunk.x[0].tolist() == [2, -1, 3, 5, -4, 6]
+    for bad in ("x,y", "x,x,z", "x,y,w"):
+        with pytest.raises(SourceError, match="--axes"):
+            open_source(f"csv:{path}", axes=bad)
+    with pytest.raises(SourceError, match="units"):
+        open_source(f"csv:{path}", acc_unit="furlongs")
+
+
 @pytest.mark.parametrize("spec", ["nope", "csv:", "udp:1234", "serial:", "imu:spi-0"])
 def test_unknown_or_incomplete_sources_are_clear_errors(spec):
     with pytest.raises(SourceError):

@@ -48,6 +48,8 @@ def stream(
     acc_unit: Annotated[str, typer.Option(help="Acceleration unit of csv/serial/udp: g or ms2.")] = "g",
     gyro_unit: Annotated[str, typer.Option(
         help="Angular velocity unit of csv/serial/udp: rads or dps.")] = "rads",
+    axes: Annotated[str, typer.Option(
+        help="Device axes as edgehar's x,y,z, with signs, e.g. y,-x,z for a sensor turned 90°.")] = "x,y,z",
 ) -> None:
     """Classify a live 50 Hz IMU stream (or a replayed recording), one line per window."""
     from edgehar.runtime.smoothing import make_smoother
@@ -57,7 +59,8 @@ def stream(
     bundle = _bundle(model)
     streamer = Streamer.from_bundle(bundle, variant, hop=hop, smoother=make_smoother(smooth),
                                     max_gap_s=max_gap)
-    chunks = open_source(source, speed=speed, timeout=timeout, acc_unit=acc_unit, gyro_unit=gyro_unit)
+    chunks = open_source(source, speed=speed, timeout=timeout, acc_unit=acc_unit, gyro_unit=gyro_unit,
+                         axes=axes)
     sink = out.open("w") if out else sys.stdout
 
     def emit(result):

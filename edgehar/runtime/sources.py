@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from itertools import dropwhile
 from pathlib import Path
@@ -99,15 +99,33 @@ def parse_lines(lines: Iterable[str | bytes]) -> Chunk:
     return Chunk(data[:, 0].copy(), data[:, 1:].copy(), skipped)
 
 
-def with_units(chunks: Iterable[Chunk], acc_unit: str = "g", gyro_unit: str = "rads") -> Iterator[Chunk]:
-    """Convert a source's acceleration (g or m/s²) and angular velocity (rad/s or °/s)."""
+def axes_matrix(axes: str) -> np.ndarray:
+    """'x,y,z' style spec -> (3, 3) signed permutation: new axis i = sign * source axis.
+
+    E.g. 'y,-x,z' when the sensor is mounted turned by 90° about z."""
+    rows = [a.strip() for a in axes.split(",")]
+    names = [r.lstrip("+-") for r in rows]
+    if len(rows) != 3 or sorted(names) != ["x", "y", "z"]:
+        raise SourceError(f"--axes {axes!r}: name x, y and z once each, with an optional sign, e.g. y,-x,z")
+    matrix = np.zeros((3, 3))
+    for i, (row, name) in enumerate(zip(rows, names, strict=True)):
+        matrix[i, "xyz".index(name)] = -1.0 if row.startswith("-") else 1.0
+    return matrix
+
+
+def convert(chunks: Iterable[Chunk], acc_unit: str = "g", gyro_unit: str = "rads",
+            axes: str = "x,y,z") -> Iterator[Chunk]:
+    """Bring a source to edgehar's frame and units: acceleration in g (from g or m/s²),
+    angular velocity in rad/s (from rad/s or °/s), axes remapped by :func:`axes_matrix`."""
     if acc_unit not in ACC_UNITS or gyro_unit not in GYRO_UNITS:
         raise SourceError(f"units must be acc {sorted(ACC_UNITS)} and gyro {sorted(GYRO_UNITS)}")
-    scale = np.array([ACC_UNITS[acc_unit]] * 3 + [GYRO_UNITS[gyro_unit]] * 3)
-    for chunk in chunks:
-        if acc_unit != "g" or gyro_unit != "rads":
-            chunk.x = chunk.x * scale
-        yield chunk
+    rotation = axes_matrix(axes)
+    transform = np.zeros((6, 6))
+    transform[:3, :3] = rotation * ACC_UNITS[acc_unit]
+    transform[3:, 3:] = rotation * GYRO_UNITS[gyro_unit]
+    if (transform == np.eye(6)).all():
+        return iter(chunks)
+    return (replace(chunk, x=chunk.x @ transform.T) for chunk in chunks)
 
 
 def _open_text(path: Path):
@@ -261,7 +279,7 @@ def paced(chunks: Iterable[Chunk], speed: str) -> Iterator[Chunk]:
 
 
 def open_source(spec: str, *, speed: str = "max", timeout: float = 5.0,
-                acc_unit: str = "g", gyro_unit: str = "rads") -> Iterator[Chunk]:
+                acc_unit: str = "g", gyro_unit: str = "rads", axes: str = "x,y,z") -> Iterator[Chunk]:
     """Chunks from a source spec: demo, csv:PATH, hapt:ACC_FILE, serial:DEV[@BAUD],
     udp:HOST:PORT or imu:i2c-BUS[@ADDR]."""
     kind, _, arg = spec.partition(":")
@@ -269,23 +287,24 @@ def open_source(spec: str, *, speed: str = "max", timeout: float = 5.0,
         return paced(iter_csv(str(demo_path())), speed)
     if kind == "hapt" and arg:
         return paced(iter_hapt(arg), speed)
-    if kind == "csv" and arg:
-        chunks = iter_stdin(timeout) if arg == "-" else paced(iter_csv(arg), speed)
-        return with_units(chunks, acc_unit, gyro_unit)
-    if kind == "serial" and arg:
-        device, _, baud = arg.rpartition("@") if "@" in arg else (arg, "", "115200")
-        if not baud.isdigit():
-            raise SourceError(f"{spec}: baud rate must be a number")
-        return with_units(iter_serial(device, int(baud), timeout), acc_unit, gyro_unit)
-    if kind == "udp" and arg:
-        host, _, port = arg.rpartition(":")
-        if not host or not port.isdigit():
-            raise SourceError(f"{spec}: expected udp:HOST:PORT")
-        return with_units(iter_udp(host, int(port), timeout), acc_unit, gyro_unit)
     if kind == "imu" and arg:
         from edgehar.runtime.imu import iter_imu, parse_imu_spec
 
         bus, address = parse_imu_spec(arg)
-        return iter_imu(bus, address, timeout=timeout)
-    raise SourceError(f"unknown source {spec!r}: use demo, csv:PATH (- for stdin), hapt:ACC_FILE, "
-                      "serial:DEVICE[@BAUD], udp:HOST:PORT or imu:i2c-BUS[@ADDR]")
+        return convert(iter_imu(bus, address, timeout=timeout), axes=axes)
+    if kind == "csv" and arg:
+        chunks = iter_stdin(timeout) if arg == "-" else paced(iter_csv(arg), speed)
+    elif kind == "serial" and arg:
+        device, _, baud = arg.rpartition("@") if "@" in arg else (arg, "", "115200")
+        if not baud.isdigit():
+            raise SourceError(f"{spec}: baud rate must be a number")
+        chunks = iter_serial(device, int(baud), timeout)
+    elif kind == "udp" and arg:
+        host, _, port = arg.rpartition(":")
+        if not host or not port.isdigit():
+            raise SourceError(f"{spec}: expected udp:HOST:PORT")
+        chunks = iter_udp(host, int(port), timeout)
+    else:
+        raise SourceError(f"unknown source {spec!r}: use demo, csv:PATH (- for stdin), hapt:ACC_FILE, "
+                          "serial:DEVICE[@BAUD], udp:HOST:PORT or imu:i2c-BUS[@ADDR]")
+    return convert(chunks, acc_unit, gyro_unit, axes)
