@@ -8,6 +8,7 @@ doubles with ``repr`` (shortest round trip), floats as float32 with an ``f`` suf
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from string import Template
@@ -17,7 +18,8 @@ from scipy import signal
 
 from edgehar.preprocess.pipeline import Pipeline
 
-FIRMWARE_TEMPLATE = Path(__file__).resolve().parent.parent.parent / "firmware_export"
+FIRMWARE_TEMPLATE = Path(next(iter(importlib.util.find_spec("edgehar.firmware_export")
+                                    .submodule_search_locations)))
 """The firmware package template: static sources, and ``templates/`` to fill per model."""
 TEMPLATES = FIRMWARE_TEMPLATE / "templates"
 BYTES_PER_LINE = 12
