@@ -33,8 +33,8 @@ def _terminate_as_interrupt(signum, frame):
 @app.command()
 def stream(
     source: Annotated[str, typer.Option(
-        "--source", help="demo, csv:PATH (- = stdin), hapt:ACC_FILE, serial:DEVICE[@BAUD], "
-        "udp:HOST:PORT or imu:i2c-BUS[@ADDR]. Lines are t,ax,ay,az,gx,gy,gz.")],
+        "--source", help="demo, csv:PATH (- = stdin), hapt:ACC_FILE, serial:DEVICE or serial:DEVICE@BAUD, "
+        "udp:HOST:PORT, imu:i2c-BUS or imu:i2c-BUS@ADDR. Text lines are t,ax,ay,az,gx,gy,gz.")],
     model: ModelOption = None,
     variant: VariantOption = "float32",
     hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
