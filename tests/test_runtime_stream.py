@@ -103,6 +103,27 @@ def test_a_gap_restarts_window_preprocessor_and_smoother(tiny_bundle, raw):
     assert results[len(before)].t_start == pytest.approx(t[300])
 
 
+@pytest.mark.parametrize("sizes", [[1], [600]])
+def test_a_restarted_source_clock_resyncs_instead_of_dropping_everything(tiny_bundle, raw, sizes):
+    t = np.concatenate([np.arange(300), np.arange(300)]) / 50  # the device rebooted at sample 300
+    results, streamer = stream(tiny_bundle, t, raw, sizes=sizes)
+    assert streamer.resyncs == 1 and streamer.gaps == 0
+    lost = 24 if sizes == [1] else 0  # fed one by one, the run behind the clock is dropped
+    assert streamer.skipped == Counter(out_of_order=lost) and streamer.samples == 600 - lost
+    before, after = stream(tiny_bundle, t[:300], raw[:300])[0], stream(tiny_bundle, t[300 + lost:],
+                                                                       raw[300 + lost:])[0]
+    assert table(results) == table(before) + [
+        (300 + r.start, 300 + r.end, r.t_start, r.t_end, r.label, r.probs) for r in after]
+
+
+def test_one_stray_future_timestamp_does_not_stall_the_stream(tiny_bundle, raw):
+    t = np.arange(N) / 50
+    t[200] = 1e6
+    results, streamer = stream(tiny_bundle, t, raw, sizes=[1])
+    assert streamer.gaps == 1 and streamer.resyncs == 1 and streamer.skipped["out_of_order"] == 24
+    assert results[-1].end >= 200 + 1 + (N - 225)  # samples after the resync are classified again
+
+
 def test_samples_at_100_hz_are_resampled_onto_the_50_hz_grid(tiny_bundle, raw):
     t50 = np.arange(N) / 50
     t100 = np.arange(2 * N - 1) / 100

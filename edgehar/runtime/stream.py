@@ -1,8 +1,9 @@
 """The streaming runtime: timestamped raw samples in, one labelled result per window out.
 
 Per chunk a source delivers, :class:`Streamer` drops samples that are not finite or whose
-timestamps do not move forward, splits at dropouts longer than ``max_gap_s`` (the window,
-the preprocessor and the smoother all start again: nothing is stitched across a gap),
+timestamps do not move forward (unless a run of them says the source's clock restarted:
+then it resyncs), splits at dropouts longer than ``max_gap_s`` (the window, the
+preprocessor and the smoother all start again: nothing is stitched across a gap),
 resamples onto an exact 50 Hz grid (samples already on it pass through bit for bit), runs
 the bundle's one ``Pipeline`` preprocessor, and classifies every ``hop`` samples the last
 ``window`` samples with LiteRT.
@@ -82,20 +83,27 @@ class Streamer:
     """Stateful stream of one source through one model; feed chunks, collect results."""
 
     def __init__(self, classifier: TFLiteClassifier, pipeline: Pipeline, classes: Iterable[str], *,
-                 window: int, hop: int, smoother=None, max_gap_s: float = 0.1):
+                 window: int, hop: int, smoother=None, max_gap_s: float = 0.1, resync_after: int = 25):
         self.classifier, self.pipeline, self.classes = classifier, pipeline, tuple(classes)
         self.window, self.hop, self.max_gap_s = window, hop, max_gap_s
+        self.resync_after = resync_after
+        """After this many samples in a row behind the stream's clock, the source's clock is
+        taken to have restarted (a device reboot, or one stray far-future timestamp)."""
         self.rate_hz = pipeline.sample_rate_hz
         self.smoother = smoother or NoSmoothing()
         channels = len(pipeline.channels)
         self._ring = np.zeros((2 * window, channels), dtype=np.float32)
         self._input = np.empty((window, channels), dtype=np.float32)
-        self.samples = self.windows = self.gaps = 0
+        self.samples = self.windows = self.gaps = self.resyncs = 0
         self.skipped: Counter = Counter()
         self.labels: Counter = Counter()
         self.smoothed_labels: Counter = Counter()
-        self._t0 = self._last_t = None
-        """Source times of the stream's first sample and of the last one accepted."""
+        self._last_t = None
+        """Source time of the last sample accepted; None at the start and after a resync."""
+        self._index_t0 = 0.0
+        """The source time that sample index 0 stands for."""
+        self._behind = 0
+        self._offset = self._resampler = None
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, variant: str = "float32", *, hop: int | None = None,
@@ -108,8 +116,18 @@ class Streamer:
         self._pre = self.pipeline.start()
         self._resampler = Resampler(self.rate_hz)
         self._filled = 0
-        self._offset = int(round((t0 - self._t0) * self.rate_hz))
+        self._offset = int(round((t0 - self._index_t0) * self.rate_hz))
         self.smoother.reset()
+
+    def _resync_at(self, forward: np.ndarray) -> int | None:
+        """Where, in this chunk, a run of ``resync_after`` samples behind the clock begins."""
+        run = self._behind
+        for i, ok in enumerate(forward):
+            run = 0 if ok else run + 1
+            if run >= self.resync_after:
+                return max(0, i - run + 1)
+        self._behind = run
+        return None
 
     def feed(self, t, x, arrived: float | None = None) -> list[Result]:
         """Samples ``t`` (n,) seconds, ``x`` (n, 6) g and rad/s -> results of completed windows.
@@ -128,13 +146,24 @@ class Streamer:
         previous = np.maximum.accumulate(np.concatenate([[last], t]))[:-1]
         forward = t > previous
         if not forward.all():
+            resync = self._resync_at(forward)
+            if resync is not None:
+                results = self.feed(t[:resync], x[:resync], arrived)
+                self.resyncs += 1
+                next_index = self._offset + self._resampler.k
+                self._last_t, self._behind = None, 0
+                self._index_t0 = t[resync] - next_index / self.rate_hz
+                return results + self.feed(t[resync:], x[resync:], arrived)
             self.skipped["duplicate"] += int((t == previous).sum())
             self.skipped["out_of_order"] += int((t < previous).sum())
             t, x = t[forward], x[forward]
             if len(t) == 0:
                 return []
-        if self._t0 is None:
-            self._t0 = t[0]
+        else:
+            self._behind = 0
+        if self._last_t is None:
+            if self._resampler is None:
+                self._index_t0 = t[0]
             self._start_segment(t[0])
         steps = np.diff(np.concatenate([[t[0] if self._last_t is None else self._last_t], t]))
         self._last_t = t[-1]
@@ -185,6 +214,7 @@ class Streamer:
 
     def summary(self, end: str) -> dict:
         return {"end": end, "samples": self.samples, "windows": self.windows, "gaps": self.gaps,
+                "resyncs": self.resyncs,
                 "skipped": dict(sorted(self.skipped.items())), "labels": dict(self.labels),
                 "smoothed": dict(self.smoothed_labels), "smoothing": self.smoother.spec}
 
