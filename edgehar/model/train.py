@@ -20,6 +20,7 @@ from edgehar.bundle import SCHEMA, Bundle
 from edgehar.data.dataset import HarWindows
 from edgehar.model import architectures
 from edgehar.model.augment import Augmenter
+from edgehar.model.complexity import macs
 from edgehar.model.metrics import classification_report
 from edgehar.model.progress import RichProgress
 from edgehar.preprocess.pipeline import Pipeline
@@ -139,6 +140,7 @@ def metadata_for(result: TrainResult, name: str, train: HarWindows) -> dict:
         "name": name,
         "model": {"family": config.family, "params": config.params,
                   "parameters": int(result.model.count_params()),
+                  "macs_per_window": macs(result.model),
                   "input_shape": list(result.model.input_shape[1:])},
         "classes": list(ACTIVITIES),
         "sample_rate_hz": SAMPLE_RATE_HZ,

@@ -1,0 +1,108 @@
+"""Train a compact model over several seeds, export each to int8 and measure it; ship seed 1.
+
+Every choice is made on the training split (held-out training subjects drive early
+stopping); the test split gives the final numbers only. For each seed: Keras float, int8
+under LiteRT and int8 under TFLM, accuracy and macro-F1 on all test windows. The bundle of
+the first seed (declared before any result was seen) is written to ``models/<name>/`` with
+all variants, the export report, the firmware package, the streaming validation and the
+benchmark; the seed statistics go to ``models/<name>/report.json``.
+
+    python tools/compact_results.py --name har-dscnn --family dscnn --seeds 5
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from edgehar import atomic
+from edgehar.bundle import models_dir
+from edgehar.data.locate import resolve_data
+from edgehar.data.uci import load_split
+from edgehar.export.bench import bench
+from edgehar.export.convert import export_variants
+from edgehar.export.firmware import write_firmware
+from edgehar.export.report import validate
+from edgehar.model.train import TrainConfig, fit, write_bundle
+from edgehar.runtime.validate import validate_hapt, validate_test_split
+
+METRICS = {"float": ("keras",), "int8_litert": ("variants", "int8"),
+           "int8_tflm": ("variants", "int8", "tflm")}
+
+
+def _pick(report: dict, path: tuple) -> dict:
+    for key in path:
+        report = report[key]
+    return report
+
+
+def seed_run(config: TrainConfig, train, test, out: Path) -> dict:
+    result = fit(config, train, test)
+    bundle = write_bundle(out, result, train, out.name)
+    export_variants(bundle, train, ("float32", "int8"))
+    report = validate(bundle, test, ("float32", "int8"))
+    row = {"seed": config.seed, "epochs_run": len(result.history["loss"]),
+           "best_val_accuracy": max(result.history.get("val_accuracy", [float("nan")]))}
+    for name, path in METRICS.items():
+        scores = _pick(report, path)
+        row[name] = {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+    row["int8_bytes"] = report["variants"]["int8"]["bytes"]
+    row["arena_bytes"] = report["variants"]["int8"]["tflm"]["arena_bytes"]
+    return row
+
+
+def summarize(rows: list[dict]) -> dict:
+    out = {}
+    for name in METRICS:
+        for metric in ("accuracy", "macro_f1"):
+            values = np.array([r[name][metric] for r in rows])
+            out[f"{name}_{metric}"] = {"mean": float(values.mean()), "std": float(values.std())}
+    return out
+
+
+def main(
+    name: str = typer.Option(..., help="Bundle name under models/."),
+    family: str = typer.Option("dscnn"),
+    params: str = typer.Option("{}", help="JSON of the family's parameters."),
+    pipeline: str = typer.Option(None),
+    epochs: int = typer.Option(None),
+    seeds: int = typer.Option(5),
+    val_subjects: int = typer.Option(4),
+    data: Path = typer.Option(None, envvar="EDGEHAR_DATA"),
+    hapt: Path = typer.Option(Path("../shared/data/hapt-raw/RawData")),
+):
+    source = resolve_data(data)
+    train, test = load_split(source, "train"), load_split(source, "test")
+    shipped = models_dir() / name
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for seed in range(1, seeds + 1):
+            config = TrainConfig(family, json.loads(params), epochs=epochs, seed=seed,
+                                 pipeline=pipeline, val_subjects=val_subjects)
+            out = shipped if seed == 1 else Path(work) / f"{name}-seed{seed}"
+            rows.append(seed_run(config, train, test, out))
+            print(json.dumps(rows[-1]), flush=True)
+
+    from edgehar.bundle import Bundle
+
+    bundle = Bundle.load(shipped)
+    export_variants(bundle, train)
+    validate(bundle, test)
+    write_firmware(bundle, shipped / "firmware")
+    results = {
+        "name": name, "family": family, "params": json.loads(params), "seeds": rows,
+        "summary": summarize(rows),
+        "stream_validate": {v: validate_test_split(bundle, test, v) for v in ("float32", "int8")},
+        "hapt": validate_hapt(bundle, hapt, "int8"),
+        "bench": bench(bundle),
+    }
+    atomic.write_json(shipped / "report.json", results)
+    print(json.dumps(results["summary"], indent=2))
+
+
+if __name__ == "__main__":
+    typer.run(main)
