@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -77,12 +78,36 @@ def test_a_signal_stops_a_live_stream_cleanly_with_a_summary(tiny_bundle, signum
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("source", ["udp", "csv:-"])
-def test_a_silent_source_times_out_with_exit_code_1(tiny_bundle, source):
+def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    spec = f"udp:127.0.0.1:{port}" if source == "udp" else source
+        return s.getsockname()[1]
+
+
+def test_stream_labels_udp_datagrams_end_to_end(tiny_bundle):
+    port = free_udp_port()
+    args = ["stream", "--model", str(tiny_bundle.path), "--jsonl", "--timeout", "1",
+            "--source", f"udp:127.0.0.1:{port}"]
+    proc = subprocess.Popen([*EDGEHAR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sent, deadline = 0, time.monotonic() + 60
+            while not select.select([proc.stdout], [], [], 0.05)[0] and time.monotonic() < deadline:
+                lines = "".join(f"{i / 50},0.1,0.2,0.97,0.01,0,0\n" for i in range(sent, sent + 32))
+                sender.sendto(lines.encode(), ("127.0.0.1", port))  # lost until the process listens
+                sent += 32
+        first = json.loads(proc.stdout.readline())
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert first["label"] in tiny_bundle.classes and first["end"] - first["start"] == 128
+    summary = summary_of(err)
+    assert proc.returncode == 1 and summary["end"] == "timeout" and summary["windows"] >= 1
+
+
+@pytest.mark.parametrize("source", ["udp", "csv:-"])
+def test_a_silent_source_times_out_with_exit_code_1(tiny_bundle, source):
+    spec = f"udp:127.0.0.1:{free_udp_port()}" if source == "udp" else source
     proc = subprocess.Popen([*EDGEHAR, "stream", "--model", str(tiny_bundle.path), "--timeout", "0.5",
                              "--source", spec], stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
