@@ -39,7 +39,8 @@ def test_validate_cli_prints_one_json_object(tiny_bundle, test_head, tmp_path):
 
 def test_hapt_scores_activity_windows_per_smoothing_and_counts_flips(tiny_bundle, hapt_raw):
     report = validate_hapt(tiny_bundle, hapt_raw, experiments=[1], smoothers=("none", "vote:5"))
-    assert report["experiments"] == 1 and report["minutes"] == pytest.approx(20598 / 50 / 60, abs=0.01)
+    assert report["experiments"] == 1 and report["subjects"] == [1]
+    assert report["minutes"] == pytest.approx(20598 / 50 / 60, abs=0.01)
     assert report["windows"] == (20598 - 128) // 64 + 1
     assert 0 < report["activity_windows"] < report["windows"] and report["transition_windows"] > 0
     none, vote = report["smoothing"]["none"], report["smoothing"]["vote:5"]

@@ -107,6 +107,7 @@ def validate(
     if hapt:
         h = report["hapt"]
         print(f"  HAPT: {h['experiments']} recordings, {h['minutes']} min, {h['activity_windows']} activity "
-              f"windows, {h['transition_windows']} touching transitions (not scored)")
+              f"windows, {h['transition_windows']} touching transitions (not scored); "
+              f"subjects {h['subjects']} (held out only if the model never trained on them)")
         for spec, r in h["smoothing"].items():
             print(f"    {spec:<18} accuracy {r['accuracy']:.4f}  flips/min {r['flips_per_minute']}")
