@@ -105,6 +105,21 @@ def test_stream_labels_udp_datagrams_end_to_end(tiny_bundle):
     assert proc.returncode == 1 and summary["end"] == "timeout" and summary["windows"] >= 1
 
 
+def test_a_closed_output_pipe_ends_the_stream_quietly(tiny_bundle):
+    args = ["stream", "--model", str(tiny_bundle.path), "--source", "demo", "--speed", "realtime"]
+    reader = subprocess.Popen([*EDGEHAR, *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        reader.stdout.readline()
+        reader.stdout.close()  # like `| head -1`
+        err = reader.stderr.read()
+        reader.wait(timeout=60)
+    finally:
+        reader.kill()
+    assert reader.returncode == 0 and "Traceback" not in err
+    assert summary_of(err)["end"] == "output_closed"
+
+
 @pytest.mark.parametrize("source", ["udp", "csv:-"])
 def test_a_silent_source_times_out_with_exit_code_1(tiny_bundle, source):
     spec = f"udp:127.0.0.1:{free_udp_port()}" if source == "udp" else source
@@ -123,7 +138,8 @@ def test_user_errors_are_one_red_line_exit_2(tiny_bundle, tmp_path):
     for args in (["--model", str(tmp_path), "--source", "demo"],
                  ["--model", str(tiny_bundle.path), "--source", "imu:i2c-9"],
                  ["--model", str(tiny_bundle.path), "--source", "demo", "--variant", "int4"],
-                 ["--model", str(tiny_bundle.path), "--source", "demo", "--smooth", "vote"]):
+                 ["--model", str(tiny_bundle.path), "--source", "demo", "--smooth", "vote"],
+                 ["--model", str(tiny_bundle.path), "--source", "demo", "--hop", "0"]):
         done = subprocess.run([*EDGEHAR, "stream", *args], capture_output=True, text=True, timeout=60,
                               env={**os.environ, "COLUMNS": "200"})
         assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr, args

@@ -6,6 +6,7 @@ Nothing here imports TensorFlow: these run on the Pi with LiteRT alone.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -73,6 +74,8 @@ def stream(
     finally:
         if out:
             sink.close()
+    if summary["end"] == "output_closed":  # e.g. `| head`: nothing more may go to stdout
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     print(json.dumps({"model": bundle.name, "variant": variant, **summary}), file=sys.stderr)
     if summary["end"] in ("timeout", "disconnected"):
         raise typer.Exit(1)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from edgehar.bundle import Bundle
+from edgehar.errors import EdgeharError
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.smoothing import NoSmoothing
@@ -52,7 +53,7 @@ class Result:
 class Resampler:
     """Linear interpolation of increasing timestamps onto the grid t0 + k / rate_hz.
 
-    A sample within ``rate_hz / 100`` periods of a grid point is taken verbatim."""
+    A sample within 1 % of a period of a grid point is taken verbatim, bit for bit."""
 
     def __init__(self, rate_hz: float):
         self.rate_hz, self.tol = rate_hz, 0.01 / rate_hz
@@ -85,6 +86,8 @@ class Streamer:
     def __init__(self, classifier: TFLiteClassifier, pipeline: Pipeline, classes: Iterable[str], *,
                  window: int, hop: int, smoother=None, max_gap_s: float = 0.1, resync_after: int = 25):
         self.classifier, self.pipeline, self.classes = classifier, pipeline, tuple(classes)
+        if hop < 1 or window < 1:
+            raise EdgeharError(f"window ({window}) and hop ({hop}) must be at least 1")
         self.window, self.hop, self.max_gap_s = window, hop, max_gap_s
         self.resync_after = resync_after
         """After this many samples in a row behind the stream's clock, the source's clock is
@@ -109,7 +112,8 @@ class Streamer:
     def from_bundle(cls, bundle: Bundle, variant: str = "float32", *, hop: int | None = None,
                     smoother=None, max_gap_s: float = 0.1) -> Streamer:
         return cls(TFLiteClassifier(bundle.tflite(variant)), bundle.pipeline, bundle.classes,
-                   window=bundle.window, hop=hop or bundle.hop, smoother=smoother, max_gap_s=max_gap_s)
+                   window=bundle.window, hop=bundle.hop if hop is None else hop, smoother=smoother,
+                   max_gap_s=max_gap_s)
 
     def _start_segment(self, t0: float) -> None:
         """Start afresh at a new continuous stretch beginning at source time ``t0``."""
@@ -222,7 +226,8 @@ class Streamer:
 def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], None]) -> dict:
     """Stream until the source ends, stops or the user interrupts; return the summary.
 
-    ``end`` says why it stopped: 'eof', 'interrupted', 'timeout' or 'disconnected'."""
+    ``end`` says why it stopped: 'eof', 'interrupted', 'timeout', 'disconnected' or
+    'output_closed' (whoever read the results went away)."""
     end = "eof"
     try:
         for chunk in chunks:
@@ -231,6 +236,8 @@ def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], No
                 emit(result)
     except KeyboardInterrupt:
         end = "interrupted"
+    except BrokenPipeError:
+        end = "output_closed"
     except SourceStopped as stop:
         end = stop.reason
     return streamer.summary(end)
