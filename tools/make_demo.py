@@ -1,6 +1,6 @@
 """Cut the demo recording shipped in edgehar/demo/ from the HAPT raw data, reproducibly.
 
-    python tools/make_demo.py [--raw ../shared/data/hapt-raw/RawData]
+    python tools/make_demo.py [--raw ../shared/data/hapt-raw/RawData] [--out edgehar/demo]
 
 Takes experiment 1 (user 1, a UCI HAR training subject) from sample START to END, which holds
 standing, sitting, lying, walking, walking downstairs and upstairs, and writes it as a gzipped
@@ -57,14 +57,16 @@ prohibited.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw", type=Path, default=REPO.parent / "shared" / "data" / "hapt-raw" / "RawData")
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
+    out = args.out
     raw = read_hapt_experiment(args.raw / f"acc_exp{EXPERIMENT:02d}_user{USER:02d}.txt.gz")[START:END]
     text = io.StringIO()
     text.write("t,ax,ay,az,gx,gy,gz\n")
     for i, row in enumerate(raw):
         text.write(f"{i / SAMPLE_RATE_HZ:.2f}," + ",".join(f"{v:.6g}" for v in row) + "\n")
-    OUT.mkdir(exist_ok=True)
-    with open(OUT / NAME, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", compresslevel=9, mtime=0,
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / NAME, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", compresslevel=9, mtime=0,
                                                      filename="") as gz:
         gz.write(text.getvalue().encode("ascii"))
     rows = []
@@ -72,10 +74,10 @@ def main() -> None:
         if s.experiment == EXPERIMENT and s.start < END and s.end > START:
             name = ACTIVITIES[s.activity - 1] if s.activity <= 6 else TRANSITIONS[s.activity]
             rows.append(f"| {max(s.start, START) - START} | {min(s.end, END) - START} | {name} |")
-    (OUT / "README.md").write_text(README.format(
+    (out / "README.md").write_text(README.format(
         name=NAME, exp=EXPERIMENT, user=USER, start=START, end=END,
         minutes=(END - START) / SAMPLE_RATE_HZ / 60, table="\n".join(rows)))
-    print(f"wrote {OUT / NAME} ({(OUT / NAME).stat().st_size // 1024} KiB) and {OUT / 'README.md'}")
+    print(f"wrote {out / NAME} ({(out / NAME).stat().st_size // 1024} KiB) and {out / 'README.md'}")
 
 
 if __name__ == "__main__":
