@@ -18,6 +18,7 @@ from edgehar.export.convert import (
     check_operators,
     convert,
     export_variants,
+    is_recurrent,
     operators,
     rebuild_batch1,
 )
@@ -121,11 +122,17 @@ def test_a_window_does_not_depend_on_the_windows_before(long_memory_lstm, splits
     assert np.array_equal(model.predict_window(b), alone)
 
 
-def test_a_cnn_converts_to_builtin_ops(splits):
-    twin = rebuild_batch1(build("cnn", (128, 9), 6, filters=4, dense=8))
-    ops = operators(convert(twin, "int8", splits[0].X[:20]))
-    check_operators(ops, recurrent=False, what="cnn")
-    assert "CONV_2D" in ops and "WHILE" not in ops
+@pytest.mark.parametrize(("family", "params"), [
+    ("cnn", {"filters": 4, "dense": 8}),
+    ("dscnn", {"filters": (8, 8)}),
+    ("convlstm", {"filters": (8,), "units": 4}),
+])
+def test_other_families_convert_to_int8_builtin_ops(splits, family, params):
+    model = build(family, (128, 9), 6, **params)
+    ops = operators(convert(rebuild_batch1(model), "int8", splits[0].X[:20]))
+    check_operators(ops, recurrent=is_recurrent(model), what=family)
+    assert "WHILE" not in ops
+    assert (FUSED_LSTM in ops) == (family == "convlstm")
 
 
 @pytest.mark.parametrize("variant", ["float32", "int8"])
