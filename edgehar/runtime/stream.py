@@ -140,6 +140,12 @@ class Streamer:
         arrived = time.perf_counter() if arrived is None else arrived
         t = np.asarray(t, dtype=np.float64).reshape(-1)
         x = np.asarray(x, dtype=np.float64).reshape(-1, 6)
+        if len(t) == 1 and self._last_t is not None and self._last_t < t[0] <= self._last_t + self.max_gap_s \
+                and np.isfinite(x).all():  # the live case, one good sample: skip the general checks
+            self._last_t, self._behind, self.samples = t[0], 0, self.samples + 1
+            results: list[Result] = []
+            self._push_features(self._pre.push(self._resampler.push(t, x)), arrived, results)
+            return results
         finite = np.isfinite(t) & np.isfinite(x).all(axis=1)
         if not finite.all():
             self.skipped["non_finite"] += int((~finite).sum())
