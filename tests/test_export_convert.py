@@ -71,6 +71,7 @@ def test_int8_metadata_records_quantization(exported):
     assert int8["input"]["scale"] > 0 and -128 <= int8["input"]["zero_point"] <= 127
     assert int8["output"]["shape"] == [1, 6]
     assert int8["bytes"] == paths["int8"].stat().st_size
+    assert int8["calibration"]["windows"] == 200  # the whole 200-window training slice
     assert bundle.metadata["exports"]["float32"]["input"]["scale"] == 0.0
 
 

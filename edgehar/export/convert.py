@@ -9,6 +9,7 @@ with batch size 1 and the trained weights copied over; that graph converts to fu
 from __future__ import annotations
 
 import inspect
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from edgehar.preprocess.prepare import model_inputs
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 REPRESENTATIVE_WINDOWS = 500
+CALIBRATION_SEED = 0
 FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 FORBIDDEN_OPS = ("WHILE",)
 """Ops no target here runs well: a loop means the recurrent layer was not fused."""
@@ -150,7 +152,10 @@ def convert(twin, variant: str, representative: np.ndarray | None = None) -> byt
     elif variant not in VARIANTS:
         raise ExportError(f"unknown variant {variant!r}; choose from {VARIANTS}")
     try:
-        return converter.convert()
+        with warnings.catch_warnings():
+            # Raised for every int8 input tensor, although calibration sets its range.
+            warnings.filterwarnings("ignore", "Statistics for quantized inputs were expected")
+            return converter.convert()
     except Exception as err:  # the converter raises many types, all meaning "cannot convert"
         raise ExportError(f"{twin.name}: {variant} conversion failed: {err}") from err
 
@@ -173,7 +178,7 @@ def tensor_info(model_bytes: bytes) -> dict:
 
 
 def representative_windows(bundle: Bundle, train: HarWindows, n: int = REPRESENTATIVE_WINDOWS,
-                           seed: int = 0) -> np.ndarray:
+                           seed: int = CALIBRATION_SEED) -> np.ndarray:
     """``n`` training windows (fixed seed) as model inputs, to calibrate int8."""
     rows = np.sort(np.random.default_rng(seed).choice(len(train), min(n, len(train)), replace=False))
     return model_inputs(train.take(rows), bundle.pipeline)
@@ -206,6 +211,9 @@ def export_variants(bundle: Bundle, train: HarWindows,
         path = bundle.path / f"model_{variant}.tflite"
         atomic.write_bytes(path, data)
         exports[variant] = {"file": path.name, "bytes": len(data), "ops": ops, **tensor_info(data)}
+        if variant == "int8":
+            exports[variant]["calibration"] = {"windows": len(representative), "seed": CALIBRATION_SEED,
+                                               "data": train.source}
         paths[variant] = path
     bundle.update_metadata(exports=exports)
     return paths
