@@ -27,10 +27,18 @@ from edgehar.preprocess.prepare import model_inputs
 from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import iter_array
-from edgehar.runtime.stream import Streamer
+from edgehar.runtime.stream import Result, Streamer, run
 from edgehar.spec import ACTIVITIES, HOP, WINDOW
 
 HAPT_SMOOTHERS = ("none", "vote:5", "ema:0.3", "hysteresis:3:0.9")
+
+
+def _stream(streamer: Streamer, chunks) -> list[Result]:
+    """Every result of streaming ``chunks`` through the live loop; Ctrl-C still stops validate."""
+    results = []
+    if run(streamer, chunks, results.append)["end"] == "interrupted":
+        raise KeyboardInterrupt
+    return results
 
 
 def validate_test_split(bundle: Bundle, test: HarWindows, variant: str = "float32") -> dict:
@@ -43,10 +51,9 @@ def validate_test_split(bundle: Bundle, test: HarWindows, variant: str = "float3
     streamed = np.full(len(test), -1)
     for segment in stitch(test):
         streamer = Streamer(classifier, bundle.pipeline, classes, window=WINDOW, hop=HOP)
-        t = np.arange(len(segment.raw), dtype=np.float64) / streamer.rate_hz
-        for i in range(len(t)):
-            for result in streamer.feed(t[i:i + 1], segment.raw[i:i + 1]):
-                streamed[segment.rows[(result.end - WINDOW) // HOP]] = classes.index(result.label)
+        results = _stream(streamer, iter_array(segment.raw, streamer.rate_hz, chunk=1))
+        for result in results:
+            streamed[segment.rows[(result.end - WINDOW) // HOP]] = classes.index(result.label)
     truth = np.array([classes.index(ACTIVITIES[k - 1]) for k in test.y])
     return {"variant": variant, "segments": len(stitch(test)), "windows": len(test),
             "streamed_windows": int((streamed >= 0).sum()),
@@ -80,15 +87,13 @@ def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
         raw = read_hapt_experiment(files[experiment])
         sample_labels = _sample_labels(len(raw), [s for s in labels if s.experiment == experiment])
         streamer = Streamer(classifier, bundle.pipeline, classes, window=bundle.window, hop=bundle.hop)
-        run_probs = []
-        for chunk in iter_array(raw, streamer.rate_hz):
-            for result in streamer.feed(chunk.t, chunk.x):
-                window_labels = sample_labels[result.start:result.end]
-                pure = window_labels[0] if (window_labels == window_labels[0]).all() else 0
-                transition_windows += int((window_labels >= 7).any())
-                truth.append(classes.index(ACTIVITIES[pure - 1]) if 1 <= pure <= 6 else -1)
-                run_probs.append(result.probs)
-        runs.append(np.array(run_probs, dtype=np.float64).reshape(-1, len(classes)))
+        results = _stream(streamer, iter_array(raw, streamer.rate_hz))
+        for result in results:
+            window_labels = sample_labels[result.start:result.end]
+            pure = window_labels[0] if (window_labels == window_labels[0]).all() else 0
+            transition_windows += int((window_labels >= 7).any())
+            truth.append(classes.index(ACTIVITIES[pure - 1]) if 1 <= pure <= 6 else -1)
+        runs.append(np.array([r.probs for r in results], dtype=np.float64).reshape(-1, len(classes)))
         minutes += len(raw) / streamer.rate_hz / 60
     truth = np.array(truth)
     scored = truth >= 0
