@@ -37,7 +37,7 @@ def cnn(input_shape, n_classes, filters: int = 64, kernel: int = 3, dense: int =
     ], name=f"cnn{filters}")
 
 
-def dscnn(input_shape, n_classes, filters=(24, 32, 48, 64), kernel: int = 5, dropout: float = 0.2):
+def dscnn(input_shape, n_classes, filters=(32, 48, 64, 96), kernel: int = 7, dropout: float = 0.2):
     """Compact: a strided conv, then depthwise-separable strided convs, global average pooling.
 
     Each block halves the time axis, so activations (and the TFLM arena) stay small; about
@@ -74,8 +74,10 @@ FAMILIES = {"lstm": lstm, "cnn": cnn, "dscnn": dscnn, "convlstm": convlstm}
 DEFAULTS = {
     "lstm": dict(epochs=15, batch_size=32, pipeline="dataset9", normalize=False),
     "cnn": dict(epochs=10, batch_size=64, pipeline="dataset9", normalize=False),
-    "dscnn": dict(epochs=80, batch_size=64, pipeline="raw6", normalize=True, augment=True),
-    "convlstm": dict(epochs=60, batch_size=64, pipeline="raw6", normalize=True, augment=True),
+    "dscnn": dict(epochs=100, batch_size=64, pipeline="raw6", normalize=True, augment=True,
+                  cosine=True),
+    "convlstm": dict(epochs=60, batch_size=64, pipeline="raw6", normalize=True, augment=True,
+                     cosine=True),
 }
 """Training recipe of each family when the command line does not override it."""
 

@@ -39,16 +39,18 @@ class TrainConfig:
     normalize: bool | None = None
     augment: bool | None = None
     learning_rate: float = 1e-3
+    cosine: bool | None = None
+    """Decay the learning rate to zero along a cosine over all epochs (else constant)."""
     val_subjects: int = 0
     """Hold out this many training subjects for validation and early stopping (0: none)."""
-    patience: int = 10
+    patience: int = 25
 
     def resolved(self) -> TrainConfig:
         """Fill every unset field from the family's defaults."""
         defaults = architectures.DEFAULTS[self.family]
         filled = {k: (getattr(self, k) if getattr(self, k) is not None else defaults.get(k))
-                  for k in ("epochs", "batch_size", "pipeline", "normalize", "augment")}
-        filled["augment"] = bool(filled["augment"])
+                  for k in ("epochs", "batch_size", "pipeline", "normalize", "augment", "cosine")}
+        filled["augment"], filled["cosine"] = bool(filled["augment"]), bool(filled["cosine"])
         return TrainConfig(**{**asdict(self), **filled,
                               "params": {**defaults.get("params", {}), **self.params}})
 
@@ -100,7 +102,11 @@ def fit(config: TrainConfig, train: HarWindows, test: HarWindows | None = None,
     y = keras.utils.to_categorical(fit_part.class_index, len(ACTIVITIES))
 
     model = architectures.build(config.family, x.shape[1:], len(ACTIVITIES), **config.params)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+    learning_rate = config.learning_rate
+    if config.cosine:
+        steps = config.epochs * -(-len(x) // config.batch_size)
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="categorical_crossentropy", metrics=["accuracy"])
     callbacks = [RichProgress(config.epochs, label=model.name)] if progress else []
     validation = None
