@@ -7,6 +7,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgehar.data.recordings import read_hapt_experiment
 from edgehar.errors import EdgeharError
@@ -196,3 +198,19 @@ def test_hysteresis_switches_after_n_windows_or_at_once_when_clear():
 def test_bad_smoothing_specs_are_clear_errors(spec):
     with pytest.raises(EdgeharError, match="--smooth"):
         make_smoother(spec)
+
+
+@settings(max_examples=25, deadline=None)
+@given(steps=st.lists(st.one_of(st.just(0.02), st.floats(-1, 1), st.sampled_from([0.0, 0.5, 30.0, -30.0])),
+                      min_size=1, max_size=400),
+       nan_every=st.integers(0, 50), chunk=st.integers(1, 97))
+def test_any_timing_mess_never_raises_and_every_sample_is_accounted_for(tiny_bundle, raw, steps, nan_every,
+                                                                        chunk):
+    t = np.cumsum(steps)
+    x = raw[:len(t)].copy()
+    if nan_every:
+        x[::nan_every, 2] = np.nan
+    results, streamer = stream(tiny_bundle, t, x, sizes=[chunk])
+    assert streamer.samples + sum(streamer.skipped.values()) == len(t)
+    assert all(r.end - r.start == 128 and np.isfinite(r.probs).all() for r in results)
+    assert all(a.end < b.end for a, b in zip(results, results[1:], strict=False))
