@@ -32,31 +32,33 @@ class Chip:
     setup: tuple[tuple[int, int], ...]
     """(register, value) writes: wake up, 50 Hz or faster, ±2 g, ±500 °/s."""
     data_register: int
+    block_size: int
+    dtype: str
+    """Of the int16 counts in the data block: '>i2' big-endian, '<i2' little-endian."""
+    acc_at: int
+    gyro_at: int
+    """Positions of the x counts of acceleration and angular velocity in the block."""
     acc_g_per_count: float
     gyro_rads_per_count: float
 
     def decode(self, block: bytes) -> np.ndarray:
         """The chip's data block -> ax, ay, az (g), gx, gy, gz (rad/s)."""
-        if self.name == "MPU-6050":  # big-endian ax ay az temp gx gy gz
-            counts = np.frombuffer(bytes(block[:14]), dtype=">i2").astype(np.float64)
-            acc, gyro = counts[0:3], counts[4:7]
-        else:  # little-endian gx gy gz ax ay az
-            counts = np.frombuffer(bytes(block[:12]), dtype="<i2").astype(np.float64)
-            gyro, acc = counts[0:3], counts[3:6]
-        return np.concatenate([acc * self.acc_g_per_count, gyro * self.gyro_rads_per_count])
-
-    @property
-    def block_size(self) -> int:
-        return 14 if self.name == "MPU-6050" else 12
+        counts = np.frombuffer(bytes(block[:self.block_size]), dtype=self.dtype).astype(np.float64)
+        return np.concatenate([counts[self.acc_at:self.acc_at + 3] * self.acc_g_per_count,
+                               counts[self.gyro_at:self.gyro_at + 3] * self.gyro_rads_per_count])
 
 
 CHIPS = (
+    # Block from ACCEL_XOUT_H: ax ay az temp gx gy gz; ±2 g = 16384 counts/g, ±500 °/s = 65.5 counts/(°/s).
     Chip("MPU-6050", 0x75, (0x68, 0x70, 0x71, 0x73),
          setup=((0x6B, 0x00), (0x19, 19), (0x1A, 0x03), (0x1B, 0x08), (0x1C, 0x00)),
-         data_register=0x3B, acc_g_per_count=1 / 16384, gyro_rads_per_count=DPS / 65.5),
+         data_register=0x3B, block_size=14, dtype=">i2", acc_at=0, gyro_at=4,
+         acc_g_per_count=1 / 16384, gyro_rads_per_count=DPS / 65.5),
+    # Block from OUTX_L_G: gx gy gz ax ay az; ±2 g = 0.061 mg/count, ±500 °/s = 17.5 m°/s per count.
     Chip("LSM6DS3", 0x0F, (0x69, 0x6A, 0x6C),
          setup=((0x12, 0x04), (0x10, 0x40), (0x11, 0x44)),
-         data_register=0x22, acc_g_per_count=0.061e-3, gyro_rads_per_count=17.5e-3 * DPS),
+         data_register=0x22, block_size=12, dtype="<i2", acc_at=3, gyro_at=0,
+         acc_g_per_count=0.061e-3, gyro_rads_per_count=17.5e-3 * DPS),
 )
 DEFAULT_ADDRESSES = (0x68, 0x69, 0x6A, 0x6B)
 
