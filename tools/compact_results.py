@@ -1,13 +1,13 @@
-"""Train a compact model over several seeds, export each to int8 and measure it; ship seed 1.
+"""Train a model over several seeds, export each to int8 and measure it; keep seed 1.
 
 Every choice is made on the training split (held-out training subjects drive early
 stopping); the test split gives the final numbers only. For each seed: Keras float, int8
 under LiteRT and int8 under TFLM, accuracy and macro-F1 on all test windows. The bundle of
-the first seed (declared before any result was seen) is written to ``models/<name>/`` with
-all variants, the export report, the firmware package, the streaming validation and the
-benchmark; the seed statistics go to ``models/<name>/report.json``.
+the first seed (declared before any result was seen) is written to ``models/<name>/``; the
+seed statistics go to ``models/<name>/seeds.json``. Then ``tools/ship_model.sh`` exports,
+validates and benchmarks the kept bundle.
 
-    python tools/compact_results.py --name har-dscnn --family dscnn --seeds 5
+    python tools/compact_results.py --name dscnn --family dscnn --seeds 5
 """
 
 from __future__ import annotations
@@ -23,12 +23,9 @@ from edgehar import atomic
 from edgehar.bundle import models_dir
 from edgehar.data.locate import resolve_data
 from edgehar.data.uci import load_split
-from edgehar.export.bench import bench
 from edgehar.export.convert import export_variants
-from edgehar.export.firmware import write_firmware
 from edgehar.export.report import validate
 from edgehar.model.train import TrainConfig, fit, write_bundle
-from edgehar.runtime.validate import validate_hapt, validate_test_split
 
 METRICS = {"float": ("keras",), "int8_litert": ("variants", "int8"),
            "int8_tflm": ("variants", "int8", "tflm")}
@@ -73,7 +70,6 @@ def main(
     seeds: int = typer.Option(5),
     val_subjects: int = typer.Option(4),
     data: Path = typer.Option(None, envvar="EDGEHAR_DATA"),
-    hapt: Path = typer.Option(Path("../shared/data/hapt-raw/RawData")),
 ):
     source = resolve_data(data)
     train, test = load_split(source, "train"), load_split(source, "test")
@@ -87,20 +83,9 @@ def main(
             rows.append(seed_run(config, train, test, out))
             print(json.dumps(rows[-1]), flush=True)
 
-    from edgehar.bundle import Bundle
-
-    bundle = Bundle.load(shipped)
-    export_variants(bundle, train)
-    validate(bundle, test)
-    write_firmware(bundle, shipped / "firmware")
-    results = {
-        "name": name, "family": family, "params": json.loads(params), "seeds": rows,
-        "summary": summarize(rows),
-        "stream_validate": {v: validate_test_split(bundle, test, v) for v in ("float32", "int8")},
-        "hapt": validate_hapt(bundle, hapt, "int8"),
-        "bench": bench(bundle),
-    }
-    atomic.write_json(shipped / "report.json", results)
+    results = {"name": name, "family": family, "params": json.loads(params), "seeds": rows,
+               "summary": summarize(rows)}
+    atomic.write_json(shipped / "seeds.json", results)
     print(json.dumps(results["summary"], indent=2))
 
 

@@ -126,6 +126,7 @@ class Preprocessor:
         self._noise = self.pipeline.noise_sos()
         self._gravity = self.pipeline.gravity_sos()
         self._index = self.pipeline.channel_index
+        self._needs_gravity = bool((self._index < 3).any())  # any body_acc channel
 
     def push(self, raw: np.ndarray) -> np.ndarray:
         """Process rows (n, 6) of ax, ay, az, gx, gy, gz; returns normalized (n, C) float32."""
@@ -137,8 +138,11 @@ class Preprocessor:
                 self._noise_zi = signal.sosfilt_zi(self._noise)[:, :, None] * raw[0]
             raw, self._noise_zi = signal.sosfilt(self._noise, raw, axis=0, zi=self._noise_zi)
         acc, gyro = raw[:, :3], raw[:, 3:]
-        if self._gravity_zi is None:
-            self._gravity_zi = signal.sosfilt_zi(self._gravity)[:, :, None] * acc[0]
-        gravity, self._gravity_zi = signal.sosfilt(self._gravity, acc, axis=0, zi=self._gravity_zi)
-        nine = np.concatenate([acc - gravity, gyro, acc], axis=1)
+        body = np.zeros_like(acc)
+        if self._needs_gravity:
+            if self._gravity_zi is None:
+                self._gravity_zi = signal.sosfilt_zi(self._gravity)[:, :, None] * acc[0]
+            gravity, self._gravity_zi = signal.sosfilt(self._gravity, acc, axis=0, zi=self._gravity_zi)
+            body = acc - gravity
+        nine = np.concatenate([body, gyro, acc], axis=1)
         return self.pipeline.normalize(nine[:, self._index])
