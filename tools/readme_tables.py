@@ -1,0 +1,239 @@
+"""Write the README's result tables and each shipped model's card from the committed JSON.
+
+Nothing here measures anything: every figure comes from files the experiment tools and the
+CLI wrote into ``models/`` (reference-results.json, causal-audit.json and, per bundle,
+metadata.json, export_report.json, evaluate_int8.json, validate.json, bench.json,
+stream_bench_*.json and seeds.json). Tables go between ``<!-- name -->`` and
+``<!-- /name -->`` markers in README.md.
+
+    python tools/readme_tables.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = REPO / "models"
+
+
+def load(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def pct(x, std=None) -> str:
+    if x is None:
+        return "–"
+    return f"{x * 100:.2f}%" + (f" ± {std * 100:.2f}" if std is not None else "")
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def bench_row(bench: dict, variant: str, runtime: str) -> dict | None:
+    return next((r for r in (bench or {}).get("rows", [])
+                 if r["variant"] == variant and r["runtime"] == runtime), None)
+
+
+class Shipped:
+    """Everything committed about one bundle."""
+
+    def __init__(self, path: Path):
+        self.path, self.name = path, path.name
+        self.meta = load(path / "metadata.json")
+        self.export = load(path / "export_report.json")
+        self.validate = load(path / "validate.json")
+        self.bench = load(path / "bench.json")
+        self.seeds = load(path / "seeds.json")
+        self.evaluate = load(path / "evaluate_int8.json")
+        self.stream = {v: load(path / f"stream_bench_{v}.json") for v in ("float32", "int8")}
+
+    def scores(self, kind: str) -> tuple[str, str, str]:
+        """(accuracy, macro-F1, how many seeds) for 'float' or 'int8'."""
+        if self.seeds:
+            s, n = self.seeds["summary"], len(self.seeds["seeds"])
+            key = "float" if kind == "float" else "int8_litert"
+            acc, f1 = s[f"{key}_accuracy"], s[f"{key}_macro_f1"]
+            return pct(acc["mean"], acc["std"]), pct(f1["mean"], f1["std"]), f"{n} seeds"
+        scores = self.export["keras"] if kind == "float" else self.export["variants"]["int8"]
+        return pct(scores["accuracy"]), pct(scores["macro_f1"]), "seed 1"
+
+
+def shipped_models() -> list[Shipped]:
+    return [Shipped(p.parent) for p in sorted(MODELS.glob("*/metadata.json"))
+            if (p.parent / "export_report.json").is_file()]
+
+
+def models_table(models: list[Shipped]) -> str:
+    rows = []
+    for m in models:
+        int8 = m.export["variants"]["int8"]
+        litert, tflm = bench_row(m.bench, "int8", "litert"), bench_row(m.bench, "int8", "tflm")
+        fa, ff, n = m.scores("float")
+        ia, i_f, _ = m.scores("int8")
+        hapt = (m.validate or {}).get("hapt", {}).get("smoothing", {})
+        rows.append([
+            f"`{m.name}`", m.meta["pipeline"]["name"], f"{m.meta['model']['parameters']:,}",
+            f"{m.meta['model']['macs_per_window'] / 1e6:.2f} M", f"{int8['bytes']:,}",
+            f"{int8['tflm']['arena_bytes']:,}",
+            f"{litert['p50_ms']:.3f}" if litert else "–", f"{tflm['p50_ms']:.3f}" if tflm else "–",
+            fa, ff, ia, i_f, n,
+            pct(hapt.get("none", {}).get("accuracy")), pct(hapt.get("vote:5", {}).get("accuracy")),
+        ])
+    return table(["model", "pipeline", "params", "MACs/window", "int8 bytes", "TFLM arena B",
+                  "LiteRT int8 p50 ms", "TFLM int8 p50 ms", "float acc", "float macro-F1",
+                  "int8 acc", "int8 macro-F1", "over", "HAPT streamed", "HAPT + vote:5"], rows)
+
+
+def reference_table(results: dict) -> str:
+    rows = []
+    for name, r in results["experiments"].items():
+        ref = r.get("reference")
+        rows.append([f"`{name}`", r["repeats"], f"{r['mean']:.2f}% ± {r['std']:.2f}",
+                     f"{min(r['runs']):.2f} – {max(r['runs']):.2f}",
+                     f"{ref[0]}%" + (f" ± {ref[1]}" if ref and ref[1] else "") if ref else "–",
+                     f"{r['seconds_per_run']:.0f} s"])
+    return table(["configuration", "repeats", "test accuracy (mean ± std)", "range", "notebook",
+                  "time per run"], rows)
+
+
+def audit_table(audit: dict) -> str:
+    rows = [[f"`{name}`", len(r["pipeline"]["channels"]), pct(r["offline_published_accuracy"]),
+             pct(r["stream_accuracy"]), f"{r['stream_offline_agreement']:.4f}", pct(r["hapt_accuracy"]),
+             pct(r["hapt_accuracy_vote5"])] for name, r in audit["results"].items()]
+    return table(["pipeline", "channels", "published test windows (offline)",
+                  "stitched test segments, streamed", "stream/offline agreement", "HAPT streamed",
+                  "HAPT + vote:5"], rows)
+
+
+def stream_table(models: list[Shipped]) -> str:
+    rows = []
+    for m in models:
+        for variant, s in m.stream.items():
+            if s:
+                rows.append([f"`{m.name}`", variant, f"{s['replay']['samples_per_s']:,}",
+                             f"{s['replay']['x_realtime']:,}×", f"{s['live']['cpu_percent_of_one_core']}%",
+                             f"{s['live']['latency_ms_p50']} / {s['live']['latency_ms_p99']}",
+                             f"{s['peak_rss_mb']} MB"])
+    return table(["model", "variant", "replay samples/s", "× real time", "CPU at live 50 Hz",
+                  "latency p50 / p99 ms", "peak RSS"], rows)
+
+
+def validate_table(models: list[Shipped]) -> str:
+    rows = [[f"`{m.name}`", m.validate["variant"], m.validate["windows"], pct(m.validate["accuracy"]),
+             pct(m.validate["offline_accuracy"]), f"{m.validate['agreement']:.4f}"]
+            for m in models if m.validate]
+    return table(["model", "variant", "windows", "streamed accuracy", "offline accuracy",
+                  "agreement"], rows)
+
+
+def export_table(m: Shipped) -> str:
+    rows = [["keras", "–", pct(m.export["keras"]["accuracy"]), pct(m.export["keras"]["macro_f1"]),
+             "–", "–", "–"]]
+    for variant, v in m.export["variants"].items():
+        tflm = v.get("tflm")
+        rows.append([variant, f"{v['bytes']:,}", pct(v["accuracy"]), pct(v["macro_f1"]),
+                     f"{v['agreement_vs_keras']:.4f}",
+                     f"{tflm['arena_bytes']:,}" if tflm else "–",
+                     f"{tflm['agreement_with_litert']:.4f}" if tflm else "–"])
+    return table(["variant", "bytes", "accuracy", "macro-F1", "top-1 agreement with Keras",
+                  "TFLM arena B", "TFLM/LiteRT agreement"], rows)
+
+
+def card(m: Shipped) -> str:
+    meta, train = m.meta, m.meta["training"]
+    pipe = meta["pipeline"]
+    fa, ff, n = m.scores("float")
+    ia, i_f, _ = m.scores("int8")
+    targets = "\n".join(f"- {'pass' if t['pass'] else 'FAIL'} {name}: {t['value']} (limit {t['limit']})"
+                        for name, t in m.export.get("targets", {}).items())
+    hapt = (m.validate or {}).get("hapt")
+    hapt_text = ""
+    if hapt:
+        hapt_text = ("\n\nStreamed over the real HAPT recordings (" + f"{hapt['minutes']} min, "
+                     f"{hapt['activity_windows']} activity windows; these are UCI HAR *training* subjects, "
+                     "so this is not a held-out score):\n\n"
+                     + table(["smoothing", "accuracy", "label flips / min"],
+                             [[k, pct(v["accuracy"]), v["flips_per_minute"]]
+                              for k, v in hapt["smoothing"].items()]))
+    picture = "confusion_int8.png" if (m.path / "confusion_int8.png").is_file() else "confusion_keras.png"
+    return f"""# Model card: `{m.name}`
+
+Generated by `tools/readme_tables.py` from the files in this folder.
+
+## Model
+- family `{meta['model']['family']}`, parameters {meta['model']['params'] or 'defaults'}:
+  {meta['model']['parameters']:,} weights,
+  {meta['model']['macs_per_window']:,} multiply-accumulates per window
+- input: {meta['window']} samples at {meta['sample_rate_hz']:g} Hz × {len(pipe['channels'])} channels
+  ({', '.join(pipe['channels'])}), a window every {meta['hop']} samples; output: {len(meta['classes'])}
+  classes ({', '.join(meta['classes'])})
+
+## Data and preprocessing
+- trained on UCI HAR, training split ({train['train_windows']} windows, 21 subjects; sha256
+  `{train['data_sha256'][:16]}…`), tested on the 2947 windows of the 9 test subjects
+- pipeline `{pipe['name']}`: {"published UCI HAR channels for training; live, body_acc comes from a causal "
+  f"{pipe['gravity_order']}rd-order Butterworth low-pass at {pipe['gravity_cutoff_hz']} Hz" if
+  pipe['train_from'] == 'dataset' else "training windows made by replaying the stitched recordings through "
+  "the same causal preprocessing the live runtime runs"}; normalization: {"per-channel mean/std" if
+  pipe['mean'] else "none"}
+
+## Training recipe
+- adam (learning rate {train['learning_rate']}{", cosine decay" if train.get('cosine') else ""}), categorical
+  cross-entropy, {train['epochs']} epochs (ran {train['epochs_run']}), batch {train['batch_size']}, seed
+  {train['seed']},
+  augmentation: {"rotation ±15°, scaling, jitter, time warp" if train['augment'] else "none"},
+  held-out training subjects for early stopping: {train['val_subjects'] or "none"}
+
+## Metrics (test split, {n})
+- float (Keras): accuracy {fa}, macro-F1 {ff}
+- int8 (LiteRT): accuracy {ia}, macro-F1 {i_f}
+
+Exported variants of this bundle on all test windows (`export_report.json`):
+
+{export_table(m)}
+
+{targets}{hapt_text}
+
+![confusion matrix]({picture})
+
+## Limits
+- a phone worn on the waist, as in UCI HAR; other placements need retraining on own recordings
+- 50 Hz total acceleration in g and angular velocity in rad/s; other rates are resampled
+- six activities; postural transitions have no class of their own (during one, the model
+  reports one of the six)
+- UCI HAR's 30 volunteers were 19–48 years old; the dataset terms forbid commercial use
+"""
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- {name} -->\n)(?:.*?\n)?(<!-- /{name} -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"README.md has no <!-- {name} --> section")
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def main() -> None:
+    models = shipped_models()
+    readme = (REPO / "README.md").read_text()
+    sections = {"models-table": models_table(models), "validate-table": validate_table(models),
+                "stream-table": stream_table(models)}
+    if (ref := load(MODELS / "reference-results.json")) is not None:
+        sections["reference-table"] = reference_table(ref)
+    if (audit := load(MODELS / "causal-audit.json")) is not None:
+        sections["audit-table"] = audit_table(audit)
+    for name, body in sections.items():
+        readme = replace_section(readme, name, body)
+    (REPO / "README.md").write_text(readme)
+    for m in models:
+        (m.path / "README.md").write_text(card(m))
+    print(f"updated README.md ({', '.join(sections)}) and {len(models)} model cards")
+
+
+if __name__ == "__main__":
+    main()
