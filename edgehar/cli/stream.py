@@ -20,7 +20,7 @@ from edgehar.cli.app import DataOption, app
 ModelOption = Annotated[Path | None, typer.Option(
     "--model", help="Model bundle folder. Default: the bundle named by models/DEFAULT.")]
 VariantOption = Annotated[str, typer.Option(
-    "--variant", help="Exported model to run: float32, float16, dynamic or int8.")]
+    "--variant", help="Exported model to run: int8 (what devices run), float32, float16 or dynamic.")]
 
 
 def _bundle(model: Path | None) -> Bundle:
@@ -37,7 +37,7 @@ def stream(
         "--source", help="demo, csv:PATH (- = stdin), hapt:ACC_FILE, serial:DEVICE or serial:DEVICE@BAUD, "
         "udp:HOST:PORT, imu:i2c-BUS or imu:i2c-BUS@ADDR. Text lines are t,ax,ay,az,gx,gy,gz.")],
     model: ModelOption = None,
-    variant: VariantOption = "float32",
+    variant: VariantOption = "int8",
     hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
     smooth: Annotated[str, typer.Option(help="none, vote:K, ema:A or hysteresis[:N[:P]].")] = "none",
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per window.")] = False,
@@ -85,7 +85,7 @@ def stream(
 def validate(
     model: ModelOption = None,
     data: DataOption = None,
-    variant: VariantOption = "float32",
+    variant: VariantOption = "int8",
     hapt: Annotated[Path | None, typer.Option(
         help="HAPT RawData folder: also score whole real recordings, with and without smoothing.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
