@@ -55,6 +55,15 @@ def test_every_variant_is_written_and_loads_in_litert(exported):
         assert probs.shape == (6,) and abs(float(probs.sum()) - 1) < 0.02
 
 
+def test_exported_models_carry_no_tensor_names(exported):
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    _, paths = exported
+    for variant, path in paths.items():
+        model = flatbuffer_utils.read_model(str(path))
+        assert all(not t.name for g in model.subgraphs for t in g.tensors), variant
+
+
 def test_lstm_converts_to_the_fused_op_without_loops(exported):
     bundle, paths = exported
     for variant, path in paths.items():

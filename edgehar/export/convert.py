@@ -155,9 +155,22 @@ def convert(twin, variant: str, representative: np.ndarray | None = None) -> byt
         with warnings.catch_warnings():
             # Raised for every int8 input tensor, although calibration sets its range.
             warnings.filterwarnings("ignore", "Statistics for quantized inputs were expected")
-            return converter.convert()
+            converted = converter.convert()
     except Exception as err:  # the converter raises many types, all meaning "cannot convert"
         raise ExportError(f"{twin.name}: {variant} conversion failed: {err}") from err
+    return strip_names(converted)
+
+
+def strip_names(model_bytes: bytes) -> bytes:
+    """Drop tensor and subgraph names and signatures, which no edgehar runner reads.
+
+    They are a fifth of a small model's file, and flash is what a microcontroller lacks.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
+    flatbuffer_utils.strip_strings(model)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def tensor_info(model_bytes: bytes) -> dict:
