@@ -16,10 +16,9 @@ rad/s at 50 Hz. Model channels are a subset of ``UCI_CHANNELS`` in that order:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
-from scipy import signal
 
 from edgehar.spec import SAMPLE_RATE_HZ, UCI_CHANNELS
 
@@ -82,12 +81,16 @@ class Pipeline:
         return np.array([UCI_CHANNELS.index(c) for c in self.channels])
 
     def gravity_sos(self) -> np.ndarray:
+        from scipy import signal
+
         return signal.butter(self.gravity_order, self.gravity_cutoff_hz, "lowpass",
                              fs=self.sample_rate_hz, output="sos")
 
     def noise_sos(self) -> np.ndarray | None:
         if self.noise_cutoff_hz is None:
             return None
+        from scipy import signal
+
         return signal.butter(self.noise_order, self.noise_cutoff_hz, "lowpass",
                              fs=self.sample_rate_hz, output="sos")
 
@@ -114,19 +117,38 @@ class Pipeline:
         return self.start().push(raw)
 
 
-@dataclass
+class CausalFilter:
+    """Second-order sections run sample after sample with persistent float64 state.
+
+    The state starts as ``sosfilt_zi * first sample``: the filter's steady state for a
+    signal that had always been at that value.
+    """
+
+    def __init__(self, sos: np.ndarray):
+        self.sos, self.zi = sos, None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        from scipy import signal
+
+        if self.zi is None:
+            self.zi = signal.sosfilt_zi(self.sos)[:, :, None] * x[0]
+        y, self.zi = signal.sosfilt(self.sos, x, axis=0, zi=self.zi)
+        return y
+
+
 class Preprocessor:
-    """Streaming state of a :class:`Pipeline`: push raw rows, get model channels back."""
+    """Streaming state of a :class:`Pipeline`: push raw rows, get model channels back.
 
-    pipeline: Pipeline
-    _noise_zi: np.ndarray | None = field(default=None, repr=False)
-    _gravity_zi: np.ndarray | None = field(default=None, repr=False)
+    Filters exist only where the pipeline needs them, so a pipeline without body_acc
+    channels or noise filter never loads scipy.signal (80 MB on a Raspberry Pi).
+    """
 
-    def __post_init__(self):
-        self._noise = self.pipeline.noise_sos()
-        self._gravity = self.pipeline.gravity_sos()
-        self._index = self.pipeline.channel_index
-        self._needs_gravity = bool((self._index < 3).any())  # any body_acc channel
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self._index = pipeline.channel_index
+        noise = pipeline.noise_sos()
+        self._noise = CausalFilter(noise) if noise is not None else None
+        self._gravity = CausalFilter(pipeline.gravity_sos()) if (self._index < 3).any() else None
 
     def push(self, raw: np.ndarray) -> np.ndarray:
         """Process rows (n, 6) of ax, ay, az, gx, gy, gz; returns normalized (n, C) float32."""
@@ -134,15 +156,8 @@ class Preprocessor:
         if len(raw) == 0:
             return np.zeros((0, len(self._index)), dtype=np.float32)
         if self._noise is not None:
-            if self._noise_zi is None:
-                self._noise_zi = signal.sosfilt_zi(self._noise)[:, :, None] * raw[0]
-            raw, self._noise_zi = signal.sosfilt(self._noise, raw, axis=0, zi=self._noise_zi)
+            raw = self._noise(raw)
         acc, gyro = raw[:, :3], raw[:, 3:]
-        body = np.zeros_like(acc)
-        if self._needs_gravity:
-            if self._gravity_zi is None:
-                self._gravity_zi = signal.sosfilt_zi(self._gravity)[:, :, None] * acc[0]
-            gravity, self._gravity_zi = signal.sosfilt(self._gravity, acc, axis=0, zi=self._gravity_zi)
-            body = acc - gravity
+        body = acc - self._gravity(acc) if self._gravity is not None else np.zeros_like(acc)
         nine = np.concatenate([body, gyro, acc], axis=1)
         return self.pipeline.normalize(nine[:, self._index])
