@@ -1,10 +1,19 @@
-"""The one preprocessing definition: chunk invariance, presets, stitching, normalization."""
+"""The one preprocessing definition: chunk invariance, presets, stitching, normalization,
+the numpy filter recursion and the stored filter designs."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy import signal
 
 from edgehar.data.segments import stitch
 from edgehar.preprocess import Pipeline, sliding_windows
+from edgehar.preprocess.pipeline import CausalFilter
 from edgehar.preprocess.prepare import model_inputs, pipeline_channels
 from edgehar.spec import UCI_CHANNELS
 
@@ -72,3 +81,61 @@ def test_bad_presets_and_channels_are_refused():
         Pipeline(name="x", channels=("body_acc_w",))
     with pytest.raises(ValueError, match="UCI HAR order"):
         Pipeline(name="x", channels=(UCI_CHANNELS[6], UCI_CHANNELS[0]))
+
+
+def test_numpy_recursion_equals_scipy_sosfilt_on_a_real_segment(segment):
+    pipeline = Pipeline.preset("causal9", noise_cutoff_hz=20.0)
+    raw = segment.raw.astype(np.float64)
+    for (sos, zi), x in ((pipeline.noise_filter(), raw), (pipeline.gravity_filter(), raw[:, :3])):
+        expected, state = signal.sosfilt(sos, x, axis=0, zi=signal.sosfilt_zi(sos)[:, :, None] * x[0])
+        causal = CausalFilter(sos, zi)
+        np.testing.assert_allclose(causal(x), expected, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(causal.state, state, rtol=0, atol=1e-12)
+
+
+def test_stored_design_is_scipys_and_survives_json(segment):
+    pipeline = Pipeline.preset("causal9", noise_cutoff_hz=20.0)
+    for (sos, zi), order, cutoff in ((pipeline.gravity_filter(), 3, 0.3),
+                                     (pipeline.noise_filter(), 3, 20.0)):
+        expected = signal.butter(order, cutoff, "lowpass", fs=50.0, output="sos")
+        np.testing.assert_array_equal(sos, expected)
+        np.testing.assert_array_equal(zi, signal.sosfilt_zi(expected))
+    assert Pipeline.from_dict(json.loads(json.dumps(pipeline.to_dict()))) == pipeline
+
+    # An older bundle's pipeline has no design: it designs when streaming, to the same numbers.
+    older = Pipeline.from_dict({k: v for k, v in pipeline.to_dict().items() if not k.endswith("_design")})
+    assert older.gravity_design is None and older.noise_design is None
+    assert older.with_design() == pipeline
+    np.testing.assert_array_equal(older.transform(segment.raw), pipeline.transform(segment.raw))
+
+
+def test_a_design_that_does_not_match_the_parameters_is_refused():
+    pipeline = Pipeline.preset("causal9", noise_cutoff_hz=20.0)
+    with pytest.raises(ValueError, match="gravity_design is not an order-3 0.5 Hz low-pass"):
+        replace(pipeline, gravity_cutoff_hz=0.5)
+    with pytest.raises(ValueError, match="noise_design is not an order-4"):
+        replace(pipeline, noise_order=4)
+    with pytest.raises(ValueError, match="noise_design given without noise_cutoff_hz"):
+        replace(pipeline, noise_cutoff_hz=None)
+    assert replace(pipeline, gravity_cutoff_hz=0.5, gravity_design=None).with_design().gravity_sos() \
+        .shape == (2, 6)
+
+
+@pytest.mark.parametrize("noise_cutoff_hz", [None, 20.0])
+def test_streaming_a_stored_design_never_loads_scipy(segment, tmp_path, noise_cutoff_hz):
+    pipeline = Pipeline.preset("causal9", noise_cutoff_hz=noise_cutoff_hz)
+    np.save(tmp_path / "raw.npy", segment.raw)
+    (tmp_path / "pipeline.json").write_text(json.dumps(pipeline.to_dict()))
+    script = textwrap.dedent(f"""
+        import json, sys
+        import numpy as np
+        from edgehar.preprocess import Pipeline
+        pipeline = Pipeline.from_dict(json.loads(open({str(tmp_path / "pipeline.json")!r}).read()))
+        raw = np.load({str(tmp_path / "raw.npy")!r})
+        pre = pipeline.start()
+        out = np.concatenate([pre.push(raw[i:i + 25]) for i in range(0, len(raw), 25)])
+        np.save({str(tmp_path / "out.npy")!r}, out)
+        assert "scipy.signal" not in sys.modules, "streaming loaded scipy.signal"
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), pipeline.transform(segment.raw))

@@ -14,7 +14,6 @@ from pathlib import Path
 from string import Template
 
 import numpy as np
-from scipy import signal
 
 from edgehar.preprocess.pipeline import Pipeline
 
@@ -57,16 +56,15 @@ def model_data_sources(model: bytes, bundle_name: str, variant: str) -> dict[str
 
 
 def _filter_values(pipeline: Pipeline) -> dict[str, str | int]:
-    gravity = pipeline.gravity_sos()
-    noise = pipeline.noise_sos()
+    """The filters' constants: the pipeline's own (sos, zi), which its Python stream runs."""
+    gravity, gravity_zi = pipeline.gravity_filter()
+    noise = pipeline.noise_filter()
     values = dict(
-        gravity_sections=len(gravity), gravity_sos=_rows(gravity),
-        gravity_zi=_rows(signal.sosfilt_zi(gravity)),
+        gravity_sections=len(gravity), gravity_sos=_rows(gravity), gravity_zi=_rows(gravity_zi),
         gravity_description=f"order {pipeline.gravity_order}, {pipeline.gravity_cutoff_hz} Hz",
         noise_sections=0, noise_sos="", noise_zi="", noise_description="none")
     if noise is not None:
-        values.update(noise_sections=len(noise), noise_sos=_rows(noise),
-                      noise_zi=_rows(signal.sosfilt_zi(noise)),
+        values.update(noise_sections=len(noise[0]), noise_sos=_rows(noise[0]), noise_zi=_rows(noise[1]),
                       noise_description=f"order {pipeline.noise_order}, {pipeline.noise_cutoff_hz} Hz")
     return values
 

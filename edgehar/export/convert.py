@@ -202,7 +202,9 @@ def export_variants(bundle: Bundle, train: HarWindows,
     """Write ``model_<variant>.tflite`` for each variant and record them in metadata.json.
 
     ``metadata['exports'][variant]`` holds the file, its bytes, op list and the input/output
-    quantization. Raises ExportError if a graph holds an op the devices cannot run.
+    quantization; ``metadata['pipeline']`` gets its filter designs stored, so that streaming
+    the bundle never needs scipy. Raises ExportError if a graph holds an op the devices
+    cannot run.
     """
     import keras
 
@@ -228,5 +230,5 @@ def export_variants(bundle: Bundle, train: HarWindows,
             exports[variant]["calibration"] = {"windows": len(representative), "seed": CALIBRATION_SEED,
                                                "data": train.source}
         paths[variant] = path
-    bundle.update_metadata(exports=exports)
+    bundle.update_metadata(exports=exports, pipeline=bundle.pipeline.with_design().to_dict())
     return paths

@@ -5,6 +5,10 @@ causal and keeps its filter state between calls, so feeding a recording sample b
 in chunks, or whole gives the same numbers (bit for bit: the state is float64 and the
 filter runs sample after sample in every case).
 
+Streaming needs only numpy: the filter recursion is written here, and the filter design
+(scipy.signal, 80 MB on a Raspberry Pi) is stored in the pipeline by :meth:`Pipeline.preset`
+and :meth:`Pipeline.with_design`; only a pipeline without a stored design designs at start.
+
 Raw samples are rows of ``RAW_COLUMNS``: total acceleration in g and angular velocity in
 rad/s at 50 Hz. Model channels are a subset of ``UCI_CHANNELS`` in that order:
 
@@ -21,6 +25,10 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from edgehar.spec import SAMPLE_RATE_HZ, UCI_CHANNELS
+
+Design = tuple[tuple[tuple[float, ...], ...], tuple[tuple[float, ...], ...]]
+"""A low-pass as (sos, zi): rows (b0, b1, b2, 1, a1, a2) per second-order section, and
+the sections' state (2 per section) for a constant unit input (``sosfilt_zi``)."""
 
 PRESETS = {
     # Model reads the 9 published channels; live, body_acc comes from the causal filter.
@@ -48,6 +56,9 @@ class Pipeline:
     noise_order: int = 3
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    gravity_design: Design | None = None
+    noise_design: Design | None = None
+    """Stored filter designs (see :data:`Design`); None: designed with scipy when needed."""
 
     def __post_init__(self):
         unknown = [c for c in self.channels if c not in UCI_CHANNELS]
@@ -57,19 +68,32 @@ class Pipeline:
             raise ValueError("channels must follow the UCI HAR order")
         if self.train_from not in ("stream", "dataset"):
             raise ValueError(f"train_from must be 'stream' or 'dataset', not {self.train_from!r}")
+        if self.noise_cutoff_hz is None and self.noise_design is not None:
+            raise ValueError("noise_design given without noise_cutoff_hz")
+        for what, design, order, cutoff in (
+                ("gravity", self.gravity_design, self.gravity_order, self.gravity_cutoff_hz),
+                ("noise", self.noise_design, self.noise_order, self.noise_cutoff_hz)):
+            if design is not None and not _is_lowpass(np.array(design[0]), order, cutoff,
+                                                      self.sample_rate_hz):
+                raise ValueError(f"{what}_design is not an order-{order} {cutoff} Hz low-pass at "
+                                 f"{self.sample_rate_hz} Hz; clear it and call with_design()")
 
     @classmethod
     def preset(cls, name: str, **overrides) -> Pipeline:
         if name not in PRESETS:
             raise ValueError(f"unknown pipeline {name!r}; choose from {sorted(PRESETS)}")
-        return cls(name=name, **{**PRESETS[name], **overrides})
+        return cls(name=name, **{**PRESETS[name], **overrides}).with_design()
 
     @classmethod
     def from_dict(cls, d: dict) -> Pipeline:
+        """The inverse of :meth:`to_dict`; a dict without designs (older bundles) gives none."""
         d = dict(d)
         for key in ("channels", "mean", "std"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
+        for key in ("gravity_design", "noise_design"):
+            if d.get(key) is not None:
+                d[key] = tuple(_rows(part) for part in d[key])
         return cls(**d)
 
     def to_dict(self) -> dict:
@@ -80,19 +104,33 @@ class Pipeline:
         """Positions of this pipeline's channels among the 9 UCI channels."""
         return np.array([UCI_CHANNELS.index(c) for c in self.channels])
 
-    def gravity_sos(self) -> np.ndarray:
-        from scipy import signal
+    def with_design(self) -> Pipeline:
+        """A copy storing its filter designs, made now with scipy.signal."""
+        noise = None if self.noise_cutoff_hz is None else butterworth(
+            self.noise_order, self.noise_cutoff_hz, self.sample_rate_hz)
+        return replace(self, noise_design=noise, gravity_design=butterworth(
+            self.gravity_order, self.gravity_cutoff_hz, self.sample_rate_hz))
 
-        return signal.butter(self.gravity_order, self.gravity_cutoff_hz, "lowpass",
-                             fs=self.sample_rate_hz, output="sos")
+    def gravity_filter(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sos, zi) of the gravity low-pass: the stored design, else designed with scipy."""
+        design = self.gravity_design or butterworth(self.gravity_order, self.gravity_cutoff_hz,
+                                                    self.sample_rate_hz)
+        return np.array(design[0]), np.array(design[1])
 
-    def noise_sos(self) -> np.ndarray | None:
+    def noise_filter(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(sos, zi) of the noise low-pass, as :meth:`gravity_filter`; None without one."""
         if self.noise_cutoff_hz is None:
             return None
-        from scipy import signal
+        design = self.noise_design or butterworth(self.noise_order, self.noise_cutoff_hz,
+                                                  self.sample_rate_hz)
+        return np.array(design[0]), np.array(design[1])
 
-        return signal.butter(self.noise_order, self.noise_cutoff_hz, "lowpass",
-                             fs=self.sample_rate_hz, output="sos")
+    def gravity_sos(self) -> np.ndarray:
+        return self.gravity_filter()[0]
+
+    def noise_sos(self) -> np.ndarray | None:
+        noise = self.noise_filter()
+        return None if noise is None else noise[0]
 
     def fit(self, features: np.ndarray) -> Pipeline:
         """Return a copy normalizing with the per-channel mean/std of ``features`` (..., C)."""
@@ -117,38 +155,77 @@ class Pipeline:
         return self.start().push(raw)
 
 
+def butterworth(order: int, cutoff_hz: float, rate_hz: float) -> Design:
+    """A Butterworth low-pass designed by scipy.signal, as a :data:`Design`."""
+    from scipy import signal
+
+    sos = signal.butter(order, cutoff_hz, "lowpass", fs=rate_hz, output="sos")
+    return _rows(sos), _rows(signal.sosfilt_zi(sos))
+
+
+def _rows(matrix) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(float(v) for v in row) for row in matrix)
+
+
+def _is_lowpass(sos: np.ndarray, order: int, cutoff_hz: float, rate_hz: float) -> bool:
+    """Whether ``sos`` has the gain of that digital Butterworth low-pass (bilinear transform,
+    prewarped cutoff) at 0 Hz, half the cutoff, the cutoff and above it."""
+    if sos.shape != ((order + 1) // 2, 6) or not (sos[:, 3] == 1).all():
+        return False
+    f = np.array([0.0, 0.5 * cutoff_hz, cutoff_hz, 0.5 * (cutoff_hz + rate_hz / 2)])
+    z = np.exp(-2j * np.pi * f / rate_hz)[:, None] ** np.arange(3)
+    gain = np.abs(np.prod((z @ sos[:, :3].T) / (z @ sos[:, 3:].T), axis=1))
+    ratio = np.tan(np.pi * f / rate_hz) / np.tan(np.pi * cutoff_hz / rate_hz)
+    return bool(np.allclose(gain, (1 + ratio ** (2 * order)) ** -0.5, rtol=1e-6, atol=0))
+
+
 class CausalFilter:
     """Second-order sections run sample after sample with persistent float64 state.
 
-    The state starts as ``sosfilt_zi * first sample``: the filter's steady state for a
-    signal that had always been at that value.
+    Transposed direct form II, the recursion of scipy.signal.sosfilt and of the C twin
+    ``sos_step`` in firmware_export/edgehar_dsp.c, operation for operation. The state
+    starts as ``zi * first sample``: the filter's steady state for a signal that had always
+    been at that value.
     """
 
-    def __init__(self, sos: np.ndarray):
-        self.sos, self.zi = sos, None
+    def __init__(self, sos: np.ndarray, zi: np.ndarray):
+        self.sos, self.zi, self.state = sos.tolist(), zi, None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        from scipy import signal
-
-        if self.zi is None:
-            self.zi = signal.sosfilt_zi(self.sos)[:, :, None] * x[0]
-        y, self.zi = signal.sosfilt(self.sos, x, axis=0, zi=self.zi)
+        """Filter ``x`` (n, channels) along time; returns float64 (n, channels)."""
+        y = np.array(x, dtype=np.float64)
+        if self.state is None:
+            self.state = self.zi[:, :, None] * y[0]  # (sections, 2, channels)
+        # Section after section over the whole chunk, one channel at a time, in plain floats:
+        # the same sums in the same order as sample after sample through the cascade.
+        for s, (b0, b1, b2, _, a1, a2) in enumerate(self.sos):
+            for c, column in enumerate(y.T.tolist()):
+                z0, z1 = self.state[s, :, c].tolist()
+                out = []
+                append = out.append
+                for xi in column:
+                    yi = b0 * xi + z0
+                    z0 = b1 * xi - a1 * yi + z1
+                    z1 = b2 * xi - a2 * yi
+                    append(yi)
+                self.state[s, :, c] = z0, z1
+                y[:, c] = out
         return y
 
 
 class Preprocessor:
     """Streaming state of a :class:`Pipeline`: push raw rows, get model channels back.
 
-    Filters exist only where the pipeline needs them, so a pipeline without body_acc
-    channels or noise filter never loads scipy.signal (80 MB on a Raspberry Pi).
+    Filters exist only where the pipeline needs them and come from its stored designs, so
+    streaming loads scipy.signal only for a pipeline that needs a filter it does not store.
     """
 
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
         self._index = pipeline.channel_index
-        noise = pipeline.noise_sos()
-        self._noise = CausalFilter(noise) if noise is not None else None
-        self._gravity = CausalFilter(pipeline.gravity_sos()) if (self._index < 3).any() else None
+        noise = pipeline.noise_filter()
+        self._noise = CausalFilter(*noise) if noise is not None else None
+        self._gravity = CausalFilter(*pipeline.gravity_filter()) if (self._index < 3).any() else None
 
     def push(self, raw: np.ndarray) -> np.ndarray:
         """Process rows (n, 6) of ax, ay, az, gx, gy, gz; returns normalized (n, C) float32."""
