@@ -145,6 +145,20 @@ def test_other_families_convert_to_int8_builtin_ops(splits, family, params):
     assert (FUSED_LSTM in ops) == (family == "convlstm")
 
 
+def test_per_tensor_int8_drops_the_per_channel_scales(splits):
+    twin = rebuild_batch1(build("dscnn", (128, 9), 6, filters=(16, 24)))
+    per_channel = convert(twin, "int8", splits[0].X[:20])
+    per_tensor = convert(twin, "int8", splits[0].X[:20], per_channel=False)
+    assert len(per_tensor) < len(per_channel)
+
+    def scales(model):
+        details = TFLiteClassifier(model).interpreter.get_tensor_details()
+        return sum(len(d["quantization_parameters"]["scales"]) for d in details)
+
+    assert scales(per_tensor) < scales(per_channel) / 2
+    assert operators(per_tensor) == operators(per_channel)
+
+
 @pytest.mark.parametrize("variant", ["float32", "int8"])
 def test_tflm_runs_with_the_measured_arena_and_not_less(exported, splits, variant):
     bundle, paths = exported

@@ -37,6 +37,8 @@ def export(
     data: DataOption = None,
     firmware: Annotated[Path | None, typer.Option(
         help="Also write the TFLite-Micro firmware package (int8) to this folder.")] = None,
+    per_tensor: Annotated[bool, typer.Option(
+        help="int8 with one scale per weight tensor instead of per channel: a smaller file.")] = False,
 ):
     """Export TFLite variants, validate them on the whole test split, write export_report.json."""
     from edgehar.bundle import Bundle
@@ -47,7 +49,7 @@ def export(
     variants = parse_variants(quant)
     loaded = Bundle.load(bundle)
     train_set, test_set = load_splits(data)
-    paths = export_variants(loaded, train_set, variants)
+    paths = export_variants(loaded, train_set, variants, per_channel=not per_tensor)
     for path in paths.values():
         console.print(f"wrote {path} ({path.stat().st_size:,} B)")
     print_report(validate(Bundle.load(bundle), test_set, variants), console)

@@ -128,11 +128,14 @@ def rebuild_batch1(model):
     return twin
 
 
-def convert(twin, variant: str, representative: np.ndarray | None = None) -> bytes:
+def convert(twin, variant: str, representative: np.ndarray | None = None,
+            per_channel: bool = True) -> bytes:
     """One variant of a batch-1 tf_keras model as .tflite bytes.
 
     ``int8`` is full-integer (int8 input and output) calibrated on ``representative``
-    windows (N, window, channels).
+    windows (N, window, channels), with one scale per output channel of each weight, or,
+    with ``per_channel=False``, one per tensor: a small model's per-channel scales and zero
+    points can be a third of its file.
     """
     import tensorflow as tf
 
@@ -149,6 +152,7 @@ def convert(twin, variant: str, representative: np.ndarray | None = None) -> byt
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+        converter._experimental_disable_per_channel = not per_channel
     elif variant not in VARIANTS:
         raise ExportError(f"unknown variant {variant!r}; choose from {VARIANTS}")
     try:
@@ -198,7 +202,7 @@ def representative_windows(bundle: Bundle, train: HarWindows, n: int = REPRESENT
 
 
 def export_variants(bundle: Bundle, train: HarWindows,
-                    variants=VARIANTS) -> dict[str, Path]:
+                    variants=VARIANTS, per_channel: bool = True) -> dict[str, Path]:
     """Write ``model_<variant>.tflite`` for each variant and record them in metadata.json.
 
     ``metadata['exports'][variant]`` holds the file, its bytes, op list and the input/output
@@ -220,7 +224,7 @@ def export_variants(bundle: Bundle, train: HarWindows,
     exports = dict(bundle.metadata.get("exports", {}))
     paths = {}
     for variant in variants:
-        data = convert(twin, variant, representative)
+        data = convert(twin, variant, representative, per_channel)
         ops = operators(data)
         check_operators(ops, is_recurrent(model), f"{bundle.path} {variant}")
         path = bundle.path / f"model_{variant}.tflite"
@@ -229,6 +233,7 @@ def export_variants(bundle: Bundle, train: HarWindows,
         if variant == "int8":
             exports[variant]["calibration"] = {"windows": len(representative), "seed": CALIBRATION_SEED,
                                                "data": train.source}
+            exports[variant]["per_channel"] = per_channel
         paths[variant] = path
     bundle.update_metadata(exports=exports, pipeline=bundle.pipeline.with_design().to_dict())
     return paths
