@@ -27,14 +27,8 @@ from edgehar.data.locate import resolve_data
 from edgehar.data.uci import load_split
 from edgehar.export.convert import export_variants
 from edgehar.model.train import TrainConfig, fit, write_bundle
-from edgehar.preprocess.pipeline import Pipeline
+from edgehar.preprocess.pipeline import PRESETS, Pipeline
 from edgehar.runtime.validate import validate_hapt, validate_test_split
-
-VARIANTS = {
-    "dataset9": dict(pipeline="dataset9"),
-    "causal9": dict(pipeline="causal9"),
-    "raw6": dict(pipeline="raw6"),
-}
 
 
 def audit_one(name: str, config: TrainConfig, train, test, hapt: Path, work: Path) -> dict:
@@ -70,7 +64,7 @@ def main(
     family: str = typer.Option("dscnn"),
     epochs: int = typer.Option(None),
     seed: int = typer.Option(1),
-    pipelines: str = typer.Option(",".join(VARIANTS)),
+    pipelines: str = typer.Option(",".join(PRESETS)),
     out: Path = typer.Option(None),
 ):
     source = resolve_data(data)
@@ -79,8 +73,8 @@ def main(
     rows = {}
     with tempfile.TemporaryDirectory() as work:
         for name in pipelines.split(","):
-            Pipeline.preset(VARIANTS[name]["pipeline"])  # fail early on a bad name
-            config = TrainConfig(family, epochs=epochs, seed=seed, val_subjects=4, **VARIANTS[name])
+            Pipeline.preset(name)  # fail early on a bad name
+            config = TrainConfig(family, epochs=epochs, seed=seed, val_subjects=4, pipeline=name)
             rows[name] = audit_one(name, config, train, test, hapt, Path(work))
             print(json.dumps({name: rows[name]}), flush=True)
             atomic.write_json(out, {"family": family, "seed": seed, "results": rows})

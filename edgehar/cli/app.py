@@ -20,6 +20,15 @@ DataOption = Annotated[
         "--data",
         envvar="EDGEHAR_DATA",
         help="UCI HAR data: the official zip, its extracted folder, or a folder of "
-        "uci_har_{train,test}.npz. Default: $EDGEHAR_DATA, else the user cache folder.",
+        "uci_har_{train,test}.npz. Default: $EDGEHAR_DATA, else the user data folder.",
     ),
 ]
+
+
+def load_splits(data: Path | None, splits=("train", "test")):
+    """The UCI HAR splits from --data / $EDGEHAR_DATA / the user data folder."""
+    from edgehar.data.locate import resolve_data
+    from edgehar.data.uci import load_split
+
+    source = resolve_data(data)
+    return [load_split(source, split) for split in splits]

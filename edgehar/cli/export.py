@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgehar.cli.app import DataOption, app
+from edgehar.cli.app import DataOption, app, load_splits
 from edgehar.errors import ExportError
 
 console = Console()
@@ -42,7 +42,6 @@ def export(
 ):
     """Export TFLite variants, validate them on the whole test split, write export_report.json."""
     from edgehar.bundle import Bundle
-    from edgehar.cli.train import load_splits
     from edgehar.export.convert import export_variants
     from edgehar.export.report import REPORT_FILE, print_report, validate
 

@@ -10,17 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgehar.cli.app import DataOption, app
+from edgehar.cli.app import DataOption, app, load_splits
 
 console = Console()
-
-
-def load_splits(data: Path | None, splits=("train", "test")):
-    from edgehar.data.locate import resolve_data
-    from edgehar.data.uci import load_split
-
-    source = resolve_data(data)
-    return [load_split(source, split) for split in splits]
 
 
 @app.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from edgehar.data.dataset import HarWindows
@@ -20,7 +22,7 @@ def pipeline_channels(windows: HarWindows, pipeline: Pipeline) -> np.ndarray:
     """
     if pipeline.train_from == "dataset":
         return windows.X[:, :, pipeline.channel_index]
-    raw_pipeline = pipeline.__class__.from_dict({**pipeline.to_dict(), "mean": None, "std": None})
+    raw_pipeline = replace(pipeline, mean=None, std=None)
     out = np.empty((len(windows), WINDOW, len(pipeline.channels)), dtype=np.float32)
     for segment in stitch(windows):
         out[segment.rows] = sliding_windows(raw_pipeline.transform(segment.raw), WINDOW, HOP)
