@@ -1,6 +1,7 @@
 """Metrics, MACs and augmentation (plain numpy and Keras layer shapes)."""
 
 import numpy as np
+import pytest
 
 from edgehar.model.architectures import build
 from edgehar.model.augment import augment_batch, triplets
@@ -28,6 +29,13 @@ def test_lstm_macs_follow_the_gate_formula():
 def test_separable_conv_macs():
     model = build("dscnn", (128, 6), 6, filters=(8, 16), kernel=5)
     assert macs(model) == 64 * 5 * 6 * 8 + 32 * (5 * 8 + 8 * 16) + 16 * 6
+
+
+def test_leading_full_convs_then_separable_with_a_kernel_per_block():
+    model = build("dscnn", (128, 6), 6, filters=(8, 16, 16), kernel=(7, 5, 3), full_convs=2)
+    assert macs(model) == 64 * 7 * 6 * 8 + 32 * 5 * 8 * 16 + 16 * (3 * 16 + 16 * 16) + 16 * 6
+    with pytest.raises(ValueError, match="2 kernel sizes for 3 blocks"):
+        build("dscnn", (128, 6), 6, filters=(8, 16, 16), kernel=(7, 5))
 
 
 def test_rotation_turns_each_sensor_triplet_rigidly():

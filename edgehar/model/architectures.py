@@ -37,17 +37,29 @@ def cnn(input_shape, n_classes, filters: int = 64, kernel: int = 3, dense: int =
     ], name=f"cnn{filters}")
 
 
-def dscnn(input_shape, n_classes, filters=(32, 48, 64, 96), kernel: int = 7, dropout: float = 0.2):
-    """Compact: a strided conv, then depthwise-separable strided convs, global average pooling.
+def _per_block(value, blocks: int, what: str) -> tuple[int, ...]:
+    values = (value,) * blocks if isinstance(value, int) else tuple(value)
+    if len(values) != blocks:
+        raise ValueError(f"{len(values)} {what} for {blocks} blocks")
+    return values
 
-    Each block halves the time axis, so activations (and the TFLM arena) stay small; about
-    130 K multiply-accumulates per window with the default widths.
+
+def dscnn(input_shape, n_classes, filters=(32, 48, 64, 96), kernel=7, strides=2,
+          full_convs: int = 1, dropout: float = 0.2):
+    """Compact: strided conv blocks (conv, batch norm, ReLU), global average pooling.
+
+    The first ``full_convs`` blocks are full convolutions, the rest depthwise-separable;
+    ``kernel`` and ``strides`` are one value for every block or one per block. Strided
+    blocks keep activations (and the TFLM arena) small: 0.29 M multiply-accumulates per
+    window with the defaults.
     """
+    kernels = _per_block(kernel, len(filters), "kernel sizes")
+    steps = _per_block(strides, len(filters), "strides")
     inputs = keras.Input(input_shape)
-    x = layers.Conv1D(filters[0], kernel, strides=2, padding="same", use_bias=False)(inputs)
-    x = layers.ReLU()(layers.BatchNormalization()(x))
-    for width in filters[1:]:
-        x = layers.SeparableConv1D(width, kernel, strides=2, padding="same", use_bias=False)(x)
+    x = inputs
+    for i, (width, size, step) in enumerate(zip(filters, kernels, steps, strict=True)):
+        conv = layers.Conv1D if i < full_convs else layers.SeparableConv1D
+        x = conv(width, size, strides=step, padding="same", use_bias=False)(x)
         x = layers.ReLU()(layers.BatchNormalization()(x))
     x = layers.GlobalAveragePooling1D()(x)
     x = layers.Dropout(dropout)(x)
