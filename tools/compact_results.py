@@ -7,7 +7,7 @@ the first seed (declared before any result was seen) is written to ``models/<nam
 seed statistics go to ``models/<name>/seeds.json``. Then ``tools/ship_model.sh`` exports,
 validates and benchmarks the kept bundle.
 
-    python tools/compact_results.py --name dscnn --family dscnn --seeds 5
+    python tools/compact_results.py --name dscnn --family dscnn --seeds 5 [--per-tensor]
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def _pick(report: dict, path: tuple) -> dict:
     return report
 
 
-def seed_run(config: TrainConfig, train, test, out: Path) -> dict:
+def seed_run(config: TrainConfig, train, test, out: Path, per_channel: bool = True) -> dict:
     result = fit(config, train, test)
     bundle = write_bundle(out, result, train, out.name)
-    export_variants(bundle, train, ("float32", "int8"))
+    export_variants(bundle, train, ("float32", "int8"), per_channel)
     report = validate(bundle, test, ("float32", "int8"))
     row = {"seed": config.seed, "epochs_run": len(result.history["loss"]),
            "best_val_accuracy": max(result.history.get("val_accuracy", [float("nan")]))}
@@ -69,6 +69,9 @@ def main(
     epochs: int = typer.Option(None),
     seeds: int = typer.Option(5),
     val_subjects: int = typer.Option(4),
+    min_epochs: int = typer.Option(0, help="Epochs before early stopping may stop."),
+    teacher: str = typer.Option(None, help="A trained bundle to distil from."),
+    per_tensor: bool = typer.Option(False, help="int8 with one scale per weight tensor (smaller file)."),
     data: Path = typer.Option(None, envvar="EDGEHAR_DATA"),
 ):
     source = resolve_data(data)
@@ -78,12 +81,15 @@ def main(
     with tempfile.TemporaryDirectory() as work:
         for seed in range(1, seeds + 1):
             config = TrainConfig(family, json.loads(params), epochs=epochs, seed=seed,
-                                 pipeline=pipeline, val_subjects=val_subjects)
+                                 pipeline=pipeline, val_subjects=val_subjects, min_epochs=min_epochs,
+                                 teacher=teacher)
             out = shipped if seed == 1 else Path(work) / f"{name}-seed{seed}"
-            rows.append(seed_run(config, train, test, out))
+            rows.append(seed_run(config, train, test, out, per_channel=not per_tensor))
             print(json.dumps(rows[-1]), flush=True)
 
-    results = {"name": name, "family": family, "params": json.loads(params), "seeds": rows,
+    results = {"name": name, "family": family, "params": json.loads(params), "pipeline": pipeline,
+               "epochs": epochs, "val_subjects": val_subjects,
+               "min_epochs": min_epochs, "teacher": teacher, "per_tensor": per_tensor, "seeds": rows,
                "summary": summarize(rows)}
     atomic.write_json(shipped / "seeds.json", results)
     print(json.dumps(results["summary"], indent=2))

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Export, validate and benchmark a trained bundle with the edgehar CLI; every figure lands in
 # the bundle as a committed file.
-#   tools/ship_model.sh models/dscnn [UCI_DATA] [HAPT_RAWDATA]
+#   [EXPORT_ARGS=--per-tensor] tools/ship_model.sh models/dscnn [UCI_DATA] [HAPT_RAWDATA]
 set -euo pipefail
 bundle=${1:?usage: tools/ship_model.sh BUNDLE [UCI_DATA] [HAPT_RAWDATA]}
 data=${2:-../shared/data/uci-har}
 hapt=${3:-../shared/data/hapt-raw/RawData}
-edgehar export "$bundle" --data "$data" --quant all --firmware "$bundle/firmware"
+edgehar export "$bundle" --data "$data" --quant all --firmware "$bundle/firmware" ${EXPORT_ARGS:-}
 edgehar evaluate "$bundle" --data "$data" --variant int8 --json > "$bundle/evaluate_int8.json"
 edgehar validate --model "$bundle" --data "$data" --variant int8 --hapt "$hapt" --json > "$bundle/validate.json"
 edgehar bench "$bundle" --json > "$bundle/bench.json"

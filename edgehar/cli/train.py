@@ -29,18 +29,26 @@ def train(
     normalize: Annotated[bool | None, typer.Option(help="Fit per-channel normalization.")] = None,
     augment: Annotated[bool | None, typer.Option(help="IMU augmentation while training.")] = None,
     val_subjects: Annotated[int, typer.Option(help="Hold out N training subjects for early stopping.")] = 0,
+    min_epochs: Annotated[int, typer.Option(help="Epochs before early stopping may stop.")] = 0,
+    params: Annotated[str | None, typer.Option(
+        help='Family parameters as JSON, e.g. \'{"filters": [16, 32, 64, 96], "kernel": 9}\'.')] = None,
+    teacher: Annotated[Path | None, typer.Option(
+        help="Distil from this trained bundle (same pipeline): its probabilities are soft targets.")] = None,
 ):
     """Train a model on UCI HAR and write a bundle (model.keras, metadata.json, history.json)."""
     from edgehar.bundle import models_dir
     from edgehar.model.train import TrainConfig, fit, repeat_summary, write_bundle
 
     train_set, test_set = load_splits(data)
-    params = {"units": units} if units is not None else {}
+    family_params = _params(params)
+    if units is not None:
+        family_params["units"] = units
     accuracies, first = [], None
     for run in range(1, repeats + 1):
-        config = TrainConfig(family=model, params=params, epochs=epochs, batch_size=batch_size,
+        config = TrainConfig(family=model, params=family_params, epochs=epochs, batch_size=batch_size,
                              seed=seed + run - 1, pipeline=pipeline, normalize=normalize,
-                             augment=augment, val_subjects=val_subjects)
+                             augment=augment, val_subjects=val_subjects, min_epochs=min_epochs,
+                             teacher=str(teacher) if teacher else None)
         result = fit(config, train_set, test_set)
         accuracies.append(result.test_report["accuracy"])
         console.print(f">#{run}: {accuracies[-1] * 100:.3f}")
@@ -53,6 +61,18 @@ def train(
     bundle = write_bundle(target, first, train_set, name,
                           extra={"repeats": summary} if repeats > 1 else None)
     console.print(f"wrote {bundle.path}")
+
+
+def _params(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise typer.BadParameter(f"not JSON: {err}", param_hint="--params") from None
+    if not isinstance(params, dict):
+        raise typer.BadParameter("a JSON object is needed", param_hint="--params")
+    return params
 
 
 @app.command()
