@@ -32,7 +32,7 @@ class Teacher:
 
     def targets(self, channels: np.ndarray, y: np.ndarray) -> np.ndarray:
         """One-hot labels ``y`` (N, K) followed by the teacher's probabilities (N, K)."""
-        probs = self.model.predict(self.pipeline.normalize(channels), batch_size=512, verbose=0)
+        probs = self.model.predict_on_batch(self.pipeline.normalize(channels))
         return np.concatenate([y, probs], axis=1).astype(np.float32)
 
 
