@@ -99,42 +99,6 @@ def test_train_and_evaluate_commands(tmp_path, small_data_dir):
     assert res.exit_code == 0 and "confusion matrix" in res.output and "per subject" in res.output
 
 
-def test_distillation_loss_mixes_labels_and_softened_teacher():
-    from edgehar.model import distill
-
-    labels = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
-    student = np.array([[0.7, 0.2, 0.1], [0.3, 0.6, 0.1]], np.float32)
-    teacher = np.array([[0.5, 0.4, 0.1], [0.1, 0.8, 0.1]], np.float32)
-    y = np.concatenate([labels, teacher], axis=1)
-    ce = -np.log(student[labels == 1])
-    assert np.allclose(distill.loss(3, 0.0, 2.0)(y, student), ce, atol=1e-6)
-    same = np.concatenate([labels, student], axis=1)  # a student that matches its teacher
-    assert np.allclose(distill.loss(3, 1.0, 2.0)(same, student), 0, atol=1e-6)
-
-    def soft(p, t):
-        q = p ** (1 / t)
-        return q / q.sum(axis=1, keepdims=True)
-
-    s, q = soft(student, 2.0), soft(teacher, 2.0)
-    kl = (q * np.log(q / s)).sum(axis=1)
-    assert np.allclose(distill.loss(3, 0.5, 2.0)(y, student), 0.5 * ce + 0.5 * 4 * kl, atol=1e-5)
-    assert np.allclose(distill.accuracy(3)(y, student), [1, 1])
-
-
-def test_train_distils_from_a_bundle_with_the_same_pipeline(tmp_path, small, tiny_bundle):
-    train, test = small
-    config = dict(family="dscnn", params={"filters": [8, 8]}, epochs=1, val_subjects=2)
-    result = fit(TrainConfig(**config, pipeline="raw6", teacher=str(tiny_bundle.path)), train, test,
-                 progress=False)
-    assert set(result.history) >= {"accuracy", "val_accuracy", "loss"}
-    assert 0 <= result.history["val_accuracy"][0] <= 1
-    bundle = write_bundle(tmp_path / "student", result, train)
-    assert bundle.metadata["training"]["teacher"] == str(tiny_bundle.path)
-    with pytest.raises(BundleError, match="teacher .* reads pipeline 'raw6', the student 'causal9'"):
-        fit(TrainConfig(**config, pipeline="causal9", teacher=str(tiny_bundle.path)), train,
-            progress=False)
-
-
 def test_train_command_takes_family_params_as_json(tmp_path, small_data_dir):
     runner = CliRunner()
     out = tmp_path / "d"

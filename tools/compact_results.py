@@ -70,7 +70,6 @@ def main(
     seeds: int = typer.Option(5),
     val_subjects: int = typer.Option(4),
     min_epochs: int = typer.Option(0, help="Epochs before early stopping may stop."),
-    teacher: str = typer.Option(None, help="A trained bundle to distil from."),
     per_tensor: bool = typer.Option(False, help="int8 with one scale per weight tensor (smaller file)."),
     data: Path = typer.Option(None, envvar="EDGEHAR_DATA"),
 ):
@@ -81,15 +80,14 @@ def main(
     with tempfile.TemporaryDirectory() as work:
         for seed in range(1, seeds + 1):
             config = TrainConfig(family, json.loads(params), epochs=epochs, seed=seed,
-                                 pipeline=pipeline, val_subjects=val_subjects, min_epochs=min_epochs,
-                                 teacher=teacher)
+                                 pipeline=pipeline, val_subjects=val_subjects, min_epochs=min_epochs)
             out = shipped if seed == 1 else Path(work) / f"{name}-seed{seed}"
             rows.append(seed_run(config, train, test, out, per_channel=not per_tensor))
             print(json.dumps(rows[-1]), flush=True)
 
     results = {"name": name, "family": family, "params": json.loads(params), "pipeline": pipeline,
                "epochs": epochs, "val_subjects": val_subjects,
-               "min_epochs": min_epochs, "teacher": teacher, "per_tensor": per_tensor, "seeds": rows,
+               "min_epochs": min_epochs, "per_tensor": per_tensor, "seeds": rows,
                "summary": summarize(rows)}
     atomic.write_json(shipped / "seeds.json", results)
     print(json.dumps(results["summary"], indent=2))

@@ -32,8 +32,6 @@ def train(
     min_epochs: Annotated[int, typer.Option(help="Epochs before early stopping may stop.")] = 0,
     params: Annotated[str | None, typer.Option(
         help='Family parameters as JSON, e.g. \'{"filters": [16, 32, 64, 96], "kernel": 9}\'.')] = None,
-    teacher: Annotated[Path | None, typer.Option(
-        help="Distil from this trained bundle (same pipeline): its probabilities are soft targets.")] = None,
 ):
     """Train a model on UCI HAR and write a bundle (model.keras, metadata.json, history.json)."""
     from edgehar.bundle import models_dir
@@ -47,8 +45,7 @@ def train(
     for run in range(1, repeats + 1):
         config = TrainConfig(family=model, params=family_params, epochs=epochs, batch_size=batch_size,
                              seed=seed + run - 1, pipeline=pipeline, normalize=normalize,
-                             augment=augment, val_subjects=val_subjects, min_epochs=min_epochs,
-                             teacher=str(teacher) if teacher else None)
+                             augment=augment, val_subjects=val_subjects, min_epochs=min_epochs)
         result = fit(config, train_set, test_set)
         accuracies.append(result.test_report["accuracy"])
         console.print(f">#{run}: {accuracies[-1] * 100:.3f}")

@@ -44,17 +44,12 @@ def augment_batch(x: np.ndarray, channels: tuple[str, ...], rng: np.random.Gener
 
 
 class Augmenter(keras.utils.PyDataset):
-    """Batches of freshly augmented, then normalized, windows for ``model.fit``.
-
-    ``targets(augmented_channels, y_rows)`` makes each batch's targets (default: ``y_rows``);
-    distillation appends a teacher's probabilities for the very windows the student sees.
-    """
+    """Batches of freshly augmented, then normalized, windows for ``model.fit``."""
 
     def __init__(self, channels: np.ndarray, y: np.ndarray, pipeline: Pipeline, batch_size: int,
-                 seed: int, targets=None):
+                 seed: int):
         super().__init__()
         self.channels, self.y, self.pipeline = channels, y, pipeline
-        self.targets = targets or (lambda _, labels: labels)
         self.batch_size = batch_size
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(y))
@@ -65,7 +60,7 @@ class Augmenter(keras.utils.PyDataset):
     def __getitem__(self, i):
         rows = self.order[i * self.batch_size:(i + 1) * self.batch_size]
         x = augment_batch(self.channels[rows], self.pipeline.channels, self.rng)
-        return self.pipeline.normalize(x), self.targets(x, self.y[rows])
+        return self.pipeline.normalize(x), self.y[rows]
 
     def on_epoch_end(self):
         self.order = self.rng.permutation(len(self.y))

@@ -18,7 +18,7 @@ import numpy as np
 from edgehar import __version__, atomic
 from edgehar.bundle import SCHEMA, Bundle
 from edgehar.data.dataset import HarWindows
-from edgehar.model import architectures, distill
+from edgehar.model import architectures
 from edgehar.model.augment import Augmenter
 from edgehar.model.complexity import macs
 from edgehar.model.metrics import classification_report
@@ -45,10 +45,6 @@ class TrainConfig:
     """Hold out this many training subjects for validation and early stopping (0: none)."""
     patience: int = 25
     min_epochs: int = 0
-    teacher: str | None = None
-    """A trained bundle to distil from (see :mod:`edgehar.model.distill`); None: labels only."""
-    distill_weight: float = 0.5
-    distill_temperature: float = 2.0
     """Early stopping may stop only after this many epochs: compact models sit on a plateau
     (sitting and standing confused) for tens of epochs before they break through."""
 
@@ -113,26 +109,19 @@ def fit(config: TrainConfig, train: HarWindows, test: HarWindows | None = None,
     if config.cosine:
         steps = config.epochs * -(-len(x) // config.batch_size)
         learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-    targets, loss, metric = (lambda _, labels: labels), "categorical_crossentropy", "accuracy"
-    if config.teacher:
-        targets = distill.Teacher(config.teacher, pipeline).targets
-        loss = distill.loss(len(ACTIVITIES), config.distill_weight, config.distill_temperature)
-        metric = distill.accuracy(len(ACTIVITIES))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[metric])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="categorical_crossentropy", metrics=["accuracy"])
     callbacks = [RichProgress(config.epochs, label=model.name)] if progress else []
     validation = None
     if val_part is not None:
-        val_channels = pipeline_channels(val_part, pipeline)
-        val_y = keras.utils.to_categorical(val_part.class_index, len(ACTIVITIES))
-        validation = (pipeline.normalize(val_channels), targets(val_channels, val_y))
+        validation = (pipeline.normalize(pipeline_channels(val_part, pipeline)),
+                      keras.utils.to_categorical(val_part.class_index, len(ACTIVITIES)))
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True,
             start_from_epoch=config.min_epochs))
-    if config.augment:
-        inputs, labels = Augmenter(channels, y, pipeline, config.batch_size, config.seed, targets), None
-    else:
-        inputs, labels = x, targets(channels, y)
-    history = model.fit(inputs, labels, batch_size=None if config.augment else config.batch_size,
+    inputs = Augmenter(channels, y, pipeline, config.batch_size, config.seed) if config.augment else x
+    history = model.fit(inputs, None if config.augment else y,
+                        batch_size=None if config.augment else config.batch_size,
                         epochs=config.epochs, verbose=0, shuffle=True,
                         validation_data=validation, callbacks=callbacks)
     report = evaluate_keras(model, pipeline, test) if test is not None else None
