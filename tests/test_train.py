@@ -110,3 +110,10 @@ def test_train_command_takes_family_params_as_json(tmp_path, small_data_dir):
                                                             "full_convs": 2}
     res = runner.invoke(app, ["train", "--model", "dscnn", "--params", "[8]", "--data", str(small_data_dir)])
     assert res.exit_code == 2 and "a JSON object is needed" in res.output
+
+
+def test_early_stopping_waits_for_min_epochs(small):
+    train, _ = small
+    frozen = dict(TINY, epochs=4, learning_rate=0.0, val_subjects=2, patience=0)  # val never improves
+    assert len(fit(TrainConfig(**frozen), train, progress=False).history["loss"]) == 2
+    assert len(fit(TrainConfig(**frozen, min_epochs=3), train, progress=False).history["loss"]) == 4
