@@ -77,15 +77,16 @@ def main(
     train, test = load_split(source, "train"), load_split(source, "test")
     shipped = models_dir() / name
     rows = []
+    family_params = json.loads(params)
     with tempfile.TemporaryDirectory() as work:
         for seed in range(1, seeds + 1):
-            config = TrainConfig(family, json.loads(params), epochs=epochs, seed=seed,
+            config = TrainConfig(family, family_params, epochs=epochs, seed=seed,
                                  pipeline=pipeline, val_subjects=val_subjects, min_epochs=min_epochs)
             out = shipped if seed == 1 else Path(work) / f"{name}-seed{seed}"
             rows.append(seed_run(config, train, test, out, per_channel=not per_tensor))
             print(json.dumps(rows[-1]), flush=True)
 
-    results = {"name": name, "family": family, "params": json.loads(params), "pipeline": pipeline,
+    results = {"name": name, "family": family, "params": family_params, "pipeline": pipeline,
                "epochs": epochs, "val_subjects": val_subjects,
                "min_epochs": min_epochs, "per_tensor": per_tensor, "seeds": rows,
                "summary": summarize(rows)}
