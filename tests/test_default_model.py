@@ -1,4 +1,4 @@
-"""The shipped default model (models/DEFAULT) is the one the stream and the firmware use."""
+"""The shipped default model (models/DEFAULT): its device budget, its pipeline, its firmware."""
 
 from __future__ import annotations
 
@@ -9,14 +9,26 @@ from pathlib import Path
 import pytest
 
 from edgehar.bundle import DEFAULT_MODEL_FILE, Bundle
+from edgehar.export.tflm import measure_arena
 
 REPO = Path(__file__).resolve().parent.parent
+MAX_INT8_BYTES = 24 * 1024
+"""Flash for the model on a small microcontroller."""
+MAX_ARENA_BYTES = 8 * 1024
+"""RAM for TFLM's tensor arena, as measured on this (64-bit) host."""
 
 
 @pytest.fixture(scope="module")
 def default():
     models = REPO / "models"
     return Bundle.load(models / (models / DEFAULT_MODEL_FILE).read_text().strip())
+
+
+def test_default_int8_fits_the_flash_and_arena_budget(default):
+    data = default.tflite("int8").read_bytes()
+    size = len(data)
+    assert size <= MAX_INT8_BYTES
+    assert measure_arena(data) <= MAX_ARENA_BYTES
 
 
 def test_default_streams_the_pipeline_the_causal_audit_chose(default):
