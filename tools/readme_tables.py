@@ -72,8 +72,8 @@ class Shipped:
             acc, f1 = s[f"{key}_accuracy"], s[f"{key}_macro_f1"]
             return pct(acc["mean"], acc["std"]), pct(f1["mean"], f1["std"]), f"{n} seeds"
         int8 = self.export["variants"]["int8"]
-        scores = {"float": self.export["keras"], "int8": int8, "int8_tflm": int8.get("tflm", int8)}[kind]
-        return pct(scores["accuracy"]), pct(scores["macro_f1"]), "seed 1"
+        scores = {"float": self.export["keras"], "int8": int8, "int8_tflm": int8.get("tflm", {})}[kind]
+        return pct(scores.get("accuracy")), pct(scores.get("macro_f1")), "seed 1"
 
 
 def shipped_models() -> list[Shipped]:
