@@ -155,3 +155,23 @@ def test_bad_csv_names_line_and_column(exp1, tmp_path):
     _write_csv(path, raw, [""] * 200)
     assert (read_csv_recording(path)[1] == 0).all()
     assert len(csv_windows(path, Pipeline.preset("raw6"))) == 0
+
+
+def test_recording_windows_of_chosen_subjects_train_a_model(hapt_raw):
+    from edgehar.model.train import TrainConfig, fit
+
+    windows = hapt_windows(hapt_raw, Pipeline.preset("raw6"), subjects=[1, 3])
+    assert set(np.unique(windows.subject)) == {1, 3} and windows.source == str(hapt_raw)
+    held = windows.take(windows.subject == 3)
+    assert len(held) and set(held.subject) == {3} and held.pipeline == windows.pipeline
+    config = TrainConfig("dscnn", {"filters": [8, 8], "kernel": 3}, epochs=1, pipeline="raw6", val_subjects=1)
+    result = fit(config, windows, progress=False)
+    assert result.pipeline.mean is not None and "val_accuracy" in result.history
+
+
+def test_recording_windows_refuse_a_pipeline_that_did_not_cut_them(hapt_raw):
+    from edgehar.preprocess.prepare import pipeline_channels
+
+    windows = hapt_windows(hapt_raw, Pipeline.preset("raw6"), experiments=[1])
+    with pytest.raises(ValueError, match="not cut by this pipeline"):
+        pipeline_channels(windows, Pipeline.preset("causal9"))

@@ -17,7 +17,7 @@ lie entirely inside one labelled segment.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from edgehar.spec import ACTIVITIES, HOP, RAW_COLUMNS, WINDOW
 
 HAPT_ACC = re.compile(r"acc_exp(\d+)_user(\d+)\.txt(\.gz)?")
 HAPT_ACTIVITIES = range(1, 13)
+_ROW_FIELDS = ("X", "y", "subject", "experiment", "start")
 CSV_COLUMNS = ("t", *RAW_COLUMNS)
 
 
@@ -49,17 +50,29 @@ class LabelSegment:
 
 @dataclass(frozen=True)
 class RecordingWindows:
-    """Windows cut from recordings: ``X`` (N, WINDOW, C) normalized by the pipeline, ``y`` 1..6,
-    and for each window its ``subject``, ``experiment`` and ``start`` sample in that recording."""
+    """Windows cut from recordings: ``X`` (N, WINDOW, C) channels made by ``pipeline`` (normalized
+    if it holds a normalization), ``y`` 1..6, and for each window its ``subject``, ``experiment``
+    and ``start`` sample in that recording. Trainable like :class:`HarWindows`."""
 
     X: np.ndarray
     y: np.ndarray
     subject: np.ndarray
     experiment: np.ndarray
     start: np.ndarray
+    pipeline: Pipeline | None = None
+    source: str = ""
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def take(self, rows) -> RecordingWindows:
+        """A subset of rows (an index array, a boolean mask or a slice)."""
+        return replace(self, **{f: getattr(self, f)[rows] for f in _ROW_FIELDS})
+
+    @property
+    def class_index(self) -> np.ndarray:
+        """Labels as 0-based class indices into ``ACTIVITIES``."""
+        return self.y - 1
 
 
 def read_hapt_experiment(acc_path: Path) -> np.ndarray:
@@ -98,14 +111,18 @@ def hapt_files(raw_dir: Path) -> dict[int, Path]:
             if (m := HAPT_ACC.fullmatch(path.name))}
 
 
-def hapt_windows(raw_dir: Path, pipeline: Pipeline, *, experiments=None, hop: int = HOP) -> RecordingWindows:
-    """Windows of activities 1..6 from a HAPT ``RawData`` folder (all experiments, or ``experiments``)."""
+def hapt_windows(raw_dir: Path, pipeline: Pipeline, *, experiments=None, subjects=None,
+                 hop: int = HOP) -> RecordingWindows:
+    """Windows of activities 1..6 from a HAPT ``RawData`` folder: all experiments, or those
+    numbered in ``experiments``, or those of the users in ``subjects``."""
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise DataError(f"{raw_dir}: not a folder (expected HAPT RawData/)")
     segments = read_hapt_labels(raw_dir / "labels.txt")
     files = hapt_files(raw_dir)
     wanted = sorted({s.experiment for s in segments} if experiments is None else set(experiments))
+    if subjects is not None:
+        wanted = [e for e in wanted if e in files and int(HAPT_ACC.fullmatch(files[e].name)[2]) in subjects]
     if not wanted:
         raise DataError(f"{raw_dir}: no experiments selected")
     parts = []
@@ -121,7 +138,7 @@ def hapt_windows(raw_dir: Path, pipeline: Pipeline, *, experiments=None, hop: in
                 raise DataError(f"{s.where}: user {s.subject}, but the file is {files[experiment].name}")
         parts.append(_cut(read_hapt_experiment(files[experiment]), mine, pipeline, hop,
                           str(files[experiment])))
-    return _concat(parts)
+    return replace(_concat(parts), source=str(raw_dir))
 
 
 def read_csv_recording(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +191,7 @@ def csv_windows(path: Path, pipeline: Pipeline, *, subject: int = 0, experiment:
     raw, labels = read_csv_recording(path)
     segments = [LabelSegment(experiment, subject, label, start, end, str(path))
                 for label, start, end in label_runs(labels)]
-    return _cut(raw, segments, pipeline, hop, str(path))
+    return replace(_cut(raw, segments, pipeline, hop, str(path)), source=str(path))
 
 
 def _cut(raw: np.ndarray, segments: list[LabelSegment], pipeline: Pipeline, hop: int,
@@ -194,9 +211,9 @@ def _cut(raw: np.ndarray, segments: list[LabelSegment], pipeline: Pipeline, hop:
         subject=np.repeat([s.subject for s in kept], per).astype(np.int64),
         experiment=np.repeat([s.experiment for s in kept], per).astype(np.int64),
         start=start.astype(np.int64),
+        pipeline=pipeline,
     )
 
 
 def _concat(parts: list[RecordingWindows]) -> RecordingWindows:
-    return RecordingWindows(*(np.concatenate([getattr(p, f) for p in parts])
-                              for f in ("X", "y", "subject", "experiment", "start")))
+    return replace(parts[0], **{f: np.concatenate([getattr(p, f) for p in parts]) for f in _ROW_FIELDS})

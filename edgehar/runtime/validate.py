@@ -25,7 +25,7 @@ from edgehar.data.segments import stitch
 from edgehar.errors import DataError, EdgeharError
 from edgehar.preprocess.prepare import model_inputs
 from edgehar.runtime.interpreter import TFLiteClassifier
-from edgehar.runtime.smoothing import make_smoother
+from edgehar.runtime.livescore import StreamedRecording, live_scores
 from edgehar.runtime.sources import iter_array
 from edgehar.runtime.stream import Result, Streamer, run
 from edgehar.spec import ACTIVITIES, HOP, WINDOW
@@ -70,47 +70,48 @@ def _sample_labels(n: int, segments) -> np.ndarray:
     return labels
 
 
-def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
-                  smoothers=HAPT_SMOOTHERS, experiments=None) -> dict:
-    """Stream HAPT experiments (all in ``raw_dir``/labels.txt, or ``experiments``) at the
-    bundle's hop; per smoothing: accuracy on activity windows and label flips per minute."""
+def stream_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *, experiments=None,
+                subjects=None) -> list[StreamedRecording]:
+    """Stream HAPT experiments (all in ``raw_dir``/labels.txt, those numbered ``experiments``, or
+    those of the users in ``subjects``) through a fresh :class:`Streamer` each, at the bundle's hop."""
     raw_dir = Path(raw_dir)
     labels = read_hapt_labels(raw_dir / "labels.txt")
     files = hapt_files(raw_dir)
     wanted = sorted({s.experiment for s in labels} if experiments is None else experiments)
+    if subjects is not None:
+        wanted = [e for e in wanted if any(s.experiment == e and s.subject in subjects for s in labels)]
     classifier = TFLiteClassifier(bundle.tflite(variant))
-    classes = bundle.classes
-    truth, runs, minutes, transition_windows = [], [], 0.0, 0
+    recordings = []
     for experiment in wanted:
         if experiment not in files:
             raise DataError(f"{raw_dir}: no acc_exp{experiment:02d}_user*.txt[.gz] file")
         raw = read_hapt_experiment(files[experiment])
-        sample_labels = _sample_labels(len(raw), [s for s in labels if s.experiment == experiment])
-        streamer = Streamer(classifier, bundle.pipeline, classes, window=bundle.window, hop=bundle.hop)
+        mine = [s for s in labels if s.experiment == experiment]
+        streamer = Streamer(classifier, bundle.pipeline, bundle.classes, window=bundle.window, hop=bundle.hop)
         results = _stream(streamer, iter_array(raw, streamer.rate_hz))
-        for result in results:
-            window_labels = sample_labels[result.start:result.end]
-            pure = window_labels[0] if (window_labels == window_labels[0]).all() else 0
-            transition_windows += int((window_labels >= 7).any())
-            truth.append(classes.index(ACTIVITIES[pure - 1]) if 1 <= pure <= 6 else -1)
-        runs.append(np.array([r.probs for r in results], dtype=np.float64).reshape(-1, len(classes)))
-        minutes += len(raw) / streamer.rate_hz / 60
-    truth = np.array(truth)
-    scored = truth >= 0
-    subjects = sorted({s.subject for s in labels if s.experiment in wanted})
-    report = {"variant": variant, "experiments": len(wanted), "subjects": subjects,
-              "minutes": round(minutes, 2),
-              "windows": len(truth), "activity_windows": int(scored.sum()),
-              "transition_windows": transition_windows, "smoothing": {}}
+        recordings.append(StreamedRecording(
+            name=files[experiment].name, subject=mine[0].subject if mine else 0,
+            probs=np.array([r.probs for r in results], dtype=np.float64).reshape(-1, len(bundle.classes)),
+            start=np.array([r.start for r in results], dtype=np.int64),
+            end=np.array([r.end for r in results], dtype=np.int64),
+            sample_labels=_sample_labels(len(raw), mine), rate_hz=streamer.rate_hz))
+    return recordings
+
+
+def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
+                  smoothers=HAPT_SMOOTHERS, experiments=None) -> dict:
+    """Stream HAPT experiments (all in ``raw_dir``/labels.txt, or ``experiments``) at the
+    bundle's hop; per smoothing: accuracy on activity windows and label flips per minute."""
+    recordings = stream_hapt(bundle, raw_dir, variant, experiments=experiments)
+    report = {"variant": variant, "experiments": len(recordings),
+              "subjects": sorted({r.subject for r in recordings}),
+              "minutes": round(sum(r.minutes for r in recordings), 2),
+              "windows": sum(len(r.start) for r in recordings),
+              "activity_windows": sum(int((r.window_truth(bundle.classes) >= 0).sum()) for r in recordings),
+              "transition_windows": sum(int(r.touches_transition().sum()) for r in recordings),
+              "smoothing": {}}
     for spec in smoothers:
-        predicted, flips = [], 0
-        for run_probs in runs:
-            smoother = make_smoother(spec)
-            labels_run = [smoother.update(p) for p in run_probs]
-            flips += int(np.count_nonzero(np.diff(labels_run))) if labels_run else 0
-            predicted.extend(labels_run)
-        predicted = np.array(predicted)
-        report["smoothing"][spec] = {
-            "accuracy": float((predicted[scored] == truth[scored]).mean()) if scored.any() else 0.0,
-            "flips_per_minute": round(flips / minutes, 3) if minutes else 0.0}
+        scores = live_scores(recordings, bundle.classes, spec)
+        report["smoothing"][spec] = {"accuracy": scores["accuracy"],
+                                     "flips_per_minute": round(scores["label_changes_per_minute"], 3)}
     return report

@@ -1,0 +1,185 @@
+"""Live benchmark: how well does a recipe label people it has never seen, live?
+
+Leave-subjects-out cross-validation over the 21 UCI HAR training subjects, whose continuous
+50 Hz recordings are the HAPT ``RawData`` folder. For each fold and recipe:
+
+1. train on the other subjects only (early stopping on held-out ones among *them*);
+2. export float32 and int8;
+3. stream each held-out subject's raw recordings through the live runtime (``Streamer``,
+   LiteRT) and keep every window's probabilities (``--work`` caches them, so re-scoring
+   with another smoother needs no training);
+
+then score each smoothing with :func:`edgehar.runtime.livescore.live_scores` and report the
+mean ± std over folds. The UCI HAR test split is not used here: it stays the final check.
+
+    python tools/live_results.py --hapt ../shared/data/hapt-raw/RawData [--recipes mcu-hapt,pi-hapt]
+
+Writes ``models/live-results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from edgehar import atomic
+from edgehar.bundle import Bundle, models_dir
+from edgehar.data.locate import resolve_data
+from edgehar.data.recordings import hapt_windows, read_hapt_labels
+from edgehar.data.uci import load_split
+from edgehar.runtime.livescore import StreamedRecording, live_scores
+
+MCU = {"filters": [16, 32, 64, 96], "kernel": [7, 5, 7, 7], "full_convs": 2}
+PI = {"filters": [32, 64, 96, 128], "kernel": [7, 5, 7, 7], "full_convs": 2}
+RECIPES = {
+    # The shipped default's recipe: UCI HAR windows re-made causally (causal9).
+    "mcu-uci": dict(family="dscnn", params=MCU, data="uci", per_channel=False),
+    # Same model, trained on windows cut from the raw recordings the stream will see.
+    "mcu-hapt": dict(family="dscnn", params=MCU, data="hapt", per_channel=False),
+    "pi-hapt": dict(family="dscnn", params=PI, data="hapt", per_channel=True),
+}
+VARIANTS = ("int8", "float32")
+SMOOTHERS = ("none", "vote:5")
+FOLDS = 7
+
+
+def folds(subjects: list[int], k: int = FOLDS) -> list[list[int]]:
+    """Held-out subjects of each fold: every k-th subject in id order."""
+    subjects = sorted(subjects)
+    return [subjects[i::k] for i in range(k)]
+
+
+def training_windows(recipe: dict, subjects: list[int], hapt: Path, uci_train):
+    from edgehar.preprocess.pipeline import Pipeline
+
+    if recipe["data"] == "uci":
+        return uci_train.take(np.isin(uci_train.subject, subjects))
+    return hapt_windows(hapt, Pipeline.preset("causal9"), subjects=subjects)
+
+
+def save_recordings(path: Path, recordings: list[StreamedRecording], meta: dict) -> None:
+    arrays = {}
+    for i, r in enumerate(recordings):
+        for field in ("probs", "start", "end", "sample_labels"):
+            arrays[f"{i}.{field}"] = getattr(r, field)
+    meta = {**meta, "recordings": [{"name": r.name, "subject": r.subject, "rate_hz": r.rate_hz}
+                                   for r in recordings]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, meta=json.dumps(meta), **arrays)
+    tmp.replace(path)
+
+
+def load_recordings(path: Path) -> tuple[list[StreamedRecording], dict]:
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+        recordings = [StreamedRecording(name=m["name"], subject=m["subject"], rate_hz=m["rate_hz"],
+                                        **{f: z[f"{i}.{f}"] for f in ("probs", "start", "end",
+                                                                       "sample_labels")})
+                      for i, m in enumerate(meta["recordings"])]
+    return recordings, meta
+
+
+def run_fold(name: str, recipe: dict, fold: int, held: list[int], subjects: list[int], hapt: Path,
+             uci_train, work: Path, epochs: int, min_epochs: int, seed: int) -> None:
+    """Train, export and stream one fold; cache the streamed windows of every variant."""
+    from edgehar.export.convert import export_variants
+    from edgehar.model.train import TrainConfig, fit, write_bundle
+    from edgehar.runtime.validate import stream_hapt
+
+    done = [work / name / f"fold{fold}-{v}.npz" for v in VARIANTS]
+    if all(p.exists() for p in done):
+        return
+    began = time.time()
+    train_subjects = [s for s in subjects if s not in held]
+    train = training_windows(recipe, train_subjects, hapt, uci_train)
+    config = TrainConfig(recipe["family"], dict(recipe["params"]), epochs=epochs, seed=seed,
+                         pipeline="causal9", val_subjects=3, patience=15, min_epochs=min_epochs)
+    result = fit(config, train, None, progress=False)
+    bundle = write_bundle(work / name / f"fold{fold}", result, train)
+    export_variants(bundle, train, VARIANTS, per_channel=recipe["per_channel"])
+    bundle = Bundle.load(bundle.path)
+    meta = {"recipe": name, "fold": fold, "held_out": held, "train_subjects": train_subjects,
+            "train_windows": len(train), "epochs_run": len(result.history["loss"]),
+            "best_val_accuracy": max(result.history["val_accuracy"]),
+            "train_seconds": round(time.time() - began, 1), "classes": list(bundle.classes)}
+    for variant, path in zip(VARIANTS, done, strict=True):
+        save_recordings(path, stream_hapt(bundle, hapt, variant, subjects=held), meta)
+    print(json.dumps(meta), flush=True)
+
+
+def score(work: Path, names: list[str], smoothers=SMOOTHERS) -> dict:
+    """Per recipe, variant and smoothing: each fold's live scores and their mean ± std."""
+    out = {}
+    for name in names:
+        for variant in VARIANTS:
+            paths = sorted((work / name).glob(f"fold*-{variant}.npz"))
+            if not paths:
+                continue
+            per_fold = []
+            for path in paths:
+                recordings, meta = load_recordings(path)
+                per_fold.append((meta, {spec: live_scores(recordings, meta["classes"], spec)
+                                        for spec in smoothers}))
+            entry = {"folds": [{k: m[k] for k in ("fold", "held_out", "train_windows", "epochs_run",
+                                                   "best_val_accuracy", "train_seconds")}
+                               for m, _ in per_fold], "smoothing": {}}
+            for spec in smoothers:
+                rows = [s[spec] for _, s in per_fold]
+                entry["smoothing"][spec] = {"mean": _mean_std(rows), "per_fold": rows}
+            out.setdefault(name, {})[variant] = entry
+    return out
+
+
+def _mean_std(rows: list[dict]) -> dict:
+    keys = ("accuracy", "macro_f1", "label_changes_per_minute", "true_changes_per_minute", "changes_ratio",
+            "delay_s_median", "delay_s_p90")
+    summary = {}
+    for key in keys:
+        values = np.array([r[key] for r in rows if r[key] is not None], dtype=float)
+        summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
+    for cls in rows[0]["recall"]:
+        values = np.array([r["recall"].get(cls, np.nan) for r in rows])
+        summary[f"recall_{cls}"] = {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values))}
+    return summary
+
+
+def main(
+    hapt: Path = typer.Option(Path("../shared/data/hapt-raw/RawData"), help="HAPT RawData folder."),
+    data: Path = typer.Option(None, envvar="EDGEHAR_DATA", help="UCI HAR (for the mcu-uci recipe)."),
+    recipes: str = typer.Option(",".join(RECIPES), help="Recipes to run, comma-separated."),
+    work: Path = typer.Option(Path("/tmp/edgehar-live"), help="Cache of trained folds and streams."),
+    epochs: int = typer.Option(60),
+    min_epochs: int = typer.Option(30),
+    seed: int = typer.Option(1),
+    folds_only: str = typer.Option("", help="Run only these fold numbers (comma-separated)."),
+    out: Path = typer.Option(None, help="Default: models/live-results.json."),
+    score_only: bool = typer.Option(False, help="Only re-score the cached folds."),
+):
+    names = recipes.split(",")
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        raise typer.BadParameter(f"unknown recipes {unknown}; choose from {list(RECIPES)}")
+    subjects = sorted({s.subject for s in read_hapt_labels(hapt / "labels.txt")})
+    if not score_only:
+        uci_train = load_split(resolve_data(data), "train") if any(
+            RECIPES[n]["data"] == "uci" for n in names) else None
+        wanted = {int(f) for f in folds_only.split(",") if f}
+        for fold, held in enumerate(folds(subjects)):
+            for name in names:
+                if not wanted or fold in wanted:
+                    run_fold(name, RECIPES[name], fold, held, subjects, hapt, uci_train, work, epochs,
+                             min_epochs, seed)
+    results = {"about": "Leave-subjects-out live benchmark on the 21 UCI HAR training subjects' raw HAPT "
+                        "recordings (tools/live_results.py); mean and std over folds.",
+               "folds": folds(subjects), "epochs": epochs, "min_epochs": min_epochs, "seed": seed,
+               "recipes": {n: RECIPES[n] for n in names}, "results": score(work, names)}
+    atomic.write_json(out or models_dir() / "live-results.json", results)
+
+
+if __name__ == "__main__":
+    typer.run(main)
