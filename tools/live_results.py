@@ -41,6 +41,9 @@ RECIPES = {
     # Same model, trained on windows cut from the raw recordings the stream will see.
     "mcu-hapt": dict(family="dscnn", params=MCU, data="hapt", per_channel=False),
     "pi-hapt": dict(family="dscnn", params=PI, data="hapt", per_channel=True),
+    # Rotation augmentation also turns gravity, the sitting/standing cue: keep it small.
+    "mcu-hapt-rot5": dict(family="dscnn", params=MCU, data="hapt", per_channel=False, max_rotation=5.0),
+    "pi-hapt-rot5": dict(family="dscnn", params=PI, data="hapt", per_channel=True, max_rotation=5.0),
 }
 VARIANTS = ("int8", "float32")
 SMOOTHERS = ("none", "vote:5")
@@ -98,7 +101,8 @@ def run_fold(name: str, recipe: dict, fold: int, held: list[int], subjects: list
     train_subjects = [s for s in subjects if s not in held]
     train = training_windows(recipe, train_subjects, hapt, uci_train)
     config = TrainConfig(recipe["family"], dict(recipe["params"]), epochs=epochs, seed=seed,
-                         pipeline="causal9", val_subjects=3, patience=15, min_epochs=min_epochs)
+                         pipeline="causal9", val_subjects=3, patience=15, min_epochs=min_epochs,
+                         max_rotation=recipe.get("max_rotation", 15.0))
     result = fit(config, train, None, progress=False)
     bundle = write_bundle(work / name / f"fold{fold}", result, train)
     export_variants(bundle, train, VARIANTS, per_channel=recipe["per_channel"])

@@ -47,8 +47,9 @@ class Augmenter(keras.utils.PyDataset):
     """Batches of freshly augmented, then normalized, windows for ``model.fit``."""
 
     def __init__(self, channels: np.ndarray, y: np.ndarray, pipeline: Pipeline, batch_size: int,
-                 seed: int):
+                 seed: int, max_degrees: float = 15.0):
         super().__init__()
+        self.max_degrees = max_degrees
         self.channels, self.y, self.pipeline = channels, y, pipeline
         self.batch_size = batch_size
         self.rng = np.random.default_rng(seed)
@@ -59,7 +60,7 @@ class Augmenter(keras.utils.PyDataset):
 
     def __getitem__(self, i):
         rows = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        x = augment_batch(self.channels[rows], self.pipeline.channels, self.rng)
+        x = augment_batch(self.channels[rows], self.pipeline.channels, self.rng, self.max_degrees)
         return self.pipeline.normalize(x), self.y[rows]
 
     def on_epoch_end(self):

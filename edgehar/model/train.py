@@ -38,6 +38,9 @@ class TrainConfig:
     pipeline: str | None = None
     normalize: bool | None = None
     augment: bool | None = None
+    max_rotation: float = 15.0
+    """Largest random rotation of the sensor axes (degrees) when augmenting: it also turns
+    gravity, which is what tells sitting from standing, so keep it to how much a mounting varies."""
     learning_rate: float = 1e-3
     cosine: bool | None = None
     """Decay the learning rate to zero along a cosine over all epochs (else constant)."""
@@ -119,7 +122,8 @@ def fit(config: TrainConfig, train: HarWindows, test: HarWindows | None = None,
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True,
             start_from_epoch=config.min_epochs))
-    inputs = Augmenter(channels, y, pipeline, config.batch_size, config.seed) if config.augment else x
+    inputs = (Augmenter(channels, y, pipeline, config.batch_size, config.seed, config.max_rotation)
+              if config.augment else x)
     history = model.fit(inputs, None if config.augment else y,
                         batch_size=None if config.augment else config.batch_size,
                         epochs=config.epochs, verbose=0, shuffle=True,
