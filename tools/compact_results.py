@@ -1,18 +1,22 @@
-"""Train a model over several seeds, export each to int8 and measure it; keep seed 1.
+"""Train a model over several seeds, export each to int8 and measure it; keep the seed that
+held-out training subjects pick.
 
-Every choice is made on the training split (held-out training subjects drive early
-stopping); the test split gives the final numbers only. For each seed: Keras float, int8
-under LiteRT and int8 under TFLM, accuracy and macro-F1 on all test windows. The bundle of
-the first seed (declared before any result was seen) is written to ``models/<name>/``; the
-seed statistics go to ``models/<name>/seeds.json``. Then ``tools/ship_model.sh`` exports,
-validates and benchmarks the kept bundle.
+Every choice is made on the training subjects: the same held-out training subjects
+(``--val-subjects``, drawn once by ``--val-seed``) drive early stopping and pick the seed
+with the best validation accuracy; the test split gives the final numbers only. For each
+seed: Keras float, int8 under LiteRT and int8 under TFLM, accuracy and macro-F1 on all test
+windows. The kept bundle is written to ``models/<name>/``, the seed statistics to
+``models/<name>/seeds.json``. Then ``tools/ship_model.sh`` exports, validates and
+benchmarks it. ``--hapt`` trains on windows cut from the training subjects' raw recordings
+(what the live stream sees) instead of the UCI HAR windows.
 
-    python tools/compact_results.py --name dscnn --family dscnn --seeds 5 [--per-tensor]
+    python tools/compact_results.py --name dscnn --family dscnn --seeds 5 [--per-tensor] [--hapt DIR]
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,10 +26,12 @@ import typer
 from edgehar import atomic
 from edgehar.bundle import models_dir
 from edgehar.data.locate import resolve_data
+from edgehar.data.recordings import hapt_windows
 from edgehar.data.uci import load_split
 from edgehar.export.convert import export_variants
 from edgehar.export.report import validate
 from edgehar.model.train import TrainConfig, fit, write_bundle
+from edgehar.preprocess.pipeline import Pipeline
 
 METRICS = {"float": ("keras",), "int8_litert": ("variants", "int8"),
            "int8_tflm": ("variants", "int8", "tflm")}
@@ -69,26 +75,38 @@ def main(
     epochs: int = typer.Option(None),
     seeds: int = typer.Option(5),
     val_subjects: int = typer.Option(4),
+    val_seed: int = typer.Option(0, help="Draws the held-out training subjects, the same for every seed."),
+    max_rotation: float = typer.Option(15.0, help="Rotation augmentation bound (degrees)."),
+    hapt: Path = typer.Option(None, help="Train on windows cut from this HAPT RawData folder."),
     min_epochs: int = typer.Option(0, help="Epochs before early stopping may stop."),
     per_tensor: bool = typer.Option(False, help="int8 with one scale per weight tensor (smaller file)."),
     data: Path = typer.Option(None, envvar="EDGEHAR_DATA"),
 ):
     source = resolve_data(data)
     train, test = load_split(source, "train"), load_split(source, "test")
+    family_params = json.loads(params)
+    if hapt:
+        resolved = TrainConfig(family, family_params, pipeline=pipeline).resolved().pipeline
+        train = hapt_windows(hapt, Pipeline.preset(resolved))
     shipped = models_dir() / name
     rows = []
-    family_params = json.loads(params)
     with tempfile.TemporaryDirectory() as work:
         for seed in range(1, seeds + 1):
-            config = TrainConfig(family, family_params, epochs=epochs, seed=seed,
-                                 pipeline=pipeline, val_subjects=val_subjects, min_epochs=min_epochs)
-            out = shipped if seed == 1 else Path(work) / f"{name}-seed{seed}"
-            rows.append(seed_run(config, train, test, out, per_channel=not per_tensor))
+            config = TrainConfig(family, family_params, epochs=epochs, seed=seed, pipeline=pipeline,
+                                 val_subjects=val_subjects, val_seed=val_seed, min_epochs=min_epochs,
+                                 max_rotation=max_rotation)
+            rows.append(seed_run(config, train, test, Path(work) / f"seed{seed}", per_channel=not per_tensor))
             print(json.dumps(rows[-1]), flush=True)
+        kept = max(rows, key=lambda r: r["best_val_accuracy"])["seed"]
+        with atomic.folder(shipped) as tmp:
+            shutil.copytree(Path(work) / f"seed{kept}", tmp, dirs_exist_ok=True)
+            atomic.write_json(tmp / "metadata.json", {**json.loads((tmp / "metadata.json").read_text()),
+                                                      "name": name})
 
     results = {"name": name, "family": family, "params": family_params, "pipeline": pipeline,
-               "epochs": epochs, "val_subjects": val_subjects,
-               "min_epochs": min_epochs, "per_tensor": per_tensor, "seeds": rows,
+               "epochs": epochs, "val_subjects": val_subjects, "val_seed": val_seed,
+               "train_data": train.source, "max_rotation": max_rotation,
+               "min_epochs": min_epochs, "per_tensor": per_tensor, "kept_seed": kept, "seeds": rows,
                "summary": summarize(rows)}
     atomic.write_json(shipped / "seeds.json", results)
     print(json.dumps(results["summary"], indent=2))

@@ -46,6 +46,9 @@ class TrainConfig:
     """Decay the learning rate to zero along a cosine over all epochs (else constant)."""
     val_subjects: int = 0
     """Hold out this many training subjects for validation and early stopping (0: none)."""
+    val_seed: int | None = None
+    """Seed that draws the validation subjects (default: ``seed``); fix it to compare seeds on
+    the same held-out subjects."""
     patience: int = 25
     min_epochs: int = 0
     """Early stopping may stop only after this many epochs: compact models sit on a plateau
@@ -100,7 +103,8 @@ def fit(config: TrainConfig, train: HarWindows, test: HarWindows | None = None,
     keras.utils.set_random_seed(config.seed)
     _deterministic_ops()
     pipeline = Pipeline.preset(config.pipeline)
-    fit_part, val_part = _split_validation(train, config.val_subjects, config.seed)
+    fit_part, val_part = _split_validation(
+        train, config.val_subjects, config.seed if config.val_seed is None else config.val_seed)
     channels = pipeline_channels(fit_part, pipeline)
     if config.normalize:
         pipeline = pipeline.fit(channels)
