@@ -71,10 +71,12 @@ def estimate_hmm(segments: Iterable[LabelSegment], classes: tuple[str, ...], *, 
     """The decoder for a model with ``classes``, from HAPT label segments (``subjects`` only, if given)."""
     segments = list(segments)
     if subjects is not None:
-        subjects = sorted(set(subjects))
-        segments = [s for s in segments if s.subject in subjects]
+        missing = sorted(set(subjects) - {s.subject for s in segments})
+        if missing:
+            raise DataError(f"no labelled segments for subjects {missing}")
+        segments = [s for s in segments if s.subject in set(subjects)]
     if not segments:
-        raise DataError(f"no labelled segments for subjects {subjects}")
+        raise DataError("no labelled segments")
     if alpha <= 0:
         raise DataError(f"alpha {alpha} must be > 0 (every allowed move keeps some probability)")
     states = decoder_states(tuple(classes))

@@ -31,6 +31,8 @@ from edgehar.runtime.stream import Result, Streamer, run
 from edgehar.spec import ACTIVITIES, HOP, WINDOW
 
 HAPT_SMOOTHERS = ("none", "vote:5", "ema:0.3", "hysteresis:3:0.9")
+DECODER_SMOOTHERS = ("hmm", "hmm:2")
+"""Scored as well when the bundle has a decoder (metadata.json "decoder")."""
 
 
 def _stream(streamer: Streamer, chunks) -> list[Result]:
@@ -71,9 +73,12 @@ def _sample_labels(n: int, segments) -> np.ndarray:
 
 
 def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
-                  smoothers=HAPT_SMOOTHERS, experiments=None) -> dict:
+                  smoothers=None, experiments=None) -> dict:
     """Stream HAPT experiments (all in ``raw_dir``/labels.txt, or ``experiments``) at the
-    bundle's hop; per smoothing: accuracy on activity windows and label flips per minute."""
+    bundle's hop; per smoothing (default: HAPT_SMOOTHERS, and DECODER_SMOOTHERS if the bundle
+    has a decoder): accuracy on activity windows and label flips per minute."""
+    if smoothers is None:
+        smoothers = HAPT_SMOOTHERS + (DECODER_SMOOTHERS if "decoder" in bundle.metadata else ())
     raw_dir = Path(raw_dir)
     labels = read_hapt_labels(raw_dir / "labels.txt")
     files = hapt_files(raw_dir)
@@ -105,7 +110,7 @@ def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
     for spec in smoothers:
         predicted, flips = [], 0
         for run_probs in runs:
-            smoother = make_smoother(spec)
+            smoother = make_smoother(spec, bundle)
             labels_run = [smoother.update(p) for p in run_probs]
             flips += int(np.count_nonzero(np.diff(labels_run))) if labels_run else 0
             predicted.extend(labels_run)
