@@ -92,6 +92,14 @@ class HmmParams:
         return params
 
     @classmethod
+    def passthrough(cls, classes: tuple[str, ...], window: int, hop: int) -> HmmParams:
+        """A decoder that keeps nothing between windows: it reports the most probable class."""
+        K = len(classes)
+        return cls(states=tuple(classes), transition=np.full((K, K), 1 / K), initial=np.full(K, 1 / K),
+                   class_prior=np.full(K, 1 / K), emission=np.eye(K), report=np.eye(K),
+                   floor=1e-4, window=window, hop=hop, source={})
+
+    @classmethod
     def from_bundle(cls, bundle: Bundle) -> HmmParams:
         if "decoder" not in bundle.metadata:
             raise BundleError(f"{bundle.path}: the bundle has no decoder for --smooth hmm; add one with "
