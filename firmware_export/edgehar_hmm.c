@@ -1,6 +1,8 @@
 /* The causal temporal decoder: see edgehar_hmm.h. */
 #include "edgehar_hmm.h"
 
+#include <math.h>
+
 #define RING (EDGEHAR_HMM_LAG + 1)
 
 static void normalise(float *v, int n) {
@@ -22,7 +24,7 @@ int edgehar_hmm_update(edgehar_hmm *hmm, const float probs[EDGEHAR_HMM_CLASSES])
   float ratio[EDGEHAR_HMM_CLASSES];
   for (int k = 0; k < EDGEHAR_HMM_CLASSES; ++k) {
     const float p = probs[k] > EDGEHAR_HMM_FLOOR ? probs[k] : EDGEHAR_HMM_FLOOR;
-    ratio[k] = p / edgehar_hmm_class_prior[k];
+    ratio[k] = powf(p / edgehar_hmm_class_prior[k], EDGEHAR_HMM_EMISSION_WEIGHT);
   }
   /* Predict from the last window (its slot is overwritten next when the lag is 0). */
   float predicted[EDGEHAR_HMM_STATES];

@@ -8,6 +8,7 @@ hand-made one-hot windows (exact 0 and 1, as int8 outputs give).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 
@@ -78,8 +79,9 @@ def posteriors(hapt_raw) -> list[np.ndarray]:
     return [probs[:150], probs[150:], one_hot]
 
 
-@pytest.mark.parametrize("lag", [0, 2])
-def test_c_decoder_equals_python_on_real_posteriors(params, posteriors, tmp_path, lag):
+@pytest.mark.parametrize("lag, emission_weight", [(0, 1.0), (2, 0.5)])
+def test_c_decoder_equals_python_on_real_posteriors(params, posteriors, tmp_path, lag, emission_weight):
+    params = dataclasses.replace(params, emission_weight=emission_weight)
     program = build_hmm_test(tmp_path / "hmm", params, lag=lag)
     c_labels, c_classes, c_states = run_c(program, posteriors)
     labels, classes, states = run_python(params, posteriors, lag)

@@ -3,6 +3,7 @@ the real HAPT labels, its place in the bundle, and `edgehar decoder` / `edgehar 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -90,7 +91,7 @@ def test_a_lag_gives_the_smoothed_answer_later(params):
 
 def reference_smoothing(params: HmmParams, probs: np.ndarray, lag: int) -> np.ndarray:
     """p(state at t - lag | windows 0..t) for each t: textbook forward-backward, unnormalised."""
-    e = (np.maximum(probs, params.floor) / params.class_prior) @ params.emission.T
+    e = ((np.maximum(probs, params.floor) / params.class_prior) ** params.emission_weight) @ params.emission.T
     out = []
     for t in range(len(probs)):
         k = max(t - lag, 0)
@@ -104,8 +105,9 @@ def reference_smoothing(params: HmmParams, probs: np.ndarray, lag: int) -> np.nd
     return np.array(out)
 
 
-@pytest.mark.parametrize("lag", [0, 1, 3])
-def test_filter_and_fixed_lag_equal_the_textbook_forward_backward(params, lag):
+@pytest.mark.parametrize("lag, emission_weight", [(0, 1.0), (1, 1.0), (3, 1.0), (2, 0.5)])
+def test_filter_and_fixed_lag_equal_the_textbook_forward_backward(params, lag, emission_weight):
+    params = dataclasses.replace(params, emission_weight=emission_weight)
     rng = np.random.default_rng(lag)
     probs = rng.dirichlet(np.full(len(ACTIVITIES), 0.3), size=25)
     probs[5] = np.eye(len(ACTIVITIES))[LAY]  # int8 outputs can be exactly 0 and 1

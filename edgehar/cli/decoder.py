@@ -30,12 +30,14 @@ def decoder(
     subjects: Annotated[str | None, typer.Option(
         help="Only these subjects, e.g. 1,3,5 (the model's training subjects). Default: all.")] = None,
     alpha: Annotated[float, typer.Option(help="Added to every allowed move's count.")] = 1.0,
+    emission_weight: Annotated[float, typer.Option(
+        help="Exponent of each window's likelihoods: below 1 trusts one window less.")] = 1.0,
 ) -> None:
     """Estimate the HMM decoder `--smooth hmm` runs (class transitions at the bundle's hop, class
     priors, postural transitions) and store it in the bundle's metadata.json."""
     from edgehar.runtime.hmm_fit import add_decoder
 
-    updated = add_decoder(Bundle.load(bundle), hapt, alpha=alpha,
+    updated = add_decoder(Bundle.load(bundle), hapt, alpha=alpha, emission_weight=emission_weight,
                           subjects=parse_subjects(subjects) if subjects is not None else None)
     source = updated.metadata["decoder"]["source"]
     print(f"{updated.path}: decoder with {len(updated.metadata['decoder']['states'])} states from "

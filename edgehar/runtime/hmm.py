@@ -2,12 +2,13 @@
 
 Hidden states are the model's classes, then (when the model has no such outputs) HAPT's
 postural transitions between postures it does have (``STAND_TO_SIT`` ...). A window's
-emission likelihood of state ``s`` is ``emission[s] @ (max(p, floor) / class_prior)``: the
-model's posterior divided by the class prior it was trained with (as in the capture24 HMM),
-a class state reading its own class, an added transition state the mean of its two
-postures. The forward filter runs in float64, normalised each window; with a lag of L
-windows, each update returns the fixed-lag smoothed estimate of the window L updates ago
-(or of the stream's first window, until L windows have come).
+emission likelihood of state ``s`` is ``emission[s] @ (max(p, floor) / class_prior) ** w``:
+the model's posterior divided by the class prior it was trained with (as in the capture24
+HMM), a class state reading its own class, an added transition state the mean of its two
+postures; an emission weight ``w`` below 1 (1 by default) trusts a single window less.
+The forward filter runs in float64, normalised each window; with a lag of L windows, each
+update returns the fixed-lag smoothed estimate of the window L updates ago (or of the
+stream's first window, until L windows have come).
 
 The label reported is the most probable model class of ``report.T @ state_probs``: a class
 state reports its class, an added transition state its destination posture (the wearer is
@@ -34,7 +35,8 @@ MATRICES = ("transition", "initial", "class_prior", "emission", "report")
 @dataclass(frozen=True)
 class HmmParams:
     """S states over K model classes: ``transition`` (S, S), rows = from; ``initial`` (S,);
-    ``class_prior`` (K,); ``emission`` and ``report`` (S, K); windows ``hop`` samples apart."""
+    ``class_prior`` (K,); ``emission`` and ``report`` (S, K); windows ``hop`` samples apart;
+    ``emission_weight`` the exponent of the likelihood ratios."""
 
     states: tuple[str, ...]
     transition: np.ndarray
@@ -43,6 +45,7 @@ class HmmParams:
     emission: np.ndarray
     report: np.ndarray
     floor: float
+    emission_weight: float
     window: int
     hop: int
     source: dict
@@ -58,9 +61,10 @@ class HmmParams:
                                   f"got shape {value.shape}")
         if not np.allclose(self.transition.sum(axis=1), 1) or not np.isclose(self.initial.sum(), 1):
             raise BundleError("decoder: transition rows and initial must each sum to 1")
-        if (self.emission.sum(axis=1) <= 0).any() or (self.class_prior <= 0).any() or not 0 < self.floor < 1:
+        if (self.emission.sum(axis=1) <= 0).any() or (self.class_prior <= 0).any() or not 0 < self.floor < 1 \
+                or not self.emission_weight > 0:
             raise BundleError("decoder: every state needs an emission, every class a positive prior, "
-                              "and 0 < floor < 1")
+                              "0 < floor < 1 and emission_weight > 0")
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -70,7 +74,8 @@ class HmmParams:
         """The ``"decoder"`` value of metadata.json."""
         return {"kind": KIND, "states": list(self.states),
                 **{name: getattr(self, name).tolist() for name in MATRICES},
-                "floor": self.floor, "window": self.window, "hop": self.hop, "source": self.source}
+                "floor": self.floor, "emission_weight": self.emission_weight, "window": self.window,
+                "hop": self.hop, "source": self.source}
 
     @classmethod
     def from_metadata(cls, value: dict, classes: tuple[str, ...], where: str) -> HmmParams:
@@ -80,7 +85,8 @@ class HmmParams:
                 raise BundleError(f"{where}: decoder kind {value['kind']!r} is not {KIND!r}")
             params = cls(states=tuple(value["states"]),
                          **{name: np.asarray(value[name], dtype=np.float64) for name in MATRICES},
-                         floor=float(value["floor"]), window=int(value["window"]), hop=int(value["hop"]),
+                         floor=float(value["floor"]), emission_weight=float(value["emission_weight"]),
+                         window=int(value["window"]), hop=int(value["hop"]),
                          source=dict(value.get("source", {})))
         except (KeyError, TypeError, ValueError) as err:
             raise BundleError(f"{where}: malformed decoder ({type(err).__name__}: {err})") from None
@@ -97,7 +103,7 @@ class HmmParams:
         K = len(classes)
         return cls(states=tuple(classes), transition=np.full((K, K), 1 / K), initial=np.full(K, 1 / K),
                    class_prior=np.full(K, 1 / K), emission=np.eye(K), report=np.eye(K),
-                   floor=1e-4, window=window, hop=hop, source={})
+                   floor=1e-4, emission_weight=1.0, window=window, hop=hop, source={})
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> HmmParams:
@@ -128,7 +134,8 @@ class HmmDecoder:
     def likelihoods(self, probs: np.ndarray) -> np.ndarray:
         """Emission likelihood (S,) of each state for one window's posterior (K,)."""
         p = self.params
-        return p.emission @ (np.maximum(np.asarray(probs, dtype=np.float64), p.floor) / p.class_prior)
+        ratio = np.maximum(np.asarray(probs, dtype=np.float64), p.floor) / p.class_prior
+        return p.emission @ ratio ** p.emission_weight
 
     def update(self, probs: np.ndarray) -> int:
         """Take one window's posterior; return the reported class index (see the module doc)."""

@@ -28,6 +28,7 @@ from edgehar.spec import HAPT_ACTIVITIES, POSTURAL_TRANSITIONS
 
 DEFAULT_ALPHA = 1.0
 DEFAULT_FLOOR = 1e-4
+DEFAULT_EMISSION_WEIGHT = 1.0
 
 
 def decoder_states(classes: tuple[str, ...]) -> tuple[str, ...]:
@@ -67,7 +68,8 @@ def window_labels(segments: Iterable[LabelSegment], window: int, hop: int) -> np
 
 def estimate_hmm(segments: Iterable[LabelSegment], classes: tuple[str, ...], *, window: int, hop: int,
                  subjects: Iterable[int] | None = None, alpha: float = DEFAULT_ALPHA,
-                 floor: float = DEFAULT_FLOOR, source: dict | None = None) -> HmmParams:
+                 floor: float = DEFAULT_FLOOR, emission_weight: float = DEFAULT_EMISSION_WEIGHT,
+                 source: dict | None = None) -> HmmParams:
     """The decoder for a model with ``classes``, from HAPT label segments (``subjects`` only, if given)."""
     segments = list(segments)
     if subjects is not None:
@@ -107,7 +109,7 @@ def estimate_hmm(segments: Iterable[LabelSegment], classes: tuple[str, ...], *, 
     return HmmParams(
         states=states, transition=counts / counts.sum(axis=1, keepdims=True), initial=frequency,
         class_prior=frequency[:K] / frequency[:K].sum(), emission=emission, report=report,
-        floor=floor, window=window, hop=hop,
+        floor=floor, emission_weight=emission_weight, window=window, hop=hop,
         source={**(source or {}), "subjects": sorted({s.subject for s in segments}),
                 "experiments": len({s.experiment for s in segments}), "windows": int(visits.sum()),
                 "moves": {f"{states[i]}>{states[j]}": int(moves[i, j]) for i, j in np.argwhere(moves)
@@ -116,9 +118,11 @@ def estimate_hmm(segments: Iterable[LabelSegment], classes: tuple[str, ...], *, 
 
 
 def add_decoder(bundle: Bundle, raw_dir: Path, *, subjects: Iterable[int] | None = None,
-                alpha: float = DEFAULT_ALPHA, floor: float = DEFAULT_FLOOR) -> Bundle:
+                alpha: float = DEFAULT_ALPHA, floor: float = DEFAULT_FLOOR,
+                emission_weight: float = DEFAULT_EMISSION_WEIGHT) -> Bundle:
     """Estimate the decoder from a HAPT ``RawData`` folder's labels.txt and store it in the bundle."""
     labels = Path(raw_dir) / "labels.txt"
     params = estimate_hmm(read_hapt_labels(labels), bundle.classes, window=bundle.window, hop=bundle.hop,
-                          subjects=subjects, alpha=alpha, floor=floor, source={"labels": labels.name})
+                          subjects=subjects, alpha=alpha, floor=floor, emission_weight=emission_weight,
+                          source={"labels": labels.name})
     return bundle.update_metadata(decoder=params.to_metadata())
