@@ -10,7 +10,9 @@ states' window frequencies (plus ``alpha``) give the initial distribution and th
 Postures (SITTING, STANDING, LAYING) change only through a transition state when the
 decoder has one between them: no direct move from one posture to another, a transition
 ``p -> q`` is entered only from ``p`` (or from a transition ending at ``p``) and left only
-for ``q``, a transition starting at ``q``, or a non-posture class (e.g. WALKING).
+for ``q``, a transition starting at ``q``, or a non-posture class (e.g. WALKING). The few
+moves in HAPT's labels that break this (STANDING then LAYING across an unlabelled gap) are
+dropped; ``source["moves"]`` keeps every count seen.
 """
 
 from __future__ import annotations
