@@ -10,6 +10,19 @@ ACTIVITIES = (
 )
 """Class names as in the dataset's activity_labels.txt; label k (1..6) is ACTIVITIES[k - 1]."""
 
+POSTURAL_TRANSITIONS = {
+    "STAND_TO_SIT": ("STANDING", "SITTING"),
+    "SIT_TO_STAND": ("SITTING", "STANDING"),
+    "SIT_TO_LIE": ("SITTING", "LAYING"),
+    "LIE_TO_SIT": ("LAYING", "SITTING"),
+    "STAND_TO_LIE": ("STANDING", "LAYING"),
+    "LIE_TO_STAND": ("LAYING", "STANDING"),
+}
+"""HAPT's postural transitions (labels 7..12, in order): name -> (posture before, posture after)."""
+
+HAPT_ACTIVITIES = ACTIVITIES + tuple(POSTURAL_TRANSITIONS)
+"""HAPT label k (1..12) is HAPT_ACTIVITIES[k - 1]."""
+
 UCI_CHANNELS = (
     "body_acc_x", "body_acc_y", "body_acc_z",
     "body_gyro_x", "body_gyro_y", "body_gyro_z",

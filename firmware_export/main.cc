@@ -17,6 +17,7 @@
 #include "tensorflow/lite/schema/schema_generated.h"
 
 #include "edgehar_dsp.h"
+#include "edgehar_hmm.h"
 #include "edgehar_params.h"
 #include "model_data.h"
 #include "op_resolver.h"
@@ -29,6 +30,7 @@ alignas(16) uint8_t tensor_arena[EDGEHAR_ARENA_SIZE];
 EdgeharOpResolver op_resolver;
 tflite::MicroInterpreter *interpreter = nullptr;
 edgehar_dsp dsp;
+edgehar_hmm hmm;
 
 /* Class index of the highest int8 score (the order of scores is that of their real values). */
 int best_class(const int8_t *scores) {
@@ -70,15 +72,18 @@ bool edgehar_setup() {
     return false;
   }
   edgehar_dsp_reset(&dsp);
+  edgehar_hmm_reset(&hmm);
   return true;
 }
 
-/* Read one sample; on each complete window classify it and print the label. */
+/* Read one sample; on each complete window classify it and print the model's label, its
+ * probability and the decoder's label (edgehar_hmm.h). */
 void edgehar_poll() {
   float acc_g[3];
   float gyro_rads[3];
   if (!edgehar_read_sample(acc_g, gyro_rads)) {
     edgehar_dsp_reset(&dsp);
+    edgehar_hmm_reset(&hmm);
     return;
   }
   if (!edgehar_dsp_push(&dsp, acc_g, gyro_rads)) {
@@ -97,8 +102,13 @@ void edgehar_poll() {
   }
   const int8_t *scores = interpreter->output(0)->data.int8;
   const int best = best_class(scores);
-  const float probability = (scores[best] - EDGEHAR_OUTPUT_ZERO_POINT) * EDGEHAR_OUTPUT_SCALE;
-  MicroPrintf("%s %d%%", edgehar_class_labels[best], static_cast<int>(probability * 100.0f + 0.5f));
+  float probs[EDGEHAR_NUM_CLASSES];
+  for (int k = 0; k < EDGEHAR_NUM_CLASSES; ++k) {
+    probs[k] = (scores[k] - EDGEHAR_OUTPUT_ZERO_POINT) * EDGEHAR_OUTPUT_SCALE;
+  }
+  const int decoded = edgehar_hmm_update(&hmm, probs);
+  MicroPrintf("%s %d%% -> %s", edgehar_class_labels[best], static_cast<int>(probs[best] * 100.0f + 0.5f),
+              edgehar_class_labels[decoded]);
 }
 
 #ifndef EDGEHAR_NO_MAIN

@@ -1,7 +1,7 @@
 """Write the README's result tables and each shipped model's card from the committed JSON.
 
 Nothing here measures anything: every figure comes from files the experiment tools and the
-CLI wrote into ``models/`` (reference-results.json, causal-audit.json and, per bundle,
+CLI wrote into ``models/`` (reference-results.json, causal-audit.json, live-results.json and, per bundle,
 metadata.json, export_report.json, evaluate_int8.json, validate.json, bench.json,
 stream_bench_*.json and seeds.json). Tables go between ``<!-- name -->`` and
 ``<!-- /name -->`` markers in README.md.
@@ -121,6 +121,24 @@ def audit_table(audit: dict) -> str:
     return table(["pipeline", "channels", "published test windows (offline)",
                   "stitched test segments, streamed", "stream/offline agreement", "HAPT streamed",
                   "HAPT + vote:5"], rows)
+
+
+def live_table(live: dict) -> str:
+    """One row per recipe, variant and smoothing of tools/live_results.py: mean ± std over folds."""
+    rows = []
+    for name, variants in live["results"].items():
+        for variant, entry in variants.items():
+            for spec, scores in entry["smoothing"].items():
+                m = scores["mean"]
+                rows.append([f"`{name}`", variant, f"`{spec}`", len(entry["folds"]),
+                             pct(m["accuracy"]["mean"], m["accuracy"]["std"]),
+                             pct(m["macro_f1"]["mean"], m["macro_f1"]["std"]),
+                             pct(m["recall_SITTING"]["mean"], m["recall_SITTING"]["std"]),
+                             f"{m['label_changes_per_minute']['mean']:.2f} "
+                             f"({m['changes_ratio']['mean']:.2f}×)",
+                             f"{m['delay_s_median']['mean']:.2f} / {m['delay_s_p90']['mean']:.2f}"])
+    return table(["recipe", "variant", "smoothing", "folds", "live accuracy", "live macro-F1",
+                  "SITTING recall", "label changes/min (× true)", "delay median / p90 s"], rows)
 
 
 def stream_table(models: list[Shipped]) -> str:
@@ -249,6 +267,8 @@ def main() -> None:
         sections["reference-table"] = reference_table(ref)
     if (audit := load(MODELS / "causal-audit.json")) is not None:
         sections["audit-table"] = audit_table(audit)
+    if (live := load(MODELS / "live-results.json")) is not None:
+        sections["live-table"] = live_table(live)
     for name, body in sections.items():
         readme = replace_section(readme, name, body)
     (REPO / "README.md").write_text(readme)

@@ -39,7 +39,9 @@ def stream(
     model: ModelOption = None,
     variant: VariantOption = "int8",
     hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
-    smooth: Annotated[str, typer.Option(help="none, vote:K, ema:A or hysteresis[:N[:P]].")] = "none",
+    smooth: Annotated[str, typer.Option(
+        help="none, vote:K, ema:A, hysteresis[:N[:P]], or hmm[:LAG] (the bundle's decoder, LAG windows "
+        "behind).")] = "none",
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per window.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write results here instead of stdout.")] = None,
     speed: Annotated[str, typer.Option(help="Replay files at 'max' speed or in 'realtime'.")] = "max",
@@ -58,7 +60,7 @@ def stream(
     from edgehar.runtime.stream import Streamer, run
 
     bundle = _bundle(model)
-    streamer = Streamer.from_bundle(bundle, variant, hop=hop, smoother=make_smoother(smooth),
+    streamer = Streamer.from_bundle(bundle, variant, hop=hop, smoother=make_smoother(smooth, bundle),
                                     max_gap_s=max_gap)
     chunks = open_source(source, speed=speed, timeout=timeout, acc_unit=acc_unit, gyro_unit=gyro_unit,
                          axes=axes)

@@ -16,6 +16,7 @@ from string import Template
 import numpy as np
 
 from edgehar.preprocess.pipeline import Pipeline
+from edgehar.runtime.hmm import HmmParams
 
 FIRMWARE_TEMPLATE = Path(next(iter(importlib.util.find_spec("edgehar.firmware_export")
                                     .submodule_search_locations)))
@@ -98,3 +99,22 @@ def params_sources(pipeline: Pipeline, classes: tuple[str, ...], window: int, ho
         **_filter_values(pipeline))
     return {"edgehar_params.h": render("edgehar_params.h", **values),
             "edgehar_params.c": render("edgehar_params.c", **values)}
+
+
+def _float_rows(matrix: np.ndarray) -> str:
+    return ",\n".join("  {" + ", ".join(c_float(v) for v in row) + "}" for row in matrix)
+
+
+def hmm_sources(params: HmmParams, from_bundle: bool, bundle_name: str) -> dict[str, str]:
+    """``edgehar_hmm_params.h``/``.c``: the decoder's constants, in float32."""
+    values = dict(
+        bundle_name=bundle_name, from_bundle=int(from_bundle),
+        decoder_description="its metadata.json decoder" if from_bundle else "no decoder: pass-through",
+        num_classes=len(params.class_prior), num_states=len(params.states), floor=c_float(params.floor),
+        emission_weight=c_float(params.emission_weight),
+        state_names=",\n".join(f"  {json.dumps(name)}" for name in params.states),
+        transition=_float_rows(params.transition), initial=", ".join(c_float(v) for v in params.initial),
+        class_prior=", ".join(c_float(v) for v in params.class_prior),
+        emission=_float_rows(params.emission), report=_float_rows(params.report))
+    return {"edgehar_hmm_params.h": render("edgehar_hmm_params.h", **values),
+            "edgehar_hmm_params.c": render("edgehar_hmm_params.c", **values)}

@@ -15,9 +15,11 @@ from pathlib import Path
 from edgehar import atomic
 from edgehar.bundle import Bundle
 from edgehar.errors import ExportError
-from edgehar.export.carrays import FIRMWARE_TEMPLATE, model_data_sources, params_sources, render
+from edgehar.export.carrays import FIRMWARE_TEMPLATE, hmm_sources, model_data_sources, params_sources, render
+from edgehar.runtime.hmm import HmmParams
 
-STATIC_FILES = ("README.md", "Makefile", "edgehar_dsp.h", "edgehar_dsp.c", "main.cc", "host_test.c")
+STATIC_FILES = ("README.md", "Makefile", "edgehar_dsp.h", "edgehar_dsp.c", "main.cc", "host_test.c",
+                "edgehar_hmm.h", "edgehar_hmm.c", "hmm_test.c")
 ARENA_MARGIN = 0.10
 ARENA_ALIGN = 16
 
@@ -102,6 +104,13 @@ def _check_out_dir(out_dir: Path) -> None:
                           "choose a new or empty folder")
 
 
+def _hmm_sources(bundle: Bundle) -> dict[str, str]:
+    """The bundle's decoder in C, or a pass-through one if it has none."""
+    if "decoder" in bundle.metadata:
+        return hmm_sources(HmmParams.from_bundle(bundle), True, bundle.name)
+    return hmm_sources(HmmParams.passthrough(bundle.classes, bundle.window, bundle.hop), False, bundle.name)
+
+
 def write_firmware(bundle: Bundle, out_dir: Path | str, variant: str = "int8") -> Path:
     """Write the firmware package of ``bundle``'s ``variant`` to ``out_dir``.
 
@@ -125,6 +134,7 @@ def write_firmware(bundle: Bundle, out_dir: Path | str, variant: str = "int8") -
         **params_sources(bundle.pipeline, bundle.classes, bundle.window, bundle.hop, tensors,
                          measured, arena_with_margin(measured), bundle.name, variant),
         **resolver,
+        **_hmm_sources(bundle),
     }
     with atomic.folder(out_dir) as tmp:
         for name in STATIC_FILES:

@@ -9,9 +9,9 @@ would, and measures:
 - window accuracy, macro-F1 and per-class recall on windows lying wholly inside one activity;
 - label changes per minute, against the wearer's own rate (changes between consecutive
   labelled activities);
-- detection delay: seconds from the start of each new activity to the end of the first
-  window whose label is that activity (a change not detected before the activity ends is
-  counted as missed);
+- detection delay: seconds from the start of each new activity to the moment the stream
+  first labels a window ending inside it with that activity (a change not detected before
+  the activity ends is counted as missed; a fixed-lag smoother says each label later);
 - what the stream says on windows that touch a postural transition.
 """
 
@@ -25,9 +25,6 @@ import numpy as np
 
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.spec import ACTIVITIES
-
-TRANSITIONS = ("STAND_TO_SIT", "SIT_TO_STAND", "SIT_TO_LIE", "LIE_TO_SIT", "STAND_TO_LIE", "LIE_TO_STAND")
-"""HAPT's postural transitions, activity ids 7..12."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +67,18 @@ class StreamedRecording:
         return [(int(labels[a]), int(a), int(b)) for a, b in runs if 1 <= labels[a] <= len(ACTIVITIES)]
 
 
-def smooth(recording: StreamedRecording, new_smoother) -> np.ndarray:
-    """Class index per window after a fresh smoother from ``new_smoother()``."""
+def smooth(recording: StreamedRecording, new_smoother) -> tuple[np.ndarray, np.ndarray]:
+    """Class index per window after a fresh smoother from ``new_smoother()``, and the sample
+    index at which the stream said it. A smoother with a ``lag`` of L windows answers for
+    each window L windows later (the last L windows take its final answer)."""
     smoother = new_smoother()
-    return np.array([smoother.update(p) for p in recording.probs], dtype=np.int64)
+    said = np.array([smoother.update(p) for p in recording.probs], dtype=np.int64)
+    lag = min(getattr(smoother, "lag", 0), len(said))
+    if not lag:
+        return said, recording.end
+    labels = np.concatenate([said[lag:], np.repeat(said[-1:], lag)])
+    known_at = np.concatenate([recording.end[lag:], np.repeat(recording.end[-1:], lag)])
+    return labels, known_at
 
 
 def live_scores(recordings: list[StreamedRecording], classes, spec: str = "none",
@@ -86,7 +91,7 @@ def live_scores(recordings: list[StreamedRecording], classes, spec: str = "none"
     truth, predicted, delays, missed, changes, true_changes, minutes = [], [], [], 0, 0, 0, 0.0
     during_transitions: Counter = Counter()
     for rec in recordings:
-        labels = smooth(rec, new_smoother)
+        labels, known_at = smooth(rec, new_smoother)
         truth.append(rec.window_truth(classes))
         predicted.append(labels)
         changes += int(np.count_nonzero(np.diff(labels)))
@@ -101,7 +106,7 @@ def live_scores(recordings: list[StreamedRecording], classes, spec: str = "none"
             hits = np.flatnonzero((rec.end > start) & (rec.end <= end) & (labels == classes.index(name))) \
                 if name in classes else []
             if len(hits):
-                delays.append((rec.end[hits[0]] - start) / rec.rate_hz)
+                delays.append((known_at[hits[0]] - start) / rec.rate_hz)
             else:
                 missed += 1
     truth, predicted = np.concatenate(truth), np.concatenate(predicted)

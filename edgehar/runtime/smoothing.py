@@ -3,7 +3,9 @@
 Specs: ``none``; ``vote:K`` (majority of the last K argmax labels, ties to the newest);
 ``ema:A`` (exponential moving average of probabilities, weight A on the newest);
 ``hysteresis[:N[:P]]`` (keep the current label until another class is on top for N
-consecutive windows, default 3, or at once when its probability is at least P, default 0.9).
+consecutive windows, default 3, or at once when its probability is at least P, default 0.9);
+``hmm[:LAG]`` (the bundle's HMM decoder, :mod:`edgehar.runtime.hmm`: forward filtering, or
+fixed-lag smoothing LAG windows behind, default 0).
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from collections import deque
 
 import numpy as np
 
+from edgehar.bundle import Bundle
 from edgehar.errors import EdgeharError
+from edgehar.runtime.hmm import HmmDecoder, HmmParams
 
 
 class NoSmoothing:
@@ -72,8 +76,9 @@ class Hysteresis:
         self._current, self._candidate, self._streak = None, None, 0
 
 
-def make_smoother(spec: str):
-    """A fresh smoother from its spec string (see the module docstring)."""
+def make_smoother(spec: str, bundle: Bundle | None = None):
+    """A fresh smoother from its spec string (see the module docstring); ``hmm`` reads the
+    decoder of ``bundle``."""
     kind, _, args = spec.partition(":")
     parts = args.split(":") if args else []
     try:
@@ -88,7 +93,11 @@ def make_smoother(spec: str):
             clear = float(parts[1]) if len(parts) > 1 else 0.9
             if n >= 1 and 0 < clear <= 1:
                 return Hysteresis(n, clear)
+        if kind == "hmm" and len(parts) <= 1 and (not parts or int(parts[0]) >= 0):
+            if bundle is None:
+                raise EdgeharError("--smooth hmm needs a model bundle with a decoder")
+            return HmmDecoder(HmmParams.from_bundle(bundle), int(parts[0]) if parts else 0)
     except ValueError:
         pass
-    raise EdgeharError(f"bad --smooth {spec!r}: use none, vote:K (K >= 1), ema:A (0 < A <= 1) "
-                       "or hysteresis[:N[:P]]")
+    raise EdgeharError(f"bad --smooth {spec!r}: use none, vote:K (K >= 1), ema:A (0 < A <= 1), "
+                       "hysteresis[:N[:P]] or hmm[:LAG] (LAG >= 0)")

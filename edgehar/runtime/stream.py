@@ -94,6 +94,9 @@ class Streamer:
         taken to have restarted (a device reboot, or one stray far-future timestamp)."""
         self.rate_hz = pipeline.sample_rate_hz
         self.smoother = smoother or NoSmoothing()
+        if getattr(self.smoother, "hop", hop) != hop:
+            raise EdgeharError(f"--smooth {self.smoother.spec}: the decoder was estimated for windows "
+                               f"{self.smoother.hop} samples apart, not {hop}; stream with the bundle's hop")
         channels = len(pipeline.channels)
         self._ring = np.zeros((2 * window, channels), dtype=np.float32)
         self._input = np.empty((window, channels), dtype=np.float32)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +27,14 @@ from edgehar.errors import DataError, EdgeharError
 from edgehar.preprocess.prepare import model_inputs
 from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.livescore import StreamedRecording, live_scores
+from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import iter_array
 from edgehar.runtime.stream import Result, Streamer, run
 from edgehar.spec import ACTIVITIES, HOP, WINDOW
 
 HAPT_SMOOTHERS = ("none", "vote:5", "ema:0.3", "hysteresis:3:0.9")
+DECODER_SMOOTHERS = ("hmm", "hmm:2")
+"""Scored as well when the bundle has a decoder (metadata.json "decoder")."""
 
 
 def _stream(streamer: Streamer, chunks) -> list[Result]:
@@ -99,9 +103,12 @@ def stream_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *, expe
 
 
 def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
-                  smoothers=HAPT_SMOOTHERS, experiments=None) -> dict:
+                  smoothers=None, experiments=None) -> dict:
     """Stream HAPT experiments (all in ``raw_dir``/labels.txt, or ``experiments``) at the
-    bundle's hop; per smoothing: accuracy on activity windows and label flips per minute."""
+    bundle's hop; per smoothing (default: HAPT_SMOOTHERS, and DECODER_SMOOTHERS if the bundle
+    has a decoder): accuracy on activity windows and label flips per minute."""
+    if smoothers is None:
+        smoothers = HAPT_SMOOTHERS + (DECODER_SMOOTHERS if "decoder" in bundle.metadata else ())
     recordings = stream_hapt(bundle, raw_dir, variant, experiments=experiments)
     report = {"variant": variant, "experiments": len(recordings),
               "subjects": sorted({r.subject for r in recordings}),
@@ -111,7 +118,7 @@ def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
               "transition_windows": sum(int(r.touches_transition().sum()) for r in recordings),
               "smoothing": {}}
     for spec in smoothers:
-        scores = live_scores(recordings, bundle.classes, spec)
+        scores = live_scores(recordings, bundle.classes, spec, partial(make_smoother, spec, bundle))
         report["smoothing"][spec] = {"accuracy": scores["accuracy"],
                                      "flips_per_minute": round(scores["label_changes_per_minute"], 3)}
     return report

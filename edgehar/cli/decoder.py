@@ -1,0 +1,44 @@
+"""`edgehar decoder`: estimate a bundle's HMM decoder (for `--smooth hmm`) from labelled recordings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgehar.bundle import Bundle
+from edgehar.cli.app import app
+from edgehar.errors import EdgeharError
+
+
+def parse_subjects(text: str) -> list[int]:
+    """'1,3,5' -> [1, 3, 5]."""
+    try:
+        subjects = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise EdgeharError(f"--subjects {text!r}: expected subject numbers separated by commas") from None
+    if not subjects:
+        raise EdgeharError("--subjects: no subject given")
+    return subjects
+
+
+@app.command()
+def decoder(
+    bundle: Annotated[Path, typer.Argument(help="Model bundle folder (models/<name>).")],
+    hapt: Annotated[Path, typer.Option(help="HAPT RawData folder: its labels.txt gives the sequences.")],
+    subjects: Annotated[str | None, typer.Option(
+        help="Only these subjects, e.g. 1,3,5 (the model's training subjects). Default: all.")] = None,
+    alpha: Annotated[float, typer.Option(help="Added to every allowed move's count.")] = 1.0,
+    emission_weight: Annotated[float, typer.Option(
+        help="Exponent of each window's likelihoods: below 1 trusts one window less.")] = 1.0,
+) -> None:
+    """Estimate the HMM decoder `--smooth hmm` runs (class transitions at the bundle's hop, class
+    priors, postural transitions) and store it in the bundle's metadata.json."""
+    from edgehar.runtime.hmm_fit import add_decoder
+
+    updated = add_decoder(Bundle.load(bundle), hapt, alpha=alpha, emission_weight=emission_weight,
+                          subjects=parse_subjects(subjects) if subjects is not None else None)
+    source = updated.metadata["decoder"]["source"]
+    print(f"{updated.path}: decoder with {len(updated.metadata['decoder']['states'])} states from "
+          f"{source['windows']} windows of subjects {source['subjects']}")
