@@ -79,6 +79,7 @@ def main(
     max_rotation: float = typer.Option(15.0, help="Rotation augmentation bound (degrees)."),
     hapt: Path = typer.Option(None, help="Train on windows cut from this HAPT RawData folder."),
     min_epochs: int = typer.Option(0, help="Epochs before early stopping may stop."),
+    patience: int = typer.Option(25, help="Epochs without a better validation accuracy before stopping."),
     per_tensor: bool = typer.Option(False, help="int8 with one scale per weight tensor (smaller file)."),
     data: Path = typer.Option(None, envvar="EDGEHAR_DATA"),
 ):
@@ -94,7 +95,7 @@ def main(
         for seed in range(1, seeds + 1):
             config = TrainConfig(family, family_params, epochs=epochs, seed=seed, pipeline=pipeline,
                                  val_subjects=val_subjects, val_seed=val_seed, min_epochs=min_epochs,
-                                 max_rotation=max_rotation)
+                                 patience=patience, max_rotation=max_rotation)
             rows.append(seed_run(config, train, test, Path(work) / f"seed{seed}", per_channel=not per_tensor))
             print(json.dumps(rows[-1]), flush=True)
         kept = max(rows, key=lambda r: r["best_val_accuracy"])["seed"]
@@ -106,7 +107,8 @@ def main(
     results = {"name": name, "family": family, "params": family_params, "pipeline": pipeline,
                "epochs": epochs, "val_subjects": val_subjects, "val_seed": val_seed,
                "train_data": train.source, "max_rotation": max_rotation,
-               "min_epochs": min_epochs, "per_tensor": per_tensor, "kept_seed": kept, "seeds": rows,
+               "min_epochs": min_epochs, "patience": patience, "per_tensor": per_tensor,
+               "kept_seed": kept, "seeds": rows,
                "summary": summarize(rows)}
     atomic.write_json(shipped / "seeds.json", results)
     print(json.dumps(results["summary"], indent=2))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,11 @@ from edgehar.bundle import Bundle, models_dir
 from edgehar.data.locate import resolve_data
 from edgehar.data.recordings import hapt_windows, read_hapt_labels
 from edgehar.data.uci import load_split
+from edgehar.runtime.hmm import HmmDecoder
+from edgehar.runtime.hmm_fit import estimate_hmm
 from edgehar.runtime.livescore import StreamedRecording, live_scores
+from edgehar.runtime.smoothing import make_smoother
+from edgehar.spec import HOP, WINDOW
 
 MCU = {"filters": [16, 32, 64, 96], "kernel": [7, 5, 7, 7], "full_convs": 2}
 PI = {"filters": [32, 64, 96, 128], "kernel": [7, 5, 7, 7], "full_convs": 2}
@@ -46,7 +51,10 @@ RECIPES = {
     "pi-hapt-rot5": dict(family="dscnn", params=PI, data="hapt", per_channel=True, max_rotation=5.0),
 }
 VARIANTS = ("int8", "float32")
-SMOOTHERS = ("none", "vote:5")
+SMOOTHERS = ("none", "vote:5", "hmm", "hmm:1", "hmm:2")
+EMISSION_WEIGHTS = (1.0, 0.5)
+"""The HMM decoder is estimated per fold from the fold's training subjects' labels, once per
+emission weight: ``hmm@0.5`` is ``hmm`` with emission weight 0.5."""
 FOLDS = 7
 
 
@@ -116,8 +124,26 @@ def run_fold(name: str, recipe: dict, fold: int, held: list[int], subjects: list
     print(json.dumps(meta), flush=True)
 
 
-def score(work: Path, names: list[str], smoothers=SMOOTHERS) -> dict:
+def fold_smoothers(meta: dict, segments) -> dict:
+    """Each smoothing of SMOOTHERS (HMMs per emission weight, estimated on the fold's training
+    subjects only) as a factory of fresh smoothers, by name."""
+    factories = {}
+    for spec in SMOOTHERS:
+        kind, _, lag = spec.partition(":")
+        if kind != "hmm":
+            factories[spec] = partial(make_smoother, spec)
+            continue
+        for weight in EMISSION_WEIGHTS:
+            params = estimate_hmm(segments, tuple(meta["classes"]), window=WINDOW, hop=HOP,
+                                  subjects=meta["train_subjects"], emission_weight=weight)
+            name = spec if weight == 1.0 else f"{spec}@{weight:g}"
+            factories[name] = partial(HmmDecoder, params, int(lag or 0))
+    return factories
+
+
+def score(work: Path, names: list[str], hapt: Path) -> dict:
     """Per recipe, variant and smoothing: each fold's live scores and their mean ± std."""
+    segments = read_hapt_labels(hapt / "labels.txt")
     out = {}
     for name in names:
         for variant in VARIANTS:
@@ -127,12 +153,12 @@ def score(work: Path, names: list[str], smoothers=SMOOTHERS) -> dict:
             per_fold = []
             for path in paths:
                 recordings, meta = load_recordings(path)
-                per_fold.append((meta, {spec: live_scores(recordings, meta["classes"], spec)
-                                        for spec in smoothers}))
+                per_fold.append((meta, {spec: live_scores(recordings, meta["classes"], spec, new)
+                                        for spec, new in fold_smoothers(meta, segments).items()}))
             entry = {"folds": [{k: m[k] for k in ("fold", "held_out", "train_windows", "epochs_run",
                                                    "best_val_accuracy", "train_seconds")}
                                for m, _ in per_fold], "smoothing": {}}
-            for spec in smoothers:
+            for spec in per_fold[0][1]:
                 rows = [s[spec] for _, s in per_fold]
                 entry["smoothing"][spec] = {"mean": _mean_std(rows), "per_fold": rows}
             out.setdefault(name, {})[variant] = entry
@@ -181,7 +207,7 @@ def main(
     results = {"about": "Leave-subjects-out live benchmark on the 21 UCI HAR training subjects' raw HAPT "
                         "recordings (tools/live_results.py); mean and std over folds.",
                "folds": folds(subjects), "epochs": epochs, "min_epochs": min_epochs, "seed": seed,
-               "recipes": {n: RECIPES[n] for n in names}, "results": score(work, names)}
+               "recipes": {n: RECIPES[n] for n in names}, "results": score(work, names, hapt)}
     atomic.write_json(out or models_dir() / "live-results.json", results)
 
 
