@@ -138,7 +138,7 @@ def hapt_windows(raw_dir: Path, pipeline: Pipeline, *, experiments=None, subject
                 raise DataError(f"{s.where}: user {s.subject}, but the file is {files[experiment].name}")
         parts.append(_cut(read_hapt_experiment(files[experiment]), mine, pipeline, hop,
                           str(files[experiment])))
-    return replace(_concat(parts), source=str(raw_dir))
+    return replace(concat_windows(parts), source=str(raw_dir))
 
 
 def read_csv_recording(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -215,5 +215,6 @@ def _cut(raw: np.ndarray, segments: list[LabelSegment], pipeline: Pipeline, hop:
     )
 
 
-def _concat(parts: list[RecordingWindows]) -> RecordingWindows:
+def concat_windows(parts: list[RecordingWindows]) -> RecordingWindows:
+    """Windows of several sources in one set (the first part's pipeline and source)."""
     return replace(parts[0], **{f: np.concatenate([getattr(p, f) for p in parts]) for f in _ROW_FIELDS})

@@ -36,6 +36,15 @@ def pipeline_channels(windows: HarWindows | RecordingWindows, pipeline: Pipeline
     return out
 
 
+def channel_windows(windows: HarWindows, pipeline: Pipeline) -> RecordingWindows:
+    """UCI HAR windows as the pipeline's un-normalized channels, to train on beside windows cut
+    from raw recordings (:func:`edgehar.data.recordings.concat_windows`)."""
+    raw = replace(pipeline, mean=None, std=None)
+    zeros = np.zeros(len(windows), dtype=np.int64)
+    return RecordingWindows(X=pipeline_channels(windows, raw), y=windows.y, subject=windows.subject,
+                            experiment=zeros, start=zeros, pipeline=raw, source=windows.source)
+
+
 def _same_filters(a: Pipeline, b: Pipeline) -> bool:
     return replace(a, mean=None, std=None).to_dict() == replace(b, mean=None, std=None).to_dict()
 
