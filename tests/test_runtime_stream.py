@@ -118,12 +118,17 @@ def test_a_restarted_source_clock_resyncs_instead_of_dropping_everything(tiny_bu
         (300 + r.start, 300 + r.end, r.t_start, r.t_end, r.label, r.probs) for r in after]
 
 
-def test_one_stray_future_timestamp_does_not_stall_the_stream(tiny_bundle, raw):
+@pytest.mark.parametrize("stray", [1e6, 1e12, 1.7e308])
+@pytest.mark.parametrize("sizes", [[1], [7, 64], [600]])
+def test_one_stray_future_timestamp_is_dropped_alone(tiny_bundle, raw, stray, sizes):
+    """Neither a gap nor a resync: the samples after it continue the stream as if it never came."""
     t = np.arange(N) / 50
-    t[200] = 1e6
-    results, streamer = stream(tiny_bundle, t, raw, sizes=[1])
-    assert streamer.gaps == 1 and streamer.resyncs == 1 and streamer.skipped["out_of_order"] == 24
-    assert results[-1].end >= 200 + 1 + (N - 225)  # samples after the resync are classified again
+    t[200] = stray
+    results, streamer = stream(tiny_bundle, t, raw, sizes=sizes)
+    assert streamer.skipped == Counter(stray_timestamp=1) and streamer.gaps == streamer.resyncs == 0
+    assert streamer.samples == N - 1 and streamer.lost == 1  # the 50 Hz sample at t = 4 s never came
+    keep = np.arange(N) != 200
+    assert table(results) == table(stream(tiny_bundle, t[keep], raw[keep])[0])
 
 
 def test_samples_at_100_hz_are_resampled_onto_the_50_hz_grid(tiny_bundle, raw):
