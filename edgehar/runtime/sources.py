@@ -213,8 +213,8 @@ def _file_blocks(path: Path) -> Iterator[bytes]:
                 yield block
     except EOFError:
         raise DataError(f"{path}: truncated (the compressed data ends early)") from None
-    except gzip.BadGzipFile:
-        raise DataError(f"{path}: not a gzip file (rename it without .gz if it is plain text)") from None
+    except gzip.BadGzipFile as err:
+        raise DataError(f"{path}: bad gzip data ({err})") from None
     except zlib.error as err:
         raise DataError(f"{path}: corrupt compressed data ({err})") from None
     except OSError as err:
