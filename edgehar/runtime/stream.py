@@ -237,13 +237,17 @@ class Streamer:
             t, x, codes = t[:-1], x[:-1], codes[:-1]
         return t, x, codes
 
-    def _resync_at(self, forward: np.ndarray) -> int | None:
-        """Where, in this chunk, a run of ``resync_after`` samples behind the clock begins."""
-        run = self._behind
-        for i, ok in enumerate(forward):
-            run = 0 if ok else run + 1
-            if run >= self.resync_after:
-                return max(0, i - run + 1)
+    def _resync_at(self, t: np.ndarray, previous: np.ndarray) -> int | None:
+        """Where, in this chunk, a run of ``resync_after`` samples behind the clock begins
+        (duplicates neither break a run nor count: a frozen clock is no restart)."""
+        run, first = self._behind, 0  # first: where this run began in the chunk (0: before it)
+        for i, (now, before) in enumerate(zip(t.tolist(), previous.tolist(), strict=True)):
+            if now > before:
+                run = 0
+            elif now < before:
+                first, run = first if run else i, run + 1
+                if run >= self.resync_after:
+                    return first
         self._behind = run
         return None
 
@@ -253,7 +257,7 @@ class Streamer:
         previous = np.maximum.accumulate(np.concatenate([[last], t]))[:-1]
         forward = t > previous
         if not forward.all():
-            resync = self._resync_at(forward)
+            resync = self._resync_at(t, previous)
             if resync is not None:
                 if resync:
                     self._feed_ordered(t[:resync], x[:resync], codes[:resync], arrived, results)
@@ -397,8 +401,6 @@ def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], No
                     quiet_since, accepted = time.monotonic(), streamer.samples
                 elif time.monotonic() - quiet_since > idle_timeout:
                     raise SourceStopped("timeout", f"no usable sample for {idle_timeout:g} s")
-        for result in streamer.flush():
-            emit(result)
     except KeyboardInterrupt:
         end = "interrupted"
     except Terminated:
@@ -409,6 +411,12 @@ def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], No
         end, detail = stop.reason, stop.detail
     except EdgeharError as err:
         end, detail = "error", str(err)
+    if end != "output_closed":
+        try:
+            for result in streamer.flush():
+                emit(result)
+        except BrokenPipeError:
+            end = "output_closed"
     summary = streamer.summary(end)
     if detail:
         summary["detail"] = detail
