@@ -14,10 +14,13 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgehar.bundle import Bundle
 from edgehar.data.recordings import label_runs, read_csv_recording
-from edgehar.runtime.sources import demo_path, iter_udp
+from edgehar.runtime.interpreter import TFLiteClassifier
+from edgehar.runtime.sources import demo_path, iter_udp, parse_line, parse_lines
 from edgehar.runtime.stream import Streamer, run
 from edgehar.spec import ACTIVITIES
 
@@ -228,3 +231,30 @@ def test_a_labelled_recording_streams_with_live_accuracy(demo_lines, tmp_path):
             hits = [r[field] == r["true"] for r in records if "true" in r]
             assert summary[key] == round(float(np.mean(hits)), 4)
         assert summary["accuracy"] > 0.9
+
+
+FIELD = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers().map(str),
+                  st.text(max_size=4), st.sampled_from(["1e300", "-1e39", "1.7e308", "1e12", "", " 1 "]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(lines=st.lists(st.one_of(
+    st.lists(FIELD, min_size=7, max_size=7).map(",".join),  # a sample line with hostile fields
+    st.lists(FIELD, max_size=9).map(",".join), st.text(max_size=30),
+    st.integers(0, 2000).map(lambda i: f"{i / 50},1,0,0,0,0,0")), max_size=300),
+    chunk=st.integers(1, 64))
+def test_no_line_raises_and_every_line_is_a_sample_or_a_counted_skip(default_streamer_parts, lines, chunk):
+    streamer = Streamer(*default_streamer_parts, window=128, hop=64)
+    chunks = [parse_lines(lines[i:i + chunk]) for i in range(0, len(lines), chunk)]
+    results = []
+    summary = run(streamer, chunks, results.append)
+    quiet = sum(parse_line(line)[1] in ("empty", "header") for line in lines)
+    assert summary["end"] == "eof"
+    assert summary["samples"] + sum(summary["skipped"].values()) + quiet == len(lines)
+    assert all(np.isfinite(r.probs).all() and r.end - r.start == 128 for r in results)
+
+
+@pytest.fixture(scope="module")
+def default_streamer_parts():
+    bundle = Bundle.default()
+    return TFLiteClassifier(bundle.tflite("int8")), bundle.pipeline, bundle.classes

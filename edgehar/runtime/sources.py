@@ -374,6 +374,8 @@ def open_source(spec: str, *, speed: str = "max", timeout: float = 5.0,
                 acc_unit: str = "g", gyro_unit: str = "rads", axes: str = "x,y,z") -> Iterator[Chunk]:
     """Chunks from a source spec: demo, csv:PATH, hapt:ACC_FILE, serial:DEV[@BAUD],
     udp:HOST:PORT or imu:i2c-BUS[@ADDR]."""
+    if not 0 < timeout < math.inf:
+        raise SourceError(f"--timeout must be a positive number of seconds, not {timeout}")
     kind, _, arg = spec.partition(":")
     if kind == "demo" and not arg:
         return paced(iter_csv(str(demo_path())), speed)

@@ -108,6 +108,9 @@ class Streamer:
         self.classifier, self.pipeline, self.classes = classifier, pipeline, tuple(classes)
         if hop < 1 or window < 1:
             raise EdgeharError(f"window ({window}) and hop ({hop}) must be at least 1")
+        if not 0 < max_gap_s < clock_jump_s:
+            raise EdgeharError(f"--max-gap must be a positive number of seconds under {clock_jump_s:g}, "
+                               f"not {max_gap_s}")
         self.window, self.hop, self.max_gap_s = window, hop, max_gap_s
         self.resync_after = resync_after
         """After this many samples in a row behind the stream's clock, the source's clock is
@@ -212,10 +215,10 @@ class Streamer:
 
     def _drop_impossible(self, t, x, codes):
         """Drop samples that are not finite or beyond the limits, as if they never arrived."""
-        finite = np.isfinite(t) & np.isfinite(x).all(axis=1)
-        keep = finite & (np.abs(x) <= self._bounds).all(axis=1)
+        keep = np.isfinite(t) & (np.abs(x) <= self._bounds).all(axis=1)  # NaN fails the comparison
         if keep.all():
             return t, x, codes
+        finite = np.isfinite(t) & np.isfinite(x).all(axis=1)
         self._skip("non_finite", ~finite)
         self._skip("out_of_range", finite & ~keep)
         return t[keep], x[keep], codes[keep]
@@ -223,9 +226,10 @@ class Streamer:
     def _drop_strays(self, t, x, codes):
         """Drop samples that jump ahead of the clock only to be followed by an earlier one;
         hold back the chunk's last sample when it jumps ahead, until the next one comes."""
-        if not len(t):
-            return t, x, codes
         last = -np.inf if self._last_t is None else self._last_t
+        steps = np.diff(t, prepend=last)
+        if ((steps > 0) & (steps <= self.max_gap_s)).all():  # the usual chunk: in order, no jump
+            return t, x, codes
         ahead = t - np.maximum.accumulate(np.concatenate([[last], t]))[:-1] > self.max_gap_s
         stray = ahead & (np.concatenate([t[1:], [np.inf]]) < t)
         if stray.any():
