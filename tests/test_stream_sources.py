@@ -216,6 +216,17 @@ def test_realtime_pacing_delivers_samples_at_their_timestamps(tmp_path):
     assert time.perf_counter() - start >= 0.19
 
 
+def test_realtime_pacing_waits_for_no_stray_timestamp_jump_or_long_pause(tmp_path):
+    """A stray 1.7e308 once made the replay sleep past time_t (OverflowError)."""
+    times = [i / 50 for i in range(6)] + [1.7e308, float("nan")] + [0.1 + i / 50 for i in range(5)] + [1e3]
+    path = tmp_path / "jumpy.csv"
+    path.write_text("t,ax,ay,az,gx,gy,gz\n" + "".join(f"{t!r},0,0,1,0,0,0\n" for t in times))
+    start = time.perf_counter()
+    chunks = list(paced(iter_csv(str(path)), "realtime"))
+    assert [c.t[0] for c in chunks if c.t[0] == c.t[0]] == [t for t in times if t == t]
+    assert 0.18 <= time.perf_counter() - start < 2
+
+
 def test_axes_are_remapped_with_signs(tmp_path):
     path = tmp_path / "turned.csv"
     path.write_text("t,ax,ay,az,gx,gy,gz\n0,1,2,3,4,5,6\n")

@@ -45,7 +45,8 @@ def stream(
         "behind).")] = "none",
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per window.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write results here instead of stdout.")] = None,
-    speed: Annotated[str, typer.Option(help="Replay files at 'max' speed or in 'realtime'.")] = "max",
+    speed: Annotated[str, typer.Option(
+        help="Replay files at 'max' speed or in 'realtime' (pauses over 10 s are not waited).")] = "max",
     timeout: Annotated[float, typer.Option(help="Stop when a live source is silent this long (s).")] = 5.0,
     max_gap: Annotated[float, typer.Option(
         help="A pause longer than this (s) restarts the window and the filters.")] = 0.1,

@@ -42,6 +42,8 @@ MAX_LINE_BYTES = 1024
 """The longest line a text source takes (a sample line needs under 200 bytes); a longer one
 is dropped and counted as 'too_long', and never held in memory whole."""
 READ_BYTES = 65536
+MAX_PAUSE_S = 10.0
+"""The longest pause a realtime replay waits out."""
 
 
 class SourceStopped(SourceError):
@@ -344,7 +346,9 @@ def iter_serial(device: str, baud: int, timeout: float) -> Iterator[Chunk]:
 
 
 def paced(chunks: Iterable[Chunk], speed: str) -> Iterator[Chunk]:
-    """Replay at 'max' speed, or at 'realtime': one sample at a time, at its timestamp."""
+    """Replay at 'max' speed, or at 'realtime': one sample at a time, at its timestamp. A sample
+    more than MAX_PAUSE_S away from where the replay's clock is (a long pause, a clock jump, a
+    stray timestamp) restarts that clock instead of being waited for."""
     if speed == "max":
         yield from chunks
         return
@@ -355,11 +359,11 @@ def paced(chunks: Iterable[Chunk], speed: str) -> Iterator[Chunk]:
         if len(chunk) == 0:
             yield chunk
             continue
-        if t0 is None:
-            wall0, t0 = time.perf_counter(), chunk.t[0]
         for i in range(len(chunk)):
-            delay = wall0 + (chunk.t[i] - t0) - time.perf_counter()
-            if delay > 0:
+            delay = math.inf if t0 is None else wall0 + (chunk.t[i] - t0) - time.perf_counter()
+            if abs(delay) > MAX_PAUSE_S:
+                wall0, t0 = time.perf_counter(), chunk.t[i]
+            elif delay > 0:
                 time.sleep(delay)
             yield Chunk(chunk.t[i:i + 1], chunk.x[i:i + 1], chunk.skipped if i == 0 else Counter(),
                         None if chunk.labels is None else chunk.labels[i:i + 1])
