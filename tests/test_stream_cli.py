@@ -147,7 +147,9 @@ def test_user_errors_are_one_red_line_exit_2(tiny_bundle, tmp_path):
                  ["--model", str(tiny_bundle.path), "--source", "csv:-", "--timeout", "-1"],
                  ["--model", str(tiny_bundle.path), "--source", "csv:-", "--timeout", "nan"],
                  ["--model", str(tiny_bundle.path), "--source", "demo", "--max-gap", "-1"],
-                 ["--model", str(tiny_bundle.path), "--source", "demo", "--max-acc", "nan"]):
+                 ["--model", str(tiny_bundle.path), "--source", "demo", "--max-acc", "nan"],
+                 ["--model", str(tiny_bundle.path), "--source", "udp:127.0.0.1:99999"],
+                 ["--model", str(tiny_bundle.path), "--source", "demo", "--out", str(tmp_path / "no" / "x")]):
         done = subprocess.run([*EDGEHAR, "stream", *args], capture_output=True, text=True, timeout=60,
                               env={**os.environ, "COLUMNS": "200"})
         assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr, args

@@ -16,6 +16,7 @@ import typer
 
 from edgehar.bundle import Bundle
 from edgehar.cli.app import DataOption, app
+from edgehar.errors import EdgeharError
 
 ModelOption = Annotated[Path | None, typer.Option(
     "--model", help="Model bundle folder. Default: the bundle named by models/DEFAULT.")]
@@ -77,7 +78,10 @@ def stream(
                                     limits=SampleLimits.of_bundle(bundle, acc_g=max_acc, gyro_dps=max_gyro))
     chunks = open_source(source, speed=speed, timeout=timeout, acc_unit=acc_unit, gyro_unit=gyro_unit,
                          axes=axes)
-    sink = out.open("w") if out else sys.stdout
+    try:
+        sink = out.open("w") if out else sys.stdout
+    except OSError as err:
+        raise EdgeharError(f"--out {out}: cannot write ({err.strerror or err})") from None
 
     def emit(result):
         sink.write((result.to_json() if jsonl else result.to_text()) + "\n")

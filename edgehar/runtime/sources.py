@@ -399,8 +399,8 @@ def open_source(spec: str, *, speed: str = "max", timeout: float = 5.0,
         chunks = iter_serial(device, int(baud), timeout)
     elif kind == "udp" and arg:
         host, _, port = arg.rpartition(":")
-        if not host or not port.isdigit():
-            raise SourceError(f"{spec}: expected udp:HOST:PORT")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise SourceError(f"{spec}: expected udp:HOST:PORT with a port in 0..65535")
         chunks = iter_udp(host, int(port), timeout)
     else:
         raise SourceError(f"unknown source {spec!r}: use demo, csv:PATH (- for stdin), hapt:ACC_FILE, "
