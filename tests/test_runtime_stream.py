@@ -10,10 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edgehar.bundle import Bundle
 from edgehar.data.recordings import read_hapt_experiment
-from edgehar.errors import EdgeharError
+from edgehar.errors import BundleError, EdgeharError
 from edgehar.preprocess.windows import sliding_windows
 from edgehar.runtime.interpreter import TFLiteClassifier
+from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import Ema, Hysteresis, Vote, make_smoother
 from edgehar.runtime.sources import Chunk, SourceStopped
 from edgehar.runtime.stream import Streamer, run
@@ -27,16 +29,17 @@ def raw(hapt_raw) -> np.ndarray:
     return read_hapt_experiment(hapt_raw / "acc_exp01_user01.txt.gz")[7400:7400 + N]
 
 
-def stream(bundle, t, x, sizes=None, **kw):
+def stream(bundle, t, x, sizes=None, labels=None, **kw):
     """Results of one Streamer fed ``t, x`` in chunks cycling through ``sizes`` (default: whole)."""
     streamer = Streamer.from_bundle(bundle, **kw)
     sizes = sizes or [len(t)]
     results, i, j = [], 0, 0
     while i < len(t):
         size = sizes[j % len(sizes)]
-        results += streamer.feed(t[i:i + size], x[i:i + size])
+        results += streamer.feed(t[i:i + size], x[i:i + size],
+                                 labels=None if labels is None else labels[i:i + size])
         i, j = i + size, j + 1
-    return results, streamer
+    return results + streamer.flush(), streamer
 
 
 def table(results):
@@ -118,12 +121,17 @@ def test_a_restarted_source_clock_resyncs_instead_of_dropping_everything(tiny_bu
         (300 + r.start, 300 + r.end, r.t_start, r.t_end, r.label, r.probs) for r in after]
 
 
-def test_one_stray_future_timestamp_does_not_stall_the_stream(tiny_bundle, raw):
+@pytest.mark.parametrize("stray", [1e6, 1e12, 1.7e308])
+@pytest.mark.parametrize("sizes", [[1], [7, 64], [600]])
+def test_one_stray_future_timestamp_is_dropped_alone(tiny_bundle, raw, stray, sizes):
+    """Neither a gap nor a resync: the samples after it continue the stream as if it never came."""
     t = np.arange(N) / 50
-    t[200] = 1e6
-    results, streamer = stream(tiny_bundle, t, raw, sizes=[1])
-    assert streamer.gaps == 1 and streamer.resyncs == 1 and streamer.skipped["out_of_order"] == 24
-    assert results[-1].end >= 200 + 1 + (N - 225)  # samples after the resync are classified again
+    t[200] = stray
+    results, streamer = stream(tiny_bundle, t, raw, sizes=sizes)
+    assert streamer.skipped == Counter(stray_timestamp=1) and streamer.gaps == streamer.resyncs == 0
+    assert streamer.samples == N - 1 and streamer.lost == 1  # the 50 Hz sample at t = 4 s never came
+    keep = np.arange(N) != 200
+    assert table(results) == table(stream(tiny_bundle, t[keep], raw[keep])[0])
 
 
 def test_samples_at_100_hz_are_resampled_onto_the_50_hz_grid(tiny_bundle, raw):
@@ -201,12 +209,13 @@ def test_bad_smoothing_specs_are_clear_errors(spec):
 
 
 @settings(max_examples=25, deadline=None)
-@given(steps=st.lists(st.one_of(st.just(0.02), st.floats(-1, 1), st.sampled_from([0.0, 0.5, 30.0, -30.0])),
-                      min_size=1, max_size=400),
+@given(steps=st.lists(st.one_of(st.just(0.02), st.floats(-1, 1), st.sampled_from(
+    [0.0, 0.5, 30.0, -30.0, 1e12, -1e12, 1.7e308, -1.7e308])), min_size=1, max_size=400),
        nan_every=st.integers(0, 50), chunk=st.integers(1, 97))
 def test_any_timing_mess_never_raises_and_every_sample_is_accounted_for(tiny_bundle, raw, steps, nan_every,
                                                                         chunk):
-    t = np.cumsum(steps)
+    with np.errstate(over="ignore"):
+        t = np.cumsum(steps)
     x = raw[:len(t)].copy()
     if nan_every:
         x[::nan_every, 2] = np.nan
@@ -214,3 +223,85 @@ def test_any_timing_mess_never_raises_and_every_sample_is_accounted_for(tiny_bun
     assert streamer.samples + sum(streamer.skipped.values()) == len(t)
     assert all(r.end - r.start == 128 and np.isfinite(r.probs).all() for r in results)
     assert all(a.end < b.end for a, b in zip(results, results[1:], strict=False))
+    assert all(r.end <= len(t) * 1501 for r in results)  # gaps of 30 s at most; clock jumps add no hole
+
+
+IMPOSSIBLE = [1e300, -1e300, 1e39, 1e6, -25.0, 1.7e308, np.nan, np.inf, -np.inf]
+
+
+@settings(max_examples=20, deadline=None)
+@given(bad=st.dictionaries(st.integers(0, N - 1), st.tuples(st.integers(0, 5), st.sampled_from(IMPOSSIBLE)),
+                           min_size=1, max_size=12),
+       chunk=st.sampled_from([1, 5, 64, N]))
+def test_an_impossible_sample_is_treated_exactly_as_if_it_had_never_arrived(tiny_bundle, raw, bad, chunk):
+    """Beyond ±24 g or ±3000 °/s (or not finite) a sample reaches no filter: every window equals
+    the stream without it, the windows around it and all the later ones."""
+    t, x = np.arange(N) / 50, raw.copy()
+    for row, (column, value) in bad.items():
+        x[row, column] = value if column < 3 else value * 3  # -25 g, -75 rad/s: beyond what IMUs report
+    results, streamer = stream(tiny_bundle, t, x, sizes=[chunk])
+    keep = np.ones(N, bool)
+    keep[list(bad)] = False
+    assert table(results) == table(stream(tiny_bundle, t[keep], raw[keep])[0])
+    assert sum(streamer.skipped.values()) == len(bad) and streamer.samples == keep.sum()
+    assert set(streamer.skipped) <= {"out_of_range", "non_finite"}
+
+
+def test_sample_limits_come_from_the_caller_else_the_bundle_else_24_g_3000_dps(tiny_bundle, raw, tmp_path):
+    t, x = np.arange(N) / 50, raw.copy()
+    x[100, 0] = 20.0   # a hard knock: real, and within the default limits
+    x[200, 4] = np.radians(2500)
+    assert stream(tiny_bundle, t, x)[1].skipped == Counter()
+    assert stream(tiny_bundle, t, x, limits=SampleLimits(acc_g=16, gyro_dps=2000))[1].skipped == \
+        Counter(out_of_range=2)
+    copy = tmp_path / "bundle"
+    copy.mkdir()
+    for f in tiny_bundle.path.iterdir():
+        if f.is_file():
+            (copy / f.name).write_bytes(f.read_bytes())
+    strict = Bundle.load(copy).update_metadata(sample_limits={"acc_g": 16})
+    assert SampleLimits.of_bundle(strict) == SampleLimits(16, 3000)
+    assert SampleLimits.of_bundle(strict, gyro_dps=2000) == SampleLimits(16, 2000)
+    assert Streamer.from_bundle(strict).limits == SampleLimits(16, 3000)
+    for bad in ({"acc_g": 0}, {"acc_g": "16"}, {"gyro": 2000}, [16, 2000], {"gyro_dps": float("nan")}):
+        with pytest.raises(BundleError, match="metadata.json: sample_limits"):
+            SampleLimits.of_bundle(Bundle.load(copy).update_metadata(sample_limits=bad))
+
+
+def test_a_forward_clock_jump_resyncs_without_a_hole_in_the_sample_axis(tiny_bundle, raw):
+    t = np.arange(N) / 50
+    t[300:] += 1e9  # e.g. the device's clock was set to the epoch
+    results, streamer = stream(tiny_bundle, t, raw, sizes=[1])
+    assert streamer.resyncs == 1 and streamer.gaps == 0 and streamer.lost == 0 and not streamer.skipped
+    before, after = stream(tiny_bundle, t[:300], raw[:300])[0], stream(tiny_bundle, t[300:], raw[300:])[0]
+    assert table(results) == table(before) + [
+        (300 + r.start, 300 + r.end, r.t_start, r.t_end, r.label, r.probs) for r in after]
+
+
+def test_lost_samples_are_counted_from_the_timestamps(tiny_bundle, raw):
+    """Holes up to --max-gap are bridged by interpolation, longer ones are gaps: both are lost."""
+    holes = {50: 1, 120: 3, 260: 20, 400: 60}
+    keep = np.ones(N, bool)
+    for start, length in holes.items():
+        keep[start:start + length] = False
+    t = (np.arange(N) / 50)[keep]
+    for sizes in ([1], [N]):
+        _, streamer = stream(tiny_bundle, t, raw[keep], sizes=sizes)
+        summary = streamer.summary("eof")
+        assert summary["lost"] == sum(holes.values()) and summary["gaps"] == 2
+        assert summary["samples"] + summary["lost"] == N
+
+
+def test_labelled_input_scores_each_window_lying_inside_one_class(tiny_bundle, raw):
+    labels = np.array(["WALKING"] * 200 + [""] * 10 + ["laying"] * 250 + ["6"] * 140, dtype=object)
+    results, streamer = stream(tiny_bundle, np.arange(N) / 50, raw, sizes=[1, 63], labels=labels)
+    inside = {0: "WALKING", 64: "WALKING", 128: None, 192: None, 256: "LAYING", 320: "LAYING",
+              384: "LAYING", 448: "LAYING"}  # "6" is LAYING too
+    assert {r.start: r.true for r in results} == inside
+    scored = [r for r in results if r.true]
+    summary = streamer.summary("eof")
+    assert summary["scored"] == len(scored) == 6
+    assert summary["accuracy"] == round(np.mean([r.label == r.true for r in scored]), 4)
+    assert json.loads(results[0].to_json())["true"] == "WALKING" and "true" not in json.loads(
+        results[2].to_json())
+    assert "scored" not in stream(tiny_bundle, np.arange(N) / 50, raw)[1].summary("eof")

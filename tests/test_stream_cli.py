@@ -57,8 +57,10 @@ def wait_for_lines(stream, n: int, limit_s: float = 60) -> list[str]:
     return lines
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_stops_a_live_stream_cleanly_with_a_summary(tiny_bundle, signum):
+@pytest.mark.parametrize("signum, code, end", [(signal.SIGINT, 130, "interrupted"),
+                                               (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_stops_a_live_stream_cleanly_with_a_summary_and_128_plus_its_number(tiny_bundle, signum,
+                                                                                     code, end):
     args = ["stream", "--model", str(tiny_bundle.path), "--source", "csv:-", "--jsonl"]
     proc = subprocess.Popen([*EDGEHAR, *args],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -73,9 +75,9 @@ def test_a_signal_stops_a_live_stream_cleanly_with_a_summary(tiny_bundle, signum
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == 0, err
+    assert proc.returncode == code, err
     summary = summary_of(err)
-    assert summary["end"] == "interrupted" and summary["samples"] == 192 and summary["windows"] == 2
+    assert summary["end"] == end and summary["samples"] == 192 and summary["windows"] == 2
     assert summary["skipped"] == {"short": 1, "non_finite": 1}
     assert "Traceback" not in err
 
@@ -141,7 +143,13 @@ def test_user_errors_are_one_red_line_exit_2(tiny_bundle, tmp_path):
                  ["--model", str(tiny_bundle.path), "--source", "imu:i2c-9"],
                  ["--model", str(tiny_bundle.path), "--source", "demo", "--variant", "int4"],
                  ["--model", str(tiny_bundle.path), "--source", "demo", "--smooth", "vote"],
-                 ["--model", str(tiny_bundle.path), "--source", "demo", "--hop", "0"]):
+                 ["--model", str(tiny_bundle.path), "--source", "demo", "--hop", "0"],
+                 ["--model", str(tiny_bundle.path), "--source", "csv:-", "--timeout", "-1"],
+                 ["--model", str(tiny_bundle.path), "--source", "csv:-", "--timeout", "nan"],
+                 ["--model", str(tiny_bundle.path), "--source", "demo", "--max-gap", "-1"],
+                 ["--model", str(tiny_bundle.path), "--source", "demo", "--max-acc", "nan"],
+                 ["--model", str(tiny_bundle.path), "--source", "udp:127.0.0.1:99999"],
+                 ["--model", str(tiny_bundle.path), "--source", "demo", "--out", str(tmp_path / "no" / "x")]):
         done = subprocess.run([*EDGEHAR, "stream", *args], capture_output=True, text=True, timeout=60,
                               env={**os.environ, "COLUMNS": "200"})
         assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr, args

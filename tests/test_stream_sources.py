@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from edgehar.errors import DataError, SourceError
 from edgehar.runtime.imu import CHIPS, iter_imu, parse_imu_spec
 from edgehar.runtime.sources import (
+    MAX_LINE_BYTES,
+    LineSplitter,
     SourceStopped,
     iter_csv,
     iter_serial,
@@ -33,6 +35,8 @@ GOOD = "0.02,0.98,-0.1,0.2,0.01,-0.02,0.03"
     ("", "empty"), ("  \n", "empty"), ("t,ax,ay,az,gx,gy,gz", "header"),
     ("0.1,1,2", "short"), ("0.1,1,2,3,4,5,6,7", "malformed"), ("0.1,1,x,3,4,5,6", "malformed"),
     ("0.1,1,nan,3,4,5,6", "non_finite"), ("inf,1,2,3,4,5,6", "non_finite"), (b"\xff\xfe", "malformed"),
+    ("t,ax,ay,az,gx,gy,gz,label", "header"), ("0.1," + "1" * 2000 + ",2,3,4,5,6", "too_long"),
+    (b"9" * (MAX_LINE_BYTES + 1), "too_long"),
 ])
 def test_parse_line_names_why_a_line_is_dropped(line, reason):
     assert parse_line(line) == (None, reason)
@@ -54,6 +58,33 @@ def test_parse_line_never_raises_nor_yields_a_non_finite_sample(line):
         assert len(values) == 7 and all(math.isfinite(v) for v in values)
 
 
+def test_labelled_lines_carry_their_label_field():
+    assert parse_line(GOOD + ",WALKING", labelled=True)[0][-1] == "WALKING"
+    assert parse_line(GOOD + ", ", labelled=True)[0][-1] == ""
+    assert parse_line(GOOD, labelled=True)[0][-1] == ""  # no label field: unlabelled
+    assert parse_line(GOOD + ",WALKING", labelled=False) == (None, "malformed")
+    assert parse_line(GOOD + ",WALKING,x", labelled=True) == (None, "malformed")
+    chunk = parse_lines([GOOD + ",SITTING", "1,2", "0.04,1,1,1,1,1,1,"], labelled=True)
+    assert chunk.labels.tolist() == ["SITTING", ""] and chunk.skipped == {"short": 1}
+
+
+@given(data=st.lists(st.one_of(st.sampled_from([b"", b"\n", b"\r\n", b"0.02,1,0,0,0,0,0\n"]),
+                               st.binary(max_size=40), st.just(b"7" * 3000)), max_size=20),
+       cuts=st.lists(st.integers(0, 10_000), max_size=8))
+def test_line_splitter_gives_the_same_lines_however_the_bytes_arrive(data, cuts):
+    """Long lines are cut to one byte over the limit (still too long), never kept whole."""
+    stream = b"".join(data)
+    expected = [line if len(line) <= MAX_LINE_BYTES else line[:MAX_LINE_BYTES + 1]
+                for line in stream.split(b"\n")]
+    edges = sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
+    splitter, lines = LineSplitter(), []
+    for a, b in zip(edges, edges[1:], strict=False):
+        lines += splitter.push(stream[a:b])
+    lines += splitter.finish()
+    assert lines == expected[:-1] + ([expected[-1]] if expected[-1] else [])
+    assert all(len(line) <= MAX_LINE_BYTES + 1 for line in lines)
+
+
 def test_parse_lines_counts_bad_lines_but_not_blank_ones_or_headers():
     chunk = parse_lines([GOOD, "", "t,ax,ay,az,gx,gy,gz", "1,2", "1,nan,0,0,0,0,0", "0.04,1,1,1,1,1,1"])
     assert chunk.t.tolist() == [0.02, 0.04] and chunk.x.shape == (2, 6)
@@ -65,6 +96,32 @@ def test_csv_requires_the_header(tmp_path):
     path.write_text(GOOD + "\n")
     with pytest.raises(DataError, match="header"):
         list(iter_csv(str(path)))
+
+
+def test_csv_file_with_a_label_column_delivers_the_labels(tmp_path):
+    path = tmp_path / "rec.csv"
+    path.write_text("t,ax,ay,az,gx,gy,gz,label\n" + "".join(
+        f"{i / 50},1,0,0,0,0,0,{'WALKING' if i < 100 else ''}\n" for i in range(150)))
+    chunks = list(iter_csv(str(path)))
+    labels = np.concatenate([c.labels for c in chunks])
+    assert [len(c) for c in chunks] == [64, 64, 22] and labels.tolist() == ["WALKING"] * 100 + [""] * 50
+    assert list(paced(iter(chunks), "max"))[0].labels is chunks[0].labels
+
+
+@pytest.mark.parametrize("damage, message, good_part", [
+    (lambda gz: gz[:len(gz) // 2], "truncated", True),
+    (lambda gz: b"t,ax,ay,az,gx,gy,gz\n0,1,0,0,0,0,0\n", "bad gzip data", False),
+    (lambda gz: gz[:-8] + bytes(8), "bad gzip data", True),  # CRC and length zeroed
+])
+def test_a_damaged_gzip_recording_is_a_data_error_after_its_good_part(tmp_path, damage, message, good_part):
+    path = tmp_path / "rec.csv.gz"
+    body = "t,ax,ay,az,gx,gy,gz\n" + "".join(f"{i / 50},{i % 7},0,0,0,0,0\n" for i in range(20000))
+    path.write_bytes(damage(gzip.compress(body.encode())))
+    delivered = []
+    with pytest.raises(DataError, match=f"{path}: {message}"):
+        for chunk in iter_csv(str(path)):
+            delivered.append(len(chunk))
+    assert (sum(delivered) > 0) == good_part
 
 
 def test_csv_gz_reads_in_chunks(tmp_path):
@@ -157,6 +214,17 @@ def test_realtime_pacing_delivers_samples_at_their_timestamps(tmp_path):
     chunks = list(paced(iter_csv(str(path)), "realtime"))
     assert [len(c) for c in chunks] == [1] * 11
     assert time.perf_counter() - start >= 0.19
+
+
+def test_realtime_pacing_waits_for_no_stray_timestamp_jump_or_long_pause(tmp_path):
+    """A stray 1.7e308 once made the replay sleep past time_t (OverflowError)."""
+    times = [i / 50 for i in range(6)] + [1.7e308, float("nan")] + [0.1 + i / 50 for i in range(5)] + [1e3]
+    path = tmp_path / "jumpy.csv"
+    path.write_text("t,ax,ay,az,gx,gy,gz\n" + "".join(f"{t!r},0,0,1,0,0,0\n" for t in times))
+    start = time.perf_counter()
+    chunks = list(paced(iter_csv(str(path)), "realtime"))
+    assert [c.t[0] for c in chunks if c.t[0] == c.t[0]] == [t for t in times if t == t]
+    assert 0.18 <= time.perf_counter() - start < 2
 
 
 def test_axes_are_remapped_with_signs(tmp_path):

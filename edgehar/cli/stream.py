@@ -16,6 +16,7 @@ import typer
 
 from edgehar.bundle import Bundle
 from edgehar.cli.app import DataOption, app
+from edgehar.errors import EdgeharError
 
 ModelOption = Annotated[Path | None, typer.Option(
     "--model", help="Model bundle folder. Default: the bundle named by models/DEFAULT.")]
@@ -27,15 +28,16 @@ def _bundle(model: Path | None) -> Bundle:
     return Bundle.load(model) if model else Bundle.default()
 
 
-def _terminate_as_interrupt(signum, frame):
-    raise KeyboardInterrupt
+EXIT_CODES = {"timeout": 1, "disconnected": 1, "error": 2, "interrupted": 130, "terminated": 143}
+"""Exit status by how the stream ended; 'eof' and 'output_closed' exit 0."""
 
 
 @app.command()
 def stream(
     source: Annotated[str, typer.Option(
         "--source", help="demo, csv:PATH (- = stdin), hapt:ACC_FILE, serial:DEVICE or serial:DEVICE@BAUD, "
-        "udp:HOST:PORT, imu:i2c-BUS or imu:i2c-BUS@ADDR. Text lines are t,ax,ay,az,gx,gy,gz.")],
+        "udp:HOST:PORT, imu:i2c-BUS or imu:i2c-BUS@ADDR. Text lines are t,ax,ay,az,gx,gy,gz, after an "
+        "optional header (required in files) that may add a label column: accuracy against it.")],
     model: ModelOption = None,
     variant: VariantOption = "int8",
     hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
@@ -44,7 +46,8 @@ def stream(
         "behind).")] = "none",
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per window.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write results here instead of stdout.")] = None,
-    speed: Annotated[str, typer.Option(help="Replay files at 'max' speed or in 'realtime'.")] = "max",
+    speed: Annotated[str, typer.Option(
+        help="Replay files at 'max' speed or in 'realtime' (pauses over 10 s are not waited).")] = "max",
     timeout: Annotated[float, typer.Option(help="Stop when a live source is silent this long (s).")] = 5.0,
     max_gap: Annotated[float, typer.Option(
         help="A pause longer than this (s) restarts the window and the filters.")] = 0.1,
@@ -53,34 +56,54 @@ def stream(
         help="Angular velocity unit of csv/serial/udp: rads or dps.")] = "rads",
     axes: Annotated[str, typer.Option(
         help="Device axes as edgehar's x,y,z, with signs, e.g. y,-x,z for a sensor turned 90°.")] = "x,y,z",
+    max_acc: Annotated[float | None, typer.Option(
+        help="Drop samples with |acceleration| above this on any axis (g). Default: the bundle's, "
+        "else 24.")] = None,
+    max_gyro: Annotated[float | None, typer.Option(
+        help="Drop samples with |angular velocity| above this on any axis (°/s). Default: the "
+        "bundle's, else 3000.")] = None,
 ) -> None:
-    """Classify a live 50 Hz IMU stream (or a replayed recording), one line per window."""
+    """Classify a live 50 Hz IMU stream (or a replayed recording), one line per window.
+
+    Exit status: 0 at the end of the input, 1 when a live source goes silent or away, 2 for
+    bad input (an error line and the summary), 130 on Ctrl-C, 143 on SIGTERM."""
+    from edgehar.runtime.limits import SampleLimits
     from edgehar.runtime.smoothing import make_smoother
-    from edgehar.runtime.sources import open_source
-    from edgehar.runtime.stream import Streamer, run
+    from edgehar.runtime.sources import is_live, open_source
+    from edgehar.runtime.stream import Streamer, Terminated, run
 
     bundle = _bundle(model)
     streamer = Streamer.from_bundle(bundle, variant, hop=hop, smoother=make_smoother(smooth, bundle),
-                                    max_gap_s=max_gap)
+                                    max_gap_s=max_gap,
+                                    limits=SampleLimits.of_bundle(bundle, acc_g=max_acc, gyro_dps=max_gyro))
     chunks = open_source(source, speed=speed, timeout=timeout, acc_unit=acc_unit, gyro_unit=gyro_unit,
                          axes=axes)
-    sink = out.open("w") if out else sys.stdout
+    try:
+        sink = out.open("w") if out else sys.stdout
+    except OSError as err:
+        raise EdgeharError(f"--out {out}: cannot write ({err.strerror or err})") from None
 
     def emit(result):
         sink.write((result.to_json() if jsonl else result.to_text()) + "\n")
         sink.flush()
 
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    def terminate(signum, frame):
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
-        summary = run(streamer, chunks, emit)
+        summary = run(streamer, chunks, emit, idle_timeout=timeout if is_live(source) else None)
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if out:
             sink.close()
     if summary["end"] == "output_closed":  # e.g. `| head`: nothing more may go to stdout
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if summary["end"] == "error":
+        print(f"error: {summary['detail']}", file=sys.stderr)
     print(json.dumps({"model": bundle.name, "variant": variant, **summary}), file=sys.stderr)
-    if summary["end"] in ("timeout", "disconnected"):
-        raise typer.Exit(1)
+    if summary["end"] in EXIT_CODES:
+        raise typer.Exit(EXIT_CODES[summary["end"]])
 
 
 @app.command()

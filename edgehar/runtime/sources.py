@@ -2,7 +2,8 @@
 
 A chunk is what a source delivered in one read: timestamps in seconds and raw rows of
 ``RAW_COLUMNS`` (total acceleration in g, angular velocity in rad/s), plus how many lines
-it had to drop and why. Text sources speak CSV lines ``t,ax,ay,az,gx,gy,gz``.
+it had to drop and why. Text sources speak CSV lines ``t,ax,ay,az,gx,gy,gz`` (optionally
+after a header line, which may add a ``label`` column), read in bounded memory.
 
 A source that stops delivering raises :class:`SourceStopped` (timeout, disconnect); one that
 cannot be opened raises :class:`SourceError` with a message saying what to fix.
@@ -17,6 +18,7 @@ import select
 import socket
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -30,11 +32,18 @@ from edgehar.errors import DataError, SourceError
 from edgehar.spec import RAW_COLUMNS, SAMPLE_RATE_HZ
 
 CSV_HEADER = ("t", *RAW_COLUMNS)
+LABELLED_HEADER = (*CSV_HEADER, "label")
 STANDARD_GRAVITY = 9.80665
 ACC_UNITS = {"g": 1.0, "ms2": 1.0 / STANDARD_GRAVITY}
 GYRO_UNITS = {"rads": 1.0, "dps": math.pi / 180.0}
 REPLAY_CHUNK = 64
 """Samples per chunk when a recording is replayed at full speed."""
+MAX_LINE_BYTES = 1024
+"""The longest line a text source takes (a sample line needs under 200 bytes); a longer one
+is dropped and counted as 'too_long', and never held in memory whole."""
+READ_BYTES = 65536
+MAX_PAUSE_S = 10.0
+"""The longest pause a realtime replay waits out."""
 
 
 class SourceStopped(SourceError):
@@ -42,7 +51,7 @@ class SourceStopped(SourceError):
 
     def __init__(self, reason: str, detail: str):
         super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+        self.reason, self.detail = reason, detail
 
 
 @dataclass
@@ -53,16 +62,20 @@ class Chunk:
     x: np.ndarray
     skipped: Counter = field(default_factory=Counter)
     """Lines the source dropped before they became samples, by reason."""
+    labels: np.ndarray | None = None
+    """(n,) each sample's label column (a string, '' when empty) when the input has one."""
 
     def __len__(self) -> int:
         return len(self.t)
 
 
-def parse_line(line: str | bytes) -> tuple[tuple[float, ...] | None, str | None]:
-    """One CSV line -> ``((t, ax, ay, az, gx, gy, gz), None)`` or ``(None, reason)``.
+def parse_line(line: str | bytes, labelled: bool = False) -> tuple[tuple | None, str | None]:
+    """One CSV line -> ``((t, ax, ay, az, gx, gy, gz), None)`` or ``(None, reason)``; with
+    ``labelled`` input the values end with the label field (a string, '' if absent).
 
-    Reasons: 'empty', 'header', 'short', 'malformed', 'non_finite'. Never raises.
-    """
+    Reasons: 'empty', 'header', 'too_long', 'short', 'malformed', 'non_finite'. Never raises."""
+    if len(line) > MAX_LINE_BYTES:
+        return None, "too_long"
     if isinstance(line, bytes):
         try:
             line = line.decode("ascii")
@@ -71,32 +84,97 @@ def parse_line(line: str | bytes) -> tuple[tuple[float, ...] | None, str | None]
     fields = line.strip().split(",")
     if fields == [""]:
         return None, "empty"
-    if tuple(f.strip() for f in fields) == CSV_HEADER:
+    if tuple(f.strip() for f in fields) in (CSV_HEADER, LABELLED_HEADER):
         return None, "header"
     if len(fields) < len(CSV_HEADER):
         return None, "short"
-    if len(fields) > len(CSV_HEADER):
+    if len(fields) > len(CSV_HEADER) + labelled:
         return None, "malformed"
     try:
-        values = tuple(float(f) for f in fields)
+        values = tuple(float(f) for f in fields[:len(CSV_HEADER)])
     except ValueError:
         return None, "malformed"
     if not all(math.isfinite(v) for v in values):
         return None, "non_finite"
+    if labelled:
+        return (*values, fields[-1].strip() if len(fields) > len(CSV_HEADER) else ""), None
     return values, None
 
 
-def parse_lines(lines: Iterable[str | bytes]) -> Chunk:
+def parse_lines(lines: Iterable[str | bytes], labelled: bool = False) -> Chunk:
     """Parse lines into one chunk; blank lines and repeated headers are dropped uncounted."""
-    rows, skipped = [], Counter()
+    rows, labels, skipped = [], [], Counter()
     for line in lines:
-        values, reason = parse_line(line)
-        if values is not None:
+        values, reason = parse_line(line, labelled)
+        if values is None:
+            if reason not in ("empty", "header"):
+                skipped[reason] += 1
+        elif labelled:
+            rows.append(values[:-1])
+            labels.append(values[-1])
+        else:
             rows.append(values)
-        elif reason not in ("empty", "header"):
-            skipped[reason] += 1
     data = np.array(rows, dtype=np.float64).reshape(-1, len(CSV_HEADER))
-    return Chunk(data[:, 0].copy(), data[:, 1:].copy(), skipped)
+    return Chunk(data[:, 0].copy(), data[:, 1:].copy(), skipped,
+                 np.array(labels, dtype=object) if labelled else None)
+
+
+class LineSplitter:
+    """Bytes as they arrive -> complete lines, in linear time and bounded memory: of a line
+    longer than MAX_LINE_BYTES only its first MAX_LINE_BYTES + 1 bytes are kept, enough for
+    :func:`parse_line` to count it as too long."""
+
+    def __init__(self):
+        self._pending = b""
+
+    def push(self, data: bytes) -> list[bytes]:
+        keep = MAX_LINE_BYTES + 1
+        *lines, rest = data.split(b"\n")
+        if lines:
+            lines[0], self._pending = self._pending + lines[0][:keep], b""
+        self._pending = (self._pending + rest[:keep])[:keep]
+        return [line if len(line) <= keep else line[:keep] for line in lines]
+
+    def finish(self) -> list[bytes]:
+        """The last line, when the input did not end with a newline."""
+        rest, self._pending = self._pending, b""
+        return [rest] if rest else []
+
+
+class CsvLines:
+    """The lines of one text source. Its first non-blank line may be the header
+    ``t,ax,ay,az,gx,gy,gz`` or ``t,ax,ay,az,gx,gy,gz,label`` (then every sample carries its
+    label); without one, lines are ``t,ax,ay,az,gx,gy,gz``. Files must have the header."""
+
+    def __init__(self, name: str, header_required: bool):
+        self.name, self.header_required = name, header_required
+        self.labelled: bool | None = None
+        """Whether lines carry a label; None until the first non-blank line."""
+
+    def data(self, lines: list) -> list:
+        """``lines`` without the header, which is looked for in the first non-blank line."""
+        if self.labelled is not None:
+            return lines
+        lines = list(dropwhile(lambda line: not line.strip(), lines))
+        if not lines:
+            return lines
+        first = lines[0].decode("ascii", "replace") if isinstance(lines[0], bytes) else lines[0]
+        names = tuple(f.strip() for f in first.strip().split(","))
+        self.labelled = names == LABELLED_HEADER
+        if names in (CSV_HEADER, LABELLED_HEADER):
+            return lines[1:]
+        if self.header_required:
+            raise DataError(f"{self.name}, line 1: must be the header {','.join(CSV_HEADER)}[,label], "
+                            f"got {first.strip()[:60]!r}")
+        return lines
+
+    def parse(self, lines: list) -> Chunk:
+        lines = self.data(lines)
+        return parse_lines(lines, bool(self.labelled))
+
+    def finish(self) -> None:
+        if self.labelled is None and self.header_required:
+            raise DataError(f"{self.name}: empty (no header {','.join(CSV_HEADER)})")
 
 
 def axes_matrix(axes: str) -> np.ndarray:
@@ -128,61 +206,69 @@ def convert(chunks: Iterable[Chunk], acc_unit: str = "g", gyro_unit: str = "rads
     return (replace(chunk, x=chunk.x @ transform.T) for chunk in chunks)
 
 
-def _open_text(path: Path):
-    if not path.is_file():
-        raise SourceError(f"{path}: no such file")
+def _file_blocks(path: Path) -> Iterator[bytes]:
+    """A file's bytes (gunzipped if it ends in .gz) block by block; a damaged file is a DataError."""
     opener = gzip.open if path.suffix == ".gz" else open
-    return opener(path, "rt", encoding="ascii", errors="replace", newline="")
-
-
-def _read_header(lines: Iterator[str | bytes], name: str) -> None:
-    for line in lines:
-        if isinstance(line, bytes):
-            line = line.decode("ascii", errors="replace")
-        if line.strip():
-            if tuple(f.strip() for f in line.strip().split(",")) != CSV_HEADER:
-                raise DataError(f"{name}: first line must be the header {','.join(CSV_HEADER)}, "
-                                f"got {line.strip()[:60]!r}")
-            return
-    raise DataError(f"{name}: empty (no header {','.join(CSV_HEADER)})")
+    try:
+        with opener(path, "rb") as f:
+            while block := f.read(READ_BYTES):
+                yield block
+    except EOFError:
+        raise DataError(f"{path}: truncated (the compressed data ends early)") from None
+    except gzip.BadGzipFile as err:
+        raise DataError(f"{path}: bad gzip data ({err})") from None
+    except zlib.error as err:
+        raise DataError(f"{path}: corrupt compressed data ({err})") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
 
 
 def iter_csv(path: str, chunk: int = REPLAY_CHUNK) -> Iterator[Chunk]:
-    """A CSV file (plain or .gz) with header ``t,ax,ay,az,gx,gy,gz``, ``chunk`` lines at a time."""
-    with _open_text(Path(path)) as f:
-        _read_header(f, path)
-        while batch := [line for _, line in zip(range(chunk), f, strict=False)]:
-            yield parse_lines(batch)
+    """A CSV file (plain or .gz) with header ``t,ax,ay,az,gx,gy,gz[,label]``, ``chunk`` lines at a time."""
+    file = Path(path)
+    if not file.is_file():
+        raise SourceError(f"{path}: no such file")
+
+    def read() -> Iterator[Chunk]:
+        splitter, csv, pending = LineSplitter(), CsvLines(path, header_required=True), []
+        for block in _file_blocks(file):
+            pending += csv.data(splitter.push(block))
+            full = len(pending) - len(pending) % chunk
+            for i in range(0, full, chunk):
+                yield parse_lines(pending[i:i + chunk], bool(csv.labelled))
+            pending = pending[full:]
+        pending += csv.data(splitter.finish())
+        csv.finish()
+        if pending:
+            yield parse_lines(pending, bool(csv.labelled))
+
+    return read()
 
 
-def _stdin_reads(timeout: float) -> Iterator[list[bytes]]:
-    """The complete lines of each read from stdin; silence longer than ``timeout`` stops."""
-    fd, pending = sys.stdin.fileno(), b""
+def _text_chunks(blocks: Iterable[bytes], name: str) -> Iterator[Chunk]:
+    """A live text stream, a chunk per block read (however the blocks cut its lines)."""
+    splitter, csv = LineSplitter(), CsvLines(name, header_required=False)
+    for block in blocks:
+        yield csv.parse(splitter.push(block))
+    yield csv.parse(splitter.finish())
+
+
+def _stdin_blocks(timeout: float) -> Iterator[bytes]:
+    """What each read from stdin returns; silence longer than ``timeout`` stops."""
+    fd = sys.stdin.fileno()
     while True:
         ready, _, _ = select.select([fd], [], [], timeout)
         if not ready:
             raise SourceStopped("timeout", f"nothing on stdin for {timeout:g} s")
-        data = os.read(fd, 65536)
+        data = os.read(fd, READ_BYTES)
         if not data:
-            yield [pending]
             return
-        *lines, pending = (pending + data).split(b"\n")
-        yield lines
+        yield data
 
 
 def iter_stdin(timeout: float) -> Iterator[Chunk]:
-    """CSV lines piped to stdin, header first; each read becomes one chunk."""
-    header_seen = False
-    for lines in _stdin_reads(timeout):
-        if not header_seen:
-            lines = list(dropwhile(lambda line: not line.strip(), lines))
-            if not lines:
-                continue
-            _read_header(iter(lines[:1]), "stdin")
-            lines, header_seen = lines[1:], True
-        yield parse_lines(lines)
-    if not header_seen:
-        raise DataError(f"stdin: empty (no header {','.join(CSV_HEADER)})")
+    """CSV lines piped to stdin, with or without a header; each read becomes one chunk."""
+    return _text_chunks(_stdin_blocks(timeout), "stdin")
 
 
 def iter_array(raw: np.ndarray, rate_hz: float = SAMPLE_RATE_HZ,
@@ -222,6 +308,7 @@ def iter_udp(host: str, port: int, timeout: float) -> Iterator[Chunk]:
     sock.settimeout(timeout)
 
     def receive() -> Iterator[Chunk]:
+        csv = CsvLines(f"udp:{host}:{port}", header_required=False)
         with sock:
             while True:
                 try:
@@ -229,7 +316,7 @@ def iter_udp(host: str, port: int, timeout: float) -> Iterator[Chunk]:
                 except TimeoutError:
                     raise SourceStopped("timeout", f"no datagram on udp:{host}:{port} "
                                         f"for {timeout:g} s") from None
-                yield parse_lines(datagram.splitlines())
+                yield csv.parse(datagram.splitlines())
 
     return receive()
 
@@ -243,22 +330,25 @@ def iter_serial(device: str, baud: int, timeout: float) -> Iterator[Chunk]:
     except (serial.SerialException, ValueError) as err:
         raise SourceError(f"serial:{device}: cannot open ({err})") from err
 
-    def receive() -> Iterator[Chunk]:
+    def blocks() -> Iterator[bytes]:
         with port:
             while True:
                 try:
-                    line = port.readline()
-                except serial.SerialException as err:
+                    data = port.read(1)  # waits up to the timeout
+                    data += port.read(min(port.in_waiting, READ_BYTES))
+                except (serial.SerialException, OSError) as err:
                     raise SourceStopped("disconnected", f"serial:{device}: {err}") from None
-                if not line:
+                if not data:
                     raise SourceStopped("timeout", f"nothing on serial:{device} for {timeout:g} s")
-                yield parse_lines([line])
+                yield data
 
-    return receive()
+    return _text_chunks(blocks(), f"serial:{device}")
 
 
 def paced(chunks: Iterable[Chunk], speed: str) -> Iterator[Chunk]:
-    """Replay at 'max' speed, or at 'realtime': one sample at a time, at its timestamp."""
+    """Replay at 'max' speed, or at 'realtime': one sample at a time, at its timestamp. A sample
+    more than MAX_PAUSE_S away from where the replay's clock is (a long pause, a clock jump, a
+    stray timestamp) restarts that clock instead of being waited for."""
     if speed == "max":
         yield from chunks
         return
@@ -269,19 +359,27 @@ def paced(chunks: Iterable[Chunk], speed: str) -> Iterator[Chunk]:
         if len(chunk) == 0:
             yield chunk
             continue
-        if t0 is None:
-            wall0, t0 = time.perf_counter(), chunk.t[0]
         for i in range(len(chunk)):
-            delay = wall0 + (chunk.t[i] - t0) - time.perf_counter()
-            if delay > 0:
+            delay = math.inf if t0 is None else wall0 + (chunk.t[i] - t0) - time.perf_counter()
+            if abs(delay) > MAX_PAUSE_S:
+                wall0, t0 = time.perf_counter(), chunk.t[i]
+            elif delay > 0:
                 time.sleep(delay)
-            yield Chunk(chunk.t[i:i + 1], chunk.x[i:i + 1], chunk.skipped if i == 0 else Counter())
+            yield Chunk(chunk.t[i:i + 1], chunk.x[i:i + 1], chunk.skipped if i == 0 else Counter(),
+                        None if chunk.labels is None else chunk.labels[i:i + 1])
+
+
+def is_live(spec: str) -> bool:
+    """Whether a source spec names a live sensor or stream rather than a recording."""
+    return spec.partition(":")[0] in ("serial", "udp", "imu") or spec == "csv:-"
 
 
 def open_source(spec: str, *, speed: str = "max", timeout: float = 5.0,
                 acc_unit: str = "g", gyro_unit: str = "rads", axes: str = "x,y,z") -> Iterator[Chunk]:
     """Chunks from a source spec: demo, csv:PATH, hapt:ACC_FILE, serial:DEV[@BAUD],
     udp:HOST:PORT or imu:i2c-BUS[@ADDR]."""
+    if not 0 < timeout < math.inf:
+        raise SourceError(f"--timeout must be a positive number of seconds, not {timeout}")
     kind, _, arg = spec.partition(":")
     if kind == "demo" and not arg:
         return paced(iter_csv(str(demo_path())), speed)
@@ -301,8 +399,8 @@ def open_source(spec: str, *, speed: str = "max", timeout: float = 5.0,
         chunks = iter_serial(device, int(baud), timeout)
     elif kind == "udp" and arg:
         host, _, port = arg.rpartition(":")
-        if not host or not port.isdigit():
-            raise SourceError(f"{spec}: expected udp:HOST:PORT")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise SourceError(f"{spec}: expected udp:HOST:PORT with a port in 0..65535")
         chunks = iter_udp(host, int(port), timeout)
     else:
         raise SourceError(f"unknown source {spec!r}: use demo, csv:PATH (- for stdin), hapt:ACC_FILE, "

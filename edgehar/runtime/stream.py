@@ -1,12 +1,20 @@
 """The streaming runtime: timestamped raw samples in, one labelled result per window out.
 
-Per chunk a source delivers, :class:`Streamer` drops samples that are not finite or whose
-timestamps do not move forward (unless a run of them says the source's clock restarted:
-then it resyncs), splits at dropouts longer than ``max_gap_s`` (the window, the
-preprocessor and the smoother all start again: nothing is stitched across a gap),
-resamples onto an exact 50 Hz grid (samples already on it pass through bit for bit), runs
-the bundle's one ``Pipeline`` preprocessor, and classifies every ``hop`` samples the last
-``window`` samples with LiteRT.
+Per chunk a source delivers, :class:`Streamer`
+
+- drops samples that are not finite or beyond what an IMU can report (:class:`SampleLimits`),
+  exactly as if they had never arrived;
+- holds back a sample whose timestamp jumps ahead until the next one confirms it: one
+  followed by an earlier sample is a stray timestamp and is dropped;
+- drops samples whose timestamps do not move forward, unless a run of them says the source's
+  clock restarted: then it resyncs, as it does when the clock jumps ahead by more than
+  ``clock_jump_s``;
+- splits at dropouts longer than ``max_gap_s`` (the window, the preprocessor and the smoother
+  all start again: nothing is stitched across a gap) and counts the samples the timestamps
+  say are missing;
+- resamples onto an exact 50 Hz grid (samples already on it pass through bit for bit), runs
+  the bundle's one ``Pipeline`` preprocessor, and classifies every ``hop`` samples the last
+  ``window`` samples with LiteRT.
 """
 
 from __future__ import annotations
@@ -23,14 +31,20 @@ from edgehar.bundle import Bundle
 from edgehar.errors import EdgeharError
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.runtime.interpreter import TFLiteClassifier
+from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import NoSmoothing
 from edgehar.runtime.sources import Chunk, SourceStopped
+
+
+class Terminated(Exception):  # noqa: N818  (a signal, like KeyboardInterrupt)
+    """SIGTERM: the system is stopping the stream (``edgehar stream`` raises it from its handler)."""
 
 
 @dataclass
 class Result:
     """One classified window. ``end`` is exclusive; indices count 50 Hz samples from the
-    stream's first sample, ``t_start``/``t_end`` are the matching source times (s)."""
+    stream's first sample, ``t_start``/``t_end`` are the matching source times (s). ``true``
+    is the input's label column where every sample of the window carries the same class."""
 
     start: int
     end: int
@@ -41,13 +55,18 @@ class Result:
     probs: list[float]
     smoothed: str
     latency_ms: float
+    true: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        record = asdict(self)
+        if self.true is None:
+            del record["true"]
+        return json.dumps(record)
 
     def to_text(self) -> str:
-        return (f"{self.t_start:9.2f}-{self.t_end:9.2f} s  {self.smoothed:<18} "
+        text = (f"{self.t_start:9.2f}-{self.t_end:9.2f} s  {self.smoothed:<18} "
                 f"({self.label} {self.confidence:.2f})  {self.latency_ms:6.2f} ms")
+        return text if self.true is None else f"{text}  true {self.true}"
 
 
 class Resampler:
@@ -84,14 +103,23 @@ class Streamer:
     """Stateful stream of one source through one model; feed chunks, collect results."""
 
     def __init__(self, classifier: TFLiteClassifier, pipeline: Pipeline, classes: Iterable[str], *,
-                 window: int, hop: int, smoother=None, max_gap_s: float = 0.1, resync_after: int = 25):
+                 window: int, hop: int, smoother=None, max_gap_s: float = 0.1, resync_after: int = 25,
+                 limits: SampleLimits | None = None, clock_jump_s: float = 3600.0):
         self.classifier, self.pipeline, self.classes = classifier, pipeline, tuple(classes)
         if hop < 1 or window < 1:
             raise EdgeharError(f"window ({window}) and hop ({hop}) must be at least 1")
+        if not 0 < max_gap_s < clock_jump_s:
+            raise EdgeharError(f"--max-gap must be a positive number of seconds under {clock_jump_s:g}, "
+                               f"not {max_gap_s}")
         self.window, self.hop, self.max_gap_s = window, hop, max_gap_s
         self.resync_after = resync_after
         """After this many samples in a row behind the stream's clock, the source's clock is
-        taken to have restarted (a device reboot, or one stray far-future timestamp)."""
+        taken to have restarted (a device reboot)."""
+        self.clock_jump_s = clock_jump_s
+        """A step forward longer than this is the source's clock jumping, not a dropout: the
+        stream resyncs, its sample indices go on without a hole and nothing is counted lost."""
+        self.limits = limits or SampleLimits()
+        self._bounds = self.limits.bounds()
         self.rate_hz = pipeline.sample_rate_hz
         self.smoother = smoother or NoSmoothing()
         if getattr(self.smoother, "hop", hop) != hop:
@@ -99,115 +127,224 @@ class Streamer:
                                f"{self.smoother.hop} samples apart, not {hop}; stream with the bundle's hop")
         channels = len(pipeline.channels)
         self._ring = np.zeros((2 * window, channels), dtype=np.float32)
+        self._truth = np.zeros(2 * window, dtype=np.int16)
         self._input = np.empty((window, channels), dtype=np.float32)
-        self.samples = self.windows = self.gaps = self.resyncs = 0
+        self.samples = self.windows = self.gaps = self.resyncs = self.lost = 0
+        self.scored = self.correct = self.smoothed_correct = 0
+        self.labelled = False
+        """Whether the input carries labels (then windows are scored against them)."""
+        self._codes = {**{str(k): k for k in range(1, len(self.classes) + 1)},
+                       **{name.upper(): k for k, name in enumerate(self.classes, 1)}}
         self.skipped: Counter = Counter()
         self.labels: Counter = Counter()
         self.smoothed_labels: Counter = Counter()
         self._last_t = None
         """Source time of the last sample accepted; None at the start and after a resync."""
+        self._last_code = 0
         self._index_t0 = 0.0
-        """The source time that sample index 0 stands for."""
+        """The source time that sample index 0 stands for (on the current clock)."""
         self._behind = 0
+        self._held = None
+        """(t, x, codes) of a sample that jumped ahead, waiting for the next to confirm it."""
         self._offset = self._resampler = None
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, variant: str = "float32", *, hop: int | None = None,
-                    smoother=None, max_gap_s: float = 0.1) -> Streamer:
+                    smoother=None, max_gap_s: float = 0.1, limits: SampleLimits | None = None) -> Streamer:
+        """A streamer for ``bundle``; ``limits`` default to the bundle's (see :mod:`limits`)."""
         return cls(TFLiteClassifier(bundle.tflite(variant)), bundle.pipeline, bundle.classes,
                    window=bundle.window, hop=bundle.hop if hop is None else hop, smoother=smoother,
-                   max_gap_s=max_gap_s)
+                   max_gap_s=max_gap_s, limits=limits or SampleLimits.of_bundle(bundle))
 
-    def _start_segment(self, t0: float) -> None:
-        """Start afresh at a new continuous stretch beginning at source time ``t0``."""
-        self._pre = self.pipeline.start()
-        self._resampler = Resampler(self.rate_hz)
-        self._filled = 0
-        self._offset = int(round((t0 - self._index_t0) * self.rate_hz))
-        self.smoother.reset()
-
-    def _resync_at(self, forward: np.ndarray) -> int | None:
-        """Where, in this chunk, a run of ``resync_after`` samples behind the clock begins."""
-        run = self._behind
-        for i, ok in enumerate(forward):
-            run = 0 if ok else run + 1
-            if run >= self.resync_after:
-                return max(0, i - run + 1)
-        self._behind = run
-        return None
-
-    def feed(self, t, x, arrived: float | None = None) -> list[Result]:
+    def feed(self, t, x, arrived: float | None = None, labels=None) -> list[Result]:
         """Samples ``t`` (n,) seconds, ``x`` (n, 6) g and rad/s -> results of completed windows.
 
-        ``arrived`` (a ``time.perf_counter()``) is when they came in: latency counts from it."""
+        ``arrived`` (a ``time.perf_counter()``) is when they came in: latency counts from it.
+        ``labels`` (n,), optional: each sample's true class, a class name or its number 1..N
+        (anything else: unlabelled); windows are then scored against them."""
         arrived = time.perf_counter() if arrived is None else arrived
         t = np.asarray(t, dtype=np.float64).reshape(-1)
         x = np.asarray(x, dtype=np.float64).reshape(-1, 6)
-        if len(t) == 1 and self._last_t is not None and self._last_t < t[0] <= self._last_t + self.max_gap_s \
-                and np.isfinite(x).all():  # the live case, one good sample: skip the general checks
-            self._last_t, self._behind, self.samples = t[0], 0, self.samples + 1
-            results: list[Result] = []
-            self._push_features(self._pre.push(self._resampler.push(t, x)), arrived, results)
+        if len(x) != len(t):
+            raise EdgeharError(f"{len(t)} timestamps but {len(x)} samples")
+        codes = self._label_codes(labels, len(t))
+        results: list[Result] = []
+        if len(t) == 1 and self._held is None and self._last_t is not None \
+                and self._last_t < t[0] <= self._last_t + self.max_gap_s \
+                and (np.abs(x) <= self._bounds).all():  # the live case, one good sample: no other checks
+            self.lost += max(0, round(float(t[0] - self._last_t) * self.rate_hz) - 1)
+            self._behind, self.samples = 0, self.samples + 1
+            self._push(t, x, codes, arrived, results)
             return results
-        finite = np.isfinite(t) & np.isfinite(x).all(axis=1)
-        if not finite.all():
-            self.skipped["non_finite"] += int((~finite).sum())
-            t, x = t[finite], x[finite]
-        if len(t) == 0:
+        with np.errstate(over="ignore", invalid="ignore"):  # timestamps may be as far apart as ±1.7e308
+            t, x, codes = self._drop_impossible(t, x, codes)
+            if self._held is not None:
+                (held_t, held_x, held_codes), self._held = self._held, None
+                self.samples -= 1
+                t, x = np.concatenate([held_t, t]), np.concatenate([held_x, x])
+                codes = np.concatenate([held_codes, codes])
+            t, x, codes = self._drop_strays(t, x, codes)
+            if len(t):
+                self._feed_ordered(t, x, codes, arrived, results)
+        return results
+
+    def flush(self, arrived: float | None = None) -> list[Result]:
+        """At the end of a stream: accept the sample held back for confirmation, if any."""
+        if self._held is None:
             return []
+        (t, x, codes), self._held = self._held, None
+        self.samples -= 1
+        results: list[Result] = []
+        with np.errstate(over="ignore", invalid="ignore"):
+            self._feed_ordered(t, x, codes, time.perf_counter() if arrived is None else arrived, results)
+        return results
+
+    def _label_codes(self, labels, n: int) -> np.ndarray:
+        """Class numbers 1..N of ``labels`` (0: unlabelled); all 0 without labels."""
+        if labels is None:
+            return np.zeros(n, dtype=np.int16)
+        if len(labels) != n:
+            raise EdgeharError(f"{n} samples but {len(labels)} labels")
+        self.labelled = True
+        return np.fromiter((self._codes.get(str(label).strip().upper(), 0) for label in labels),
+                           dtype=np.int16, count=n)
+
+    def _skip(self, reason: str, drop: np.ndarray) -> None:
+        if n := int(drop.sum()):
+            self.skipped[reason] += n
+
+    def _drop_impossible(self, t, x, codes):
+        """Drop samples that are not finite or beyond the limits, as if they never arrived."""
+        keep = np.isfinite(t) & (np.abs(x) <= self._bounds).all(axis=1)  # NaN fails the comparison
+        if keep.all():
+            return t, x, codes
+        finite = np.isfinite(t) & np.isfinite(x).all(axis=1)
+        self._skip("non_finite", ~finite)
+        self._skip("out_of_range", finite & ~keep)
+        return t[keep], x[keep], codes[keep]
+
+    def _drop_strays(self, t, x, codes):
+        """Drop samples that jump ahead of the clock only to be followed by an earlier one;
+        hold back the chunk's last sample when it jumps ahead, until the next one comes."""
+        last = -np.inf if self._last_t is None else self._last_t
+        steps = np.diff(t, prepend=last)
+        if ((steps > 0) & (steps <= self.max_gap_s)).all():  # the usual chunk: in order, no jump
+            return t, x, codes
+        ahead = t - np.maximum.accumulate(np.concatenate([[last], t]))[:-1] > self.max_gap_s
+        stray = ahead & (np.concatenate([t[1:], [np.inf]]) < t)
+        if stray.any():
+            self._skip("stray_timestamp", stray)
+            t, x, codes = t[~stray], x[~stray], codes[~stray]
+        if len(t) and t[-1] - max(last, t[:-1].max(initial=-np.inf)) > self.max_gap_s:
+            self._held = (t[-1:], x[-1:], codes[-1:])
+            self.samples += 1  # counted as accepted while it waits
+            t, x, codes = t[:-1], x[:-1], codes[:-1]
+        return t, x, codes
+
+    def _resync_at(self, t: np.ndarray, previous: np.ndarray) -> int | None:
+        """Where, in this chunk, a run of ``resync_after`` samples behind the clock begins
+        (duplicates neither break a run nor count: a frozen clock is no restart)."""
+        run, first = self._behind, 0  # first: where this run began in the chunk (0: before it)
+        for i, (now, before) in enumerate(zip(t.tolist(), previous.tolist(), strict=True)):
+            if now > before:
+                run = 0
+            elif now < before:
+                first, run = first if run else i, run + 1
+                if run >= self.resync_after:
+                    return first
+        self._behind = run
+        return None
+
+    def _feed_ordered(self, t, x, codes, arrived: float, results: list[Result]) -> None:
+        """Drop samples that do not move the clock forward (or resync), then split at gaps."""
         last = -np.inf if self._last_t is None else self._last_t
         previous = np.maximum.accumulate(np.concatenate([[last], t]))[:-1]
         forward = t > previous
         if not forward.all():
-            resync = self._resync_at(forward)
+            resync = self._resync_at(t, previous)
             if resync is not None:
-                results = self.feed(t[:resync], x[:resync], arrived)
+                if resync:
+                    self._feed_ordered(t[:resync], x[:resync], codes[:resync], arrived, results)
                 self.resyncs += 1
-                next_index = self._offset + self._resampler.k
                 self._last_t, self._behind = None, 0
-                self._index_t0 = t[resync] - next_index / self.rate_hz
-                return results + self.feed(t[resync:], x[resync:], arrived)
-            self.skipped["duplicate"] += int((t == previous).sum())
-            self.skipped["out_of_order"] += int((t < previous).sum())
-            t, x = t[forward], x[forward]
+                self._feed_ordered(t[resync:], x[resync:], codes[resync:], arrived, results)
+                return
+            self._skip("duplicate", t == previous)
+            self._skip("out_of_order", t < previous)
+            t, x, codes = t[forward], x[forward], codes[forward]
             if len(t) == 0:
-                return []
+                return
         else:
             self._behind = 0
-        if self._last_t is None:
-            if self._resampler is None:
-                self._index_t0 = t[0]
-            self._start_segment(t[0])
-        steps = np.diff(np.concatenate([[t[0] if self._last_t is None else self._last_t], t]))
-        self._last_t = t[-1]
-        self.samples += len(t)
-        results: list[Result] = []
+        first = self._last_t is None
+        steps = np.diff(np.concatenate([[t[0] if first else self._last_t], t]))
+        if first:
+            self._start_segment(t[0], None)
         gap = steps > self.max_gap_s
+        self.lost += int(np.maximum(np.rint(steps[~gap] * self.rate_hz) - 1, 0).sum())
+        self.samples += len(t)
         bounds = np.unique([0, *np.flatnonzero(gap), len(t)])
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             if gap[a]:
-                self.gaps += 1
-                self._start_segment(t[a])
-            grid = self._resampler.push(t[a:b], x[a:b])
-            self._push_features(self._pre.push(grid), arrived, results)
-        return results
+                self._start_segment(t[a], steps[a])
+            self._push(t[a:b], x[a:b], codes[a:b], arrived, results)
 
-    def _push_features(self, features: np.ndarray, arrived: float, results: list[Result]) -> None:
-        """Write rows into the ring, classifying each time a window completes."""
+    def _next_index(self) -> int:
+        return 0 if self._resampler is None else self._offset + self._resampler.k
+
+    def _start_segment(self, t0: float, step: float | None) -> None:
+        """Start afresh at source time ``t0``, ``step`` s after the last sample (None: the
+        stream starts or resyncs), placing it on the sample axis."""
+        following = self._next_index()
+        if step is not None and step <= self.clock_jump_s:
+            self.gaps += 1
+            self._offset = max(following, int(round((t0 - self._index_t0) * self.rate_hz)))
+            self.lost += self._offset - following
+        else:
+            if step is not None:
+                self.resyncs += 1
+            self._offset, self._index_t0 = following, t0 - following / self.rate_hz
+        self._pre = self.pipeline.start()
+        self._resampler = Resampler(self.rate_hz)
+        self._filled = 0
+        self.smoother.reset()
+
+    def _push(self, t, x, codes, arrived: float, results: list[Result]) -> None:
+        """Samples continuing the current segment -> the 50 Hz grid -> features -> windows."""
+        k0 = self._resampler.k
+        grid = self._resampler.push(t, x)
+        grid_codes = self._grid_codes(k0, len(grid), t, codes) if self.labelled else None
+        self._last_t, self._last_code = t[-1], codes[-1]
+        self._push_features(self._pre.push(grid), grid_codes, arrived, results)
+
+    def _grid_codes(self, k0: int, n: int, t, codes) -> np.ndarray:
+        """The label of each new grid sample: that of the last source sample at or before it."""
+        grid_t = self._resampler.t0 + (k0 + np.arange(n)) / self.rate_hz
+        source_t = np.concatenate([[-np.inf if self._last_t is None else self._last_t], t])
+        source_codes = np.concatenate([[self._last_code], codes])
+        return source_codes[np.searchsorted(source_t, grid_t + self._resampler.tol, side="right") - 1]
+
+    def _push_features(self, features: np.ndarray, codes: np.ndarray | None, arrived: float,
+                       results: list[Result]) -> None:
+        """Write rows (and their labels) into the rings, classifying each time a window completes."""
         W = self.window
-        while len(features):
+        done = 0
+        while done < len(features):
             due = W - self._filled if self._filled < W else self.hop - (self._filled - W) % self.hop
-            piece, features = features[:due], features[due:]
+            piece = features[done:done + due]
             slots = (self._filled + np.arange(len(piece))) % W
             self._ring[slots] = piece
             self._ring[slots + W] = piece
+            if codes is not None:
+                self._truth[slots] = self._truth[slots + W] = codes[done:done + len(piece)]
+            done += len(piece)
             self._filled += len(piece)
             if len(piece) == due:
                 head = self._filled % W
                 np.copyto(self._input, self._ring[head:head + W])
-                results.append(self._classify(arrived))
+                results.append(self._classify(arrived, self._truth[head:head + W]))
 
-    def _classify(self, arrived: float) -> Result:
+    def _classify(self, arrived: float, truth: np.ndarray) -> Result:
         probs = self.classifier.predict_window(self._input)
         top = int(np.argmax(probs))
         smoothed = self.classes[self.smoother.update(probs)]
@@ -216,37 +353,75 @@ class Streamer:
         self.windows += 1
         self.labels[self.classes[top]] += 1
         self.smoothed_labels[smoothed] += 1
+        true = None
+        if self.labelled and truth[0] > 0 and (truth == truth[0]).all():
+            true = self.classes[truth[0] - 1]
+            self.scored += 1
+            self.correct += true == self.classes[top]
+            self.smoothed_correct += true == smoothed
         return Result(start=end - self.window, end=end, t_start=float(t_end - self.window / self.rate_hz),
                       t_end=float(t_end), label=self.classes[top], confidence=float(probs[top]),
                       probs=[round(float(p), 6) for p in probs], smoothed=smoothed,
-                      latency_ms=(time.perf_counter() - arrived) * 1e3)
+                      latency_ms=(time.perf_counter() - arrived) * 1e3, true=true)
 
     def note_skipped(self, skipped: Counter) -> None:
         """Count lines a source dropped before they became samples."""
         self.skipped.update(skipped)
 
     def summary(self, end: str) -> dict:
-        return {"end": end, "samples": self.samples, "windows": self.windows, "gaps": self.gaps,
-                "resyncs": self.resyncs,
-                "skipped": dict(sorted(self.skipped.items())), "labels": dict(self.labels),
-                "smoothed": dict(self.smoothed_labels), "smoothing": self.smoother.spec}
+        """Counts so far. ``lost``: 50 Hz samples the timestamps say never arrived (bridged by
+        interpolation inside a segment, or in gaps); with labelled input, ``scored`` windows
+        lie inside one labelled class and ``accuracy`` is over them."""
+        summary = {"end": end, "samples": self.samples, "windows": self.windows, "gaps": self.gaps,
+                   "resyncs": self.resyncs, "lost": self.lost,
+                   "skipped": dict(sorted(self.skipped.items())), "labels": dict(self.labels),
+                   "smoothed": dict(self.smoothed_labels), "smoothing": self.smoother.spec}
+        if self.labelled:
+            summary["scored"] = self.scored
+            for key, correct in (("accuracy", self.correct), ("smoothed_accuracy", self.smoothed_correct)):
+                summary[key] = round(correct / self.scored, 4) if self.scored else None
+        return summary
 
 
-def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], None]) -> dict:
+def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], None], *,
+        idle_timeout: float | None = None) -> dict:
     """Stream until the source ends, stops or the user interrupts; return the summary.
 
-    ``end`` says why it stopped: 'eof', 'interrupted', 'timeout', 'disconnected' or
-    'output_closed' (whoever read the results went away)."""
-    end = "eof"
+    ``end`` says why it stopped: 'eof', 'interrupted' (Ctrl-C), 'terminated' (SIGTERM),
+    'timeout', 'disconnected', 'output_closed' (whoever read the results went away) or
+    'error' (the input became unreadable); for 'timeout', 'disconnected' and 'error' the
+    summary's ``detail`` says more.
+    ``idle_timeout`` (live sources): stop with 'timeout' when no sample was accepted for
+    that long although the source kept sending (garbage, impossible values)."""
+    end, detail = "eof", None
+    quiet_since, accepted = time.monotonic(), streamer.samples
     try:
         for chunk in chunks:
             streamer.note_skipped(chunk.skipped)
-            for result in streamer.feed(chunk.t, chunk.x):
+            for result in streamer.feed(chunk.t, chunk.x, labels=chunk.labels):
                 emit(result)
+            if idle_timeout is not None:
+                if streamer.samples != accepted:
+                    quiet_since, accepted = time.monotonic(), streamer.samples
+                elif time.monotonic() - quiet_since > idle_timeout:
+                    raise SourceStopped("timeout", f"no usable sample for {idle_timeout:g} s")
     except KeyboardInterrupt:
         end = "interrupted"
+    except Terminated:
+        end = "terminated"
     except BrokenPipeError:
         end = "output_closed"
     except SourceStopped as stop:
-        end = stop.reason
-    return streamer.summary(end)
+        end, detail = stop.reason, stop.detail
+    except EdgeharError as err:
+        end, detail = "error", str(err)
+    if end != "output_closed":
+        try:
+            for result in streamer.flush():
+                emit(result)
+        except BrokenPipeError:
+            end = "output_closed"
+    summary = streamer.summary(end)
+    if detail:
+        summary["detail"] = detail
+    return summary
