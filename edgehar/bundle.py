@@ -68,6 +68,11 @@ class Bundle:
         return tuple(self.metadata["classes"])
 
     @property
+    def smoothing(self) -> str:
+        """The smoothing `edgehar stream` applies unless told otherwise (metadata 'smoothing')."""
+        return self.metadata.get("smoothing", "none")
+
+    @property
     def window(self) -> int:
         return int(self.metadata["window"])
 

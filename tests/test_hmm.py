@@ -233,6 +233,25 @@ def test_decoder_cli_adds_a_decoder_and_stream_uses_it(bundle_copy, hapt_raw):
     assert json.loads(streamed.stderr.strip().splitlines()[-1])["smoothing"] == "hmm"
 
 
+def test_stream_smooths_with_the_bundles_default_unless_told_otherwise(bundle_copy, hapt_raw):
+    edgehar = [sys.executable, "-m", "edgehar"]
+    bad = subprocess.run([*edgehar, "decoder", str(bundle_copy.path), "--hapt", str(hapt_raw),
+                          "--default-smooth", "hmm:x"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "bad --smooth 'hmm:x'" in bad.stderr
+    done = subprocess.run([*edgehar, "decoder", str(bundle_copy.path), "--hapt", str(hapt_raw),
+                           "--default-smooth", "hmm:1"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+    def smoothing(*extra):
+        streamed = subprocess.run([*edgehar, "stream", "--source", "demo", "--model", str(bundle_copy.path),
+                                   *extra], capture_output=True, text=True, timeout=120)
+        assert streamed.returncode == 0, streamed.stderr
+        return json.loads(streamed.stderr.strip().splitlines()[-1])["smoothing"]
+
+    assert smoothing() == "hmm:1"
+    assert smoothing("--smooth", "none") == "none"
+
+
 def test_validate_scores_hmm_when_the_bundle_has_a_decoder(bundle_copy, hapt_raw):
     """On all 21 subjects the shipped default's decoder beats raw labels (these subjects trained
     the model and the decoder: a check of the live path, not a held-out score)."""

@@ -32,13 +32,20 @@ def decoder(
     alpha: Annotated[float, typer.Option(help="Added to every allowed move's count.")] = 1.0,
     emission_weight: Annotated[float, typer.Option(
         help="Exponent of each window's likelihoods: below 1 trusts one window less.")] = 1.0,
+    default_smooth: Annotated[str, typer.Option(
+        help="What `edgehar stream` smooths with when --smooth is not given, e.g. hmm:1.")] = "hmm",
 ) -> None:
     """Estimate the HMM decoder `--smooth hmm` runs (class transitions at the bundle's hop, class
-    priors, postural transitions) and store it in the bundle's metadata.json."""
+    priors, postural transitions) and store it in the bundle's metadata.json, with the smoothing
+    `edgehar stream` uses by default."""
     from edgehar.runtime.hmm_fit import add_decoder
+    from edgehar.runtime.smoothing import make_smoother
 
     updated = add_decoder(Bundle.load(bundle), hapt, alpha=alpha, emission_weight=emission_weight,
                           subjects=parse_subjects(subjects) if subjects is not None else None)
+    make_smoother(default_smooth, updated)  # a bad spec is refused, never stored
+    updated = updated.update_metadata(smoothing=default_smooth)
     source = updated.metadata["decoder"]["source"]
     print(f"{updated.path}: decoder with {len(updated.metadata['decoder']['states'])} states from "
-          f"{source['windows']} windows of subjects {source['subjects']}")
+          f"{source['windows']} windows of subjects {source['subjects']}; stream smooths with "
+          f"{default_smooth} by default")

@@ -41,9 +41,9 @@ def stream(
     model: ModelOption = None,
     variant: VariantOption = "int8",
     hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
-    smooth: Annotated[str, typer.Option(
+    smooth: Annotated[str | None, typer.Option(
         help="none, vote:K, ema:A, hysteresis[:N[:P]], or hmm[:LAG] (the bundle's decoder, LAG windows "
-        "behind).")] = "none",
+        "behind). Default: the bundle's choice (metadata 'smoothing'), else none.")] = None,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per window.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write results here instead of stdout.")] = None,
     speed: Annotated[str, typer.Option(
@@ -73,7 +73,8 @@ def stream(
     from edgehar.runtime.stream import Streamer, Terminated, run
 
     bundle = _bundle(model)
-    streamer = Streamer.from_bundle(bundle, variant, hop=hop, smoother=make_smoother(smooth, bundle),
+    smoother = make_smoother(smooth or bundle.smoothing, bundle)
+    streamer = Streamer.from_bundle(bundle, variant, hop=hop, smoother=smoother,
                                     max_gap_s=max_gap,
                                     limits=SampleLimits.of_bundle(bundle, acc_g=max_acc, gyro_dps=max_gyro))
     chunks = open_source(source, speed=speed, timeout=timeout, acc_unit=acc_unit, gyro_unit=gyro_unit,
