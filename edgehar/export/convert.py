@@ -9,6 +9,7 @@ with batch size 1 and the trained weights copied over; that graph converts to fu
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from pathlib import Path
 
@@ -28,6 +29,13 @@ FORBIDDEN_OPS = ("WHILE",)
 """Ops no target here runs well: a loop means the recurrent layer was not fused."""
 _UNUSED_CONFIG = ("_initializer", "_regularizer", "_constraint")
 """Layer options that only matter for training; the trained weights replace them."""
+
+
+def silence_tensorflow() -> None:
+    """Keep TensorFlow's C++ and absl start-up and converter logs off the terminal (set before
+    TensorFlow is first imported; a user's own TF_CPP_MIN_LOG_LEVEL wins)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GLOG_minloglevel", "3")
 
 
 def _builtin_names() -> dict[int, str]:
@@ -201,15 +209,22 @@ def representative_windows(bundle: Bundle, train: HarWindows, n: int = REPRESENT
     return model_inputs(train.take(rows), bundle.pipeline)
 
 
-def export_variants(bundle: Bundle, train: HarWindows,
-                    variants=VARIANTS, per_channel: bool = True) -> dict[str, Path]:
+def recorded_per_channel(bundle: Bundle) -> bool:
+    """Whether the bundle's int8 model was exported per channel (the default) or per tensor."""
+    return bool(bundle.metadata.get("exports", {}).get("int8", {}).get("per_channel", True))
+
+
+def export_variants(bundle: Bundle, train: HarWindows, variants=VARIANTS, per_channel: bool | None = None,
+                    progress=None) -> dict[str, Path]:
     """Write ``model_<variant>.tflite`` for each variant and record them in metadata.json.
 
     ``metadata['exports'][variant]`` holds the file, its bytes, op list and the input/output
-    quantization; ``metadata['pipeline']`` gets its filter designs stored, so that streaming
-    the bundle never needs scipy. Raises ExportError if a graph holds an op the devices
-    cannot run.
+    quantization, and for int8 its calibration and ``per_channel``, which a re-export reuses
+    when ``per_channel`` is None; ``metadata['pipeline']`` gets its filter designs stored, so
+    that streaming the bundle never needs scipy. ``progress(done, total)`` is called as
+    variants are written. Raises ExportError if a graph holds an op the devices cannot run.
     """
+    silence_tensorflow()
     import keras
 
     unknown = [v for v in variants if v not in VARIANTS]
@@ -219,11 +234,15 @@ def export_variants(bundle: Bundle, train: HarWindows,
     expected = (bundle.window, len(bundle.pipeline.channels))
     if tuple(model.input_shape[1:]) != expected:
         raise ExportError(f"{bundle.path}: model input {model.input_shape[1:]} is not {expected}")
+    if per_channel is None:
+        per_channel = recorded_per_channel(bundle)
     twin = rebuild_batch1(model)
     representative = representative_windows(bundle, train) if "int8" in variants else None
     exports = dict(bundle.metadata.get("exports", {}))
     paths = {}
-    for variant in variants:
+    for done, variant in enumerate(variants):
+        if progress:
+            progress(done, len(variants))
         data = convert(twin, variant, representative, per_channel)
         ops = operators(data)
         check_operators(ops, is_recurrent(model), f"{bundle.path} {variant}")

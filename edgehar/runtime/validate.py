@@ -43,21 +43,27 @@ def _stream(streamer: Streamer, chunks) -> list[Result]:
     return results
 
 
-def validate_test_split(bundle: Bundle, test: HarWindows, variant: str = "float32") -> dict:
-    """Stream each stitched segment of ``test``; accuracy and agreement with offline batch."""
+def validate_test_split(bundle: Bundle, test: HarWindows, variant: str = "float32",
+                        progress=None) -> dict:
+    """Stream each stitched segment of ``test``; accuracy and agreement with offline batch.
+
+    ``progress(done, total)`` is called as segments are streamed."""
     if bundle.window != WINDOW:
         raise EdgeharError(f"{bundle.path}: window {bundle.window} is not the dataset's {WINDOW}")
     classifier = TFLiteClassifier(bundle.tflite(variant))
     classes = bundle.classes
     offline = classifier.predict(model_inputs(test, bundle.pipeline)).argmax(axis=1)
     streamed = np.full(len(test), -1)
-    for segment in stitch(test):
+    segments = stitch(test)
+    for done, segment in enumerate(segments):
+        if progress:
+            progress(done, len(segments))
         streamer = Streamer(classifier, bundle.pipeline, classes, window=WINDOW, hop=HOP)
         results = _stream(streamer, iter_array(segment.raw, streamer.rate_hz, chunk=1))
         for result in results:
             streamed[segment.rows[(result.end - WINDOW) // HOP]] = classes.index(result.label)
     truth = np.array([classes.index(ACTIVITIES[k - 1]) for k in test.y])
-    return {"variant": variant, "segments": len(stitch(test)), "windows": len(test),
+    return {"variant": variant, "segments": len(segments), "windows": len(test),
             "streamed_windows": int((streamed >= 0).sum()),
             "accuracy": float((streamed == truth).mean()),
             "offline_accuracy": float((offline == truth).mean()),
@@ -73,10 +79,11 @@ def _sample_labels(n: int, segments) -> np.ndarray:
 
 
 def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
-                  smoothers=None, experiments=None) -> dict:
+                  smoothers=None, experiments=None, progress=None) -> dict:
     """Stream HAPT experiments (all in ``raw_dir``/labels.txt, or ``experiments``) at the
     bundle's hop; per smoothing (default: HAPT_SMOOTHERS, and DECODER_SMOOTHERS if the bundle
-    has a decoder): accuracy on activity windows and label flips per minute."""
+    has a decoder): accuracy on activity windows and label flips per minute.
+    ``progress(done, total)`` is called as experiments are streamed."""
     if smoothers is None:
         smoothers = HAPT_SMOOTHERS + (DECODER_SMOOTHERS if "decoder" in bundle.metadata else ())
     raw_dir = Path(raw_dir)
@@ -86,7 +93,9 @@ def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
     classifier = TFLiteClassifier(bundle.tflite(variant))
     classes = bundle.classes
     truth, runs, minutes, transition_windows = [], [], 0.0, 0
-    for experiment in wanted:
+    for done, experiment in enumerate(wanted):
+        if progress:
+            progress(done, len(wanted))
         if experiment not in files:
             raise DataError(f"{raw_dir}: no acc_exp{experiment:02d}_user*.txt[.gz] file")
         raw = read_hapt_experiment(files[experiment])
