@@ -58,10 +58,12 @@ cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
 [ -d /etc/xdg/pip ] && mkdir -p "$root/etc/xdg" && cp -r /etc/xdg/pip "$root/etc/xdg/"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 
-# 3. The wheel, built from this checkout.
+# 3. The wheel, built from a copy of this checkout's files (no stale build/ folder in it).
 wheels=$(mktemp -d)
-python3 -m pip wheel --quiet --no-deps --no-build-isolation "$repo" -w "$wheels" \
-    || python3 -m pip wheel --quiet --no-deps "$repo" -w "$wheels"
+mkdir "$wheels/src"
+(cd "$repo" && git ls-files -co --exclude-standard -z | xargs -0 -I{} find {} -maxdepth 0 -type f -print0 \
+    | tar --null -T - -cf -) | tar -xf - -C "$wheels/src"
+python3 -m pip wheel --quiet --no-deps "$wheels/src" -w "$wheels"
 wheel=$(ls "$wheels"/edgehar-*.whl)
 mkdir -p "$root/wheels" && rm -f "$root"/wheels/*.whl && cp "$wheel" "$root/wheels/"
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from edgehar import tflog
 from edgehar.cli.app import DataOption, app, load_splits, print_table
 from edgehar.errors import OptionError
 from edgehar.model.recipes import FAMILIES, recipe
@@ -50,7 +51,8 @@ def train(
     name = out.name if out else f"{model}{units or ''}"
     target = out or Path("models") / name
 
-    from edgehar.model.train import TrainConfig, check_replaceable, fit, repeat_summary, write_bundle
+    with tflog.quiet():
+        from edgehar.model.train import TrainConfig, check_replaceable, fit, repeat_summary, write_bundle
 
     check_replaceable(target, force)
     train_set, test_set = load_splits(data)
@@ -100,9 +102,12 @@ def evaluate(
 
     if variant not in ("keras", *VARIANTS):
         raise OptionError(f"--variant {variant!r}: choose from keras, {', '.join(VARIANTS)}")
+    if png is not None:
+        import matplotlib  # noqa: F401  (a missing extra is reported now, not after the work)
     b = Bundle.load(bundle)
     (test_set,) = load_splits(data, ("test",))
-    report = evaluate_bundle(b, test_set, variant)
+    with tflog.quiet():  # TensorFlow's start-up logs, for the Keras model
+        report = evaluate_bundle(b, test_set, variant)
     if png is not None:
         report["confusion_png"] = str(plot_confusion(report, b.classes, png))
     if as_json:

@@ -9,13 +9,12 @@ with batch size 1 and the trained weights copied over; that graph converts to fu
 from __future__ import annotations
 
 import inspect
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from edgehar import atomic
+from edgehar import atomic, tflog
 from edgehar.bundle import Bundle
 from edgehar.data.dataset import HarWindows
 from edgehar.errors import ExportError
@@ -29,13 +28,6 @@ FORBIDDEN_OPS = ("WHILE",)
 """Ops no target here runs well: a loop means the recurrent layer was not fused."""
 _UNUSED_CONFIG = ("_initializer", "_regularizer", "_constraint")
 """Layer options that only matter for training; the trained weights replace them."""
-
-
-def silence_tensorflow() -> None:
-    """Keep TensorFlow's C++ and absl start-up and converter logs off the terminal (set before
-    TensorFlow is first imported; a user's own TF_CPP_MIN_LOG_LEVEL wins)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("GLOG_minloglevel", "3")
 
 
 def _builtin_names() -> dict[int, str]:
@@ -167,7 +159,8 @@ def convert(twin, variant: str, representative: np.ndarray | None = None,
         with warnings.catch_warnings():
             # Raised for every int8 input tensor, although calibration sets its range.
             warnings.filterwarnings("ignore", "Statistics for quantized inputs were expected")
-            converted = converter.convert()
+            with tflog.quiet():
+                converted = converter.convert()
     except Exception as err:  # the converter raises many types, all meaning "cannot convert"
         raise ExportError(f"{twin.name}: {variant} conversion failed: {err}") from err
     return strip_names(converted)
@@ -224,8 +217,8 @@ def export_variants(bundle: Bundle, train: HarWindows, variants=VARIANTS, per_ch
     that streaming the bundle never needs scipy. ``progress(done, total)`` is called as
     variants are written. Raises ExportError if a graph holds an op the devices cannot run.
     """
-    silence_tensorflow()
-    import keras
+    with tflog.quiet():
+        import keras
 
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
