@@ -112,4 +112,4 @@ def bench(
                       f"{row['peak_rss_kib'] / 1024:.1f}")
     print_table(console, table)
     for runtime, reason in result["skipped"].items():
-        console.print(f"skipped {runtime}: {reason}", highlight=False)
+        console.print(f"skipped {runtime}: {reason}", highlight=False, soft_wrap=True)
