@@ -35,7 +35,8 @@ def parse_variants(quant: str) -> tuple[str, ...]:
 @app.command()
 def export(
     bundle: Annotated[Path, typer.Argument(help="Model bundle folder (models/<name>).")],
-    quant: Annotated[str, typer.Option(help="Variants: float32,float16,dynamic,int8 or all.")] = ALL,
+    quant: Annotated[str, typer.Option(
+        help="Variants, comma-separated: float32, float16, dynamic, int8; or all.")] = ALL,
     data: DataOption = None,
     firmware: Annotated[Path | None, typer.Option(
         help="Also write the TFLite-Micro firmware package (int8) to this folder.")] = None,
@@ -49,8 +50,7 @@ def export(
 ):
     """Export TFLite variants, validate them on the whole test split, write export_report.json.
 
-    Exits 3 when the files are written but a validation check FAILs (see the report), unless
-    --accept-failed-checks.
+    Exit status 3: the files are written but a validation check FAILed (see the report).
     """
     from edgehar.bundle import Bundle
     from edgehar.export.convert import export_variants
