@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -30,15 +29,6 @@ def one_error_line(run: subprocess.CompletedProcess) -> str:
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
     return lines[0]
-
-
-@pytest.fixture(scope="module")
-def small_data(uci_train, uci_test, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    for name, split in (("train", uci_train), ("test", uci_test)):
-        part = split.take(slice(0, None, 25))
-        np.savez(folder / f"uci_har_{name}.npz", X=part.X, y=part.y, subject=part.subject)
-    return folder
 
 
 def test_unknown_model_family_lists_the_families(small_data):
