@@ -37,17 +37,19 @@ def test_emulated_pi_streamed_the_demo_exactly_as_this_machine_does():
     lines = _sections()["edgehar stream --source demo"]
     assert lines[0] == Result.TEXT_HEADER
     summary = json.loads(lines[-1])
-    pi = [line.split()[3:6] for line in lines[1:-1]]  # smoothed label, (label, confidence)
+    pi = [line.split()[3:6] for line in lines[1:-1]]  # smoothed label, "(label", "confidence)"
     streamer = Streamer.from_bundle(Bundle.load(MODELS / summary["model"]), summary["variant"])
-    results = [r for chunk in open_source("demo") for r in streamer.feed(chunk.t, chunk.x)]
-    here = [r.to_text().split()[3:6] for r in results]
-    assert len(pi) == summary["windows"] == 224
-    assert pi == here
+    here = [r for chunk in open_source("demo") for r in streamer.feed(chunk.t, chunk.x)]
+    assert len(pi) == summary["windows"] == len(here) == 224
+    assert [(smoothed, label[1:]) for smoothed, label, _ in pi] == [(r.smoothed, r.label) for r in here]
+    # The int8 kernels of LiteRT's arm64 build round a few windows' scores differently (README).
+    differences = [abs(float(confidence[:-1]) - r.confidence) for (*_, confidence), r in zip(pi, here)]
+    assert max(differences) <= 0.05 and sum(d > 0.005 for d in differences) <= 25
 
 
 def test_emulated_pi_validated_the_model_as_this_machine_does():
     (command,) = [c for c in _sections() if c.startswith("edgehar validate")]
-    text = "\n".join(_sections()[command])
+    text = "\n".join(_sections()[command]).strip()
     model = re.match(r"(\S+) \((\w+)\): (\d+) test windows", text)
     reference = json.loads((MODELS / model[1] / "validate.json").read_text())
     assert model[2] == reference["variant"] and int(model[3]) == reference["windows"]
