@@ -43,7 +43,8 @@ def test_emulated_pi_streamed_the_demo_exactly_as_this_machine_does():
     assert len(pi) == summary["windows"] == len(here) == 224
     assert [(smoothed, label[1:]) for smoothed, label, _ in pi] == [(r.smoothed, r.label) for r in here]
     # The int8 kernels of LiteRT's arm64 build round a few windows' scores differently (README).
-    differences = [abs(float(confidence[:-1]) - r.confidence) for (*_, confidence), r in zip(pi, here)]
+    differences = [abs(float(confidence[:-1]) - r.confidence)
+                   for (*_, confidence), r in zip(pi, here, strict=True)]
     assert max(differences) <= 0.05 and sum(d > 0.005 for d in differences) <= 25
 
 

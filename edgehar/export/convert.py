@@ -180,11 +180,9 @@ def strip_names(model_bytes: bytes) -> bytes:
 
 def tensor_info(model_bytes: bytes) -> dict:
     """Input/output dtype, shape, scale and zero point of a .tflite model, read by LiteRT."""
-    from edgehar.runtime.interpreter import interpreter_class
+    from edgehar.runtime.interpreter import TFLiteClassifier
 
-    cls, _ = interpreter_class()
-    interpreter = cls(model_content=model_bytes)
-    interpreter.allocate_tensors()
+    interpreter = TFLiteClassifier(model_bytes).interpreter
 
     def describe(detail):
         scale, zero_point = detail["quantization"]
