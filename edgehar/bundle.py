@@ -22,9 +22,13 @@ DEFAULT_MODEL_FILE = "DEFAULT"
 
 
 def models_dir() -> Path:
-    """The shipped models folder: $EDGEHAR_MODELS, else ``models/`` beside the package."""
+    """The shipped models folder: $EDGEHAR_MODELS, else the installed package's ``models/``
+    (a wheel carries the default model there), else ``models/`` of the source checkout."""
     env = os.environ.get("EDGEHAR_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "models"
+    if env:
+        return Path(env)
+    package = Path(__file__).resolve().parent
+    return package / "models" if (package / "models").is_dir() else package.parent / "models"
 
 
 @dataclass(frozen=True)

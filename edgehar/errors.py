@@ -19,3 +19,7 @@ class ExportError(EdgeharError):
 
 class SourceError(EdgeharError):
     """A live sensor source cannot be opened or read."""
+
+
+class OptionError(EdgeharError):
+    """A command-line option has a value the command cannot use; the message lists valid ones."""

@@ -52,6 +52,18 @@ def uci_test(uci_dir):
 
 
 @pytest.fixture(scope="session")
+def small_data(uci_train, uci_test, tmp_path_factory):
+    """A data folder of uci_har_{train,test}.npz holding every 20th real window."""
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("data")
+    for name, split in (("train", uci_train), ("test", uci_test)):
+        part = split.take(slice(0, None, 20))
+        np.savez(folder / f"uci_har_{name}.npz", X=part.X, y=part.y, subject=part.subject)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory, uci_train, uci_test):
     """A real, small bundle: LSTM(8) on the raw6 pipeline with fitted normalization,
     trained 2 epochs on a slice of the training split, exported to float32 and int8.

@@ -5,24 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from edgehar.bundle import Bundle
 from edgehar.cli import app
 from edgehar.errors import ExportError
 from edgehar.export.report import REPORT_FILE
-
-
-@pytest.fixture(scope="module")
-def small_data(uci_train, uci_test, tmp_path_factory):
-    """A data folder of uci_har_{train,test}.npz holding every 20th real window."""
-    folder = tmp_path_factory.mktemp("data")
-    for name, split in (("train", uci_train), ("test", uci_test)):
-        part = split.take(slice(0, None, 20))
-        np.savez(folder / f"uci_har_{name}.npz", X=part.X, y=part.y, subject=part.subject)
-    return folder
 
 
 def test_export_writes_variants_report_and_firmware(tiny_bundle, small_data, tmp_path):

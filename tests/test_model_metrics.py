@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from edgehar.errors import OptionError
 from edgehar.model.architectures import build
 from edgehar.model.augment import augment_batch, triplets
 from edgehar.model.complexity import macs
@@ -34,7 +35,7 @@ def test_separable_conv_macs():
 def test_leading_full_convs_then_separable_with_a_kernel_per_block():
     model = build("dscnn", (128, 6), 6, filters=(8, 16, 16), kernel=(7, 5, 3), full_convs=2)
     assert macs(model) == 64 * 7 * 6 * 8 + 32 * 5 * 8 * 16 + 16 * (3 * 16 + 16 * 16) + 16 * 6
-    with pytest.raises(ValueError, match="2 kernel sizes for 3 blocks"):
+    with pytest.raises(OptionError, match="2 kernel sizes for 3 blocks"):
         build("dscnn", (128, 6), 6, filters=(8, 16, 16), kernel=(7, 5))
 
 

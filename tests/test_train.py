@@ -1,6 +1,7 @@
 """Training, bundles and the train/evaluate commands, on small slices of the real data."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from typer.testing import CliRunner
 from edgehar import atomic
 from edgehar.bundle import SCHEMA, Bundle
 from edgehar.cli import app
-from edgehar.errors import BundleError
+from edgehar.errors import BundleError, OptionError
 from edgehar.model.train import TrainConfig, fit, write_bundle
 
 TINY = dict(family="lstm", params={"units": 8, "dense": 16}, epochs=1, batch_size=64)
@@ -84,19 +85,28 @@ def test_train_and_evaluate_commands(tmp_path, small_data_dir):
     res = runner.invoke(app, ["train", "--model", "lstm", "--units", "8", "--epochs", "1", "--repeats", "2",
                               "--data", str(small_data_dir), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert ">#1: " in res.output and ">#2: " in res.output
+    assert re.search(r">#1: \d+\.\d{3} \(test accuracy, %\)", res.output), res.output
+    assert ">#2: " in res.output
     assert "Accuracy: " in res.output and "% (+/-" in res.output
     assert Bundle.load(out).metadata["repeats"]["runs"]
 
+    bundle_files = sorted(p.name for p in out.iterdir())
     res = runner.invoke(app, ["evaluate", str(out), "--data", str(small_data_dir), "--json"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert 0 <= report["accuracy"] <= 1 and 0 <= report["macro_f1"] <= 1
     assert len(report["confusion_matrix"]) == 6 and report["per_subject"]
-    assert (out / "confusion_keras.png").read_bytes()[:4] == b"\x89PNG"
 
+    # Piped, at 80 columns: every table whole, class names never cut.
     res = runner.invoke(app, ["evaluate", str(out), "--data", str(small_data_dir)])
     assert res.exit_code == 0 and "confusion matrix" in res.output and "per subject" in res.output
+    assert "…" not in res.output and res.output.count("WALKING_DOWNSTAIRS") == 2
+    assert sorted(p.name for p in out.iterdir()) == bundle_files, "evaluate wrote into the bundle"
+
+    png = tmp_path / "plots" / "cm.png"
+    res = runner.invoke(app, ["evaluate", str(out), "--data", str(small_data_dir), "--png", str(png)])
+    assert res.exit_code == 0 and png.read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in out.iterdir()) == bundle_files
 
 
 def test_train_command_takes_family_params_as_json(tmp_path, small_data_dir):
@@ -109,7 +119,7 @@ def test_train_command_takes_family_params_as_json(tmp_path, small_data_dir):
     assert Bundle.load(out).metadata["model"]["params"] == {"filters": [8, 12], "kernel": [5, 3],
                                                             "full_convs": 2}
     res = runner.invoke(app, ["train", "--model", "dscnn", "--params", "[8]", "--data", str(small_data_dir)])
-    assert res.exit_code == 2 and "a JSON object is needed" in res.output
+    assert isinstance(res.exception, OptionError) and "a JSON object is needed" in str(res.exception)
 
 
 def test_early_stopping_waits_for_min_epochs(small):

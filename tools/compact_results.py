@@ -45,7 +45,7 @@ def _pick(report: dict, path: tuple) -> dict:
 
 def seed_run(config: TrainConfig, train, test, out: Path, per_channel: bool = True) -> dict:
     result = fit(config, train, test)
-    bundle = write_bundle(out, result, train, out.name)
+    bundle = write_bundle(out, result, train, out.name, force=True)
     export_variants(bundle, train, ("float32", "int8"), per_channel)
     report = validate(bundle, test, ("float32", "int8"))
     row = {"seed": config.seed, "epochs_run": len(result.history["loss"]),

@@ -70,7 +70,8 @@ def main(
         summary, first = run(EXPERIMENTS[name], n, train, test, name)
         results["experiments"][name] = {**summary, "reference": REFERENCE.get(name)}
         if name == "lstm100":
-            write_bundle(models_dir() / "lstm100", first, train, "lstm100", extra={"repeats": summary})
+            write_bundle(models_dir() / "lstm100", first, train, "lstm100", extra={"repeats": summary},
+                         force=True)
         atomic.write_json(out, results)
     print(json.dumps(results, indent=2))
 

@@ -9,14 +9,27 @@ from edgehar.cli import data, decoder, export, stream, train  # noqa: F401  (the
 from edgehar.cli.app import app
 from edgehar.errors import EdgeharError
 
+TRAIN_EXTRAS = ("tensorflow", "keras", "tf_keras", "matplotlib", "tflite_micro")
+"""Modules of the `train` extra: the runtime install (stream, validate, bench) has none of them."""
+INSTALL_TRAIN = 'pip install "edgehar[train]" && pip install --no-deps tf-keras==2.21.0'
+
+
+def _error(message: str) -> None:
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    sys.exit(2)
+
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into one red line and exit code 2."""
+    """Entry point: run the app, turning user errors (and a missing training extra) into one red
+    line and exit code 2."""
     try:
         app(prog_name="edgehar")
     except EdgeharError as err:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
-        sys.exit(2)
+        _error(str(err))
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in TRAIN_EXTRAS:
+            raise
+        _error(f"this needs the training extras ({err}); install them: {INSTALL_TRAIN}")
 
 
 __all__ = ["app", "main"]

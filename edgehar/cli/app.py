@@ -1,11 +1,17 @@
-"""The root typer app and the options every command shares."""
+"""The root typer app, the options every command shares, and how commands print."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.measure import Measurement
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 app = typer.Typer(
     name="edgehar",
@@ -32,3 +38,28 @@ def load_splits(data: Path | None, splits=("train", "test")):
 
     source = resolve_data(data)
     return [load_split(source, split) for split in splits]
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print ``table`` whole: wider than the terminal (or than 80 columns when piped) rather
+    than with cells cut short."""
+    needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    width = console.width
+    console.width = max(width, needed)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
+
+
+@contextlib.contextmanager
+def progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr while the block runs (erased after; silent unless a terminal).
+
+    Yields ``step(done, total)`` for the library's ``progress`` callbacks.
+    """
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from edgehar.cli.app import DataOption, app
+from edgehar.cli.app import DataOption, app, print_table
 
 data_app = typer.Typer(help="Get and inspect the UCI HAR dataset.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -26,7 +26,7 @@ def info(data: DataOption = None) -> None:
 
     console = Console()
     for table in info_tables(resolve_data(data)):
-        console.print(table)
+        print_table(console, table)
 
 
 @data_app.command()

@@ -10,11 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgehar.cli.app import DataOption, app, load_splits
+from edgehar.cli.app import DataOption, app, load_splits, print_table, progress
 from edgehar.errors import ExportError
 
 console = Console()
 ALL = "all"
+CHECKS_FAILED_EXIT = 3
+"""Exit status of an export whose files are written but whose validation checks failed."""
 
 
 def parse_variants(quant: str) -> tuple[str, ...]:
@@ -33,43 +35,70 @@ def parse_variants(quant: str) -> tuple[str, ...]:
 @app.command()
 def export(
     bundle: Annotated[Path, typer.Argument(help="Model bundle folder (models/<name>).")],
-    quant: Annotated[str, typer.Option(help="Variants: float32,float16,dynamic,int8 or all.")] = ALL,
+    quant: Annotated[str, typer.Option(
+        help="Variants, comma-separated: float32, float16, dynamic, int8; or all.")] = ALL,
     data: DataOption = None,
     firmware: Annotated[Path | None, typer.Option(
         help="Also write the TFLite-Micro firmware package (int8) to this folder.")] = None,
-    per_tensor: Annotated[bool, typer.Option(
-        help="int8 with one scale per weight tensor instead of per channel: a smaller file.")] = False,
+    per_tensor: Annotated[bool | None, typer.Option(
+        "--per-tensor/--per-channel",
+        help="int8 with one scale per weight tensor (a smaller file) or per output channel. "
+        "Default: what the bundle's last export used, else per channel.")] = None,
+    accept_failed_checks: Annotated[bool, typer.Option(
+        "--accept-failed-checks",
+        help=f"Exit 0 even when a validation check fails (else exit {CHECKS_FAILED_EXIT}).")] = False,
 ):
-    """Export TFLite variants, validate them on the whole test split, write export_report.json."""
+    """Export TFLite variants, validate them on the whole test split, write export_report.json.
+
+    Exit status 3: the files are written but a validation check FAILed (see the report).
+    """
     from edgehar.bundle import Bundle
     from edgehar.export.convert import export_variants
-    from edgehar.export.report import REPORT_FILE, print_report, validate
+    from edgehar.export.report import REPORT_FILE, failed_checks, report_table, validate
 
     variants = parse_variants(quant)
     loaded = Bundle.load(bundle)
     train_set, test_set = load_splits(data)
-    paths = export_variants(loaded, train_set, variants, per_channel=not per_tensor)
+    with progress("converting") as step:
+        paths = export_variants(loaded, train_set, variants,
+                                per_channel=None if per_tensor is None else not per_tensor, progress=step)
     for path in paths.values():
         console.print(f"wrote {path} ({path.stat().st_size:,} B)")
-    print_report(validate(Bundle.load(bundle), test_set, variants), console)
+    with progress("validating") as step:
+        report = validate(Bundle.load(bundle), test_set, variants, progress=step)
+    print_table(console, report_table(report))
+    for name, target in report["targets"].items():
+        mark = "[green]pass[/]" if target["pass"] else "[red]FAIL[/]"
+        console.print(f"{mark} {name}: {target['value']} (limit {target['limit']})")
     console.print(f"wrote {Path(bundle) / REPORT_FILE}")
     if firmware is not None:
         from edgehar.export.firmware import write_firmware
 
         console.print(f"wrote firmware package {write_firmware(Bundle.load(bundle), firmware)}")
+    failed = failed_checks(report)
+    if failed and not accept_failed_checks:
+        console.print(f"[red]{len(failed)} validation check(s) failed[/] ({', '.join(failed)}): "
+                      f"exit {CHECKS_FAILED_EXIT}; the files are written, --accept-failed-checks exits 0")
+        raise typer.Exit(CHECKS_FAILED_EXIT)
 
 
 @app.command()
 def bench(
-    bundle: Annotated[Path, typer.Argument(help="Exported model bundle folder.")],
+    bundle: Annotated[Path | None, typer.Argument(
+        help="Exported model bundle folder. Default: the bundle named by models/DEFAULT.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     windows: Annotated[int, typer.Option(help="Windows timed per variant and runtime.")] = 200,
 ):
-    """Per-window latency (batch 1, 1 thread), model and arena bytes, peak RSS per runtime."""
+    """Per-window latency (batch 1, 1 thread), model and arena bytes, peak RSS per runtime.
+
+    Runtimes that are not installed (Keras and TFLM come with edgehar[train]) are skipped with a note.
+    """
     from edgehar.bundle import Bundle
     from edgehar.export.bench import bench as run_bench
 
-    result = run_bench(Bundle.load(bundle), windows)
+    loaded = Bundle.load(bundle) if bundle else Bundle.default()
+    with progress("benchmarking") as step:
+        result = run_bench(loaded, windows, progress=step)
     if as_json:
         typer.echo(json.dumps(result))
         return
@@ -81,4 +110,6 @@ def bench(
                       f"{row['model_bytes']:,}",
                       f"{row['arena_bytes']:,}" if row["arena_bytes"] is not None else "-",
                       f"{row['peak_rss_kib'] / 1024:.1f}")
-    console.print(table)
+    print_table(console, table)
+    for runtime, reason in result["skipped"].items():
+        console.print(f"skipped {runtime}: {reason}", highlight=False, soft_wrap=True)

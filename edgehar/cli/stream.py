@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from edgehar.bundle import Bundle
-from edgehar.cli.app import DataOption, app
+from edgehar.cli.app import DataOption, app, progress
 from edgehar.errors import EdgeharError
 
 ModelOption = Annotated[Path | None, typer.Option(
@@ -70,7 +70,7 @@ def stream(
     from edgehar.runtime.limits import SampleLimits
     from edgehar.runtime.smoothing import make_smoother
     from edgehar.runtime.sources import is_live, open_source
-    from edgehar.runtime.stream import Streamer, Terminated, run
+    from edgehar.runtime.stream import Result, Streamer, Terminated, run
 
     bundle = _bundle(model)
     smoother = make_smoother(smooth or bundle.smoothing, bundle)
@@ -91,6 +91,8 @@ def stream(
     def terminate(signum, frame):
         raise Terminated
 
+    if not jsonl:
+        sink.write(Result.TEXT_HEADER + "\n")
     signal.signal(signal.SIGTERM, terminate)
     try:
         summary = run(streamer, chunks, emit, idle_timeout=timeout if is_live(source) else None)
@@ -124,9 +126,11 @@ def validate(
 
     bundle = _bundle(model)
     test = load_split(resolve_data(data), "test")
-    report = {"model": bundle.name, **validate_test_split(bundle, test, variant)}
+    with progress("streaming the test split") as step:
+        report = {"model": bundle.name, **validate_test_split(bundle, test, variant, progress=step)}
     if hapt:
-        report["hapt"] = validate_hapt(bundle, hapt, variant)
+        with progress("streaming HAPT recordings") as step:
+            report["hapt"] = validate_hapt(bundle, hapt, variant, progress=step)
     if as_json:
         print(json.dumps(report))
         return

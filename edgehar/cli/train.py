@@ -10,16 +10,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgehar.cli.app import DataOption, app, load_splits
+from edgehar import tflog
+from edgehar.cli.app import DataOption, app, load_splits, print_table
+from edgehar.errors import OptionError
+from edgehar.model.recipes import FAMILIES, recipe
 
 console = Console()
 
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Option(help="Model family: lstm, cnn, or a compact family.")] = "lstm",
+    model: Annotated[str, typer.Option(help=f"Model family: {', '.join(FAMILIES)}.")] = "lstm",
     data: DataOption = None,
-    out: Annotated[Path | None, typer.Option(help="Bundle folder to write (default models/<name>).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Bundle folder to write. Default: models/<name> in the current folder.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace the bundle at the target (never a folder that is not one).")] = False,
     units: Annotated[int | None, typer.Option(help="LSTM/GRU units (lstm: 100).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs (family default).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Batch size (family default).")] = None,
@@ -33,14 +39,23 @@ def train(
     params: Annotated[str | None, typer.Option(
         help='Family parameters as JSON, e.g. \'{"filters": [16, 32, 64, 96], "kernel": 9}\'.')] = None,
 ):
-    """Train a model on UCI HAR and write a bundle (model.keras, metadata.json, history.json)."""
-    from edgehar.bundle import models_dir
-    from edgehar.model.train import TrainConfig, fit, repeat_summary, write_bundle
+    """Train a model on UCI HAR and write a bundle (model.keras, metadata.json, history.json).
 
-    train_set, test_set = load_splits(data)
+    An existing bundle at the target is replaced only with --force; a folder that is not a
+    bundle is never replaced.
+    """
+    recipe(model)
     family_params = _params(params)
     if units is not None:
         family_params["units"] = units
+    name = out.name if out else f"{model}{units or ''}"
+    target = out or Path("models") / name
+
+    with tflog.quiet():
+        from edgehar.model.train import TrainConfig, check_replaceable, fit, repeat_summary, write_bundle
+
+    check_replaceable(target, force)
+    train_set, test_set = load_splits(data)
     accuracies, first = [], None
     for run in range(1, repeats + 1):
         config = TrainConfig(family=model, params=family_params, epochs=epochs, batch_size=batch_size,
@@ -48,14 +63,12 @@ def train(
                              augment=augment, val_subjects=val_subjects, min_epochs=min_epochs)
         result = fit(config, train_set, test_set)
         accuracies.append(result.test_report["accuracy"])
-        console.print(f">#{run}: {accuracies[-1] * 100:.3f}")
+        console.print(f">#{run}: {accuracies[-1] * 100:.3f} (test accuracy, %)")
         first = first or result
     summary = repeat_summary(accuracies)
     if repeats > 1:
-        console.print(f"Accuracy: {summary['mean']:.3f}% (+/-{summary['std']:.3f})")
-    name = out.name if out else f"{model}{units or ''}"
-    target = out or models_dir() / name
-    bundle = write_bundle(target, first, train_set, name,
+        console.print(f"Accuracy: {summary['mean']:.3f}% (+/-{summary['std']:.3f}) over {repeats} runs")
+    bundle = write_bundle(target, first, train_set, name, force=force,
                           extra={"repeats": summary} if repeats > 1 else None)
     console.print(f"wrote {bundle.path}")
 
@@ -66,9 +79,9 @@ def _params(text: str | None) -> dict:
     try:
         params = json.loads(text)
     except json.JSONDecodeError as err:
-        raise typer.BadParameter(f"not JSON: {err}", param_hint="--params") from None
+        raise OptionError(f"--params is not JSON: {err}") from None
     if not isinstance(params, dict):
-        raise typer.BadParameter("a JSON object is needed", param_hint="--params")
+        raise OptionError(f"--params {text}: a JSON object is needed, e.g. '{{\"kernel\": 9}}'")
     return params
 
 
@@ -76,19 +89,27 @@ def _params(text: str | None) -> dict:
 def evaluate(
     bundle: Annotated[Path, typer.Argument(help="Model bundle folder.")],
     data: DataOption = None,
-    variant: Annotated[str, typer.Option(help="keras, or an exported variant: float32, int8, ...")] = "keras",
+    variant: Annotated[str, typer.Option(
+        help="keras, or an exported variant: float32, float16, dynamic, int8.")] = "keras",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    png: Annotated[Path | None, typer.Option(help="Confusion PNG path.")] = None,
+    png: Annotated[Path | None, typer.Option(
+        help="Also draw the confusion matrix to this PNG file (needs matplotlib).")] = None,
 ):
     """Accuracy, macro-F1, per-class and per-subject scores and the confusion matrix on the test split."""
     from edgehar.bundle import Bundle
+    from edgehar.export.convert import VARIANTS
     from edgehar.model.evaluate import evaluate_bundle, plot_confusion
 
+    if variant not in ("keras", *VARIANTS):
+        raise OptionError(f"--variant {variant!r}: choose from keras, {', '.join(VARIANTS)}")
+    if png is not None:
+        import matplotlib  # noqa: F401  (a missing extra is reported now, not after the work)
     b = Bundle.load(bundle)
     (test_set,) = load_splits(data, ("test",))
-    report = evaluate_bundle(b, test_set, variant)
-    png = plot_confusion(report, b.classes, png or b.path / f"confusion_{variant}.png")
-    report["confusion_png"] = str(png)
+    with tflog.quiet():  # TensorFlow's start-up logs, for the Keras model
+        report = evaluate_bundle(b, test_set, variant)
+    if png is not None:
+        report["confusion_png"] = str(plot_confusion(report, b.classes, png))
     if as_json:
         typer.echo(json.dumps(report))
         return
@@ -98,13 +119,15 @@ def evaluate(
     for name, m in report["per_class"].items():
         per_class.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",
                           str(m["support"]))
-    console.print(per_class)
-    cm = Table("true \\ predicted", *[c[:8] for c in b.classes], title="confusion matrix")
-    for name, row in zip(b.classes, report["confusion_matrix"], strict=True):
-        cm.add_row(name, *map(str, row))
-    console.print(cm)
+    print_table(console, per_class)
+    numbers = [str(i) for i in range(1, len(b.classes) + 1)]
+    cm = Table("true \\ predicted", *numbers, title="confusion matrix")
+    for number, name, row in zip(numbers, b.classes, report["confusion_matrix"], strict=True):
+        cm.add_row(f"{number} {name}", *map(str, row))
+    print_table(console, cm)
     subjects = Table("subject", "accuracy", title="per subject")
     for s, acc in report["per_subject"].items():
         subjects.add_row(s, f"{acc:.2%}")
-    console.print(subjects)
-    console.print(f"confusion matrix picture: {report['confusion_png']}")
+    print_table(console, subjects)
+    if png is not None:
+        console.print(f"confusion matrix picture: {report['confusion_png']}")

@@ -8,6 +8,7 @@ Inputs are seeded random windows: the latency of these models does not depend on
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import resource
 import subprocess
@@ -96,8 +97,30 @@ def measure(runtime: str, model_path: Path, windows: int = DEFAULT_WINDOWS, aren
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 
-def bench(bundle: Bundle, windows: int = DEFAULT_WINDOWS) -> dict:
-    """Latency p50/p99, model bytes, arena bytes and peak RSS per variant and runtime."""
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def skipped_runtimes(bundle: Bundle) -> dict[str, str]:
+    """Runtimes this install or this bundle cannot bench, with the reason (the runtime-only
+    install has neither TensorFlow nor TFLM; an installed default bundle has no model.keras)."""
+    extra = 'pip install "edgehar[train]"'
+    skipped = {}
+    if not _installed("tensorflow"):
+        skipped["keras"] = f"TensorFlow is not installed ({extra})"
+    elif not (bundle.path / "model.keras").is_file():
+        skipped["keras"] = f"{bundle.path} has no model.keras"
+    if not _installed("tflite_micro"):
+        skipped["tflm"] = f"tflite-micro is not installed ({extra})"
+    return skipped
+
+
+def bench(bundle: Bundle, windows: int = DEFAULT_WINDOWS, progress=None) -> dict:
+    """Latency p50/p99, model bytes, arena bytes and peak RSS per variant and runtime.
+
+    Runtimes in :func:`skipped_runtimes` are left out and listed under ``skipped``;
+    ``progress(done, total)`` is called as measurements finish.
+    """
     from edgehar.export.convert import VARIANTS
     from edgehar.export.tflm import TFLM_VARIANTS, measure_arena
 
@@ -106,19 +129,21 @@ def bench(bundle: Bundle, windows: int = DEFAULT_WINDOWS) -> dict:
     variants = [v for v in VARIANTS if (bundle.path / f"model_{v}.tflite").is_file()]
     if not variants:
         raise BundleError(f"{bundle.path}: no exported model; run `edgehar export {bundle.path}` first")
-    keras_file = bundle.file("model.keras")
-    rows = [{"variant": "keras", "runtime": "keras", "model_bytes": keras_file.stat().st_size,
-             "arena_bytes": None, **measure("keras", keras_file, windows)}]
+    skipped = skipped_runtimes(bundle)
+    jobs = [] if "keras" in skipped else [("keras", "keras", bundle.file("model.keras"))]
     for variant in variants:
-        path = bundle.tflite(variant)
-        size = path.stat().st_size
-        rows.append({"variant": variant, "runtime": "litert", "model_bytes": size,
-                     "arena_bytes": None, **measure("litert", path, windows)})
-        if variant in TFLM_VARIANTS:
-            arena = measure_arena(path.read_bytes())
-            rows.append({"variant": variant, "runtime": "tflm", "model_bytes": size,
-                         "arena_bytes": arena, **measure("tflm", path, windows, arena)})
-    return {"bundle": str(bundle.path), "windows": windows, "batch": 1, "threads": 1, "rows": rows}
+        jobs.append((variant, "litert", bundle.tflite(variant)))
+        if variant in TFLM_VARIANTS and "tflm" not in skipped:
+            jobs.append((variant, "tflm", bundle.tflite(variant)))
+    rows = []
+    for done, (variant, runtime, path) in enumerate(jobs):
+        if progress:
+            progress(done, len(jobs))
+        arena = measure_arena(path.read_bytes()) if runtime == "tflm" else None
+        rows.append({"variant": variant, "runtime": runtime, "model_bytes": path.stat().st_size,
+                     "arena_bytes": arena, **measure(runtime, path, windows, arena or 0)})
+    return {"bundle": str(bundle.path), "windows": windows, "batch": 1, "threads": 1, "rows": rows,
+            "skipped": skipped}
 
 
 if __name__ == "__main__":

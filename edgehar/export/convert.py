@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgehar import atomic
+from edgehar import atomic, tflog
 from edgehar.bundle import Bundle
 from edgehar.data.dataset import HarWindows
 from edgehar.errors import ExportError
@@ -159,7 +159,8 @@ def convert(twin, variant: str, representative: np.ndarray | None = None,
         with warnings.catch_warnings():
             # Raised for every int8 input tensor, although calibration sets its range.
             warnings.filterwarnings("ignore", "Statistics for quantized inputs were expected")
-            converted = converter.convert()
+            with tflog.quiet():
+                converted = converter.convert()
     except Exception as err:  # the converter raises many types, all meaning "cannot convert"
         raise ExportError(f"{twin.name}: {variant} conversion failed: {err}") from err
     return strip_names(converted)
@@ -179,11 +180,9 @@ def strip_names(model_bytes: bytes) -> bytes:
 
 def tensor_info(model_bytes: bytes) -> dict:
     """Input/output dtype, shape, scale and zero point of a .tflite model, read by LiteRT."""
-    from edgehar.runtime.interpreter import interpreter_class
+    from edgehar.runtime.interpreter import TFLiteClassifier
 
-    cls, _ = interpreter_class()
-    interpreter = cls(model_content=model_bytes)
-    interpreter.allocate_tensors()
+    interpreter = TFLiteClassifier(model_bytes).interpreter
 
     def describe(detail):
         scale, zero_point = detail["quantization"]
@@ -201,16 +200,23 @@ def representative_windows(bundle: Bundle, train: HarWindows, n: int = REPRESENT
     return model_inputs(train.take(rows), bundle.pipeline)
 
 
-def export_variants(bundle: Bundle, train: HarWindows,
-                    variants=VARIANTS, per_channel: bool = True) -> dict[str, Path]:
+def recorded_per_channel(bundle: Bundle) -> bool:
+    """Whether the bundle's int8 model was exported per channel (the default) or per tensor."""
+    return bool(bundle.metadata.get("exports", {}).get("int8", {}).get("per_channel", True))
+
+
+def export_variants(bundle: Bundle, train: HarWindows, variants=VARIANTS, per_channel: bool | None = None,
+                    progress=None) -> dict[str, Path]:
     """Write ``model_<variant>.tflite`` for each variant and record them in metadata.json.
 
     ``metadata['exports'][variant]`` holds the file, its bytes, op list and the input/output
-    quantization; ``metadata['pipeline']`` gets its filter designs stored, so that streaming
-    the bundle never needs scipy. Raises ExportError if a graph holds an op the devices
-    cannot run.
+    quantization, and for int8 its calibration and ``per_channel``, which a re-export reuses
+    when ``per_channel`` is None; ``metadata['pipeline']`` gets its filter designs stored, so
+    that streaming the bundle never needs scipy. ``progress(done, total)`` is called as
+    variants are written. Raises ExportError if a graph holds an op the devices cannot run.
     """
-    import keras
+    with tflog.quiet():
+        import keras
 
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -219,11 +225,15 @@ def export_variants(bundle: Bundle, train: HarWindows,
     expected = (bundle.window, len(bundle.pipeline.channels))
     if tuple(model.input_shape[1:]) != expected:
         raise ExportError(f"{bundle.path}: model input {model.input_shape[1:]} is not {expected}")
+    if per_channel is None:
+        per_channel = recorded_per_channel(bundle)
     twin = rebuild_batch1(model)
     representative = representative_windows(bundle, train) if "int8" in variants else None
     exports = dict(bundle.metadata.get("exports", {}))
     paths = {}
-    for variant in variants:
+    for done, variant in enumerate(variants):
+        if progress:
+            progress(done, len(variants))
         data = convert(twin, variant, representative, per_channel)
         ops = operators(data)
         check_operators(ops, is_recurrent(model), f"{bundle.path} {variant}")

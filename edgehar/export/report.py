@@ -9,7 +9,6 @@ The result is ``BUNDLE/export_report.json`` and a table.
 from __future__ import annotations
 
 import numpy as np
-from rich.console import Console
 from rich.table import Table
 
 from edgehar import atomic
@@ -59,8 +58,10 @@ def _targets(report: dict) -> dict:
     return targets
 
 
-def validate(bundle: Bundle, test: HarWindows, variants=VARIANTS) -> dict:
-    """Validate the exported ``variants`` of ``bundle`` on ``test``; write and return the report."""
+def validate(bundle: Bundle, test: HarWindows, variants=VARIANTS, progress=None) -> dict:
+    """Validate the exported ``variants`` of ``bundle`` on ``test``; write and return the report.
+
+    ``progress(done, total)`` is called as variants are validated."""
     import keras
 
     x = model_inputs(test, bundle.pipeline)
@@ -68,7 +69,9 @@ def validate(bundle: Bundle, test: HarWindows, variants=VARIANTS) -> dict:
     keras_probs = model.predict(x, batch_size=256, verbose=0)
     report = {"bundle": str(bundle.path), "data": test.source, "windows": len(test),
               "keras": _scores(keras_probs, test, bundle.classes), "variants": {}}
-    for variant in variants:
+    for done, variant in enumerate(variants):
+        if progress:
+            progress(done, len(variants))
         data = bundle.tflite(variant).read_bytes()
         probs = TFLiteClassifier(data).predict(x)
         row = {"bytes": len(data), "ops": operators(data), **_scores(probs, test, bundle.classes),
@@ -87,9 +90,13 @@ def validate(bundle: Bundle, test: HarWindows, variants=VARIANTS) -> dict:
     return report
 
 
-def print_report(report: dict, console: Console | None = None) -> None:
-    """The report as a table of variants, then one line per target."""
-    console = console or Console()
+def failed_checks(report: dict) -> list[str]:
+    """Names of the report's targets that failed."""
+    return [name for name, target in report["targets"].items() if not target["pass"]]
+
+
+def report_table(report: dict) -> Table:
+    """The report as a table of variants."""
     table = Table(title=f"{report['bundle']}: {report['windows']} test windows")
     for column in ("variant", "bytes", "accuracy", "macro-F1", "agree Keras", "max |Δp|",
                    "TFLM arena", "TFLM accuracy", "agree LiteRT"):
@@ -104,7 +111,4 @@ def print_report(report: dict, console: Console | None = None) -> None:
                       f"{tflm['arena_bytes']:,}" if tflm else "-",
                       f"{tflm['accuracy']:.2%}" if tflm else "-",
                       f"{tflm['agreement_with_litert']:.2%}" if tflm else "-")
-    console.print(table)
-    for name, target in report["targets"].items():
-        mark = "[green]pass[/]" if target["pass"] else "[red]FAIL[/]"
-        console.print(f"{mark} {name}: {target['value']} (limit {target['limit']})")
+    return table

@@ -7,8 +7,13 @@ last layer is a softmax.
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 from keras import layers
+
+from edgehar.errors import OptionError
+from edgehar.model.recipes import recipe
 
 
 def lstm(input_shape, n_classes, units: int = 100, dense: int = 100, dropout: float = 0.5):
@@ -83,18 +88,15 @@ def convlstm(input_shape, n_classes, filters=(16, 24), kernel: int = 5, units: i
 
 FAMILIES = {"lstm": lstm, "cnn": cnn, "dscnn": dscnn, "convlstm": convlstm}
 
-DEFAULTS = {
-    "lstm": dict(epochs=15, batch_size=32, pipeline="dataset9", normalize=False),
-    "cnn": dict(epochs=10, batch_size=64, pipeline="dataset9", normalize=False),
-    "dscnn": dict(epochs=100, batch_size=64, pipeline="raw6", normalize=True, augment=True,
-                  cosine=True),
-    "convlstm": dict(epochs=60, batch_size=64, pipeline="raw6", normalize=True, augment=True,
-                     cosine=True),
-}
-"""Training recipe of each family when the command line does not override it."""
-
-
 def build(family: str, input_shape, n_classes: int, **params) -> keras.Model:
-    if family not in FAMILIES:
-        raise ValueError(f"unknown model {family!r}; choose from {sorted(FAMILIES)}")
-    return FAMILIES[family](tuple(input_shape), n_classes, **params)
+    """The family's model; an unknown family or parameter, or a bad value, is an OptionError."""
+    recipe(family)
+    builder = FAMILIES[family]
+    accepted = list(inspect.signature(builder).parameters)[2:]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise OptionError(f"--params {', '.join(unknown)}: {family} takes {', '.join(accepted)}")
+    try:
+        return builder(tuple(input_shape), n_classes, **params)
+    except (TypeError, ValueError) as err:
+        raise OptionError(f"--params {params}: {family} cannot be built with them: {err}") from None

@@ -18,7 +18,8 @@ import numpy as np
 from edgehar import __version__, atomic
 from edgehar.bundle import SCHEMA, Bundle
 from edgehar.data.dataset import HarWindows
-from edgehar.model import architectures
+from edgehar.errors import BundleError
+from edgehar.model import architectures, recipes
 from edgehar.model.augment import Augmenter
 from edgehar.model.complexity import macs
 from edgehar.model.metrics import classification_report
@@ -56,7 +57,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """Fill every unset field from the family's defaults."""
-        defaults = architectures.DEFAULTS[self.family]
+        defaults = recipes.recipe(self.family)
         filled = {k: (getattr(self, k) if getattr(self, k) is not None else defaults.get(k))
                   for k in ("epochs", "batch_size", "pipeline", "normalize", "augment", "cosine")}
         filled["augment"], filled["cosine"] = bool(filled["augment"]), bool(filled["cosine"])
@@ -176,10 +177,25 @@ def metadata_for(result: TrainResult, name: str, train: HarWindows) -> dict:
     }
 
 
-def write_bundle(out: Path, result: TrainResult, train: HarWindows, name: str | None = None,
-                 extra: dict | None = None) -> Bundle:
-    """Write model.keras, metadata.json and history.json to ``out`` atomically."""
+def check_replaceable(out: Path, force: bool = False) -> None:
+    """Raise BundleError unless a bundle may be written to ``out``: a new or empty folder, or,
+    with ``force``, an existing bundle. Anything else there is never deleted."""
     out = Path(out)
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not (out / "metadata.json").is_file():
+        raise BundleError(f"{out}: exists and is not a model bundle; it is left alone: choose another --out")
+    if not force:
+        raise BundleError(f"{out}: a model bundle is already there; pass --force to replace it "
+                          "(its exports, firmware and model card go too), or choose another --out")
+
+
+def write_bundle(out: Path, result: TrainResult, train: HarWindows, name: str | None = None,
+                 extra: dict | None = None, force: bool = False) -> Bundle:
+    """Write model.keras, metadata.json and history.json to ``out`` atomically; an existing
+    bundle there is replaced only with ``force`` (see :func:`check_replaceable`)."""
+    out = Path(out)
+    check_replaceable(out, force)
     metadata = {**metadata_for(result, name or out.name, train), **(extra or {})}
     with atomic.folder(out) as tmp:
         result.model.save(tmp / "model.keras")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgehar import tflog
+
 _INTERPRETERS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
 
 
@@ -42,11 +44,12 @@ class TFLiteClassifier:
 
     def __init__(self, model: Path | str | bytes, num_threads: int = 1):
         cls, self.backend = interpreter_class()
-        if isinstance(model, bytes):
-            self.interpreter = cls(model_content=model, num_threads=num_threads)
-        else:
-            self.interpreter = cls(model_path=str(model), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
+        with tflog.quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+            if isinstance(model, bytes):
+                self.interpreter = cls(model_content=model, num_threads=num_threads)
+            else:
+                self.interpreter = cls(model_path=str(model), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self._in["shape"])

@@ -63,6 +63,9 @@ class Result:
             del record["true"]
         return json.dumps(record)
 
+    TEXT_HEADER = f"{'window start-end':>21}  {'label (smoothed)':<18} (model's label, confidence)  latency"
+    """The column heads of :meth:`to_text` lines."""
+
     def to_text(self) -> str:
         text = (f"{self.t_start:9.2f}-{self.t_end:9.2f} s  {self.smoothed:<18} "
                 f"({self.label} {self.confidence:.2f})  {self.latency_ms:6.2f} ms")

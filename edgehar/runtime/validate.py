@@ -45,21 +45,27 @@ def _stream(streamer: Streamer, chunks) -> list[Result]:
     return results
 
 
-def validate_test_split(bundle: Bundle, test: HarWindows, variant: str = "float32") -> dict:
-    """Stream each stitched segment of ``test``; accuracy and agreement with offline batch."""
+def validate_test_split(bundle: Bundle, test: HarWindows, variant: str = "float32",
+                        progress=None) -> dict:
+    """Stream each stitched segment of ``test``; accuracy and agreement with offline batch.
+
+    ``progress(done, total)`` is called as segments are streamed."""
     if bundle.window != WINDOW:
         raise EdgeharError(f"{bundle.path}: window {bundle.window} is not the dataset's {WINDOW}")
     classifier = TFLiteClassifier(bundle.tflite(variant))
     classes = bundle.classes
     offline = classifier.predict(model_inputs(test, bundle.pipeline)).argmax(axis=1)
     streamed = np.full(len(test), -1)
-    for segment in stitch(test):
+    segments = stitch(test)
+    for done, segment in enumerate(segments):
+        if progress:
+            progress(done, len(segments))
         streamer = Streamer(classifier, bundle.pipeline, classes, window=WINDOW, hop=HOP)
         results = _stream(streamer, iter_array(segment.raw, streamer.rate_hz, chunk=1))
         for result in results:
             streamed[segment.rows[(result.end - WINDOW) // HOP]] = classes.index(result.label)
     truth = np.array([classes.index(ACTIVITIES[k - 1]) for k in test.y])
-    return {"variant": variant, "segments": len(stitch(test)), "windows": len(test),
+    return {"variant": variant, "segments": len(segments), "windows": len(test),
             "streamed_windows": int((streamed >= 0).sum()),
             "accuracy": float((streamed == truth).mean()),
             "offline_accuracy": float((offline == truth).mean()),
@@ -75,9 +81,10 @@ def _sample_labels(n: int, segments) -> np.ndarray:
 
 
 def stream_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *, experiments=None,
-                subjects=None) -> list[StreamedRecording]:
+                subjects=None, progress=None) -> list[StreamedRecording]:
     """Stream HAPT experiments (all in ``raw_dir``/labels.txt, those numbered ``experiments``, or
-    those of the users in ``subjects``) through a fresh :class:`Streamer` each, at the bundle's hop."""
+    those of the users in ``subjects``) through a fresh :class:`Streamer` each, at the bundle's hop.
+    ``progress(done, total)`` is called as experiments are streamed."""
     raw_dir = Path(raw_dir)
     labels = read_hapt_labels(raw_dir / "labels.txt")
     files = hapt_files(raw_dir)
@@ -86,7 +93,9 @@ def stream_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *, expe
         wanted = [e for e in wanted if any(s.experiment == e and s.subject in subjects for s in labels)]
     classifier = TFLiteClassifier(bundle.tflite(variant))
     recordings = []
-    for experiment in wanted:
+    for done, experiment in enumerate(wanted):
+        if progress:
+            progress(done, len(wanted))
         if experiment not in files:
             raise DataError(f"{raw_dir}: no acc_exp{experiment:02d}_user*.txt[.gz] file")
         raw = read_hapt_experiment(files[experiment])
@@ -103,13 +112,14 @@ def stream_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *, expe
 
 
 def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
-                  smoothers=None, experiments=None) -> dict:
+                  smoothers=None, experiments=None, progress=None) -> dict:
     """Stream HAPT experiments (all in ``raw_dir``/labels.txt, or ``experiments``) at the
     bundle's hop; per smoothing (default: HAPT_SMOOTHERS, and DECODER_SMOOTHERS if the bundle
-    has a decoder): accuracy on activity windows and label flips per minute."""
+    has a decoder): accuracy on activity windows and label flips per minute.
+    ``progress(done, total)`` is called as experiments are streamed."""
     if smoothers is None:
         smoothers = HAPT_SMOOTHERS + (DECODER_SMOOTHERS if "decoder" in bundle.metadata else ())
-    recordings = stream_hapt(bundle, raw_dir, variant, experiments=experiments)
+    recordings = stream_hapt(bundle, raw_dir, variant, experiments=experiments, progress=progress)
     report = {"variant": variant, "experiments": len(recordings),
               "subjects": sorted({r.subject for r in recordings}),
               "minutes": round(sum(r.minutes for r in recordings), 2),

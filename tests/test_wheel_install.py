@@ -1,0 +1,118 @@
+"""The runtime install as a user gets it: the wheel built from this checkout, installed with no
+extras into a fresh virtual environment (numpy, scipy, LiteRT... from pip's cache or the
+registry), used from a folder outside the checkout. Takes about a minute."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+STREAMING_FILES = {"metadata.json", "README.md", "model_float32.tflite", "model_float16.tflite",
+                   "model_dynamic.tflite", "model_int8.tflite"}
+
+
+def _checkout_copy(dest: Path) -> Path:
+    """The checkout's files (tracked and new, not ignored), without build leftovers."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
+                           capture_output=True, text=True).stdout.split("\0")
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    return dest
+
+
+def _build_wheel(source: Path, out: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    str(source), "-w", str(out)], check=True, capture_output=True)
+    (wheel,) = out.glob("edgehar-*.whl")
+    return wheel
+
+
+def _model_files(wheel: Path) -> set[str]:
+    prefix = "edgehar/models/"
+    return {n[len(prefix):] for n in zipfile.ZipFile(wheel).namelist() if n.startswith(prefix)}
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    source = _checkout_copy(tmp_path_factory.mktemp("checkout"))
+    return _build_wheel(source, tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="module")
+def runtime_env(wheel, tmp_path_factory) -> Path:
+    """bin/ of a fresh virtual environment holding the wheel and its runtime dependencies only."""
+    env = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
+    install = subprocess.run([str(env / "bin" / "pip"), "install", "-q", str(wheel)],
+                             capture_output=True, text=True)
+    assert install.returncode == 0, install.stderr[-2000:]
+    return env / "bin"
+
+
+def _edgehar(bin_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(bin_dir / "edgehar"), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_the_wheel_carries_the_default_models_streaming_files_only(wheel):
+    default = (REPO / "models" / "DEFAULT").read_text().strip()
+    assert _model_files(wheel) == {"DEFAULT", *(f"{default}/{name}" for name in STREAMING_FILES)}
+    assert wheel.stat().st_size < 1_000_000
+
+
+def test_the_wheel_carries_whichever_bundle_models_default_names(tmp_path):
+    source = _checkout_copy(tmp_path / "checkout")
+    (source / "models" / "DEFAULT").write_text("dscnn\n")
+    files = _model_files(_build_wheel(source, tmp_path / "dist"))
+    assert files == {"DEFAULT", *(f"dscnn/{name}" for name in STREAMING_FILES)}
+
+
+def test_runtime_install_streams_the_demo_and_benches_without_tensorflow(runtime_env, tmp_path):
+    assert subprocess.run([str(runtime_env / "python"), "-c", "import tensorflow"],
+                          capture_output=True).returncode != 0
+    stream = _edgehar(runtime_env, tmp_path, "stream", "--source", "demo")
+    assert stream.returncode == 0, stream.stderr
+    lines = stream.stdout.splitlines()
+    assert "label" in lines[0] and len(lines) == 1 + 224
+    summary = json.loads(stream.stderr.strip().splitlines()[-1])
+    assert summary["model"] == (REPO / "models" / "DEFAULT").read_text().strip()
+    assert summary["windows"] == 224 and summary["end"] == "eof"
+
+    bench = _edgehar(runtime_env, tmp_path, "bench", "--windows", "20", "--json")
+    assert bench.returncode == 0, bench.stderr
+    report = json.loads(bench.stdout)
+    assert [(r["variant"], r["runtime"]) for r in report["rows"]] == [
+        (v, "litert") for v in ("float32", "float16", "dynamic", "int8")]
+    assert set(report["skipped"]) == {"keras", "tflm"}
+    assert not any(row["tensorflow_loaded"] for row in report["rows"])
+    table = _edgehar(runtime_env, tmp_path, "bench", "--windows", "5")
+    assert table.returncode == 0 and "skipped keras: TensorFlow is not installed" in table.stdout
+
+
+def test_runtime_install_says_in_one_line_which_extras_to_install(runtime_env, tmp_path, small_data):
+    uci_dir = small_data
+    site = runtime_env.parent / "lib"
+    bundle = next(site.glob("python*/site-packages/edgehar/models/*/metadata.json")).parent
+    for args in (["train", "--model", "cnn", "--data", str(uci_dir)],
+                 ["export", str(bundle), "--data", str(uci_dir)],
+                 ["evaluate", str(bundle), "--data", str(uci_dir)],
+                 ["evaluate", str(bundle), "--variant", "int8", "--data", str(uci_dir),
+                  "--png", str(tmp_path / "cm.png")]):
+        run = _edgehar(runtime_env, tmp_path, *args)
+        assert run.returncode == 2, (args, run.stderr)
+        assert len(run.stderr.strip().splitlines()) == 1, (args, run.stderr)
+        assert 'pip install "edgehar[train]" && pip install --no-deps tf-keras' in run.stderr
+    # Evaluating an exported variant needs no extra at all.
+    run = _edgehar(runtime_env, tmp_path, "evaluate", str(bundle), "--variant", "int8",
+                   "--data", str(uci_dir))
+    assert run.returncode == 0, run.stderr
+    assert f"on {len(range(0, 2947, 20))} windows: accuracy" in run.stdout
