@@ -156,14 +156,18 @@ class Connection:
     def pending(self) -> int:
         return self.queued - self.acked
 
-    def close(self, last: tuple[str, str] | None = None, drain_s: float = 10.0) -> dict:
-        """Wait up to ``drain_s`` for queued messages, send ``last`` (topic, payload; retained),
-        disconnect; return the counts (``undelivered``: still queued when time ran out)."""
-        if last:
-            self.publish(*last, retain=True)
-        deadline = time.monotonic() + drain_s
+    def _drain(self, deadline: float) -> None:
         while self.pending and time.monotonic() < deadline:
             time.sleep(0.01)
+
+    def close(self, last: tuple[str, str] | None = None, drain_s: float = 10.0) -> dict:
+        """Wait up to ``drain_s`` for queued messages, then send ``last`` (topic, payload; retained)
+        and disconnect; return the counts (``undelivered``: still queued when time ran out)."""
+        deadline = time.monotonic() + drain_s
+        self._drain(deadline)
+        if last and not self.pending:
+            self.publish(*last, retain=True)
+            self._drain(deadline)
         undelivered = self.pending
         self.client.disconnect()
         self.client.loop_stop()
