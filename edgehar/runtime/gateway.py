@@ -159,14 +159,14 @@ class Gateway:
         sweep = time.perf_counter() + 1.0
         try:
             while not (stop and stop.is_set()):
-                try:
-                    self.handle(*self.inbox.get(timeout=0.2))
-                except queue.Empty:
-                    pass
                 if self._announce.is_set():
                     self._announce.clear()
                     for device in self.devices.values():
                         device.publisher.announce()
+                try:
+                    self.handle(*self.inbox.get(timeout=0.2))
+                except queue.Empty:
+                    pass
                 if (now := time.perf_counter()) >= sweep:
                     self.forget_idle(now)
                     sweep = now + 1.0
