@@ -1,7 +1,7 @@
 """Load benchmark of `edgehar serve`: N simulated sensor nodes at 50 Hz on loopback, and what
 `stream --publish` costs.
 
-    python tools/bench_gateway.py [--devices 250,500,750,1000] [--seconds 60] [--batch 25]
+    python tools/bench_gateway.py [--devices 500,750,1000@-10] [--nice 0] [--seconds 60] [--batch 25]
                                   [--out models/gateway-bench.json]
 
 For each N: a fresh Mosquitto on 127.0.0.1; the gateway (`edgehar serve`, default model, int8)
@@ -13,7 +13,9 @@ each window's label arrives. Per N: samples sent and classified by the gateway (
 difference), windows expected and received, latency from the publication of the batch that
 completed a window to its label's arrival (p50/p99/max; the node's own batching delay comes on
 top), how far the simulator fell behind its schedule, the gateway's CPU share of its core, and
-its RSS per device. N passes with zero lost samples and windows and p99 <= 100 ms.
+its RSS per device. N passes with zero lost samples and windows and p99 <= 100 ms. ``N@NICE``
+runs every benchmark process at that priority (default ``--nice``): on a shared machine a
+negative value keeps other users' jobs from deciding what one core appears to sustain.
 
 Then `stream --publish`: the demo streamed with and without a publisher (same process, broker on
 loopback), the time per window publishing adds, and whether the results differ.
@@ -52,8 +54,7 @@ def free_port() -> int:
 
 
 NICE = 0
-"""Scheduling priority of every benchmark process (--nice): on a shared machine, a negative
-value keeps other users' jobs from deciding what one core appears to sustain."""
+"""Scheduling priority of the current run's processes."""
 
 
 def pinned(cpu: int):
@@ -67,8 +68,9 @@ def pinned(cpu: int):
 def start_broker(folder: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
     config = folder / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n"
-                      + ("user root\n" if os.geteuid() == 0 else ""))
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 100000",
+             "set_tcp_nodelay true"] + (["user root"] if os.geteuid() == 0 else [])
+    config.write_text("\n".join(lines) + "\n")
     broker = subprocess.Popen(["mosquitto", "-c", str(config)], preexec_fn=pinned(OTHERS_CPU),
                               stderr=subprocess.DEVNULL)
     for _ in range(200):
@@ -199,6 +201,7 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path) -> dict:
         "samples_sent": int(devices * sent), "samples_classified": int(classified.sum()),
         "lost_samples": int(devices * sent - classified.sum()),
         "windows_expected": int(expected_windows), "windows_received": int(windows),
+        "nice": NICE,
         "latency_ms_p50": round(float(np.percentile(latency_ms, 50)), 2), "latency_ms_p99": round(p99, 2),
         "latency_ms_max": round(float(latency_ms.max()), 2),
         "gateway_latency_ms_p99": round(float(np.percentile(arrivals[:, 3], 99)), 2),
@@ -271,7 +274,7 @@ def stream_overhead(folder: Path, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--devices", default="250,500,750,1000")
+    parser.add_argument("--devices", default="500,750,1000", help="N or N@NICE, comma-separated")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=5)
@@ -279,13 +282,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("models/gateway-bench.json"))
     args = parser.parse_args()
     global NICE
-    NICE = args.nice
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         overhead = stream_overhead(Path(tmp), args.repeats)
         print(json.dumps(overhead), flush=True)
-        for n in (int(v) for v in args.devices.split(",")):
-            runs.append(run_load(n, args.seconds, args.batch, Path(tmp)))
+        for spec in args.devices.split(","):
+            n, _, nice = spec.partition("@")
+            NICE = int(nice or args.nice)
+            runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp)))
             print(json.dumps(runs[-1]), flush=True)
     passed = [r["devices"] for r in runs if r["passed"]]
     write_json(args.out, {
@@ -293,7 +297,8 @@ def main() -> None:
                        "python": platform.python_version(), "model": Bundle.default().name, "variant": "int8",
                        "gateway_cpu": GATEWAY_CPU, "broker_simulator_listener_cpu": OTHERS_CPU,
                        "node_format": "compact binary", "node_qos": 0, "rate_hz": RATE_HZ,
-                       "nice": NICE, "seconds_per_run": args.seconds},
+                       "seconds_per_run": args.seconds,
+                       "broker": "mosquitto with set_tcp_nodelay true"},
         "max_devices_passed": max(passed) if passed else 0, "runs": runs, "stream_publish": overhead})
 
 

@@ -138,16 +138,16 @@ def stream_table(models: list[Shipped]) -> str:
 
 def gateway_table(bench: dict) -> str:
     c, s = bench["conditions"], bench["stream_publish"]
-    rows = [[r["devices"], f"{r['messages_per_s']:,}", f"{r['samples_sent']:,}", f"{r['lost_samples']:,}",
+    rows = [[r["devices"], r["nice"], f"{r['messages_per_s']:,}", f"{r['samples_sent']:,}",
+             f"{r['lost_samples']:,}",
              f"{r['windows_received']:,} / {r['windows_expected']:,}",
              f"{r['latency_ms_p50']} / {r['latency_ms_p99']} / {r['latency_ms_max']}",
              f"{r['gateway_cpu_percent']}%", f"{r['rss_kb_per_device']} KB",
              r["load_average_before_after"][1], "yes" if r["passed"] else "no"] for r in bench["runs"]]
-    runs = table(["devices", "messages/s", "samples sent", "lost", "windows received / expected",
+    runs = table(["devices", "nice", "messages/s", "samples sent", "lost", "windows received / expected",
                   "latency p50 / p99 / max ms", "gateway CPU (one core)", "RSS per device", "load average",
                   "passed"], rows)
-    conditions = (f"{c['machine']}; `{c['model']}` {c['variant']}; benchmark processes at nice {c['nice']}, "
-                  f"{c['seconds_per_run']:g} s per N")
+    conditions = f"{c['machine']}; `{c['model']}` {c['variant']}; {c['seconds_per_run']:g} s per run"
     publish = (f"one `publish()` takes {s['publish_call_ms_mean_paced']} ms "
                f"(p99 {s['publish_call_ms_p99_paced']} ms) at a live pace and "
                f"{s['publish_call_ms_mean_replay']} ms in a full-speed replay, which takes "

@@ -40,12 +40,6 @@ def serve(
     conn = Connection(target, f"{target.topic}/_gateway/availability", ca_file=mqtt_ca, buffer=mqtt_buffer)
     gateway = Gateway(conn, bundle, target.topic, variant=variant, hop=hop, smooth=smooth, max_gap_s=max_gap,
                       idle_s=idle, discovery_prefix=discovery_prefix)
-    conn.open()
-    print(json.dumps({"event": "serving", "broker": str(target), "nodes": f"{target.topic}/+/imu"}),
-          file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    summary = gateway.summary(gateway.serve())
-    for name in gateway.devices:
-        conn.publish(f"{target.topic}/{name}/availability", "offline", retain=True)
-    summary["mqtt"] = conn.close(last=(gateway.availability, "offline"))
-    print(json.dumps(summary), file=sys.stderr)
+    gateway.serve()
+    print(json.dumps(gateway.close()), file=sys.stderr)

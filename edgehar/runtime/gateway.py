@@ -21,6 +21,7 @@ under ``<root>/<device>/`` as :mod:`edgehar.runtime.mqtt` describes. A device si
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import re
@@ -100,19 +101,18 @@ class Gateway:
         self.forgotten = 0
         self.rejected: Counter = Counter()
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        """(topic, payload, arrival time) from paho's network thread to the classifying one."""
         self._announce = threading.Event()
         conn.on_connect.append(self._connected)
-        conn.subscribe(f"{root}/+/imu", self._receive)
+        conn.subscribe(f"{root}/+/imu", lambda client, userdata, msg: self.inbox.put(
+            (msg.topic, msg.payload, time.perf_counter())))
         if discovery_prefix:
             conn.subscribe(f"{discovery_prefix}/status",
                            lambda client, userdata, msg: msg.payload == b"online" and self._announce.set())
 
-    def _connected(self) -> None:  # paho's thread: the main loop re-announces the devices
+    def _connected(self) -> None:  # paho's thread: the classifying thread re-announces the devices
         self.conn.publish(self.availability, "online", retain=True)
         self._announce.set()
-
-    def _receive(self, client, userdata, message) -> None:
-        self.inbox.put((message.topic, message.payload, time.perf_counter()))
 
     def _device(self, name: str, now: float) -> Device:
         streamer = Streamer(self.classifier, self.bundle.pipeline, self.bundle.classes,
@@ -154,27 +154,30 @@ class Gateway:
                 "skipped": dict(sorted(s.skipped.items())), "labels": dict(s.labels),
                 "dropped_windows": device.publisher.dropped}
 
-    def serve(self, stop: threading.Event | None = None) -> str:
-        """Process messages until ``stop`` is set ('stopped') or Ctrl-C / SIGTERM ('interrupted')."""
+    def serve(self) -> None:
+        """Classify until Ctrl-C or SIGTERM. paho's thread receives, sends and reconnects to a
+        broker that went away (results queue meanwhile); this thread classifies and publishes."""
+        self.conn.open()
+        _log("serving", broker=str(self.conn.url), nodes=f"{self.root}/+/imu")
         sweep = time.perf_counter() + 1.0
-        try:
-            while not (stop and stop.is_set()):
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
                 if self._announce.is_set():
                     self._announce.clear()
                     for device in self.devices.values():
                         device.publisher.announce()
-                try:
+                with contextlib.suppress(queue.Empty):
                     self.handle(*self.inbox.get(timeout=0.2))
-                except queue.Empty:
-                    pass
                 if (now := time.perf_counter()) >= sweep:
                     self.forget_idle(now)
                     sweep = now + 1.0
-        except KeyboardInterrupt:
-            return "interrupted"
-        return "stopped"
 
-    def summary(self, end: str) -> dict:
-        return {"end": end, "model": self.bundle.name, "devices": {n: self._counts(d) for n, d in
-                                                                    sorted(self.devices.items())},
-                "forgotten": self.forgotten, "rejected": dict(self.rejected)}
+    def close(self) -> dict:
+        """Mark every device and the gateway offline and disconnect; return the per-device counts."""
+        devices = {name: self._counts(device) for name, device in sorted(self.devices.items())}
+        summary = {"model": self.bundle.name, "devices": devices,
+                   "forgotten": self.forgotten, "rejected": dict(self.rejected)}
+        for device in self.devices.values():
+            self.conn.publish(device.publisher.availability, "offline", retain=True)
+        summary["mqtt"] = self.conn.close(last=(self.availability, "offline"))
+        return summary

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ class Connection:
         self.url, self.timeout = url, timeout
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
         self.client.max_queued_messages_set(buffer)
+        self.client.max_inflight_messages_set(1000)  # awaiting the broker's ack (paho's default: 20)
         self.client.reconnect_delay_set(1, 10)
         self.client.connect_timeout = timeout
         if url.username:
@@ -103,6 +105,8 @@ class Connection:
         self.queued = self.acked = self.dropped = self.connects = 0
         self._answer = threading.Event()
         self._refusal: str | None = None
+        self.client.on_socket_open = lambda client, userdata, sock: sock.setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each result goes out at once, not batched by Nagle
         self.client.on_connect = self._connected
         self.client.on_publish = self._published
 
