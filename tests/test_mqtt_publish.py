@@ -27,6 +27,10 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
+def without_latency(line: str) -> dict:
+    return {k: v for k, v in json.loads(line).items() if k != "latency_ms"}
+
+
 @pytest.fixture(scope="module")
 def demo_results():
     """The default model's results over the demo recording, as `stream --source demo` makes them."""
@@ -41,6 +45,8 @@ def test_every_demo_window_arrives_in_order_with_discovery_state_and_availabilit
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 224
+    alone = edgehar("stream", "--source", "demo", "--jsonl").stdout.splitlines()
+    assert [without_latency(line) for line in lines] == [without_latency(line) for line in alone]
     assert [p.decode() for p in recorder.wait_for("edgehar/den/window", 224)] == lines
     summary = json.loads(done.stderr.splitlines()[-1])["mqtt"]
     assert summary["windows"] == 224 and summary["dropped"] == summary["undelivered"] == 0
@@ -123,8 +129,9 @@ def test_bad_credentials_are_one_clear_error_and_good_ones_may_come_from_the_env
         secured.stop()
 
 
-def test_an_unreachable_broker_is_one_clear_error():
-    done = edgehar("stream", "--source", "demo", "--publish", f"mqtt://127.0.0.1:{free_port()}/x")
+@pytest.mark.parametrize("command", [["stream", "--source", "demo", "--publish"], ["serve", "--mqtt"]])
+def test_an_unreachable_broker_is_one_clear_error(command):
+    done = edgehar(*command, f"mqtt://127.0.0.1:{free_port()}/x")
     assert done.returncode == 2
     (line,) = error_lines(done.stderr)
     assert "cannot connect (Connection refused)" in line
