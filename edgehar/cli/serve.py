@@ -23,7 +23,9 @@ def serve(
     model: ModelOption = None,
     variant: VariantOption = "int8",
     hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
-    smooth: Annotated[str, typer.Option(help="none, vote:K, ema:A or hysteresis[:N[:P]].")] = "none",
+    smooth: Annotated[str, typer.Option(
+        help="none, vote:K, ema:A, hysteresis[:N[:P]] or hmm[:LAG] (the bundle's decoder), per device.",
+    )] = "none",
     max_gap: Annotated[float, typer.Option(
         help="A pause longer than this (s) restarts a device's window and filters.")] = 0.1,
     idle: Annotated[float, typer.Option(help="Forget a device silent this long (s).")] = 60.0,

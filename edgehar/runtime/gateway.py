@@ -94,7 +94,7 @@ class Gateway:
         self.classifier = TFLiteClassifier(bundle.tflite(variant))
         self.hop = bundle.hop if hop is None else hop
         self.smooth, self.max_gap_s, self.idle_s = smooth, max_gap_s, idle_s
-        make_smoother(smooth)  # a bad spec fails now, not at the first device
+        make_smoother(smooth, bundle)  # a bad spec fails now, not at the first device
         self.discovery_prefix = discovery_prefix
         self.availability = f"{root}/_gateway/availability"
         self.devices: dict[str, Device] = {}
@@ -116,7 +116,8 @@ class Gateway:
 
     def _device(self, name: str, now: float) -> Device:
         streamer = Streamer(self.classifier, self.bundle.pipeline, self.bundle.classes,
-                            window=self.bundle.window, hop=self.hop, smoother=make_smoother(self.smooth),
+                            window=self.bundle.window, hop=self.hop,
+                            smoother=make_smoother(self.smooth, self.bundle),
                             max_gap_s=self.max_gap_s)
         publisher = ResultPublisher(self.conn, f"{self.root}/{name}", self.bundle.classes, self.bundle.name,
                                     discovery_prefix=self.discovery_prefix, availability=(self.availability,))
