@@ -101,6 +101,7 @@ class Connection:
                 raise PublishError(f"--mqtt-ca {ca_file}: no such file")
             self.client.tls_set(ca_certs=ca_file)
         self.client.will_set(will_topic, "offline", qos=1, retain=True)
+        self._queued_codes = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
         self.on_connect: list = []
         self.queued = self.acked = self.dropped = self.connects = 0
         self._answer = threading.Event()
@@ -143,7 +144,7 @@ class Connection:
     def publish(self, topic: str, payload: str, retain: bool = False) -> bool:
         """Queue one QoS 1 message without waiting; False if the buffer was full (counted)."""
         rc = self.client.publish(topic, payload, qos=1, retain=retain).rc
-        if rc == 0 or rc == 4:  # sent, or held until the broker is back (MQTT_ERR_NO_CONN)
+        if rc in self._queued_codes:  # sent, or held until the broker is back
             self.queued += 1
             return True
         self.dropped += 1
