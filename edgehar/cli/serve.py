@@ -11,7 +11,7 @@ import typer
 
 from edgehar.cli.app import app
 from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption
-from edgehar.cli.stream import ModelOption, VariantOption, _bundle, _terminate_as_interrupt
+from edgehar.cli.stream import EXIT_CODES, ModelOption, VariantOption, _bundle
 
 
 @app.command()
@@ -36,12 +36,18 @@ def serve(
     """Classify the IMU streams of many sensor nodes that publish raw samples over MQTT."""
     from edgehar.runtime.gateway import Gateway
     from edgehar.runtime.mqtt import Connection, parse_url
+    from edgehar.runtime.stream import Terminated
 
     bundle = _bundle(model)
     target = parse_url(mqtt, default_topic="edgehar")
     conn = Connection(target, f"{target.topic}/_gateway/availability", ca_file=mqtt_ca, buffer=mqtt_buffer)
     gateway = Gateway(conn, bundle, target.topic, variant=variant, hop=hop, smooth=smooth, max_gap_s=max_gap,
                       idle_s=idle, discovery_prefix=discovery_prefix)
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
-    gateway.serve()
-    print(json.dumps(gateway.close()), file=sys.stderr)
+    def terminate(signum, frame):
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminate)
+    end = gateway.serve()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    print(json.dumps({"end": end, **gateway.close()}), file=sys.stderr)
+    raise typer.Exit(EXIT_CODES[end])

@@ -39,7 +39,7 @@ from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.mqtt import Connection, ResultPublisher
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk, parse_lines
-from edgehar.runtime.stream import Streamer
+from edgehar.runtime.stream import Streamer, Terminated
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_-]{0,63}")
 HEADER = struct.Struct("<2sBBQff")
@@ -155,14 +155,15 @@ class Gateway:
                 "skipped": dict(sorted(s.skipped.items())), "labels": dict(s.labels),
                 "dropped_windows": device.publisher.dropped}
 
-    def serve(self) -> None:
-        """Classify until Ctrl-C or SIGTERM. paho's thread receives, sends and reconnects to a
-        broker that went away (results queue meanwhile); this thread classifies and publishes."""
+    def serve(self) -> str:
+        """Classify until Ctrl-C ('interrupted') or SIGTERM raising :class:`Terminated`
+        ('terminated'). paho's thread receives, sends and reconnects to a broker that went away
+        (results queue meanwhile); this thread classifies and publishes."""
         sys.setswitchinterval(0.0005)  # paho's thread gets the GIL within 0.5 ms, not 5: no backlog
         self.conn.open()
         _log("serving", broker=str(self.conn.url), nodes=f"{self.root}/+/imu")
         sweep = time.perf_counter() + 1.0
-        with contextlib.suppress(KeyboardInterrupt):
+        try:
             while True:
                 if self._announce.is_set():
                     self._announce.clear()
@@ -173,6 +174,10 @@ class Gateway:
                 if (now := time.perf_counter()) >= sweep:
                     self.forget_idle(now)
                     sweep = now + 1.0
+        except KeyboardInterrupt:
+            return "interrupted"
+        except Terminated:
+            return "terminated"
 
     def close(self) -> dict:
         """Mark every device and the gateway offline and disconnect; return the per-device counts."""
