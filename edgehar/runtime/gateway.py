@@ -36,6 +36,7 @@ import numpy as np
 
 from edgehar.bundle import Bundle
 from edgehar.runtime.interpreter import TFLiteClassifier
+from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.mqtt import Connection, ResultPublisher
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk, parse_lines
@@ -95,6 +96,7 @@ class Gateway:
         self.hop = bundle.hop if hop is None else hop
         self.smooth, self.max_gap_s, self.idle_s = smooth, max_gap_s, idle_s
         make_smoother(smooth, bundle)  # a bad spec fails now, not at the first device
+        self.limits = SampleLimits.of_bundle(bundle)
         self.discovery_prefix = discovery_prefix
         self.availability = f"{root}/_gateway/availability"
         self.devices: dict[str, Device] = {}
@@ -118,7 +120,7 @@ class Gateway:
         streamer = Streamer(self.classifier, self.bundle.pipeline, self.bundle.classes,
                             window=self.bundle.window, hop=self.hop,
                             smoother=make_smoother(self.smooth, self.bundle),
-                            max_gap_s=self.max_gap_s)
+                            max_gap_s=self.max_gap_s, limits=self.limits)
         publisher = ResultPublisher(self.conn, f"{self.root}/{name}", self.bundle.classes, self.bundle.name,
                                     discovery_prefix=self.discovery_prefix, availability=(self.availability,))
         publisher.announce()
