@@ -3,8 +3,8 @@
 Nothing here measures anything: every figure comes from files the experiment tools and the
 CLI wrote into ``models/`` (reference-results.json, causal-audit.json, live-results.json and, per bundle,
 metadata.json, export_report.json, evaluate_int8.json, validate.json, bench.json,
-stream_bench_*.json and seeds.json). Tables go between ``<!-- name -->`` and
-``<!-- /name -->`` markers in README.md.
+stream_bench_*.json and seeds.json) and gateway-bench.json. Tables go between
+``<!-- name -->`` and ``<!-- /name -->`` markers in README.md.
 
     python tools/readme_tables.py
 """
@@ -161,6 +161,28 @@ def stream_table(models: list[Shipped]) -> str:
                   "latency p50 / p99 ms", "peak RSS"], rows)
 
 
+def gateway_table(bench: dict) -> str:
+    c, s = bench["conditions"], bench["stream_publish"]
+    rows = [[r["devices"], r["nice"], f"{r['messages_per_s']:,}", f"{r['samples_sent']:,}",
+             f"{r['lost_samples']:,}",
+             f"{r['windows_received']:,} / {r['windows_expected']:,}",
+             f"{r['latency_ms_p50']} / {r['latency_ms_p99']} / {r['latency_ms_max']}",
+             f"{r['gateway_cpu_percent']}%", f"{r['rss_kb_per_device']} KB",
+             r["load_average_before_after"][1], "yes" if r["passed"] else "no"] for r in bench["runs"]]
+    runs = table(["devices", "nice", "messages/s", "samples sent", "lost", "windows received / expected",
+                  "latency p50 / p99 / max ms", "gateway CPU (one core)", "RSS per device", "load average",
+                  "passed"], rows)
+    conditions = f"{c['machine']}; `{c['model']}` {c['variant']}; {c['seconds_per_run']:g} s per run"
+    publish = (f"one `publish()` takes {s['publish_call_ms_mean_paced']} ms "
+               f"(p99 {s['publish_call_ms_p99_paced']} ms) at a live pace and "
+               f"{s['publish_call_ms_mean_replay']} ms in a full-speed replay, which takes "
+               f"{s['ms_per_window_plain']} ms per window without publishing and "
+               f"{s['ms_per_window_publish']} ms with it")
+    return (f"{runs}\n\nLargest N passed: **{bench['max_devices_passed']}** devices on one core "
+            f"({conditions}). `stream --publish` over the demo ({s['windows']} windows): {publish}; "
+            f"output identical: {'yes' if s['output_identical'] else 'NO'}.")
+
+
 def validate_table(models: list[Shipped]) -> str:
     rows = [[f"`{m.name}`", m.validate["variant"], m.validate["windows"], pct(m.validate["accuracy"]),
              pct(m.validate["offline_accuracy"]), f"{m.validate['agreement']:.4f}"]
@@ -272,6 +294,8 @@ def main() -> None:
                 "stream-table": stream_table(models)}
     if (ref := load(MODELS / "reference-results.json")) is not None:
         sections["reference-table"] = reference_table(ref)
+    if (gateway := load(MODELS / "gateway-bench.json")) is not None:
+        sections["gateway-table"] = gateway_table(gateway)
     if (audit := load(MODELS / "causal-audit.json")) is not None:
         sections["audit-table"] = audit_table(audit)
     if (live := load(MODELS / "live-results.json")) is not None:

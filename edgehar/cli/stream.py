@@ -16,6 +16,7 @@ import typer
 
 from edgehar.bundle import Bundle
 from edgehar.cli.app import DataOption, app, progress
+from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption, PublishOption
 from edgehar.errors import EdgeharError
 
 ModelOption = Annotated[Path | None, typer.Option(
@@ -62,6 +63,10 @@ def stream(
     max_gyro: Annotated[float | None, typer.Option(
         help="Drop samples with |angular velocity| above this on any axis (°/s). Default: the "
         "bundle's, else 3000.")] = None,
+    publish: PublishOption = None,
+    mqtt_ca: MqttCaOption = None,
+    mqtt_buffer: MqttBufferOption = 10_000,
+    discovery_prefix: DiscoveryOption = "homeassistant",
 ) -> None:
     """Classify a live 50 Hz IMU stream (or a replayed recording), one line per window.
 
@@ -79,6 +84,11 @@ def stream(
                                     limits=SampleLimits.of_bundle(bundle, acc_g=max_acc, gyro_dps=max_gyro))
     chunks = open_source(source, speed=speed, timeout=timeout, acc_unit=acc_unit, gyro_unit=gyro_unit,
                          axes=axes)
+    if publish:
+        from edgehar.runtime.mqtt import open_publisher
+
+        publisher, conn = open_publisher(publish, bundle.classes, bundle.name, ca_file=mqtt_ca,
+                                         buffer=mqtt_buffer, discovery_prefix=discovery_prefix)
     try:
         sink = out.open("w") if out else sys.stdout
     except OSError as err:
@@ -87,6 +97,8 @@ def stream(
     def emit(result):
         sink.write((result.to_json() if jsonl else result.to_text()) + "\n")
         sink.flush()
+        if publish:
+            publisher.publish(result)
 
     def terminate(signum, frame):
         raise Terminated
@@ -100,6 +112,8 @@ def stream(
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if out:
             sink.close()
+    if publish:
+        summary["mqtt"] = {**publisher.counts(), **conn.close(last=(publisher.availability, "offline"))}
     if summary["end"] == "output_closed":  # e.g. `| head`: nothing more may go to stdout
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if summary["end"] == "error":

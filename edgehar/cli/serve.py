@@ -1,0 +1,53 @@
+"""`edgehar serve`: an MQTT gateway that classifies the raw samples of many sensor nodes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from edgehar.cli.app import app
+from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption
+from edgehar.cli.stream import EXIT_CODES, ModelOption, VariantOption, _bundle
+
+
+@app.command()
+def serve(
+    mqtt: Annotated[str, typer.Option(
+        "--mqtt", help="Broker and root topic, mqtt[s]://[USER[:PASS]@]HOST[:PORT]/ROOT (default ROOT: "
+        "edgehar); nodes publish to ROOT/DEVICE/imu. USER and PASS default to $EDGEHAR_MQTT_USERNAME "
+        "and $EDGEHAR_MQTT_PASSWORD.")],
+    model: ModelOption = None,
+    variant: VariantOption = "int8",
+    hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
+    smooth: Annotated[str, typer.Option(
+        help="none, vote:K, ema:A, hysteresis[:N[:P]] or hmm[:LAG] (the bundle's decoder), per device.",
+    )] = "none",
+    max_gap: Annotated[float, typer.Option(
+        help="A pause longer than this (s) restarts a device's window and filters.")] = 0.1,
+    idle: Annotated[float, typer.Option(help="Forget a device silent this long (s).")] = 60.0,
+    mqtt_ca: MqttCaOption = None,
+    mqtt_buffer: MqttBufferOption = 10_000,
+    discovery_prefix: DiscoveryOption = "homeassistant",
+) -> None:
+    """Classify the IMU streams of many sensor nodes that publish raw samples over MQTT."""
+    from edgehar.runtime.gateway import Gateway
+    from edgehar.runtime.mqtt import Connection, parse_url
+    from edgehar.runtime.stream import Terminated
+
+    bundle = _bundle(model)
+    target = parse_url(mqtt, default_topic="edgehar")
+    conn = Connection(target, f"{target.topic}/_gateway/availability", ca_file=mqtt_ca, buffer=mqtt_buffer)
+    gateway = Gateway(conn, bundle, target.topic, variant=variant, hop=hop, smooth=smooth, max_gap_s=max_gap,
+                      idle_s=idle, discovery_prefix=discovery_prefix)
+    def terminate(signum, frame):
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, terminate)
+    end = gateway.serve()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    print(json.dumps({"end": end, **gateway.close()}), file=sys.stderr)
+    raise typer.Exit(EXIT_CODES[end])

@@ -1,0 +1,254 @@
+"""Results over MQTT, for home-automation hubs and dashboards (needs ``edgehar[mqtt]``: paho-mqtt).
+
+Under a base topic ``B`` (the path of ``mqtt://HOST/B``) a :class:`ResultPublisher` sends
+
+- ``B/window``: every window's JSON object, as ``stream --jsonl`` prints it (QoS 1);
+- ``B/state``: retained ``{"activity": smoothed, "label", "confidence", "t_end"}``;
+- ``B/availability``: retained ``online`` / ``offline``;
+- ``<prefix>/sensor/<id>/activity/config``: Home Assistant MQTT discovery of an ``enum`` sensor
+  whose options are the model's classes, with the state's fields as attributes.
+
+A :class:`Connection` connects once, failing with one clear line (bad credentials, no broker,
+TLS), then paho's network thread does all I/O and reconnects by itself: publishing only
+queues, so the stream never waits on the network. While the broker is away, messages wait in a
+bounded, ordered queue and go out after reconnection; what does not fit is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import edgehar
+from edgehar.errors import EdgeharError
+
+USERNAME_ENV, PASSWORD_ENV = "EDGEHAR_MQTT_USERNAME", "EDGEHAR_MQTT_PASSWORD"
+DEFAULT_BUFFER = 10_000
+"""Messages (two per window) held while the broker is away; about 3.5 h of one stream."""
+
+
+class PublishError(EdgeharError):
+    """The broker cannot be reached, refuses us, or the URL is wrong."""
+
+
+@dataclass(frozen=True)
+class BrokerURL:
+    """``mqtt[s]://[USER[:PASS]@]HOST[:PORT]/TOPIC``; credentials default to the environment."""
+
+    tls: bool
+    host: str
+    port: int
+    topic: str
+    username: str | None = None
+    password: str | None = None
+
+    def __str__(self) -> str:  # never shows the password
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}/{self.topic}"
+
+
+def parse_url(url: str, default_topic: str) -> BrokerURL:
+    """Parse a broker URL; USER and PASS come from $EDGEHAR_MQTT_USERNAME/PASSWORD when absent."""
+    parts = urlsplit(url)
+    shown = re.sub(r"//[^@/]*@", "//***@", url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or port == -1 or parts.query:
+        raise PublishError(f"{shown}: expected mqtt://[USER[:PASS]@]HOST[:PORT]/TOPIC (or mqtts://)")
+    topic = unquote(parts.path).strip("/") or default_topic
+    if any(c in topic for c in "+#\0") or "//" in topic:
+        raise PublishError(f"{shown}: topic {topic!r} may not hold +, # or empty levels")
+    tls = parts.scheme == "mqtts"
+    username = unquote(parts.username) if parts.username else os.environ.get(USERNAME_ENV)
+    password = unquote(parts.password) if parts.password else os.environ.get(PASSWORD_ENV)
+    return BrokerURL(tls, parts.hostname, port or (8883 if tls else 1883), topic, username, password)
+
+
+def _paho():
+    try:
+        import paho.mqtt.client as mqtt
+    except ImportError:
+        raise PublishError("MQTT needs paho-mqtt: pip install 'edgehar[mqtt]'") from None
+    return mqtt
+
+
+class Connection:
+    """One client session: connect or fail clearly, then queue messages in order, QoS 1.
+
+    ``will_topic`` gets a retained ``offline`` from the broker if this process vanishes.
+    ``on_connect`` callables run on every (re)connection, from paho's network thread."""
+
+    def __init__(self, url: BrokerURL, will_topic: str, *, ca_file: str | None = None,
+                 buffer: int = DEFAULT_BUFFER, timeout: float = 10.0):
+        mqtt = _paho()
+        self.url, self.timeout = url, timeout
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+        self.client.max_queued_messages_set(buffer)
+        self.client.max_inflight_messages_set(1000)  # awaiting the broker's ack (paho's default: 20)
+        self.client.reconnect_delay_set(1, 10)
+        self.client.connect_timeout = timeout
+        if url.username:
+            self.client.username_pw_set(url.username, url.password)
+        if url.tls:
+            if ca_file and not os.path.isfile(ca_file):
+                raise PublishError(f"--mqtt-ca {ca_file}: no such file")
+            self.client.tls_set(ca_certs=ca_file)
+        self.client.will_set(will_topic, "offline", qos=1, retain=True)
+        self._queued_codes = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+        self.on_connect: list = []
+        self.queued = self.acked = self.dropped = self.connects = 0
+        self._answer = threading.Event()
+        self._refusal: str | None = None
+        self.client.on_socket_open = lambda client, userdata, sock: sock.setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each result goes out at once, not batched by Nagle
+        self.client.on_connect = self._connected
+        self.client.on_publish = self._published
+
+    def _connected(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._refusal = str(reason_code)
+        else:
+            self.connects += 1
+            for callback in self.on_connect:
+                callback()
+        self._answer.set()
+
+    def _published(self, client, userdata, mid, reason_code, properties) -> None:
+        self.acked += 1
+
+    def open(self) -> Connection:
+        """Connect and wait for the broker's answer; raise :class:`PublishError` if it is not yes."""
+        try:
+            self.client.connect(self.url.host, self.url.port, keepalive=30)
+        except OSError as err:  # refused, unknown host, timeout, TLS
+            why = getattr(err, "reason", None) or err.strerror or err  # TLS errors have a reason
+            raise PublishError(f"{self.url}: cannot connect ({why})") from None
+        self.client.loop_start()
+        if not self._answer.wait(self.timeout) or self._refusal:
+            self.client.loop_stop()
+            self.client.disconnect()
+            why = f"broker refused the connection: {self._refusal}" if self._refusal else \
+                f"no answer from the broker in {self.timeout:g} s"
+            hint = f" (check the user name and password, or ${USERNAME_ENV}/${PASSWORD_ENV})" \
+                if self._refusal and ("authori" in self._refusal or "password" in self._refusal) else ""
+            raise PublishError(f"{self.url}: {why}{hint}")
+        return self
+
+    def publish(self, topic: str, payload: str, retain: bool = False) -> bool:
+        """Queue one QoS 1 message without waiting; False if the buffer was full (counted)."""
+        rc = self.client.publish(topic, payload, qos=1, retain=retain).rc
+        if rc in self._queued_codes:  # sent, or held until the broker is back
+            self.queued += 1
+            return True
+        self.dropped += 1
+        return False
+
+    def subscribe(self, topic: str, callback) -> None:
+        """Deliver messages on ``topic`` to ``callback(client, userdata, message)``, on every connection."""
+        self.client.message_callback_add(topic, callback)
+        self.on_connect.append(lambda: self.client.subscribe(topic, qos=1))
+        if self.client.is_connected():
+            self.client.subscribe(topic, qos=1)
+
+    @property
+    def pending(self) -> int:
+        return self.queued - self.acked
+
+    def _drain(self, deadline: float) -> None:
+        while self.pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def close(self, last: tuple[str, str] | None = None, drain_s: float = 10.0) -> dict:
+        """Wait up to ``drain_s`` for queued messages, then send ``last`` (topic, payload; retained)
+        and disconnect; return the counts (``undelivered``: still queued when time ran out)."""
+        deadline = time.monotonic() + drain_s
+        self._drain(deadline)
+        if last and not self.pending:
+            self.publish(*last, retain=True)
+            self._drain(deadline)
+        undelivered = self.pending
+        self.client.disconnect()
+        self.client.loop_stop()
+        return {"broker": str(self.url), "messages": self.queued, "delivered": self.acked,
+                "dropped": self.dropped, "undelivered": undelivered, "connections": self.connects}
+
+
+def node_id(topic: str) -> str:
+    """A Home Assistant object id for a base topic: edgehar/kitchen -> edgehar_kitchen."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", topic).strip("_")
+
+
+def discovery_config(topic: str, classes, model: str, availability: list[str]) -> dict:
+    """Home Assistant MQTT discovery payload of the activity sensor published under ``topic``."""
+    ident = node_id(topic)
+    return {
+        "name": "Activity",
+        "unique_id": f"{ident}_activity",
+        "state_topic": f"{topic}/state",
+        "value_template": "{{ value_json.activity }}",
+        "json_attributes_topic": f"{topic}/state",
+        "device_class": "enum",
+        "options": list(classes),
+        "icon": "mdi:run",
+        "availability": [{"topic": t} for t in availability],
+        "availability_mode": "all",
+        "payload_available": "online",
+        "payload_not_available": "offline",
+        "device": {"identifiers": [ident], "name": topic.rsplit("/", 1)[-1], "manufacturer": "edgehar",
+                   "model": model, "sw_version": edgehar.__version__},
+        "origin": {"name": "edgehar", "sw_version": edgehar.__version__},
+    }
+
+
+class ResultPublisher:
+    """Publishes one stream's results under ``topic`` on a :class:`Connection`."""
+
+    def __init__(self, conn: Connection, topic: str, classes, model: str, *,
+                 discovery_prefix: str = "homeassistant", availability: tuple[str, ...] = ()):
+        self.conn, self.topic = conn, topic
+        self.availability = f"{topic}/availability"
+        self.discovery = None
+        if discovery_prefix:
+            self.discovery = (f"{discovery_prefix}/sensor/{node_id(topic)}/activity/config",
+                              json.dumps(discovery_config(topic, classes, model,
+                                                          [self.availability, *availability])))
+        self.windows = self.dropped = 0
+
+    def announce(self) -> None:
+        """Discovery config and ``online`` (both retained): on every connection and HA restart."""
+        if self.discovery:
+            self.conn.publish(*self.discovery, retain=True)
+        self.conn.publish(self.availability, "online", retain=True)
+
+    def publish(self, result) -> None:
+        """The window's JSON object, then the retained state; never waits on the network."""
+        self.windows += 1
+        if not self.conn.publish(f"{self.topic}/window", result.to_json()):
+            self.dropped += 1
+            return
+        self.conn.publish(f"{self.topic}/state", json.dumps(
+            {"activity": result.smoothed, "label": result.label,
+             "confidence": round(result.confidence, 4), "t_end": result.t_end}), retain=True)
+
+    def counts(self) -> dict:
+        return {"windows": self.windows, "dropped_windows": self.dropped}
+
+
+def open_publisher(url: str, classes, model: str, *, ca_file: str | None = None,
+                   buffer: int = DEFAULT_BUFFER, discovery_prefix: str = "homeassistant"):
+    """Connect for ``stream --publish``: returns the publisher, announced, and its connection."""
+    target = parse_url(url, default_topic=f"edgehar/{os.uname().nodename}")
+    conn = Connection(target, f"{target.topic}/availability", ca_file=ca_file, buffer=buffer)
+    publisher = ResultPublisher(conn, target.topic, classes, model, discovery_prefix=discovery_prefix)
+    conn.on_connect.append(publisher.announce)
+    if discovery_prefix:  # Home Assistant says "online" when it (re)starts: announce again
+        conn.subscribe(f"{discovery_prefix}/status",
+                       lambda client, userdata, msg: msg.payload == b"online" and publisher.announce())
+    return publisher, conn.open()

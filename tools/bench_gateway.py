@@ -1,0 +1,323 @@
+"""Load benchmark of `edgehar serve`: N simulated sensor nodes at 50 Hz on loopback, and what
+`stream --publish` costs.
+
+    python tools/bench_gateway.py [--devices 500,750,1000@-10] [--nice 0] [--seconds 60] [--batch 25]
+                                  [--out models/gateway-bench.json]
+
+For each N: a fresh Mosquitto on 127.0.0.1; the gateway (`edgehar serve`, default model, int8)
+pinned to CPU 0; the broker, the node simulator and a listener pinned to CPU 1, each its own
+process. The simulator replays the demo recording for every node (each from its own offset) in
+the compact binary form, ``--batch`` samples per message (QoS 0, like PubSubClient), the nodes'
+publish times spread evenly over the batch period, for ``--seconds``. The listener records when
+each window's label arrives. Per N: samples sent and classified by the gateway (lost = the
+difference), windows expected and received, latency from the publication of the batch that
+completed a window to its label's arrival (p50/p99/max; the node's own batching delay comes on
+top), how far the simulator fell behind its schedule, the gateway's CPU share of its core, and
+its RSS per device. N passes with zero lost samples and windows and p99 <= 100 ms. ``N@NICE``
+runs every benchmark process at that priority (default ``--nice``), each in its own session (the
+kernel's autogroup share): on a shared machine a negative value keeps other users' jobs from
+deciding what one core appears to sustain.
+
+Then `stream --publish`: the demo streamed with and without a publisher (same process, broker on
+loopback), the time per window publishing adds, and whether the results differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgehar.atomic import write_json
+from edgehar.bundle import Bundle
+from edgehar.runtime.gateway import pack_binary
+from edgehar.runtime.sources import demo_path, iter_csv
+
+ROOT, RATE_HZ, WINDOW, HOP = "bench", 50, 128, 64
+ACC_SCALE, GYRO_SCALE = 1 / 4096, 1 / 1000
+GATEWAY_CPU, OTHERS_CPU = 0, 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+NICE = 0
+"""Scheduling priority of the current run's processes."""
+
+
+def pinned(cpu: int):
+    """Run on ``cpu``; at a NICE other than 0 also in a session of its own at that priority (the
+    kernel shares the CPU fairly between sessions first: a plain nice acts only within one)."""
+    def setup():
+        os.sched_setaffinity(0, {cpu})
+        if NICE:
+            os.setsid()
+            Path("/proc/self/autogroup").write_text(str(NICE))
+            os.nice(NICE)
+    return setup
+
+
+def start_broker(folder: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    config = folder / "mosquitto.conf"
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 100000",
+             "set_tcp_nodelay true"] + (["user root"] if os.geteuid() == 0 else [])
+    config.write_text("\n".join(lines) + "\n")
+    broker = subprocess.Popen(["mosquitto", "-c", str(config)], preexec_fn=pinned(OTHERS_CPU),
+                              stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return broker, port
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("mosquitto did not start")
+
+
+def client(port: int):
+    import paho.mqtt.client as mqtt
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    c.max_queued_messages_set(0)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    return c
+
+
+def demo_counts() -> np.ndarray:
+    x = np.concatenate([c.x for c in iter_csv(str(demo_path()))])
+    return np.rint(x / np.array([ACC_SCALE] * 3 + [GYRO_SCALE] * 3)).astype(np.int16)
+
+
+def simulate(port: int, devices: int, batch: int, batches: int, start_at: float, out: str) -> None:
+    """Publish ``batches`` batches per device on schedule; save when each was published."""
+    pinned(OTHERS_CPU)()
+    raw, c = demo_counts(), client(port)
+    offsets = np.random.default_rng(0).integers(0, len(raw), devices)
+    period, dt_us = batch / RATE_HZ, np.arange(batch) * (1_000_000 // RATE_HZ)
+    published = np.zeros((devices, batches))
+    behind = 0.0
+    for k in range(batches):
+        for d in range(devices):
+            due = start_at + (k + d / devices) * period
+            if (wait := due - time.perf_counter()) > 0:
+                time.sleep(wait)
+            behind = max(behind, time.perf_counter() - due)
+            rows = raw[(offsets[d] + k * batch + np.arange(batch)) % len(raw)]
+            payload = pack_binary(k * batch * 20_000, dt_us, rows, ACC_SCALE, GYRO_SCALE)
+            c.publish(f"{ROOT}/node{d:05d}/imu", payload, qos=0)
+            published[d, k] = time.perf_counter()
+    time.sleep(0.5)
+    c.loop_stop()
+    np.savez(out, published=published, behind=behind)
+
+
+def listen(port: int, ready, stop, out: str) -> None:
+    """Record (device, window end, arrival time, gateway latency ms) of every label until ``stop``."""
+    pinned(OTHERS_CPU)()
+    arrivals = []
+
+    def on_message(c, userdata, message):
+        result = json.loads(message.payload)
+        arrivals.append((int(message.topic.split("/")[1][4:]), result["end"], time.perf_counter(),
+                         result["latency_ms"]))
+
+    c = client(port)
+    c.on_message = on_message
+    c.subscribe(f"{ROOT}/+/window", qos=0)
+    time.sleep(0.5)
+    ready.set()
+    stop.wait()
+    c.loop_stop()
+    np.save(out, np.array(arrivals, dtype=np.float64).reshape(-1, 4))
+
+
+def proc_stat(pid: int) -> tuple[float, float]:
+    """(CPU seconds, RSS MB) of a process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return cpu, rss
+
+
+def run_load(devices: int, seconds: float, batch: int, folder: Path) -> dict:
+    broker, port = start_broker(folder)
+    gateway = subprocess.Popen([sys.executable, "-m", "edgehar", "serve", "--mqtt",
+                                f"mqtt://127.0.0.1:{port}/{ROOT}", "--idle", "600"],
+                               preexec_fn=pinned(GATEWAY_CPU), stderr=subprocess.PIPE, text=True)
+    try:
+        while "serving" not in (line := gateway.stderr.readline()):
+            if not line:
+                raise SystemExit("the gateway did not start")
+        time.sleep(1.0)
+        _, rss0 = proc_stat(gateway.pid)
+        ready, stop = mp.Event(), mp.Event()
+        listener = mp.Process(target=listen, args=(port, ready, stop, str(folder / "arrivals.npy")))
+        listener.start()
+        ready.wait(30)
+        batches = int(seconds * RATE_HZ / batch)
+        start_at = time.perf_counter() + 2.0
+        load0 = os.getloadavg()
+        simulator = mp.Process(target=simulate, args=(port, devices, batch, batches, start_at,
+                                                      str(folder / "published.npz")))
+        simulator.start()
+        time.sleep(max(0.0, start_at - time.perf_counter()))
+        cpu0, _ = proc_stat(gateway.pid)
+        simulator.join()
+        cpu1, rss1 = proc_stat(gateway.pid)
+        wall = time.perf_counter() - start_at
+        time.sleep(3.0)  # the tail: anything later than this counts as lost
+        stop.set()
+        listener.join()
+        load1 = os.getloadavg()
+    finally:
+        gateway.terminate()
+        _, err = gateway.communicate(timeout=60)
+        broker.terminate()
+        broker.wait(10)
+    summary = json.loads(err.strip().splitlines()[-1])
+    sim = np.load(folder / "published.npz")
+    published = sim["published"]
+    arrivals = np.load(folder / "arrivals.npy")
+    sent = batches * batch
+    classified = np.array([summary["devices"].get(f"node{d:05d}", {}).get("samples", 0)
+                           for d in range(devices)])
+    expected_windows = devices * ((sent - WINDOW) // HOP + 1)
+    dev, end = arrivals[:, 0].astype(int), arrivals[:, 1].astype(int)
+    latency_ms = (arrivals[:, 2] - published[dev, (end - 1) // batch]) * 1e3
+    windows = len(np.unique(dev * 10**9 + end))
+    p99 = float(np.percentile(latency_ms, 99)) if len(latency_ms) else float("inf")
+    return {
+        "devices": devices, "seconds": round(wall, 1), "batch_samples": batch,
+        "messages_per_s": round(devices * RATE_HZ / batch),
+        "samples_sent": int(devices * sent), "samples_classified": int(classified.sum()),
+        "lost_samples": int(devices * sent - classified.sum()),
+        "windows_expected": int(expected_windows), "windows_received": int(windows),
+        "nice": NICE,
+        "latency_ms_p50": round(float(np.percentile(latency_ms, 50)), 2), "latency_ms_p99": round(p99, 2),
+        "latency_ms_max": round(float(latency_ms.max()), 2),
+        "gateway_latency_ms_p99": round(float(np.percentile(arrivals[:, 3], 99)), 2),
+        "simulator_behind_ms_max": round(float(sim["behind"]) * 1e3, 2),
+        "gateway_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1),
+        "gateway_rss_mb": {"idle": round(rss0, 1), "loaded": round(rss1, 1)},
+        "rss_kb_per_device": round((rss1 - rss0) * 1024 / devices, 1),
+        "publish_dropped": summary["mqtt"]["dropped"],
+        "load_average_before_after": [round(load0[0], 2), round(load1[0], 2)],
+        "passed": bool(devices * sent == classified.sum() and windows == expected_windows and p99 <= 100),
+    }
+
+
+def measure_stream_overhead(folder: Path, repeats: int) -> dict:
+    """:func:`stream_overhead` in a process of its own on the gateway's core, at priority NICE."""
+    results = mp.Queue()
+    worker = mp.Process(target=lambda: (pinned(GATEWAY_CPU)(), results.put(stream_overhead(folder, repeats))))
+    worker.start()
+    overhead = results.get()
+    worker.join()
+    return overhead
+
+
+def stream_overhead(folder: Path, repeats: int) -> dict:
+    """The demo streamed with and without `--publish`: the time publishing adds per window at full
+    replay speed (the network thread's work included), the time one ``publish()`` call takes when
+    windows come at a live pace (one every 20 ms here), and whether the results differ."""
+    from edgehar.runtime.mqtt import open_publisher
+    from edgehar.runtime.stream import Streamer, run
+
+    broker, port = start_broker(folder)
+    bundle = Bundle.default()
+    chunks = list(iter_csv(str(demo_path())))
+    timings: dict[str, list] = {"plain": [], "publish": []}
+    calls: dict[str, list] = {"replay": [], "paced": []}
+    outputs = {}
+
+    def stream(publisher=None, pace: float = 0.0, calls=None) -> tuple[list[dict], float]:
+        lines = []
+
+        def emit(result):
+            lines.append(result.to_json())
+            if publisher:
+                t = time.perf_counter()
+                publisher.publish(result)
+                calls.append(time.perf_counter() - t)
+                time.sleep(pace)
+
+        streamer = Streamer.from_bundle(bundle, "int8")
+        t0 = time.perf_counter()
+        run(streamer, chunks, emit)
+        seconds = (time.perf_counter() - t0) / streamer.windows
+        return [{k: v for k, v in json.loads(line).items() if k != "latency_ms"} for line in lines], seconds
+
+    try:
+        publisher, conn = open_publisher(f"mqtt://127.0.0.1:{port}/bench/stream", bundle.classes, bundle.name)
+        for _ in range(repeats):
+            outputs["plain"], seconds = stream()
+            timings["plain"].append(seconds)
+            outputs["publish"], seconds = stream(publisher, calls=calls["replay"])
+            timings["publish"].append(seconds)
+        outputs["paced"], _ = stream(publisher, pace=0.02, calls=calls["paced"])
+        counts = conn.close()
+    finally:
+        broker.terminate()
+        broker.wait(10)
+    plain, published = np.median(timings["plain"]) * 1e3, np.median(timings["publish"]) * 1e3
+    ms = {k: np.array(v) * 1e3 for k, v in calls.items()}
+    return {"windows": len(outputs["plain"]), "repeats": repeats,
+            "ms_per_window_plain": round(float(plain), 4),
+            "ms_per_window_publish": round(float(published), 4),
+            "added_ms_per_window": round(float(published - plain), 4),
+            "publish_call_ms_mean_replay": round(float(ms["replay"].mean()), 4),
+            "publish_call_ms_mean_paced": round(float(ms["paced"].mean()), 4),
+            "publish_call_ms_p99_paced": round(float(np.percentile(ms["paced"], 99)), 4),
+            "output_identical": outputs["plain"] == outputs["publish"] == outputs["paced"],
+            "messages": counts["messages"], "delivered": counts["delivered"],
+            "undelivered": counts["undelivered"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--devices", default="500,750,1000", help="N or N@NICE, comma-separated")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--batch", type=int, default=25)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--nice", type=int, default=0, help="priority of the benchmark's processes")
+    parser.add_argument("--out", type=Path, default=Path("models/gateway-bench.json"))
+    args = parser.parse_args()
+    global NICE
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        NICE = args.nice
+        overhead = measure_stream_overhead(Path(tmp), args.repeats)
+        print(json.dumps(overhead), flush=True)
+        for spec in args.devices.split(","):
+            n, _, nice = spec.partition("@")
+            NICE = int(nice or args.nice)
+            runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp)))
+            print(json.dumps(runs[-1]), flush=True)
+    passed = [r["devices"] for r in runs if r["passed"]]
+    write_json(args.out, {
+        "conditions": {"machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other users",
+                       "python": platform.python_version(), "model": Bundle.default().name, "variant": "int8",
+                       "gateway_cpu": GATEWAY_CPU, "broker_simulator_listener_cpu": OTHERS_CPU,
+                       "node_format": "compact binary", "node_qos": 0, "rate_hz": RATE_HZ,
+                       "seconds_per_run": args.seconds,
+                       "broker": "mosquitto with set_tcp_nodelay true"},
+        "max_devices_passed": max(passed) if passed else 0, "runs": runs,
+        "stream_publish": {"nice": args.nice, **overhead}})
+
+
+if __name__ == "__main__":
+    main()
