@@ -23,9 +23,10 @@ def serve(
     model: ModelOption = None,
     variant: VariantOption = "int8",
     hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
-    smooth: Annotated[str, typer.Option(
-        help="none, vote:K, ema:A, hysteresis[:N[:P]] or hmm[:LAG] (the bundle's decoder), per device.",
-    )] = "none",
+    smooth: Annotated[str | None, typer.Option(
+        help="none, vote:K, ema:A, hysteresis[:N[:P]] or hmm[:LAG] (the bundle's decoder), per device. "
+        "Default: the bundle's choice, as for stream.",
+    )] = None,
     max_gap: Annotated[float, typer.Option(
         help="A pause longer than this (s) restarts a device's window and filters.")] = 0.1,
     idle: Annotated[float, typer.Option(help="Forget a device silent this long (s).")] = 60.0,
@@ -41,8 +42,8 @@ def serve(
     bundle = _bundle(model)
     target = parse_url(mqtt, default_topic="edgehar")
     conn = Connection(target, f"{target.topic}/_gateway/availability", ca_file=mqtt_ca, buffer=mqtt_buffer)
-    gateway = Gateway(conn, bundle, target.topic, variant=variant, hop=hop, smooth=smooth, max_gap_s=max_gap,
-                      idle_s=idle, discovery_prefix=discovery_prefix)
+    gateway = Gateway(conn, bundle, target.topic, variant=variant, hop=hop, smooth=smooth or bundle.smoothing,
+                      max_gap_s=max_gap, idle_s=idle, discovery_prefix=discovery_prefix)
     def terminate(signum, frame):
         raise Terminated
 
