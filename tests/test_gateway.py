@@ -13,6 +13,7 @@ from mqtt_broker import broker, mqtt, recorder  # noqa: F401  (fixtures)
 
 from edgehar.bundle import Bundle
 from edgehar.runtime.gateway import decode_batch, pack_binary
+from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk, demo_path, iter_csv
 from edgehar.runtime.stream import Streamer, run
 
@@ -28,8 +29,9 @@ def demo():
 
 
 def expected(t, x) -> list[dict]:
-    results = []
-    run(Streamer.from_bundle(Bundle.default(), "int8"), [Chunk(t, x)], results.append)
+    results, bundle = [], Bundle.default()
+    smoother = make_smoother(bundle.smoothing, bundle)  # serve smooths as the bundle says, like stream
+    run(Streamer.from_bundle(bundle, "int8", smoother=smoother), [Chunk(t, x)], results.append)
     return [{k: r.__dict__[k] for k in ("start", "end", "label", "probs", "smoothed")} for r in results]
 
 
