@@ -121,7 +121,14 @@ def run_fold(name: str, recipe: dict, fold: int, held: list[int], subjects: list
     from edgehar.runtime.validate import stream_hapt
 
     done = [work / name / f"fold{fold}-{v}.npz" for v in VARIANTS]
+    held_windows = uci_train.take(np.isin(uci_train.subject, held))
     if all(p.exists() for p in done):
+        for variant, path in zip(VARIANTS, done, strict=True):  # folds cached before that check
+            recordings, meta = load_recordings(path)
+            if "uci_heldout_accuracy" not in meta:
+                bundle = Bundle.load(work / name / f"fold{fold}")
+                offline = offline_accuracy(bundle, variant, held_windows)
+                save_recordings(path, recordings, {**meta, "uci_heldout_accuracy": offline})
         return
     began = time.time()
     train_subjects = [s for s in subjects if s not in held]
@@ -138,7 +145,6 @@ def run_fold(name: str, recipe: dict, fold: int, held: list[int], subjects: list
             "train_windows": len(train), "epochs_run": len(result.history["loss"]),
             "best_val_accuracy": max(result.history["val_accuracy"]),
             "train_seconds": round(time.time() - began, 1), "classes": list(bundle.classes)}
-    held_windows = uci_train.take(np.isin(uci_train.subject, held))
     for variant, path in zip(VARIANTS, done, strict=True):
         offline = {"uci_heldout_accuracy": offline_accuracy(bundle, variant, held_windows)}
         save_recordings(path, stream_hapt(bundle, hapt, variant, subjects=held), {**meta, **offline})
