@@ -102,13 +102,11 @@ def read_metadata(path: Path) -> tuple[dict, Pipeline]:
     if len(raw) > MAX_METADATA_BYTES:
         raise BundleError(f"{path}: larger than {MAX_METADATA_BYTES:,} bytes")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise BundleError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
         raise BundleError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
-    except ValueError as err:
-        raise BundleError(f"{path}: {err}") from None
     except RecursionError:
         raise BundleError(f"{path}: nested too deeply") from None
     if not isinstance(data, dict):
@@ -120,8 +118,8 @@ def read_metadata(path: Path) -> tuple[dict, Pipeline]:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise BundleError(f"{path}: field {where}: {first['msg']}"
-                          f" (found {_excerpt(first.get('input'))})") from None
+        found = "" if first["type"] == "missing" else f" (found {_excerpt(first.get('input'))})"
+        raise BundleError(f"{path}: field {where}: {first['msg']}{found}") from None
     except RecursionError:
         raise BundleError(f"{path}: nested too deeply") from None
     _check_consistency(fields, path)
@@ -130,10 +128,6 @@ def read_metadata(path: Path) -> tuple[dict, Pipeline]:
     except ValueError as err:
         raise BundleError(f"{path}: field pipeline: {err}") from None
     return data, pipeline
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def _excerpt(value: Any, limit: int = 40) -> str:
