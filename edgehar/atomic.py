@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 TMP_SUFFIX = ".tmp"
+_building: set[Path] = set()
+"""This process's temporary folders: private to it, so switches inside them need no lock."""
 
 
 def umask() -> int:
@@ -88,8 +90,9 @@ def folder(path: Path, copy: bool = False) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     recover(path)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX))
+    tmp = Path(os.path.abspath(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)))
     lock = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
+    _building.add(tmp)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         os.chmod(tmp, 0o777 & ~umask())
@@ -97,11 +100,13 @@ def folder(path: Path, copy: bool = False) -> Iterator[Path]:
             shutil.copytree(path, tmp, dirs_exist_ok=True)
         yield tmp
         _fsync_tree(tmp)
+        _building.discard(tmp)
         _switch(path, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
+        _building.discard(tmp)
         os.close(lock)
 
 
@@ -155,6 +160,9 @@ def _remove_stale(path: Path) -> None:
 
 @contextlib.contextmanager
 def _parent_locked(path: Path) -> Iterator[None]:
+    if Path(os.path.abspath(path.parent)) in _building:  # our own temporary folder, locked by us
+        yield
+        return
     fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

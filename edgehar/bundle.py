@@ -10,13 +10,13 @@ This module needs no TensorFlow: the runtime reads bundles too.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgehar import atomic
+from edgehar.checksum import sha256_of
 from edgehar.errors import BundleError
 from edgehar.metadata import SCHEMA, read_metadata
 from edgehar.preprocess.pipeline import Pipeline
@@ -37,14 +37,6 @@ def models_dir() -> Path:
         return Path(env)
     package = Path(__file__).resolve().parent
     return package / "models" if (package / "models").is_dir() else package.parent / "models"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from edgehar.errors import BundleError
+from edgehar.errors import BundleError, excerpt
 from edgehar.preprocess.pipeline import Pipeline
 
 SCHEMA = "edgehar.bundle/1"
@@ -112,13 +112,13 @@ def read_metadata(path: Path) -> tuple[dict, Pipeline]:
     if not isinstance(data, dict):
         raise BundleError(f"{path}: a JSON object is needed, not {type(data).__name__}")
     if data.get("schema") != SCHEMA:
-        raise BundleError(f"{path}: field schema: {_excerpt(data.get('schema'))} is not {SCHEMA!r}")
+        raise BundleError(f"{path}: field schema: {excerpt(data.get('schema'))} is not {SCHEMA!r}")
     try:
         fields = Metadata.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        found = "" if first["type"] == "missing" else f" (found {_excerpt(first.get('input'))})"
+        found = "" if first["type"] == "missing" else f" (found {excerpt(first.get('input'))})"
         raise BundleError(f"{path}: field {where}: {first['msg']}{found}") from None
     except RecursionError:
         raise BundleError(f"{path}: nested too deeply") from None
@@ -128,11 +128,6 @@ def read_metadata(path: Path) -> tuple[dict, Pipeline]:
     except ValueError as err:
         raise BundleError(f"{path}: field pipeline: {err}") from None
     return data, pipeline
-
-
-def _excerpt(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _check_consistency(m: Metadata, path: Path) -> None:
