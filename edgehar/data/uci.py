@@ -340,12 +340,12 @@ def _write_cache(path: Path, windows: HarWindows) -> None:
     np.savez(buffer, X=windows.X, y=windows.y, subject=windows.subject)
     try:
         write_bytes(path, buffer.getvalue())
-        prune_cache(path.parent)
+        prune_cache(path.parent, CACHE_BYTES)
     except OSError:
         pass  # an unwritable cache only costs speed
 
 
-def prune_cache(folder: Path, limit: int = CACHE_BYTES) -> None:
+def prune_cache(folder: Path, limit: int) -> None:
     """Remove the least recently used entries of ``folder`` until it holds at most ``limit`` bytes."""
     entries = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
     total = 0
