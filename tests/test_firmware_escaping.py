@@ -1,6 +1,6 @@
 """No text from a bundle can change the code of the generated firmware sources.
 
-Bundle names go into comments and class names into C string literals. For any name (``*/``,
+Bundle names go into comments, class and decoder state names into C string literals. For any name (``*/``,
 newlines, quotes, backslashes, trigraphs, any Unicode), the sources must be the same code as
 for a plain name once gcc strips the comments, and the compiled label strings must hold the
 class names' UTF-8 bytes exactly.
@@ -13,9 +13,10 @@ import subprocess
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgehar.export.carrays import model_data_sources, params_sources
+from edgehar.export.carrays import hmm_sources, model_data_sources, params_sources
 from edgehar.export.firmware import op_resolver_sources
 from edgehar.preprocess.pipeline import Pipeline
+from edgehar.runtime.hmm import HmmParams
 
 PIPELINE = Pipeline.preset("raw6")
 TENSORS = {"input": {"scale": 0.08, "zero_point": 21}, "output": {"scale": 1 / 256, "zero_point": -128}}
@@ -37,7 +38,8 @@ int main(void) {
 def sources(name: str, classes: list[str]) -> dict[str, str]:
     return {**model_data_sources(b"\x01\x02\x03", name, "int8"),
             **params_sources(PIPELINE, tuple(classes), 128, 64, TENSORS, 1000, 1104, name, "int8"),
-            **op_resolver_sources(["CONV_2D", "SOFTMAX"], name, "int8")}
+            **op_resolver_sources(["CONV_2D", "SOFTMAX"], name, "int8"),
+            **hmm_sources(HmmParams.passthrough(tuple(classes), 128, 64), True, name)}
 
 
 def code_without_comments(files: dict[str, str], folder) -> str:

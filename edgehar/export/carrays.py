@@ -146,7 +146,7 @@ def hmm_sources(params: HmmParams, from_bundle: bool, bundle_name: str) -> dict[
         decoder_description="its metadata.json decoder" if from_bundle else "no decoder: pass-through",
         num_classes=len(params.class_prior), num_states=len(params.states), floor=c_float(params.floor),
         emission_weight=c_float(params.emission_weight),
-        state_names=",\n".join(f"  {json.dumps(name)}" for name in params.states),
+        state_names=",\n".join(f"  {c_string(name)}" for name in params.states),
         transition=_float_rows(params.transition), initial=", ".join(c_float(v) for v in params.initial),
         class_prior=", ".join(c_float(v) for v in params.class_prior),
         emission=_float_rows(params.emission), report=_float_rows(params.report))
