@@ -72,7 +72,8 @@ def test_a_crash_at_any_write_step_of_train_leaves_the_old_or_the_new_bundle(bun
     result = fit(TrainConfig("lstm", {"units": 4, "dense": 8}, epochs=1, pipeline="raw6", normalize=True),
                  uci_train.take(slice(0, None, 40)), progress=False)
     old = contents(bundles / "tiny")
-    steps = crash_snapshots(bundles, lambda: write_bundle(bundles / "tiny", result, uci_train.take([0])),
+    steps = crash_snapshots(bundles, lambda: write_bundle(bundles / "tiny", result, uci_train.take([0]),
+                                                          force=True),
                             tmp_path / "shots")
     assert len(steps) > 10
     assert_old_or_new(steps, "tiny", old, contents(bundles / "tiny"))
