@@ -1,8 +1,27 @@
-"""Write files and folders so that a crash or Ctrl-C never leaves half of one behind."""
+"""Write files and folders so that a crash, Ctrl-C or ``kill -9`` never leaves half of one behind.
+
+A file is written to a temporary sibling, fsync'd and renamed over the old one. A folder
+(a model bundle, a firmware package) is built whole in a temporary sibling
+``.<name>.<random>.tmp`` and switched in by renames; the switch is committed the moment the
+finished folder is renamed to ``.<name>.new``:
+
+1. build ``.<name>.<random>.tmp``, fsync every file and folder in it;
+2. rename it to ``.<name>.new`` (the commit point);
+3. rename ``<name>`` to ``.<name>.old``, then ``.<name>.new`` to ``<name>``;
+4. remove ``.<name>.old``.
+
+:func:`recover` (run by every writer first, and by :meth:`edgehar.bundle.Bundle.load`)
+finishes a switch a crash interrupted (``.new`` present: roll forward; only ``.old``: roll
+back) and removes the temporary leftovers of dead writers. A live writer holds a lock on its
+temporary folder or file, so it is never mistaken for a leftover; the switch and the recovery
+hold a lock on the parent folder, so they never interleave. Everything written gets the
+permissions the user's umask gives, as files made with ``open`` do.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -10,18 +29,42 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+TMP_SUFFIX = ".tmp"
+_building: set[Path] = set()
+"""This process's temporary folders: private to it, so switches inside them need no lock."""
+
+
+def umask() -> int:
+    """The process's umask (read by setting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (creations, renames, removals) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 
 def write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            os.fchmod(f.fileno(), 0o666 & ~umask())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -37,25 +80,125 @@ def write_json(path: Path, obj) -> None:
 
 
 @contextlib.contextmanager
-def folder(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder; on success it replaces ``path`` whole.
+def folder(path: Path, copy: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it replaces ``path`` whole, in one switch.
 
-    On any error (Ctrl-C included) the temporary folder is removed and ``path`` is
-    left exactly as it was.
+    ``copy``: the temporary folder starts as a copy of ``path`` (to change a few files of
+    it). On any error (Ctrl-C included) the temporary folder is removed and ``path`` is left
+    exactly as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    recover(path)
+    tmp = Path(os.path.abspath(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)))
+    lock = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
+    _building.add(tmp)
     try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        os.chmod(tmp, 0o777 & ~umask())
+        if copy and path.is_dir():
+            shutil.copytree(path, tmp, dirs_exist_ok=True)
         yield tmp
+        _fsync_tree(tmp)
+        _building.discard(tmp)
+        _switch(path, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
+    finally:
+        _building.discard(tmp)
+        os.close(lock)
+
+
+def recover(path: Path) -> None:
+    """Finish or undo a switch of ``path`` a crash interrupted; remove dead writers' leftovers.
+
+    Cheap when there is nothing to do. Raises OSError when there is but the parent folder
+    is not writable.
+    """
+    path = Path(path)
+    new, old = _sibling(path, "new"), _sibling(path, "old")
+    if not (new.exists() or old.exists() or _leftovers(path)):
+        return
+    with _parent_locked(path):
+        if new.exists():
+            _rename_in(path, new, old)
+        elif old.exists() and not path.exists():
+            os.replace(old, path)
+        shutil.rmtree(old, ignore_errors=True)
+        fsync_dir(path.parent)
+    _remove_stale(path)
+
+
+def _sibling(path: Path, tag: str) -> Path:
+    return path.with_name(f".{path.name}.{tag}")
+
+
+def _leftovers(path: Path) -> list[Path]:
+    return list(path.parent.glob(f".{path.name}.*{TMP_SUFFIX}"))
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove the temporary files and folders of writers of ``path`` that died."""
+    for leftover in _leftovers(path):
+        try:
+            fd = os.open(leftover, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # a live writer holds it
+        finally:
+            os.close(fd)
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+@contextlib.contextmanager
+def _parent_locked(path: Path) -> Iterator[None]:
+    if Path(os.path.abspath(path.parent)) in _building:  # our own temporary folder, locked by us
+        yield
+        return
+    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _switch(path: Path, tmp: Path) -> None:
+    new, old = _sibling(path, "new"), _sibling(path, "old")
+    with _parent_locked(path):
+        shutil.rmtree(new, ignore_errors=True)
+        os.replace(tmp, new)
+        fsync_dir(path.parent)
+        _rename_in(path, new, old)
+        shutil.rmtree(old, ignore_errors=True)
+        fsync_dir(path.parent)
+
+
+def _rename_in(path: Path, new: Path, old: Path) -> None:
+    """Put the committed ``new`` in the place of ``path``, parking the current one at ``old``."""
     if path.exists():
-        old = path.with_name(f".{path.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(path, old)
-    os.replace(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        fsync_dir(path.parent)
+    os.replace(new, path)
+    fsync_dir(path.parent)
+
+
+def _fsync_tree(root: Path) -> None:
+    """fsync every file and folder under ``root`` (folders after their entries)."""
+    for folder_path, _, files in os.walk(root, topdown=False):
+        for name in files:
+            fd = os.open(os.path.join(folder_path, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(folder_path))

@@ -1,5 +1,7 @@
 """Errors edgehar raises for bad input; the CLI prints them as one clear line."""
 
+EXCERPT_CHARS = 40
+
 
 class EdgeharError(Exception):
     """Base of every error that is the user's input, not a bug."""
@@ -23,3 +25,9 @@ class SourceError(EdgeharError):
 
 class OptionError(EdgeharError):
     """A command-line option has a value the command cannot use; the message lists valid ones."""
+
+
+def excerpt(value, limit: int = EXCERPT_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters: what an error message may quote of the input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"

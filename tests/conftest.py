@@ -82,3 +82,15 @@ def tiny_bundle(tmp_path_factory, uci_train, uci_test):
     from edgehar.bundle import Bundle
 
     return Bundle.load(bundle.path)
+
+
+@pytest.fixture(scope="session")
+def small_data(uci_train, uci_test, tmp_path_factory):
+    """A data folder of uci_har_{train,test}.npz holding every 20th real window."""
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("data")
+    for name, split in (("train", uci_train), ("test", uci_test)):
+        part = split.take(slice(0, None, 20))
+        np.savez(folder / f"uci_har_{name}.npz", X=part.X, y=part.y, subject=part.subject)
+    return folder

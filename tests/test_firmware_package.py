@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edgehar import atomic
-from edgehar.bundle import SCHEMA, Bundle
+from edgehar.bundle import SCHEMA, Bundle, sha256_of
 from edgehar.data.segments import stitch
 from edgehar.data.uci import load_split
 from edgehar.errors import ExportError
@@ -53,7 +53,8 @@ def make_bundle(path, pipeline: Pipeline, model: bytes, window: int = WINDOW) ->
     atomic.write_bytes(path / "model_int8.tflite", model)
     atomic.write_json(path / "metadata.json", {
         "schema": SCHEMA, "name": path.name, "classes": list(ACTIVITIES), "window": window,
-        "hop": HOP, "pipeline": pipeline.to_dict()})
+        "hop": HOP, "sample_rate_hz": pipeline.sample_rate_hz, "pipeline": pipeline.to_dict(),
+        "sha256": {"model_int8.tflite": sha256_of(path / "model_int8.tflite")}})
     return Bundle.load(path)
 
 
@@ -243,7 +244,7 @@ def test_lstm_bundle_exports_with_the_fused_lstm_op(tiny_bundle, uci_dir, tmp_pa
     export_variants(bundle, load_split(uci_dir, "train").take(slice(0, 100)), variants=("int8",))
     package = write_firmware(Bundle.load(path), tmp_path / "firmware")
 
-    ops = operators(bundle.tflite("int8").read_bytes())
+    ops = operators(Bundle.load(path).tflite("int8").read_bytes())
     assert "AddUnidirectionalSequenceLSTM" in resolver_methods(package)
     assert sorted(resolver_methods(package)) == sorted({OP_RESOLVER_METHODS[op] for op in ops})
     build_host_test(package)

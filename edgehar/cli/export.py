@@ -54,32 +54,45 @@ def export(
     """
     from edgehar.bundle import Bundle
     from edgehar.export.convert import export_variants
+    from edgehar.export.firmware import write_firmware
     from edgehar.export.report import REPORT_FILE, failed_checks, report_table, validate
 
     variants = parse_variants(quant)
     loaded = Bundle.load(bundle)
     train_set, test_set = load_splits(data)
-    with progress("converting") as step:
-        paths = export_variants(loaded, train_set, variants,
-                                per_channel=None if per_tensor is None else not per_tensor, progress=step)
-    for path in paths.values():
+    inside = _inside(firmware, loaded.path) if firmware is not None else None
+    with loaded.edit() as stage:  # the bundle changes in one step, once everything is written
+        with progress("converting") as step:
+            paths = export_variants(stage, train_set, variants,
+                                    per_channel=None if per_tensor is None else not per_tensor, progress=step)
+        with progress("validating") as step:
+            report = validate(stage.reload(), test_set, variants, progress=step)
+        if inside is not None:
+            write_firmware(stage.reload(), stage.path / inside)
+    for path in (loaded.path / p.name for p in paths.values()):
         console.print(f"wrote {path} ({path.stat().st_size:,} B)")
-    with progress("validating") as step:
-        report = validate(Bundle.load(bundle), test_set, variants, progress=step)
     print_table(console, report_table(report))
     for name, target in report["targets"].items():
         mark = "[green]pass[/]" if target["pass"] else "[red]FAIL[/]"
         console.print(f"{mark} {name}: {target['value']} (limit {target['limit']})")
-    console.print(f"wrote {Path(bundle) / REPORT_FILE}")
+    console.print(f"wrote {loaded.path / REPORT_FILE}")
     if firmware is not None:
-        from edgehar.export.firmware import write_firmware
-
-        console.print(f"wrote firmware package {write_firmware(Bundle.load(bundle), firmware)}")
+        if inside is None:
+            write_firmware(Bundle.load(loaded.path), firmware)
+        console.print(f"wrote firmware package {firmware}")
     failed = failed_checks(report)
     if failed and not accept_failed_checks:
         console.print(f"[red]{len(failed)} validation check(s) failed[/] ({', '.join(failed)}): "
                       f"exit {CHECKS_FAILED_EXIT}; the files are written, --accept-failed-checks exits 0")
         raise typer.Exit(CHECKS_FAILED_EXIT)
+
+
+def _inside(folder: Path, bundle: Path) -> Path | None:
+    """``folder`` relative to ``bundle`` when it lies inside it, else None."""
+    try:
+        return folder.resolve().relative_to(bundle.resolve())
+    except ValueError:
+        return None
 
 
 @app.command()

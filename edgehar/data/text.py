@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from edgehar.errors import DataError
+from edgehar.errors import DataError, excerpt
 
 
 def read_bytes(path: Path) -> bytes:
@@ -64,8 +64,8 @@ def find_bad_line(data: bytes, ncols: int, where: str) -> DataError:
                 value = float(token)
             except ValueError:
                 return DataError(f"{where}, line {number}, column {column}: "
-                                 f"{token!r} is not a number")
+                                 f"{excerpt(token)} is not a number")
             if not math.isfinite(value):
                 return DataError(f"{where}, line {number}, column {column}: "
-                                 f"{token!r} is not a finite number")
+                                 f"{excerpt(token)} is not a finite number")
     return DataError(f"{where}: cannot be parsed as {ncols} numbers per line")

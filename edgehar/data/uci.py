@@ -8,8 +8,12 @@ Accepted sources:
 - a folder holding ``uci_har_{train,test}.npz`` (arrays ``X``, ``y``, ``subject``).
 
 The text layout takes seconds to parse, so its parsed form is cached (see ``cache_home``),
-keyed by the source's path, sizes and modification times (and, in a zip, its members'
-sizes and CRCs): editing or replacing the source makes the cache miss.
+keyed by the SHA-256 of the source's content: any edit makes the cache miss. A cache entry
+is checked like a source when read (shapes, finite values, labels and subjects in range;
+a bad one is parsed again) and the oldest entries are pruned past ``CACHE_BYTES``.
+
+Reads are bounded: no file or zip member larger than ``MAX_FILE_BYTES`` (``activity_labels.txt``:
+``MAX_LABELS_BYTES``) is read, whatever its header claims, and errors quote short excerpts.
 """
 
 from __future__ import annotations
@@ -17,23 +21,31 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from edgehar.atomic import write_bytes
+from edgehar.checksum import sha256_of
 from edgehar.data.dataset import HarWindows
 from edgehar.data.locate import ARCHIVE_NAME, cache_home
 from edgehar.data.text import parse_numbers
-from edgehar.errors import DataError
+from edgehar.errors import DataError, excerpt
 from edgehar.spec import ACTIVITIES, UCI_CHANNELS, WINDOW
 
 SPLITS = ("train", "test")
 ROOT = "UCI HAR Dataset"
 LABELS_FILE = "activity_labels.txt"
 SUBJECTS = (1, 30)
-_CACHE_VERSION = 1
+MAX_FILE_BYTES = 256 << 20
+"""The largest data file or zip member read (the largest UCI HAR file is about 60 MB)."""
+MAX_LABELS_BYTES = 64 << 10
+CACHE_BYTES = 1 << 30
+"""The parsed-dataset cache keeps its most recently used entries up to this size."""
+_CACHE_VERSION = 2
 
 
 def load_uci(source: Path) -> tuple[HarWindows, HarWindows]:
@@ -52,13 +64,13 @@ def load_split(source: Path, split: str) -> HarWindows:
     if source.is_dir() and (npz.exists() or any(source.glob("uci_har_*.npz"))):
         return _load_npz(npz)
     text = _open_text_source(source)
-    fingerprint = text.fingerprint(split_files(split))
-    cache = cache_home() / "uci" / f"{_digest([str(source.resolve()), split])}.npz"
-    cached = _read_cache(cache, fingerprint, str(source))
+    key = _digest([_CACHE_VERSION, split, text.content_sha256(split_files(split))])
+    cache = cache_home() / "uci" / f"{key}.npz"
+    cached = _read_cache(cache, str(source))
     if cached is not None:
         return cached
     windows = _parse_split(text, split, str(source))
-    _write_cache(cache, fingerprint, windows)
+    _write_cache(cache, windows)
     return windows
 
 
@@ -79,24 +91,46 @@ def _load_npz(path: Path) -> HarWindows:
             missing = [k for k in ("X", "y", "subject") if k not in f.files]
             if missing:
                 raise DataError(f"{path}: missing array(s) {', '.join(missing)}")
+            _check_npz_sizes(f.zip, path)
             X, y, subject = f["X"], f["y"], f["subject"]
             channels = tuple(f["channels"].tolist()) if "channels" in f.files else UCI_CHANNELS
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not a readable npz file ({err})") from None
-    if X.ndim != 3 or X.shape[1:] != (WINDOW, len(UCI_CHANNELS)):
-        raise DataError(f"{path}: X has shape {X.shape}, expected (N, {WINDOW}, {len(UCI_CHANNELS)})")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise DataError(f"{path}: not a readable npz file ({excerpt(str(err), 120)})") from None
+    return _checked_windows(X, y, subject, channels, str(path), str(path.parent))
+
+
+def _check_npz_sizes(zf: zipfile.ZipFile, path: Path) -> None:
+    for info in zf.infolist():
+        if info.file_size > 4 * MAX_FILE_BYTES:
+            raise DataError(f"{path}: {info.filename} holds {info.file_size:,} bytes, "
+                            f"more than the {4 * MAX_FILE_BYTES:,} edgehar reads")
+
+
+def _checked_windows(X, y, subject, channels, where: str, source: str) -> HarWindows:
+    """Arrays from a file (an npz, the cache) as HarWindows, or a DataError naming the problem."""
+    for name, array, ndim in (("X", X, 3), ("y", y, 1), ("subject", subject, 1)):
+        if array.dtype.kind not in "iuf":
+            raise DataError(f"{where}: {name} holds {array.dtype} values, not real numbers")
+        if array.ndim != ndim:
+            raise DataError(f"{where}: {name} has {array.ndim} dimensions (shape {array.shape}), "
+                            f"expected {ndim}")
+    if X.shape[1:] != (WINDOW, len(UCI_CHANNELS)):
+        raise DataError(f"{where}: X has shape {X.shape}, expected (N, {WINDOW}, {len(UCI_CHANNELS)})")
     if channels != UCI_CHANNELS:
-        raise DataError(f"{path}: channels {channels} differ from {UCI_CHANNELS}")
+        raise DataError(f"{where}: channels {excerpt(channels, 200)} differ from {UCI_CHANNELS}")
     if not (len(X) == len(y) == len(subject)):
-        raise DataError(f"{path}: X, y and subject have {len(X)}, {len(y)} and {len(subject)} rows")
-    bad = np.flatnonzero(~np.isfinite(X).all(axis=(1, 2)))
+        raise DataError(f"{where}: X, y and subject have {len(X)}, {len(y)} and {len(subject)} rows")
+    with np.errstate(over="ignore", invalid="ignore"):
+        X32 = X.astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(X32).all(axis=(1, 2)))
     if len(bad):
-        raise DataError(f"{path}: X[{bad[0]}] holds a non-finite value")
+        value = X[bad[0]][~np.isfinite(X32[bad[0]])][0]
+        raise DataError(f"{where}: X[{bad[0]}] holds {value:g}, not a finite float32 value")
     for name, values, (lo, hi) in (("y", y, (1, len(ACTIVITIES))), ("subject", subject, SUBJECTS)):
         row = _first_bad_id(values, lo, hi)
         if row is not None:
-            raise DataError(f"{path}: {name}[{row}] = {values[row]} is not an integer in {lo}..{hi}")
-    return HarWindows(X.astype(np.float32), y.astype(np.int64), subject.astype(np.int64), str(path.parent))
+            raise DataError(f"{where}: {name}[{row}] = {values[row]} is not an integer in {lo}..{hi}")
+    return HarWindows(X32, y.astype(np.int64), subject.astype(np.int64), source)
 
 
 def _first_bad_id(values: np.ndarray, lo: int, hi: int) -> int | None:
@@ -118,16 +152,23 @@ class _FolderSource:
         return str(self.root / rel)
 
     def read(self, rel: str) -> bytes:
+        limit = _limit(rel)
         try:
-            return (self.root / rel).read_bytes()
+            with open(self.root / rel, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                data = f.read(limit + 1) if size <= limit else b""
         except FileNotFoundError:
             raise DataError(f"{self.where(rel)}: file not found") from None
         except OSError as err:
-            raise DataError(f"{self.where(rel)}: cannot read ({err})") from None
+            raise DataError(f"{self.where(rel)}: cannot read ({err.strerror})") from None
+        if size > limit or len(data) > limit:
+            raise _too_large(self.where(rel), max(size, len(data)), limit)
+        return data
 
-    def fingerprint(self, rels: list[str]) -> list:
-        stats = [(self.root / rel).stat() if (self.root / rel).exists() else None for rel in rels]
-        return [[rel, s and s.st_size, s and s.st_mtime_ns] for rel, s in zip(rels, stats, strict=True)]
+    def content_sha256(self, rels: list[str]) -> str:
+        """The SHA-256 of the files ``rels`` (a missing one fails later, when it is read)."""
+        present = [self.root / rel for rel in rels if (self.root / rel).is_file()]
+        return _digest([[p.name for p in present], sha256_of(*present)])
 
 
 class _ZipSource:
@@ -143,7 +184,8 @@ class _ZipSource:
     def _members(self) -> zipfile.ZipFile:
         if self._zip is None:
             where = f"{self.path}:{self.nested}"
-            self._zip = _open_zip(io.BytesIO(_read_member(self.outer, self.nested, str(self.path))), where)
+            inner = _read_member(self.outer, self.nested, where, MAX_FILE_BYTES)
+            self._zip = _open_zip(io.BytesIO(inner), where)
             self.prefix = _dataset_prefix(self._zip)
             if self.prefix is None:
                 raise DataError(f"{where}: holds no '{ROOT}/{LABELS_FILE}'")
@@ -155,14 +197,11 @@ class _ZipSource:
 
     def read(self, rel: str) -> bytes:
         members = self._members()
-        return _read_member(members, self.prefix + rel, self.where(rel))
+        return _read_member(members, self.prefix + rel, self.where(rel), _limit(rel))
 
-    def fingerprint(self, rels: list[str]) -> list:
-        stat = self.path.stat()
-        names = [self.nested] if self.nested else [self.prefix + rel for rel in rels]
-        infos = {info.filename: info for info in self.outer.infolist()}
-        members = [[n, infos[n].file_size, infos[n].CRC] if n in infos else [n, None, None] for n in names]
-        return [stat.st_size, stat.st_mtime_ns, members]
+    def content_sha256(self, rels: list[str]) -> str:
+        """The SHA-256 of the whole zip file."""
+        return sha256_of(self.path)
 
 
 def _open_text_source(source: Path) -> _FolderSource | _ZipSource:
@@ -188,13 +227,30 @@ def _open_zip(file, where: str) -> zipfile.ZipFile:
         raise DataError(f"{where}: not a readable zip file ({err})") from None
 
 
-def _read_member(zf: zipfile.ZipFile, name: str, where: str) -> bytes:
+def _limit(rel: str) -> int:
+    return MAX_LABELS_BYTES if rel == LABELS_FILE else MAX_FILE_BYTES
+
+
+def _too_large(where: str, size: int, limit: int) -> DataError:
+    return DataError(f"{where}: {size:,} bytes or more, larger than the {limit:,} this file may have")
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, where: str, limit: int) -> bytes:
+    """A zip member's content, never inflating more than ``limit`` bytes of it."""
     try:
-        return zf.read(name)
+        info = zf.getinfo(name)
     except KeyError:
         raise DataError(f"{where}: file not found in the zip") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise DataError(f"{where}: corrupt zip member ({err})") from None
+    if info.file_size > limit:
+        raise _too_large(where, info.file_size, limit)
+    try:
+        with zf.open(info) as member:
+            data = member.read(limit + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as err:
+        raise DataError(f"{where}: corrupt zip member ({excerpt(str(err), 120)})") from None
+    if len(data) > limit:
+        raise _too_large(where, len(data), limit)
+    return data
 
 
 def _dataset_prefix(zf: zipfile.ZipFile) -> str | None:
@@ -217,7 +273,7 @@ def _inner_zip_name(zf: zipfile.ZipFile, path: Path) -> str:
 def _parse_split(text: _FolderSource | _ZipSource, split: str, source: str) -> HarWindows:
     _check_activity_labels(text.read(LABELS_FILE), text.where(LABELS_FILE))
     *channel_files, y_file, subject_file = split_files(split)[1:]
-    tables = {rel: parse_numbers(text.read(rel), WINDOW, text.where(rel)) for rel in channel_files}
+    tables = {rel: _float32_table(text.read(rel), text.where(rel)) for rel in channel_files}
     tables[y_file] = _read_ids(text.read(y_file), text.where(y_file), "label", 1, len(ACTIVITIES))
     tables[subject_file] = _read_ids(text.read(subject_file), text.where(subject_file), "subject",
                                      *SUBJECTS)
@@ -228,6 +284,17 @@ def _parse_split(text: _FolderSource | _ZipSource, split: str, source: str) -> H
                             f"{text.where(first)} has {len(tables[first])}")
     X = np.stack([tables[rel] for rel in channel_files], axis=2).astype(np.float32)
     return HarWindows(X, tables[y_file], tables[subject_file], source)
+
+
+def _float32_table(data: bytes, where: str) -> np.ndarray:
+    """A signal file's rows of ``WINDOW`` numbers, each of which must fit a float32."""
+    table = parse_numbers(data, WINDOW, where)
+    too_large = np.argwhere(np.abs(table) > np.finfo(np.float32).max)
+    if len(too_large):
+        row, column = too_large[0]
+        raise DataError(f"{where}, line {row + 1}, column {column + 1}: {table[row, column]:g} "
+                        "is too large for a float32")
+    return table
 
 
 def _read_ids(data: bytes, where: str, what: str, lo: int, hi: int) -> np.ndarray:
@@ -245,7 +312,7 @@ def _check_activity_labels(data: bytes, where: str) -> None:
         found = lines[number - 1].split() if number <= len(lines) else []
         if found != [str(number), name]:
             raise DataError(f"{where}, line {number}: expected '{number} {name}', "
-                            f"found {' '.join(found) or 'nothing'!r}")
+                            f"found {excerpt(' '.join(found)) if found else 'nothing'}")
     if len(lines) > len(ACTIVITIES):
         raise DataError(f"{where}, line {len(ACTIVITIES) + 1}: expected only the "
                         f"{len(ACTIVITIES)} classes {', '.join(ACTIVITIES)}")
@@ -257,22 +324,32 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj).encode()).hexdigest()[:32]
 
 
-def _read_cache(path: Path, fingerprint: list, source: str) -> HarWindows | None:
-    """The cached windows when ``path`` exists and was made from the same source state."""
+def _read_cache(path: Path, source: str) -> HarWindows | None:
+    """The cached windows at ``path`` if it exists and holds sound windows, else None."""
     try:
         with np.load(path, allow_pickle=False) as f:
-            if str(f["key"]) != _digest([_CACHE_VERSION, fingerprint]):
-                return None
-            return HarWindows(f["X"], f["y"], f["subject"], source)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            windows = _checked_windows(f["X"], f["y"], f["subject"], UCI_CHANNELS, str(path), source)
+        os.utime(path)  # recently used: pruned last
+        return windows
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error, DataError):
         return None
 
 
-def _write_cache(path: Path, fingerprint: list, windows: HarWindows) -> None:
+def _write_cache(path: Path, windows: HarWindows) -> None:
     buffer = io.BytesIO()
-    np.savez(buffer, key=np.array(_digest([_CACHE_VERSION, fingerprint])),
-             X=windows.X, y=windows.y, subject=windows.subject)
+    np.savez(buffer, X=windows.X, y=windows.y, subject=windows.subject)
     try:
         write_bytes(path, buffer.getvalue())
+        prune_cache(path.parent, CACHE_BYTES)
     except OSError:
         pass  # an unwritable cache only costs speed
+
+
+def prune_cache(folder: Path, limit: int) -> None:
+    """Remove the least recently used entries of ``folder`` until it holds at most ``limit`` bytes."""
+    entries = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    total = 0
+    for entry in entries:
+        total += entry.stat().st_size
+        if total > limit:
+            entry.unlink(missing_ok=True)

@@ -1,7 +1,9 @@
 """C sources for the firmware package: the model as a byte array and the bundle's constants.
 
 Every file is rendered from a template in ``firmware_export/templates/`` (``<name>.in``,
-``string.Template`` syntax); this module only computes the values that fill them.
+``string.Template`` syntax); this module only computes the values that fill them. Text from
+a bundle never reaches C unescaped: names in comments go through :func:`c_comment`, labels
+through :func:`c_string`, so no bundle can inject a line of code.
 Floating-point constants are written so that C reads back exactly the value Python uses:
 doubles with ``repr`` (shortest round trip), floats as float32 with an ``f`` suffix.
 """
@@ -9,7 +11,6 @@ doubles with ``repr`` (shortest round trip), floats as float32 with an ``f`` suf
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 from string import Template
 
@@ -26,8 +27,41 @@ BYTES_PER_LINE = 12
 
 
 def render(name: str, **values) -> str:
-    """Fill ``TEMPLATES/<name>.in``; a placeholder without a value raises KeyError."""
+    """Fill ``TEMPLATES/<name>.in``; a placeholder without a value raises KeyError.
+
+    ``bundle_name`` and ``variant`` are free text that the templates put in comments.
+    """
+    for key in ("bundle_name", "variant"):
+        if key in values:
+            values[key] = c_comment(values[key])
     return Template((TEMPLATES / f"{name}.in").read_text()).substitute(values)
+
+
+def c_string(text: str) -> str:
+    """``text`` as a C string literal holding its UTF-8 bytes exactly.
+
+    Printable ASCII stays readable; quotes, backslashes, ``?`` (trigraphs) and every other
+    byte are escaped (octal, which never runs into the next character).
+    """
+    out = []
+    for byte in text.encode("utf-8"):
+        char = chr(byte)
+        if char in '"\\?':
+            out.append("\\" + char)
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def c_comment(text: str) -> str:
+    """``text`` made safe inside a ``/* */`` comment: ASCII, one line, no ``*/`` or ``/*``."""
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}"
+                   for c in str(text).encode("ascii", "backslashreplace").decode("ascii"))
+    while "*/" in text or "/*" in text:
+        text = text.replace("*/", "*\\/").replace("/*", "/\\*")
+    return text
 
 
 def c_double(x: float) -> str:
@@ -86,7 +120,7 @@ def params_sources(pipeline: Pipeline, classes: tuple[str, ...], window: int, ho
         bundle_name=bundle_name, variant=variant,
         sample_rate_hz=c_double(pipeline.sample_rate_hz), window=window, hop=hop,
         num_channels=channels, num_classes=len(classes),
-        class_labels=",\n".join(f"  {json.dumps(name)}" for name in classes),
+        class_labels=",\n".join(f"  {c_string(name)}" for name in classes),
         channel_index=", ".join(str(i) for i in pipeline.channel_index),
         input_scale=c_float(tensors["input"]["scale"]),
         input_zero_point=int(tensors["input"]["zero_point"]),
@@ -112,7 +146,7 @@ def hmm_sources(params: HmmParams, from_bundle: bool, bundle_name: str) -> dict[
         decoder_description="its metadata.json decoder" if from_bundle else "no decoder: pass-through",
         num_classes=len(params.class_prior), num_states=len(params.states), floor=c_float(params.floor),
         emission_weight=c_float(params.emission_weight),
-        state_names=",\n".join(f"  {json.dumps(name)}" for name in params.states),
+        state_names=",\n".join(f"  {c_string(name)}" for name in params.states),
         transition=_float_rows(params.transition), initial=", ".join(c_float(v) for v in params.initial),
         class_prior=", ".join(c_float(v) for v in params.class_prior),
         emission=_float_rows(params.emission), report=_float_rows(params.report))

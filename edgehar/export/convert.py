@@ -224,7 +224,7 @@ def export_variants(bundle: Bundle, train: HarWindows, variants=VARIANTS, per_ch
     model = keras.models.load_model(bundle.file("model.keras"), compile=False)
     expected = (bundle.window, len(bundle.pipeline.channels))
     if tuple(model.input_shape[1:]) != expected:
-        raise ExportError(f"{bundle.path}: model input {model.input_shape[1:]} is not {expected}")
+        raise ExportError(f"{bundle.location}: model input {model.input_shape[1:]} is not {expected}")
     if per_channel is None:
         per_channel = recorded_per_channel(bundle)
     twin = rebuild_batch1(model)
@@ -236,7 +236,7 @@ def export_variants(bundle: Bundle, train: HarWindows, variants=VARIANTS, per_ch
             progress(done, len(variants))
         data = convert(twin, variant, representative, per_channel)
         ops = operators(data)
-        check_operators(ops, is_recurrent(model), f"{bundle.path} {variant}")
+        check_operators(ops, is_recurrent(model), f"{bundle.location} {variant}")
         path = bundle.path / f"model_{variant}.tflite"
         atomic.write_bytes(path, data)
         exports[variant] = {"file": path.name, "bytes": len(data), "ops": ops, **tensor_info(data)}
@@ -245,5 +245,6 @@ def export_variants(bundle: Bundle, train: HarWindows, variants=VARIANTS, per_ch
                                                "data": train.source}
             exports[variant]["per_channel"] = per_channel
         paths[variant] = path
-    bundle.update_metadata(exports=exports, pipeline=bundle.pipeline.with_design().to_dict())
+    bundle.record([path.name for path in paths.values()], exports=exports,
+                  pipeline=bundle.pipeline.with_design().to_dict())
     return paths

@@ -67,7 +67,7 @@ def validate(bundle: Bundle, test: HarWindows, variants=VARIANTS, progress=None)
     x = model_inputs(test, bundle.pipeline)
     model = keras.models.load_model(bundle.file("model.keras"), compile=False)
     keras_probs = model.predict(x, batch_size=256, verbose=0)
-    report = {"bundle": str(bundle.path), "data": test.source, "windows": len(test),
+    report = {"bundle": str(bundle.location), "data": test.source, "windows": len(test),
               "keras": _scores(keras_probs, test, bundle.classes), "variants": {}}
     for done, variant in enumerate(variants):
         if progress:

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from edgehar import __version__, atomic
-from edgehar.bundle import SCHEMA, Bundle
+from edgehar.bundle import SCHEMA, Bundle, sha256_of
 from edgehar.data.dataset import HarWindows
 from edgehar.errors import BundleError
 from edgehar.model import architectures, recipes
@@ -181,6 +181,9 @@ def check_replaceable(out: Path, force: bool = False) -> None:
     """Raise BundleError unless a bundle may be written to ``out``: a new or empty folder, or,
     with ``force``, an existing bundle. Anything else there is never deleted."""
     out = Path(out)
+    if out.name in ("", ".", "..") or out.resolve() == Path.cwd().resolve():
+        raise BundleError(f"--out {out}: name the bundle's own folder (e.g. models/mymodel), "
+                          "not the current or a parent folder")
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return
     if not (out / "metadata.json").is_file():
@@ -199,6 +202,7 @@ def write_bundle(out: Path, result: TrainResult, train: HarWindows, name: str | 
     metadata = {**metadata_for(result, name or out.name, train), **(extra or {})}
     with atomic.folder(out) as tmp:
         result.model.save(tmp / "model.keras")
+        metadata["sha256"] = {"model.keras": sha256_of(tmp / "model.keras")}
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
         (tmp / "history.json").write_text(json.dumps(result.history, indent=2) + "\n")
     return Bundle.load(out)

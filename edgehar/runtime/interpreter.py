@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from edgehar import tflog
+from edgehar.errors import BundleError
 
 _INTERPRETERS = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite")
 
@@ -44,12 +45,17 @@ class TFLiteClassifier:
 
     def __init__(self, model: Path | str | bytes, num_threads: int = 1):
         cls, self.backend = interpreter_class()
-        with tflog.quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
-            if isinstance(model, bytes):
-                self.interpreter = cls(model_content=model, num_threads=num_threads)
-            else:
-                self.interpreter = cls(model_path=str(model), num_threads=num_threads)
-            self.interpreter.allocate_tensors()
+        try:
+            with tflog.quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+                if isinstance(model, bytes):
+                    self.interpreter = cls(model_content=model, num_threads=num_threads)
+                else:
+                    self.interpreter = cls(model_path=str(model), num_threads=num_threads)
+                self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as err:
+            where = "the model" if isinstance(model, bytes) else str(model)
+            reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            raise BundleError(f"{where}: not a TFLite model this runtime can run ({reason})") from None
         self._in = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self._in["shape"])
