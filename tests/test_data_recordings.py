@@ -169,6 +169,21 @@ def test_recording_windows_of_chosen_subjects_train_a_model(hapt_raw):
     assert result.pipeline.mean is not None and "val_accuracy" in result.history
 
 
+def test_a_model_trained_on_recordings_is_calibrated_on_them(hapt_raw, uci_train, tmp_path):
+    from edgehar.export.convert import calibration_windows, export_variants
+    from edgehar.model.train import TrainConfig, fit, write_bundle
+
+    windows = hapt_windows(hapt_raw, Pipeline.preset("raw6"), subjects=[1])
+    config = TrainConfig("dscnn", {"filters": [8, 8], "kernel": 3}, epochs=1, pipeline="raw6")
+    bundle = write_bundle(tmp_path / "b", fit(config, windows, progress=False), windows)
+    calibration = calibration_windows(bundle, uci_train)
+    assert calibration.source == str(hapt_raw) and set(np.unique(calibration.subject)) > {1}
+    export_variants(bundle, calibration, ("int8",))
+    assert bundle.reload().metadata["exports"]["int8"]["calibration"]["data"] == str(hapt_raw)
+    moved = bundle.reload().metadata["training"] | {"data_source": str(tmp_path / "gone")}
+    assert calibration_windows(bundle.reload().update_metadata(training=moved), uci_train) is uci_train
+
+
 def test_recording_windows_refuse_a_pipeline_that_did_not_cut_them(hapt_raw):
     from edgehar.preprocess.prepare import pipeline_channels
 

@@ -53,7 +53,7 @@ def export(
     Exit status 3: the files are written but a validation check FAILed (see the report).
     """
     from edgehar.bundle import Bundle
-    from edgehar.export.convert import export_variants
+    from edgehar.export.convert import calibration_windows, export_variants
     from edgehar.export.firmware import write_firmware
     from edgehar.export.report import REPORT_FILE, failed_checks, report_table, validate
 
@@ -63,7 +63,7 @@ def export(
     inside = _inside(firmware, loaded.path) if firmware is not None else None
     with loaded.edit() as stage:  # the bundle changes in one step, once everything is written
         with progress("converting") as step:
-            paths = export_variants(stage, train_set, variants,
+            paths = export_variants(stage, calibration_windows(stage, train_set), variants,
                                     per_channel=None if per_tensor is None else not per_tensor, progress=step)
         with progress("validating") as step:
             report = validate(stage.reload(), test_set, variants, progress=step)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 from edgehar import atomic, tflog
 from edgehar.bundle import Bundle
 from edgehar.data.dataset import HarWindows
+from edgehar.data.recordings import hapt_windows
 from edgehar.errors import ExportError
 from edgehar.preprocess.prepare import model_inputs
 
@@ -198,6 +200,16 @@ def representative_windows(bundle: Bundle, train: HarWindows, n: int = REPRESENT
     """``n`` training windows (fixed seed) as model inputs, to calibrate int8."""
     rows = np.sort(np.random.default_rng(seed).choice(len(train), min(n, len(train)), replace=False))
     return model_inputs(train.take(rows), bundle.pipeline)
+
+
+def calibration_windows(bundle: Bundle, uci_train: HarWindows):
+    """What int8 is calibrated on: the bundle's own training recordings when it was trained on a
+    HAPT ``RawData`` folder that is on this machine, else the UCI HAR training split."""
+    source = Path(bundle.metadata.get("training", {}).get("data_source") or "")
+    if str(source) and (source / "labels.txt").is_file():
+        raw = replace(bundle.pipeline, mean=None, std=None)
+        return hapt_windows(source, raw)
+    return uci_train
 
 
 def recorded_per_channel(bundle: Bundle) -> bool:
