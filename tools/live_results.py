@@ -193,6 +193,25 @@ def score(work: Path, names: list[str], hapt: Path) -> dict:
     return out
 
 
+def choose(results: dict, folds_needed: int = FOLDS, max_delay_s: float = 3.0) -> dict:
+    """The two defaults: per recipe with every fold done, its int8 smoothing of best live accuracy
+    among those whose median detection delay is at most ``max_delay_s``; then the best recipe
+    overall (the Pi: every recipe here runs in well under 2 ms a window under LiteRT) and the
+    best whose model fits a microcontroller (the ``mcu-`` recipes: 24 KiB int8, 8 KiB arena)."""
+    best = {}
+    for name, variants in results.items():
+        entry = variants.get("int8")
+        if not entry or len(entry["folds"]) < folds_needed:
+            continue
+        timely = {spec: s["mean"] for spec, s in entry["smoothing"].items()
+                  if s["mean"]["delay_s_median"]["mean"] <= max_delay_s and "@" not in spec}
+        spec = max(timely, key=lambda k: timely[k]["accuracy"]["mean"])
+        best[name] = {"recipe": name, "smoothing": spec, "accuracy": timely[spec]["accuracy"]["mean"]}
+    pi = max(best.values(), key=lambda b: b["accuracy"])
+    mcu = max((b for n, b in best.items() if n.startswith("mcu-")), key=lambda b: b["accuracy"])
+    return {"pi": pi, "mcu": mcu}
+
+
 def _mean_std(rows: list[dict]) -> dict:
     keys = ("accuracy", "macro_f1", "label_changes_per_minute", "true_changes_per_minute", "changes_ratio",
             "delay_s_median", "delay_s_p90")
@@ -237,6 +256,7 @@ def main(
                         "recordings (tools/live_results.py); mean and std over folds.",
                "folds": folds(subjects), "epochs": epochs, "min_epochs": min_epochs, "seed": seed,
                "recipes": {n: RECIPES[n] for n in names}, "results": score(work, names, hapt)}
+    results["chosen"] = choose(results["results"])
     atomic.write_json(out or models_dir() / "live-results.json", results)
 
 

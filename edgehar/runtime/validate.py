@@ -114,11 +114,12 @@ def stream_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *, expe
 def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
                   smoothers=None, experiments=None, progress=None) -> dict:
     """Stream HAPT experiments (all in ``raw_dir``/labels.txt, or ``experiments``) at the
-    bundle's hop; per smoothing (default: HAPT_SMOOTHERS, and DECODER_SMOOTHERS if the bundle
-    has a decoder): accuracy on activity windows and label flips per minute.
+    bundle's hop; per smoothing (default: HAPT_SMOOTHERS, DECODER_SMOOTHERS if the bundle has a
+    decoder, and the bundle's own default): accuracy on activity windows and label flips per minute.
     ``progress(done, total)`` is called as experiments are streamed."""
     if smoothers is None:
         smoothers = HAPT_SMOOTHERS + (DECODER_SMOOTHERS if "decoder" in bundle.metadata else ())
+        smoothers += (bundle.smoothing,) * (bundle.smoothing not in smoothers)
     recordings = stream_hapt(bundle, raw_dir, variant, experiments=experiments, progress=progress)
     report = {"variant": variant, "experiments": len(recordings),
               "subjects": sorted({r.subject for r in recordings}),
