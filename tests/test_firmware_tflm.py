@@ -1,0 +1,118 @@
+"""Every shipped firmware package, built with its own CMake against the real TensorFlow Lite Micro.
+
+TFLM's sources are ``../shared/third_party`` (or ``$EDGEHAR_TFLM_SOURCES``; see its
+PROVENANCE.md); without them these tests are skipped. Each package's host example is built
+with the reference and the CMSIS-NN kernels (CMSIS-NN's portable C path), fed every 4th
+stitched UCI HAR test segment sample by sample through its intake path, and its int8 scores
+must equal those of the ``tflite_micro`` Python interpreter bit for bit. TFLM's libraries
+are built once per session (or kept in ``$EDGEHAR_TFLM_BUILD_CACHE``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from edgehar.bundle import Bundle
+from edgehar.data.segments import stitch
+from edgehar.export.tflm import TFLMClassifier
+from edgehar.export.tflm_build import KERNEL_SETS, TFLM_SOURCES_ENV, HostBuilder, TflmSources
+from edgehar.preprocess.windows import sliding_windows, window_starts
+
+THIRD_PARTY = os.environ.get(TFLM_SOURCES_ENV, REPO.parent / "shared" / "third_party")
+SHIPPED = sorted(p.parent.name for p in (REPO / "models").glob("*/firmware/src/edgehar.h"))
+SEGMENT_STEP = 4
+
+
+@pytest.fixture(scope="session")
+def tflm_sources() -> TflmSources:
+    sources = TflmSources(THIRD_PARTY)
+    if missing := sources.missing():
+        pytest.skip(f"TFLM sources not found ({missing[0]}): put them in ../shared/third_party "
+                    f"or set {TFLM_SOURCES_ENV}")
+    return sources
+
+
+@pytest.fixture(scope="session")
+def builder(tflm_sources, tmp_path_factory) -> HostBuilder:
+    return HostBuilder(tflm_sources, tmp_path_factory.mktemp("tflm-cache"))
+
+
+@pytest.fixture(scope="session")
+def test_segments(uci_test):
+    """Every SEGMENT_STEP-th continuous segment of the stitched test split (raw (n, 6))."""
+    return [s.raw.astype(np.float32) for s in stitch(uci_test)[::SEGMENT_STEP]]
+
+
+def samples_text(segments) -> str:
+    """The host example's input: one sample per line, 'gap' between segments."""
+    return "gap\n".join("".join(" ".join(repr(float(v)) for v in row) + "\n" for row in raw)
+                        for raw in segments)
+
+
+def run_host(host, text: str, *args: str) -> tuple[str, np.ndarray, np.ndarray, list[int]]:
+    """(arena line, window ends, int8 scores, stats) of one run of the host example."""
+    out = subprocess.run([str(host), *args], input=text, capture_output=True, text=True,
+                         check=True).stdout
+    lines = [line.split() for line in out.splitlines()]
+    windows = [line[1:] for line in lines if line[0] == "W"]
+    stats = [int(v) for v in lines[-1][1:]]
+    assert lines[-1][0] == "stats"
+    return (" ".join(lines[0]), np.array([int(w[0]) for w in windows]),
+            np.array([w[2:] for w in windows], np.int64), stats)
+
+
+def expected_scores(bundle: Bundle, segments) -> tuple[np.ndarray, np.ndarray]:
+    """Window ends (samples pushed, segments back to back) and int8 scores from TFLM's Python."""
+    model = TFLMClassifier(bundle.tflite("int8").read_bytes(), 1 << 20)
+    ends, scores, offset = [], [], 0
+    for raw in segments:
+        windows = sliding_windows(bundle.pipeline.transform(raw), bundle.window, bundle.hop)
+        ends += list(offset + window_starts(len(raw), bundle.window, bundle.hop) + bundle.window)
+        scores += [model.scores(w) for w in windows]
+        offset += len(raw)
+    return np.array(ends), np.array(scores, np.int64)
+
+
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_package_scores_equal_tflm_python_bit_for_bit(name, kernel_set, builder, test_segments,
+                                                               tmp_path):
+    package = REPO / "models" / name / "firmware"
+    bundle = Bundle.load(package.parent)
+    host, log = builder.build_host(package, kernel_set, tmp_path / "build")
+    assert not re.search(r"warning", log, re.I), log
+
+    arena, ends, scores, stats = run_host(host, samples_text(test_segments))
+    want_ends, want_scores = expected_scores(bundle, test_segments)
+
+    np.testing.assert_array_equal(ends, want_ends)
+    np.testing.assert_array_equal(scores, want_scores)
+    assert len(np.unique(scores.argmax(axis=1))) >= 4  # real activities, not one constant answer
+    samples = sum(len(raw) for raw in test_segments)
+    assert stats == [samples, len(want_ends), len(want_ends), 0]
+    used, size = (int(v) for v in arena.split()[1:])
+    assert used <= size
+
+
+def test_inference_slower_than_a_hop_skips_windows_and_counts_them(builder, test_segments, tmp_path):
+    """Polling every 150 samples (> 2 hops): intake never blocks, each poll classifies the
+    newest complete window exactly, and the windows no poll reached are counted."""
+    package = REPO / "models" / SHIPPED[0] / "firmware"
+    bundle = Bundle.load(package.parent)
+    host, _ = builder.build_host(package, "reference", tmp_path / "build")
+    segments = test_segments[:6]
+    _, ends, scores, stats = run_host(host, samples_text(segments), "--poll-every", "150")
+    want_ends, want_scores = expected_scores(bundle, segments)
+
+    assert 0 < len(ends) < len(want_ends)
+    taken = np.searchsorted(want_ends, ends)
+    np.testing.assert_array_equal(want_ends[taken], ends)
+    np.testing.assert_array_equal(scores, want_scores[taken])
+    samples = sum(len(raw) for raw in segments)
+    assert stats == [samples, len(want_ends), len(ends), len(want_ends) - len(ends)]
