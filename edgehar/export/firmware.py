@@ -194,7 +194,7 @@ def arena_description(arenas: dict[str, dict]) -> str:
             f"rounded up to {ARENA_ALIGN} bytes")
 
 
-def _record(bundle: Bundle, firmware: dict) -> None:
+def record_firmware(bundle: Bundle, firmware: dict) -> None:
     """Add ``firmware`` to the bundle's export_report.json, if it has one."""
     from edgehar.export.report import REPORT_FILE
 
@@ -249,5 +249,5 @@ def write_firmware(bundle: Bundle, out_dir: Path | str, variant: str = "int8", t
         arena_size = arena_with_margin(max(row["bytes"] for row in arenas.values() if row["bytes"]))
         for name, text in params(arenas, arena_size).items():
             (tmp / name).write_text(text)
-    _record(bundle, {"arena": arenas, "arena_margin": ARENA_MARGIN, "arena_size": arena_size})
+    record_firmware(bundle, {"arena": arenas, "arena_margin": ARENA_MARGIN, "arena_size": arena_size})
     return out_dir

@@ -84,11 +84,13 @@ class HostBuilder:
 
     def __init__(self, sources: TflmSources, cache: Path | str, cmake_args: tuple[str, ...] = (),
                  jobs: int | None = None):
-        """``cache`` is used unless ``$EDGEHAR_TFLM_BUILD_CACHE`` names another folder."""
+        """``cache`` is used unless ``$EDGEHAR_TFLM_BUILD_CACHE`` names another folder;
+        ``cmake_args`` (e.g. a toolchain file) get a cache of their own there."""
         if shutil.which("cmake") is None:
             raise ExportError("building firmware needs cmake on the PATH")
         self.sources = sources
-        self.cache = Path(os.environ.get(BUILD_CACHE_ENV) or cache)
+        toolchain = hashlib.sha256(" ".join(cmake_args).encode()).hexdigest()[:8] if cmake_args else "host"
+        self.cache = Path(os.environ.get(BUILD_CACHE_ENV) or cache) / toolchain
         self.jobs = str(jobs or os.cpu_count() or 1)
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
         self.common = [*generator, "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_C_FLAGS_RELEASE={OPT_FLAGS}",
@@ -112,21 +114,24 @@ class HostBuilder:
             self._build(package / "tflm", kernels, args, "tflm_kernels", f"TFLM's {kernel_set} kernels")
         return [*args, f"-DEDGEHAR_TFLM_KERNELS_LIB={kernels / 'libtflm_kernels.a'}"]
 
-    def build_host(self, package: Path | str, kernel_set: str, build: Path | str,
-                   arena_size: int | None = None, build_type: str = "Release") -> tuple[Path, str]:
-        """Build ``package``'s library and host example in ``build``: the example's path and
-        the compiler's output.
+    def build(self, project: Path | str, package: Path | str, kernel_set: str, build: Path | str,
+              target: str, args: tuple[str, ...] = (), build_type: str = "Release") -> str:
+        """Build ``target`` of the CMake ``project`` (the package itself, or one that adds it
+        with add_subdirectory) in ``build``, with TFLM for ``package``; the compiler's output."""
+        package = Path(package)
+        tflm = self.tflm_libraries(package, kernel_set)
+        return self._build(Path(project), Path(build), [*tflm, f"-DCMAKE_BUILD_TYPE={build_type}", *args],
+                           target, f"{package.name} ({kernel_set})")
 
-        ``arena_size`` overrides the package's ``EDGEHAR_ARENA_SIZE``; a ``Debug`` build
-        prints the arena used at start-up.
-        """
-        package, build = Path(package), Path(build)
-        args = [*self.tflm_libraries(package, kernel_set), "-DEDGEHAR_BUILD_HOST_EXAMPLE=ON",
-                f"-DCMAKE_BUILD_TYPE={build_type}"]
+    def build_host(self, package: Path | str, kernel_set: str, build: Path | str,
+                   arena_size: int | None = None) -> tuple[Path, str]:
+        """Build ``package``'s library and host example in ``build``: the example's path and
+        the compiler's output. ``arena_size`` overrides the package's ``EDGEHAR_ARENA_SIZE``."""
+        args = ["-DEDGEHAR_BUILD_HOST_EXAMPLE=ON"]
         if arena_size is not None:
             args.append(f"-DCMAKE_CXX_FLAGS=-DEDGEHAR_ARENA_SIZE={arena_size}")
-        log = self._build(package, build, args, "edgehar_host", f"{package.name} ({kernel_set})")
-        return build / "edgehar_host", log
+        log = self.build(package, package, kernel_set, build, "edgehar_host", tuple(args))
+        return Path(build) / "edgehar_host", log
 
 
 def host_arena_used(host: Path | str) -> int:
