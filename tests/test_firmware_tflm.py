@@ -116,3 +116,65 @@ def test_inference_slower_than_a_hop_skips_windows_and_counts_them(builder, test
     np.testing.assert_array_equal(scores, want_scores[taken])
     samples = sum(len(raw) for raw in segments)
     assert stats == [samples, len(want_ends), len(ends), len(want_ends) - len(ends)]
+
+
+SKETCH_HOST = r"""
+// The Arduino sketch on the host: its setup() and loop() run as Arduino's main() would run
+// them, and the board's IMU is a recording on stdin ("ax ay az gx gy gz" lines).
+#include <cstdio>
+#include "edgehar.h"
+
+void setup();
+void loop();
+
+static bool recording_left = true;
+
+extern "C" bool edgehar_read_sample(float acc_g[3], float gyro_rads[3]) {
+  char line[256];
+  if (std::fgets(line, sizeof line, stdin) == nullptr) {
+    recording_left = false;
+    return false;
+  }
+  return std::sscanf(line, "%f %f %f %f %f %f", &acc_g[0], &acc_g[1], &acc_g[2], &gyro_rads[0],
+                     &gyro_rads[1], &gyro_rads[2]) == 6;
+}
+
+int main() {
+  setup();
+  while (recording_left) {
+    loop();
+  }
+}
+"""
+
+SKETCH_PROJECT = """
+cmake_minimum_required(VERSION 3.16)
+project(sketch_on_host C CXX)
+add_subdirectory({package} edgehar)
+add_executable(sketch sketch_host.cc {sketch})
+set_source_files_properties({sketch} PROPERTIES LANGUAGE CXX)
+target_compile_options(sketch PRIVATE -Wall -Wextra -Werror)
+target_link_libraries(sketch PRIVATE edgehar)
+"""
+
+
+def test_arduino_sketch_in_a_new_cmake_project_prints_the_host_labels(builder, test_segments, tmp_path):
+    """A CMake project of its own adds the package (add_subdirectory) and compiles the Arduino
+    example sketch as C++; in a Debug build it reports the arena at start-up, then prints the
+    label of every window, the same as the host example's."""
+    package = REPO / "models" / SHIPPED[0] / "firmware"
+    sketch = package / "examples" / "EdgeharArduino" / "EdgeharArduino.ino"
+    (tmp_path / "sketch_host.cc").write_text(SKETCH_HOST)
+    (tmp_path / "CMakeLists.txt").write_text(SKETCH_PROJECT.format(package=package, sketch=sketch))
+    builder.build(tmp_path, package, "reference", tmp_path / "build", "sketch", build_type="Debug")
+    text = samples_text(test_segments[:3]).replace("gap\n", "")
+    run = subprocess.run([str(tmp_path / "build" / "sketch")], input=text, capture_output=True,
+                         text=True, check=True)
+    printed = run.stderr.splitlines()  # MicroPrintf writes to stderr on a host
+
+    bundle = Bundle.load(package.parent)
+    host, _ = builder.build_host(package, "reference", tmp_path / "host")
+    _, _, scores, _ = run_host(host, text)
+    assert re.fullmatch(r"edgehar: tensor arena \d+ of \d+ bytes used", printed[0])
+    assert [line.split()[0] for line in printed[1:]] == [bundle.classes[k] for k in scores.argmax(axis=1)]
+    assert len(printed) > 20

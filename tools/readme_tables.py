@@ -198,8 +198,8 @@ def firmware_text(m: Shipped) -> str:
         lines.append(f"- Cortex-M4F image (`tools/cortex_m4_qemu.py`, {m4['flags']}, CMSIS-NN kernels, "
                      f"newlib with semihosting): flash {m4['flash_bytes']:,} B "
                      f"({m4['flash_without_recording']:,} B without the {m4['recording_bytes']:,} B "
-                     f"recording it plays), static RAM {m4['ram_bytes']:,} B (arena included, stack not); under QEMU mps2-an386 it printed "
-                     f"{len(m4['qemu_labels'])} labels, "
+                     f"recording it plays), static RAM {m4['ram_bytes']:,} B (arena included, stack not); "
+                     f"under QEMU mps2-an386 it printed {len(m4['qemu_labels'])} labels, "
                      f"{'the same as' if m4['labels_match'] else 'NOT the same as'} the host build's")
     return "\n".join(lines)
 
