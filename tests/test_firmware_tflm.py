@@ -20,6 +20,7 @@ from conftest import REPO
 
 from edgehar.bundle import Bundle
 from edgehar.data.segments import stitch
+from edgehar.export.carrays import FIRMWARE_TEMPLATE
 from edgehar.export.tflm import TFLMClassifier
 from edgehar.export.tflm_build import KERNEL_SETS, TFLM_SOURCES_ENV, HostBuilder, TflmSources
 from edgehar.preprocess.windows import sliding_windows, window_starts
@@ -27,6 +28,21 @@ from edgehar.preprocess.windows import sliding_windows, window_starts
 THIRD_PARTY = os.environ.get(TFLM_SOURCES_ENV, REPO.parent / "shared" / "third_party")
 SHIPPED = sorted(p.parent.name for p in (REPO / "models").glob("*/firmware/src/edgehar.h"))
 SEGMENT_STEP = 4
+
+
+def test_the_repository_keeps_the_firmware_of_the_default_and_lstm100_only():
+    default = (REPO / "models" / "DEFAULT").read_text().strip()
+    assert SHIPPED == sorted({default, "lstm100"})
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_package_static_files_are_the_template(name):
+    """A package is regenerated whenever the template changes (then its tests here hold)."""
+    package = REPO / "models" / name / "firmware"
+    for path in FIRMWARE_TEMPLATE.rglob("*"):
+        relative = path.relative_to(FIRMWARE_TEMPLATE)
+        if path.is_file() and relative.parts[0] not in ("templates", "__init__.py", "__pycache__"):
+            assert (package / relative).read_bytes() == path.read_bytes(), relative
 
 
 @pytest.fixture(scope="session")
