@@ -4,11 +4,10 @@
  *   optional noise low-pass (Butterworth SOS) on all 6 raw columns,
  *   gravity = Butterworth low-pass of the acceleration, body_acc = acc - gravity,
  *   the 9 UCI channels [body_acc xyz, gyro xyz, acc xyz], the model's subset of them,
- *   per-channel (x - mean) / std in float.
+ *   per-channel (x - mean) / std in float, then int8 quantization for the model.
  * Filters run in double, in transposed direct form II exactly like scipy.signal.sosfilt,
  * their state initialised as sosfilt_zi * the first sample.
- * Each preprocessed sample goes into a ring of the last EDGEHAR_WINDOW samples; a window is
- * complete after EDGEHAR_WINDOW samples and then every EDGEHAR_HOP samples.
+ * A window is complete after EDGEHAR_WINDOW samples and then every EDGEHAR_HOP samples.
  */
 #ifndef EDGEHAR_DSP_H
 #define EDGEHAR_DSP_H
@@ -28,23 +27,16 @@ typedef struct {
   double noise_state[6][EDGEHAR_NOISE_SECTIONS][2];
 #endif
   double gravity_state[3][EDGEHAR_GRAVITY_SECTIONS][2];
-  float ring[EDGEHAR_WINDOW][EDGEHAR_NUM_CHANNELS]; /* preprocessed samples */
-  uint32_t next;                                    /* ring row the next sample goes to */
-  uint32_t due;                                     /* samples until the next window is complete */
+  uint32_t due; /* samples until the next window is complete */
 } edgehar_dsp;
 
 /* Start afresh: at power-up and after any gap in the sample stream. */
 void edgehar_dsp_reset(edgehar_dsp *dsp);
 
-/* Add one raw sample (acceleration in g, angular velocity in rad/s).
- * Returns true when it completed a window. */
-bool edgehar_dsp_push(edgehar_dsp *dsp, const float acc_g[3], const float gyro_rads[3]);
-
-/* The last complete window, oldest sample first, as normalized floats. */
-void edgehar_dsp_window(const edgehar_dsp *dsp, float window[EDGEHAR_WINDOW][EDGEHAR_NUM_CHANNELS]);
-
-/* The last complete window as the model's int8 input tensor (row-major, oldest sample first). */
-void edgehar_dsp_quantized_window(const edgehar_dsp *dsp, int8_t out[EDGEHAR_WINDOW * EDGEHAR_NUM_CHANNELS]);
+/* One raw sample (acceleration in g, angular velocity in rad/s) -> the model's normalized
+ * channels in `out`. Returns true when this sample completes a window. */
+bool edgehar_dsp_step(edgehar_dsp *dsp, const float acc_g[3], const float gyro_rads[3],
+                      float out[EDGEHAR_NUM_CHANNELS]);
 
 /* Float -> int8 with the model's input scale and zero point, rounding half to even. */
 int8_t edgehar_quantize(float x);

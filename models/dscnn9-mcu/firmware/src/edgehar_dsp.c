@@ -4,6 +4,14 @@
 #include <math.h>
 #include <string.h>
 
+/* No fused multiply-add, so the filters round exactly as edgehar's Python does, also where
+ * the build cannot pass -ffp-contract=off (Arduino). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 /* One sample through a cascade of biquads, as scipy.signal.sosfilt computes it. */
 static double sos_step(const double sos[][6], double state[][2], int sections, double x) {
   for (int s = 0; s < sections; ++s) {
@@ -28,7 +36,8 @@ void edgehar_dsp_reset(edgehar_dsp *dsp) {
   dsp->due = EDGEHAR_WINDOW;
 }
 
-bool edgehar_dsp_push(edgehar_dsp *dsp, const float acc_g[3], const float gyro_rads[3]) {
+bool edgehar_dsp_step(edgehar_dsp *dsp, const float acc_g[3], const float gyro_rads[3],
+                      float out[EDGEHAR_NUM_CHANNELS]) {
   double raw[6];
   for (int i = 0; i < 3; ++i) {
     raw[i] = acc_g[i];
@@ -55,33 +64,15 @@ bool edgehar_dsp_push(edgehar_dsp *dsp, const float acc_g[3], const float gyro_r
   }
   dsp->started = true;
 
-  float *row = dsp->ring[dsp->next];
   for (int c = 0; c < EDGEHAR_NUM_CHANNELS; ++c) {
     const float x = (float)nine[edgehar_channel_index[c]];
-    row[c] = (x - edgehar_mean[c]) / edgehar_std[c];
+    out[c] = (x - edgehar_mean[c]) / edgehar_std[c];
   }
-  dsp->next = (dsp->next + 1) % EDGEHAR_WINDOW;
   if (--dsp->due > 0) {
     return false;
   }
   dsp->due = EDGEHAR_HOP;
   return true;
-}
-
-void edgehar_dsp_window(const edgehar_dsp *dsp, float window[EDGEHAR_WINDOW][EDGEHAR_NUM_CHANNELS]) {
-  /* The ring is full once a window is complete, so its oldest row is the next one to write. */
-  for (uint32_t t = 0; t < EDGEHAR_WINDOW; ++t) {
-    memcpy(window[t], dsp->ring[(dsp->next + t) % EDGEHAR_WINDOW], sizeof window[t]);
-  }
-}
-
-void edgehar_dsp_quantized_window(const edgehar_dsp *dsp, int8_t out[EDGEHAR_WINDOW * EDGEHAR_NUM_CHANNELS]) {
-  for (uint32_t t = 0; t < EDGEHAR_WINDOW; ++t) {
-    const float *row = dsp->ring[(dsp->next + t) % EDGEHAR_WINDOW];
-    for (uint32_t c = 0; c < EDGEHAR_NUM_CHANNELS; ++c) {
-      out[t * EDGEHAR_NUM_CHANNELS + c] = edgehar_quantize(row[c]);
-    }
-  }
 }
 
 int8_t edgehar_quantize(float x) {
