@@ -80,7 +80,7 @@ def size(elf: Path) -> dict[str, int]:
     text, data, bss = (int(v) for v in berkeley.splitlines()[1].split()[:3])
     symbols = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True,
                              check=True).stdout
-    recording = int(re.search(r"^\w+ (\w+) R edgehar_recording$", symbols, re.M).group(1), 16)
+    recording = int(re.search(r"^\w+ (\w+) \w edgehar_recording$", symbols, re.M).group(1), 16)
     return {"text": text, "data": data, "bss": bss, "flash_bytes": text + data, "ram_bytes": data + bss,
             "recording_bytes": recording, "flash_without_recording": text + data - recording}
 

@@ -1,5 +1,6 @@
 /* Start-up for QEMU's mps2-an386: copy .data, zero .bss, enable the FPU, run main() with
- * newlib's semihosting (rdimon) for stdout/stderr and exit. */
+ * newlib's semihosting (rdimon) for stdout/stderr and exit. The entry point is
+ * Reset_Handler (the linker script's ENTRY), not newlib's _start. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
