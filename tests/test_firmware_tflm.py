@@ -2,7 +2,7 @@
 
 TFLM's sources are ``../shared/third_party`` (or ``$EDGEHAR_TFLM_SOURCES``; see its
 PROVENANCE.md); without them these tests are skipped. Each package's host example is built
-with the reference and the CMSIS-NN kernels (CMSIS-NN's portable C path), fed every 4th
+with the reference and the CMSIS-NN kernels (CMSIS-NN's portable C path), fed every 8th
 stitched UCI HAR test segment sample by sample through its intake path, and its int8 scores
 must equal those of the ``tflite_micro`` Python interpreter bit for bit. TFLM's libraries
 are built once per session (or kept in ``$EDGEHAR_TFLM_BUILD_CACHE``).
@@ -27,7 +27,7 @@ from edgehar.preprocess.windows import sliding_windows, window_starts
 
 THIRD_PARTY = os.environ.get(TFLM_SOURCES_ENV, REPO.parent / "shared" / "third_party")
 SHIPPED = sorted(p.parents[2].name for p in (REPO / "models").glob("*/firmware/src/edgehar.h"))
-SEGMENT_STEP = 4
+SEGMENT_STEP = 8
 
 
 def test_the_repository_keeps_the_firmware_of_the_default_and_lstm100_only():
@@ -57,6 +57,20 @@ def tflm_sources() -> TflmSources:
 @pytest.fixture(scope="session")
 def builder(tflm_sources, tmp_path_factory) -> HostBuilder:
     return HostBuilder(tflm_sources, tmp_path_factory.mktemp("tflm-cache"))
+
+
+@pytest.fixture(scope="session")
+def host_build(builder, tmp_path_factory):
+    """(name, kernel set) -> (host example, build log) of a shipped package, built once."""
+    cache = {}
+
+    def get(name: str, kernel_set: str):
+        if (name, kernel_set) not in cache:
+            package = REPO / "models" / name / "firmware"
+            build = tmp_path_factory.mktemp(f"{name}-{kernel_set}")
+            cache[name, kernel_set] = builder.build_host(package, kernel_set, build)
+        return cache[name, kernel_set]
+    return get
 
 
 @pytest.fixture(scope="session")
@@ -109,10 +123,9 @@ def shipped_expected(test_segments):
 
 @pytest.mark.parametrize("kernel_set", KERNEL_SETS)
 @pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_package_scores_equal_tflm_python_bit_for_bit(name, kernel_set, builder, test_segments,
-                                                               shipped_expected, tmp_path):
-    package = REPO / "models" / name / "firmware"
-    host, log = builder.build_host(package, kernel_set, tmp_path / "build")
+def test_shipped_package_scores_equal_tflm_python_bit_for_bit(name, kernel_set, host_build, test_segments,
+                                                               shipped_expected):
+    host, log = host_build(name, kernel_set)
     assert not re.search(r"warning", log, re.I), log
 
     arena, ends, scores, stats = run_host(host, samples_text(test_segments))
@@ -127,12 +140,11 @@ def test_shipped_package_scores_equal_tflm_python_bit_for_bit(name, kernel_set, 
     assert used <= size
 
 
-def test_inference_slower_than_a_hop_skips_windows_and_counts_them(builder, test_segments, tmp_path):
+def test_inference_slower_than_a_hop_skips_windows_and_counts_them(host_build, test_segments):
     """Polling every 150 samples (> 2 hops): intake never blocks, each poll classifies the
     newest complete window exactly, and the windows no poll reached are counted."""
-    package = REPO / "models" / SHIPPED[0] / "firmware"
-    bundle = Bundle.load(package.parent)
-    host, _ = builder.build_host(package, "reference", tmp_path / "build")
+    bundle = Bundle.load(REPO / "models" / SHIPPED[0])
+    host, _ = host_build(SHIPPED[0], "reference")
     segments = test_segments[:6]
     _, ends, scores, stats = run_host(host, samples_text(segments), "--poll-every", "150")
     want_ends, want_scores = expected_scores(bundle, segments)
@@ -179,14 +191,16 @@ SKETCH_PROJECT = """
 cmake_minimum_required(VERSION 3.16)
 project(sketch_on_host C CXX)
 add_subdirectory({package} edgehar)
-add_executable(sketch sketch_host.cc {sketch})
-set_source_files_properties({sketch} PROPERTIES LANGUAGE CXX)
+# As Arduino's builder does, the .ino becomes a C++ file.
+configure_file({sketch} EdgeharArduino.cc COPYONLY)
+add_executable(sketch sketch_host.cc ${{CMAKE_CURRENT_BINARY_DIR}}/EdgeharArduino.cc)
 target_compile_options(sketch PRIVATE -Wall -Wextra -Werror)
 target_link_libraries(sketch PRIVATE edgehar)
 """
 
 
-def test_arduino_sketch_in_a_new_cmake_project_prints_the_host_labels(builder, test_segments, tmp_path):
+def test_arduino_sketch_in_a_new_cmake_project_prints_the_host_labels(builder, host_build, test_segments,
+                                                                     tmp_path):
     """A CMake project of its own adds the package (add_subdirectory) and compiles the Arduino
     example sketch as C++; in a Debug build it reports the arena at start-up, then prints the
     label of every window, the same as the host example's."""
@@ -201,8 +215,7 @@ def test_arduino_sketch_in_a_new_cmake_project_prints_the_host_labels(builder, t
     printed = run.stderr.splitlines()  # MicroPrintf writes to stderr on a host
 
     bundle = Bundle.load(package.parent)
-    host, _ = builder.build_host(package, "reference", tmp_path / "host")
-    _, _, scores, _ = run_host(host, text)
+    _, _, scores, _ = run_host(host_build(SHIPPED[0], "reference")[0], text)
     assert re.fullmatch(r"edgehar: tensor arena \d+ of \d+ bytes used", printed[0])
     assert [line.split()[0] for line in printed[1:]] == [bundle.classes[k] for k in scores.argmax(axis=1)]
     assert len(printed) > 20
