@@ -272,11 +272,11 @@ def test_the_bundle_decoder_goes_into_the_package_and_builds(packages, hapt_raw,
     from edgehar.runtime.hmm_fit import add_decoder
 
     bundle, plain, _ = packages["causal9"]
-    assert "#define EDGEHAR_HMM_FROM_BUNDLE 0" in (plain / "edgehar_hmm_params.h").read_text()
+    assert "#define EDGEHAR_HMM_FROM_BUNDLE 0" in (plain / "src" / "edgehar_hmm_params.h").read_text()
     shutil.copytree(bundle.path, tmp_path / "bundle")
     package = write_firmware(add_decoder(Bundle.load(tmp_path / "bundle"), hapt_raw), tmp_path / "fw")
-    header = (package / "edgehar_hmm_params.h").read_text()
+    header = (package / "src" / "edgehar_hmm_params.h").read_text()
     assert "#define EDGEHAR_HMM_FROM_BUNDLE 1" in header and "#define EDGEHAR_HMM_STATES 12" in header
-    assert '"SIT_TO_LIE"' in (package / "edgehar_hmm_params.c").read_text()
+    assert '"SIT_TO_LIE"' in (package / "src" / "edgehar_hmm_params.c").read_text()
     subprocess.run(["make", "-C", str(package), "CC=gcc", "check"], check=True, capture_output=True)
     assert (package / "hmm_test").is_file()

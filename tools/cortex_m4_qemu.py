@@ -108,7 +108,7 @@ def main() -> None:
         sizes = size(elf)
         run = subprocess.run([*QEMU, "-kernel", str(elf)], capture_output=True, text=True, timeout=600)
         printed = [line for line in (run.stdout + run.stderr).splitlines() if line.strip()]
-        qemu_labels = [line.split()[0] for line in printed if re.fullmatch(r"\w+ \d+%", line)]
+        qemu_labels = [line.split()[0] for line in printed if re.fullmatch(r"\w+ \d+% -> \w+", line)]
         expected = host_labels(HostBuilder(sources, work / "cache"), package, segments, work, bundle.classes)
         compiler = subprocess.run(["arm-none-eabi-gcc", "--version"], capture_output=True, text=True).stdout
         qemu = subprocess.run(["qemu-system-arm", "--version"], capture_output=True, text=True).stdout
