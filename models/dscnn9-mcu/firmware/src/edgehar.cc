@@ -10,6 +10,7 @@
 #include "tensorflow/lite/schema/schema_generated.h"
 
 #include "edgehar_dsp.h"
+#include "edgehar_hmm.h"
 #include "model_data.h"
 #include "op_resolver.h"
 
@@ -45,8 +46,11 @@ int8_t ring[kRingRows][EDGEHAR_NUM_CHANNELS];
 std::atomic<uint32_t> samples{0};   /* samples pushed; sample i is in ring row i % kRingRows */
 std::atomic<uint32_t> ready_end{0}; /* `samples` when the newest complete window was complete */
 std::atomic<uint32_t> windows{0};   /* complete windows */
+std::atomic<uint32_t> gaps{0};      /* gaps pushed */
 
 /* Inference's state. */
+edgehar_hmm hmm;
+uint32_t gaps_seen = 0;
 bool classified_any = false;
 uint32_t classified_end = 0; /* ready_end of the window classified last */
 uint32_t classified = 0;
@@ -107,6 +111,7 @@ extern "C" bool edgehar_setup(void) {
               static_cast<unsigned>(EDGEHAR_ARENA_SIZE));
 #endif
   edgehar_dsp_reset(&dsp);
+  edgehar_hmm_reset(&hmm);
   return true;
 }
 
@@ -124,7 +129,10 @@ extern "C" void edgehar_push_sample(const float acc_g[3], const float gyro_rads[
   }
 }
 
-extern "C" void edgehar_push_gap(void) { edgehar_dsp_reset(&dsp); }
+extern "C" void edgehar_push_gap(void) {
+  edgehar_dsp_reset(&dsp);
+  gaps.store(gaps.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
 
 extern "C" bool edgehar_poll(edgehar_result *result) {
   if (windows.load(std::memory_order_acquire) == 0) {
@@ -153,6 +161,18 @@ extern "C" bool edgehar_poll(edgehar_result *result) {
   result->confidence = (scores[best] - EDGEHAR_OUTPUT_ZERO_POINT) * EDGEHAR_OUTPUT_SCALE;
   result->scores = scores;
   result->end = end;
+  /* The decoder restarts after a gap, as edgehar's Python stream does. */
+  const uint32_t gaps_now = gaps.load(std::memory_order_acquire);
+  if (gaps_now != gaps_seen) {
+    gaps_seen = gaps_now;
+    edgehar_hmm_reset(&hmm);
+  }
+  float probs[EDGEHAR_NUM_CLASSES];
+  for (int k = 0; k < EDGEHAR_NUM_CLASSES; ++k) {
+    probs[k] = (scores[k] - EDGEHAR_OUTPUT_ZERO_POINT) * EDGEHAR_OUTPUT_SCALE;
+  }
+  result->decoded = edgehar_hmm_update(&hmm, probs);
+  result->decoded_name = edgehar_class_labels[result->decoded];
   return true;
 }
 
@@ -171,5 +191,6 @@ extern "C" size_t edgehar_arena_used_bytes(void) {
 }
 
 extern "C" void edgehar_print_result(const edgehar_result *result) {
-  MicroPrintf("%s %d%%", result->name, static_cast<int>(result->confidence * 100.0f + 0.5f));
+  MicroPrintf("%s %d%% -> %s", result->name, static_cast<int>(result->confidence * 100.0f + 0.5f),
+              result->decoded_name);
 }

@@ -9,7 +9,8 @@
  * Intake may interrupt inference, not the other way round; each side must be called from
  * one context only. If inference is slower than a hop, no sample is lost: intake keeps
  * preprocessing, edgehar_poll() takes the newest complete window, and the windows it
- * never reached are counted in edgehar_stats.windows_skipped.
+ * never reached are counted in edgehar_stats.windows_skipped (and the decoder, which expects
+ * one window per hop, sees only the windows classified).
  *
  * C and C++ callers: every function has C linkage.
  */
@@ -32,6 +33,8 @@ typedef struct {
   float confidence;     /* the winning class's dequantized score, 0..1 */
   const int8_t *scores; /* the model's EDGEHAR_NUM_CLASSES int8 outputs (valid until the next poll) */
   uint32_t end;         /* samples pushed since edgehar_setup() when the window was complete */
+  int decoded;          /* the temporal decoder's class (edgehar_hmm.h), with this window */
+  const char *decoded_name;
 } edgehar_result;
 
 typedef struct {
@@ -64,7 +67,7 @@ edgehar_stats edgehar_get_stats(void);
  * the arena reserved. */
 size_t edgehar_arena_used_bytes(void);
 
-/* Print "LABEL NN%" through MicroPrintf. */
+/* Print "LABEL NN% -> DECODED" through MicroPrintf. */
 void edgehar_print_result(const edgehar_result *result);
 
 /* Yours to write when you use main.cc's polled loop: wait for the next sample, fill it and
