@@ -28,7 +28,10 @@ def test_export_writes_variants_report_and_firmware(tiny_bundle, small_data, tmp
     assert report["windows"] == len(range(0, 2947, 20))
     assert "int8_litert_tflm_agreement" in report["targets"]
     assert "int8" in result.output and "TFLM" in result.output
-    assert (tmp_path / "fw" / "edgehar_params.h").is_file()
+    assert (tmp_path / "fw" / "src" / "edgehar_params.h").is_file()
+    arena = report["firmware"]["arena"]  # without TFLM sources only the reference is measured
+    assert arena["reference"]["bytes"] > 0 and arena["cmsis-nn"]["bytes"] is None
+    assert report["firmware"]["arena_size"] >= arena["reference"]["bytes"] * 1.1
 
 
 def test_export_rejects_an_unknown_variant(tiny_bundle, small_data):

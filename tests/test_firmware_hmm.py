@@ -24,12 +24,12 @@ from edgehar.runtime.sources import iter_array
 from edgehar.runtime.stream import Streamer, run
 from edgehar.spec import ACTIVITIES, HOP, WINDOW
 
-C_FILES = ("Makefile", "edgehar_hmm.h", "edgehar_hmm.c", "hmm_test.c")
+C_FILES = ("Makefile", "src/edgehar_hmm.h", "src/edgehar_hmm.c", "hmm_test.c")
 
 
 def build_hmm_test(folder, params: HmmParams, from_bundle: bool = True, lag: int = 0):
     """hmm_test for ``params`` in ``folder``, built by the package Makefile with the host ``cc``."""
-    folder.mkdir()
+    (folder / "src").mkdir(parents=True)
     for name in C_FILES:
         shutil.copyfile(FIRMWARE_TEMPLATE / name, folder / name)
     for name, text in hmm_sources(params, from_bundle, "test").items():
@@ -97,4 +97,5 @@ def test_without_a_decoder_the_c_passes_the_model_label_through(posteriors, tmp_
     program = build_hmm_test(tmp_path / "hmm", params, from_bundle=False)
     c_labels, _, _ = run_c(program, posteriors)
     np.testing.assert_array_equal(c_labels, np.concatenate(posteriors).argmax(axis=1))
-    assert "#define EDGEHAR_HMM_FROM_BUNDLE 0" in (tmp_path / "hmm" / "edgehar_hmm_params.h").read_text()
+    header = tmp_path / "hmm" / "src" / "edgehar_hmm_params.h"
+    assert "#define EDGEHAR_HMM_FROM_BUNDLE 0" in header.read_text()

@@ -2,6 +2,7 @@
 
 The portable C is built with gcc (-std=c11 -Wall -Wextra -Werror, via the package Makefile)
 and fed real recordings: a stitched UCI HAR test segment and a slice of a HAPT experiment.
+(test_firmware_tflm.py builds whole packages against TensorFlow Lite Micro.)
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from edgehar.bundle import SCHEMA, Bundle, sha256_of
 from edgehar.data.segments import stitch
 from edgehar.data.uci import load_split
 from edgehar.errors import ExportError
-from edgehar.export.carrays import TEMPLATES
+from edgehar.export.carrays import FIRMWARE_TEMPLATE, TEMPLATES
 from edgehar.export.convert import convert, export_variants, operators, tensor_info
 from edgehar.export.firmware import (
     OP_RESOLVER_METHODS,
-    STATIC_FILES,
+    TFLM_KERNELS,
     arena_with_margin,
     op_resolver_sources,
     write_firmware,
@@ -64,17 +65,14 @@ def build_host_test(package):
 
 
 def run_host_test(package, raw: np.ndarray):
-    """(window ends, normalized windows, int8 tensors) the C code produces for ``raw`` (n, 6)."""
+    """(window ends, normalized rows, int8 rows) the C code produces for ``raw`` (n, 6)."""
     text = "".join(" ".join(repr(float(v)) for v in row) + "\n" for row in raw)
     out = subprocess.run([str(package / "host_test")], input=text, capture_output=True, text=True,
                          check=True).stdout
     lines = [line.split() for line in out.splitlines()]
-    floats = [line for line in lines if line[0] == "F"]
-    ints = [line for line in lines if line[0] == "Q"]
-    assert [f[1] for f in floats] == [q[1] for q in ints]
-    ends = np.array([int(f[1]) for f in floats])
-    return (ends, np.array([f[2:] for f in floats], np.float32),
-            np.array([q[2:] for q in ints], np.int64))
+    return (np.array([int(line[1]) for line in lines if line[0] == "W"]),
+            np.array([line[1:] for line in lines if line[0] == "F"], np.float32),
+            np.array([line[1:] for line in lines if line[0] == "Q"], np.int64))
 
 
 def host_params(package) -> dict[str, list[str]]:
@@ -127,16 +125,16 @@ def packages(recordings, tmp_path_factory):
 def test_c_preprocessing_and_quantization_match_python(packages, name):
     bundle, package, raw = packages[name]
     pipeline = bundle.pipeline
-    ends, windows, tensors = run_host_test(package, raw)
+    ends, rows, quantized = run_host_test(package, raw)
 
-    expected = sliding_windows(pipeline.transform(raw), bundle.window, bundle.hop)
+    expected = pipeline.transform(raw)
     np.testing.assert_array_equal(ends, window_starts(len(raw), bundle.window, bundle.hop) + bundle.window)
     assert len(ends) >= 10
-    np.testing.assert_allclose(windows.reshape(expected.shape), expected, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(rows, expected, rtol=0, atol=1e-5)
 
     q = tensor_info(bundle.tflite("int8").read_bytes())["input"]
-    expected_q = quantize(expected, q["scale"], q["zero_point"]).reshape(len(expected), -1)
-    np.testing.assert_array_equal(tensors, expected_q)
+    expected_q = quantize(expected, q["scale"], q["zero_point"])
+    np.testing.assert_array_equal(quantized, expected_q)
     assert len(np.unique(expected_q)) > 50  # the comparison spans the int8 range, not a constant
 
 
@@ -144,7 +142,7 @@ def test_c_preprocessing_and_quantization_match_python(packages, name):
 def test_model_array_is_the_tflite_byte_for_byte(packages, name, tmp_path):
     bundle, package, _ = packages[name]
     model = bundle.tflite("int8").read_bytes()
-    source = (package / "model_data.cc").read_text()
+    source = (package / "src" / "model_data.cc").read_text()
     body = source[source.index("g_model_data[] = {"):source.index("};")]
     assert bytes(int(b, 16) for b in re.findall(r"0x([0-9a-f]{2})", body)) == model
     assert f"g_model_data_len = {len(model)};" in source
@@ -155,23 +153,32 @@ def test_model_array_is_the_tflite_byte_for_byte(packages, name, tmp_path):
         "int main() {\n"
         "  if (reinterpret_cast<std::uintptr_t>(g_model_data) % 16 != 0) return 1;\n"
         "  std::fwrite(g_model_data, 1, g_model_data_len, stdout);\n}\n")
-    subprocess.run(["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", f"-I{package}", "-o",
-                    str(tmp_path / "dump"), str(tmp_path / "dump.cc"), str(package / "model_data.cc")],
+    src = package / "src"
+    subprocess.run(["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", f"-I{src}", "-o",
+                    str(tmp_path / "dump"), str(tmp_path / "dump.cc"), str(src / "model_data.cc")],
                    check=True)
     dumped = subprocess.run([str(tmp_path / "dump")], capture_output=True, check=True).stdout
     assert dumped == model
 
 
+def files_under(folder) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
 def test_package_holds_the_static_files_and_every_template_filled(packages):
     _, package, _ = packages["raw6"]
-    generated = {t.name.removesuffix(".in") for t in TEMPLATES.glob("*.in")}
-    assert {p.name for p in package.iterdir()} == {*STATIC_FILES, *generated, "host_test"}
+    generated = {t.relative_to(TEMPLATES).as_posix().removesuffix(".in") for t in TEMPLATES.rglob("*.in")}
+    static = {f for f in files_under(FIRMWARE_TEMPLATE)
+              if not f.startswith(("templates/", "__")) and "__pycache__" not in f}
+    assert {"src/edgehar.h", "CMakeLists.txt", "zephyr/module.yml", "idf_component.yml"} <= static
+    assert {"library.json", "library.properties", "tflm/tflm_kernels.cmake"} <= generated
+    assert files_under(package) == static | generated | {"host_test"}
     for name in generated:
         assert "${" not in (package / name).read_text()
 
 
 def resolver_methods(package) -> list[str]:
-    return re.findall(r"resolver\.(\w+)\(\)", (package / "op_resolver.cc").read_text())
+    return re.findall(r"resolver\.(\w+)\(\)", (package / "src" / "op_resolver.cc").read_text())
 
 
 def test_op_resolver_adds_exactly_the_model_ops(packages):
@@ -180,7 +187,9 @@ def test_op_resolver_adds_exactly_the_model_ops(packages):
     assert {"CONV_2D", "FULLY_CONNECTED", "SOFTMAX"} <= ops
     methods = resolver_methods(package)
     assert sorted(methods) == sorted(OP_RESOLVER_METHODS[op] for op in ops)
-    assert f"kEdgeharOpCount = {len(ops)};" in (package / "op_resolver.h").read_text()
+    assert f"kEdgeharOpCount = {len(ops)};" in (package / "src" / "op_resolver.h").read_text()
+    kernels = (package / "tflm" / "tflm_kernels.cmake").read_text().split("EDGEHAR_TFLM_KERNELS ")[1]
+    assert set(kernels.rstrip(")\n").split()) == {k for op in ops for k in TFLM_KERNELS[op]}
 
 
 def test_an_op_tflm_cannot_register_is_an_export_error():
@@ -213,11 +222,13 @@ def test_generated_constants_equal_the_bundle(packages, name):
     np.testing.assert_array_equal(np.float64(params["noise_sos"]),
                                   np.zeros(0) if noise is None else noise.ravel())
 
-    header = (package / "edgehar_params.h").read_text()
-    measured = int(re.search(r"Tensor arena: (\d+) bytes measured", header).group(1))
+    header = (package / "src" / "edgehar_params.h").read_text()
+    measured = int(re.search(r"reference kernels ([\d,]+) B", header).group(1).replace(",", ""))
     arena = int(params["arena_size"][0])
     assert arena == arena_with_margin(measured) and arena % 16 == 0 and arena >= measured * 1.1
     assert runs_with_arena(model, arena)
+    rows = int(params["ring_rows"][0])
+    assert rows & (rows - 1) == 0 and bundle.window + bundle.hop <= rows < 2 * (bundle.window + bundle.hop)
 
 
 def test_bundle_and_model_disagreeing_is_an_export_error(packages, tmp_path):
@@ -261,11 +272,11 @@ def test_the_bundle_decoder_goes_into_the_package_and_builds(packages, hapt_raw,
     from edgehar.runtime.hmm_fit import add_decoder
 
     bundle, plain, _ = packages["causal9"]
-    assert "#define EDGEHAR_HMM_FROM_BUNDLE 0" in (plain / "edgehar_hmm_params.h").read_text()
+    assert "#define EDGEHAR_HMM_FROM_BUNDLE 0" in (plain / "src" / "edgehar_hmm_params.h").read_text()
     shutil.copytree(bundle.path, tmp_path / "bundle")
     package = write_firmware(add_decoder(Bundle.load(tmp_path / "bundle"), hapt_raw), tmp_path / "fw")
-    header = (package / "edgehar_hmm_params.h").read_text()
+    header = (package / "src" / "edgehar_hmm_params.h").read_text()
     assert "#define EDGEHAR_HMM_FROM_BUNDLE 1" in header and "#define EDGEHAR_HMM_STATES 12" in header
-    assert '"SIT_TO_LIE"' in (package / "edgehar_hmm_params.c").read_text()
+    assert '"SIT_TO_LIE"' in (package / "src" / "edgehar_hmm_params.c").read_text()
     subprocess.run(["make", "-C", str(package), "CC=gcc", "check"], check=True, capture_output=True)
     assert (package / "hmm_test").is_file()

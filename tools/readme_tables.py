@@ -204,6 +204,31 @@ def export_table(m: Shipped) -> str:
                   "TFLM arena B", "TFLM/LiteRT agreement"], rows)
 
 
+def firmware_text(m: Shipped) -> str:
+    """The card's firmware section: the package's arena and Cortex-M4 figures, or how to make it."""
+    export = f"edgehar export models/{m.name} --firmware models/{m.name}/firmware --tflm-sources DIR"
+    if not (m.path / "firmware").is_dir():
+        return (f"Not kept in the repository (only the default's and `lstm100`'s are): `{export}` "
+                "writes it (`--tflm-sources` also measures the CMSIS-NN arena).")
+    firmware = m.export.get("firmware", {})
+    arena = firmware.get("arena", {})
+    lines = [f"`firmware/`: the TensorFlow Lite Micro package (CMake, PlatformIO/Arduino, ESP-IDF, Zephyr; "
+             f"see its README), made by `{export}`."]
+    if arena:
+        measured = ", ".join(f"{name} kernels {row['bytes']:,} B"
+                             for name, row in arena.items() if row["bytes"])
+        lines.append(f"- tensor arena measured on x86-64: {measured}; reserved "
+                     f"{firmware['arena_size']:,} B (largest + {firmware['arena_margin']:.0%})")
+    if (m4 := load(m.path / "cortex_m4.json")) is not None:
+        lines.append(f"- Cortex-M4F image (`tools/cortex_m4_qemu.py`, {m4['flags']}, CMSIS-NN kernels, "
+                     f"newlib with semihosting): flash {m4['flash_bytes']:,} B "
+                     f"({m4['flash_without_recording']:,} B without the {m4['recording_bytes']:,} B "
+                     f"recording it plays), static RAM {m4['ram_bytes']:,} B (arena included, stack not); "
+                     f"under QEMU mps2-an386 it printed {len(m4['qemu_labels'])} labels, "
+                     f"{'the same as' if m4['labels_match'] else 'NOT the same as'} the host build's")
+    return "\n".join(lines)
+
+
 def card(m: Shipped) -> str:
     meta, train = m.meta, m.meta["training"]
     pipe = meta["pipeline"]
@@ -270,6 +295,9 @@ Exported variants of this bundle on all test windows (`export_report.json`):
 {targets}{hapt_text}
 
 ![confusion matrix]({picture})
+
+## Firmware
+{firmware_text(m)}
 
 ## Limits
 - a phone worn on the waist, as in UCI HAR; other placements need retraining on own recordings

@@ -47,6 +47,10 @@ def export(
     accept_failed_checks: Annotated[bool, typer.Option(
         "--accept-failed-checks",
         help=f"Exit 0 even when a validation check fails (else exit {CHECKS_FAILED_EXIT}).")] = False,
+    tflm_sources: Annotated[Path | None, typer.Option(
+        envvar="EDGEHAR_TFLM_SOURCES",
+        help="TFLM sources (tflite-micro-tree/, tflite-micro-cmsis-nn-kernels/, cmsis-nn/): also "
+             "measure the firmware's arena with the CMSIS-NN kernels.")] = None,
 ):
     """Export TFLite variants, validate them on the whole test split, write export_report.json.
 
@@ -56,8 +60,10 @@ def export(
     from edgehar.export.convert import calibration_windows, export_variants
     from edgehar.export.firmware import write_firmware
     from edgehar.export.report import REPORT_FILE, failed_checks, report_table, validate
+    from edgehar.export.tflm_build import TflmSources
 
     variants = parse_variants(quant)
+    sources = TflmSources.at(tflm_sources) if tflm_sources is not None else None
     loaded = Bundle.load(bundle)
     train_set, test_set = load_splits(data)
     inside = _inside(firmware, loaded.path) if firmware is not None else None
@@ -68,7 +74,7 @@ def export(
         with progress("validating") as step:
             report = validate(stage.reload(), test_set, variants, progress=step)
         if inside is not None:
-            write_firmware(stage.reload(), stage.path / inside)
+            write_firmware(stage.reload(), stage.path / inside, tflm_sources=sources)
     for path in (loaded.path / p.name for p in paths.values()):
         console.print(f"wrote {path} ({path.stat().st_size:,} B)")
     print_table(console, report_table(report))
@@ -78,7 +84,7 @@ def export(
     console.print(f"wrote {loaded.path / REPORT_FILE}")
     if firmware is not None:
         if inside is None:
-            write_firmware(Bundle.load(loaded.path), firmware)
+            write_firmware(Bundle.load(loaded.path), firmware, tflm_sources=sources)
         console.print(f"wrote firmware package {firmware}")
     failed = failed_checks(report)
     if failed and not accept_failed_checks:

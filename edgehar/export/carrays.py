@@ -85,9 +85,9 @@ def _rows(matrix: np.ndarray) -> str:
 def model_data_sources(model: bytes, bundle_name: str, variant: str) -> dict[str, str]:
     """``model_data.h``/``.cc``: ``g_model_data`` (16-byte aligned) and ``g_model_data_len``."""
     values = dict(bundle_name=bundle_name, variant=variant)
-    return {"model_data.h": render("model_data.h", **values),
-            "model_data.cc": render("model_data.cc", model_bytes=byte_lines(model),
-                                    model_len=len(model), **values)}
+    return {"src/model_data.h": render("src/model_data.h", **values),
+            "src/model_data.cc": render("src/model_data.cc", model_bytes=byte_lines(model),
+                                        model_len=len(model), **values)}
 
 
 def _filter_values(pipeline: Pipeline) -> dict[str, str | int]:
@@ -105,7 +105,7 @@ def _filter_values(pipeline: Pipeline) -> dict[str, str | int]:
 
 
 def params_sources(pipeline: Pipeline, classes: tuple[str, ...], window: int, hop: int,
-                   tensors: dict, arena_measured: int, arena_size: int,
+                   tensors: dict, arena_description: str, arena_size: int, ring_rows: int,
                    bundle_name: str, variant: str) -> dict[str, str]:
     """``edgehar_params.h``/``.c``: geometry, labels, quantization, arena and preprocessing.
 
@@ -126,13 +126,13 @@ def params_sources(pipeline: Pipeline, classes: tuple[str, ...], window: int, ho
         input_zero_point=int(tensors["input"]["zero_point"]),
         output_scale=c_float(tensors["output"]["scale"]),
         output_zero_point=int(tensors["output"]["zero_point"]),
-        arena_measured=arena_measured, arena_size=arena_size,
+        arena_description=arena_description, arena_size=arena_size, ring_rows=ring_rows,
         normalization_description="fitted on the training windows" if fitted
         else "identity: the bundle has no normalization",
         mean=", ".join(c_float(v) for v in mean), std=", ".join(c_float(v) for v in std),
         **_filter_values(pipeline))
-    return {"edgehar_params.h": render("edgehar_params.h", **values),
-            "edgehar_params.c": render("edgehar_params.c", **values)}
+    return {"src/edgehar_params.h": render("src/edgehar_params.h", **values),
+            "src/edgehar_params.c": render("src/edgehar_params.c", **values)}
 
 
 def _float_rows(matrix: np.ndarray) -> str:
@@ -150,5 +150,5 @@ def hmm_sources(params: HmmParams, from_bundle: bool, bundle_name: str) -> dict[
         transition=_float_rows(params.transition), initial=", ".join(c_float(v) for v in params.initial),
         class_prior=", ".join(c_float(v) for v in params.class_prior),
         emission=_float_rows(params.emission), report=_float_rows(params.report))
-    return {"edgehar_hmm_params.h": render("edgehar_hmm_params.h", **values),
-            "edgehar_hmm_params.c": render("edgehar_hmm_params.c", **values)}
+    return {"src/edgehar_hmm_params.h": render("src/edgehar_hmm_params.h", **values),
+            "src/edgehar_hmm_params.c": render("src/edgehar_hmm_params.c", **values)}

@@ -1,15 +1,22 @@
 """The TensorFlow Lite Micro firmware package of a bundle: ``edgehar export BUNDLE --firmware OUT``.
 
-OUT is ``firmware_export/`` filled for one model: its static sources (portable C11
-preprocessing, the main loop, a host Makefile, the README) plus sources generated from
-the bundle: the model as a C array, its constants, and an op resolver holding exactly the
-model's ops.
+OUT is ``firmware_export/`` filled for one model: its static files (portable C11
+preprocessing, the TFLM runner, CMake/ESP-IDF/Zephyr build files, examples, README) plus
+files generated from the bundle: the model as a C array, its constants, an op resolver
+holding exactly the model's ops, the list of TFLM kernels they need, and the PlatformIO
+and Arduino library manifests.
+
+The tensor arena is measured per kernel set: the reference kernels with TFLM's Python
+interpreter, the CMSIS-NN kernels (when TFLM's sources are given) with a host build of the
+package itself; the package reserves the largest plus ``ARENA_MARGIN``.
 """
 
 from __future__ import annotations
 
 import math
 import shutil
+import tempfile
+from importlib.metadata import version
 from pathlib import Path
 
 from edgehar import atomic
@@ -18,10 +25,10 @@ from edgehar.errors import ExportError
 from edgehar.export.carrays import FIRMWARE_TEMPLATE, hmm_sources, model_data_sources, params_sources, render
 from edgehar.runtime.hmm import HmmParams
 
-STATIC_FILES = ("README.md", "Makefile", "edgehar_dsp.h", "edgehar_dsp.c", "main.cc", "host_test.c",
-                "edgehar_hmm.h", "edgehar_hmm.c", "hmm_test.c")
 ARENA_MARGIN = 0.10
 ARENA_ALIGN = 16
+MEASURE_ARENA = 1 << 20
+"""Arena the CMSIS-NN host build is given to measure what the model uses."""
 
 OP_RESOLVER_METHODS = {
     "ABS": "AddAbs", "ADD": "AddAdd", "ADD_N": "AddAddN", "ARG_MAX": "AddArgMax",
@@ -60,6 +67,31 @@ OP_RESOLVER_METHODS = {
 }
 """TFLite builtin op -> the ``tflite::MicroMutableOpResolver`` method that registers it."""
 
+TFLM_KERNELS = {
+    "CONV_2D": ("conv", "conv_common"),
+    "DEPTHWISE_CONV_2D": ("depthwise_conv", "depthwise_conv_common"),
+    "FULLY_CONNECTED": ("fully_connected", "fully_connected_common"),
+    "MAX_POOL_2D": ("pooling", "pooling_common"),
+    "AVERAGE_POOL_2D": ("pooling", "pooling_common"),
+    "MEAN": ("reduce", "reduce_common"),
+    "RESHAPE": ("reshape", "reshape_common"),
+    "SOFTMAX": ("softmax", "softmax_common"),
+    "STRIDED_SLICE": ("strided_slice", "strided_slice_common"),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": ("unidirectional_sequence_lstm", "lstm_eval", "lstm_eval_common"),
+    "EXPAND_DIMS": ("expand_dims",),
+    "SQUEEZE": ("squeeze",),
+    "CONCATENATION": ("concatenation",),
+    "ADD": ("add", "add_common"),
+    "MUL": ("mul", "mul_common"),
+    "LOGISTIC": ("logistic", "logistic_common"),
+    "TANH": ("tanh",),
+    "RELU": ("activations", "activations_common"),
+    "QUANTIZE": ("quantize", "quantize_common"),
+    "DEQUANTIZE": ("dequantize", "dequantize_common"),
+}
+"""TFLite builtin op -> its TFLM kernel sources (``tensorflow/lite/micro/kernels/<name>.cc``);
+a model with an op not listed here builds every kernel."""
+
 
 def distinct_ops(ops: list[str]) -> list[str]:
     """Each op once, in order of first use; ExportError for an op TFLM cannot register."""
@@ -76,8 +108,20 @@ def op_resolver_sources(ops: list[str], bundle_name: str, variant: str) -> dict[
     calls = "\n".join(f"  if (resolver.{OP_RESOLVER_METHODS[op]}() != kTfLiteOk) {{\n"
                       f"    return kTfLiteError;\n  }}" for op in ops)
     values = dict(bundle_name=bundle_name, variant=variant)
-    return {"op_resolver.h": render("op_resolver.h", op_count=len(ops), op_list=" ".join(ops), **values),
-            "op_resolver.cc": render("op_resolver.cc", add_calls=calls, **values)}
+    return {"src/op_resolver.h": render("src/op_resolver.h", op_count=len(ops), op_list=" ".join(ops),
+                                        **values),
+            "src/op_resolver.cc": render("src/op_resolver.cc", add_calls=calls, **values)}
+
+
+def tflm_kernel_sources(ops: list[str], bundle_name: str, variant: str) -> dict[str, str]:
+    """``tflm/tflm_kernels.cmake``: the TFLM kernel sources of ``ops`` (or ALL)."""
+    ops = distinct_ops(ops)
+    if all(op in TFLM_KERNELS for op in ops):
+        kernels = " ".join(dict.fromkeys(k for op in ops for k in TFLM_KERNELS[op]))
+    else:
+        kernels = "ALL"
+    return {"tflm/tflm_kernels.cmake": render("tflm/tflm_kernels.cmake", bundle_name=bundle_name,
+                                              variant=variant, op_list=" ".join(ops), kernels=kernels)}
 
 
 def arena_with_margin(measured: int) -> int:
@@ -99,7 +143,8 @@ def _check_tensors(bundle: Bundle, tensors: dict, variant: str) -> None:
 
 def _check_out_dir(out_dir: Path) -> None:
     """Refuse to replace a folder that holds something other than an earlier package."""
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "edgehar_params.h").is_file():
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / "src" / "edgehar_params.h").is_file() \
+            and not (out_dir / "edgehar_params.h").is_file():
         raise ExportError(f"{out_dir} exists and is not an edgehar firmware package; "
                           "choose a new or empty folder")
 
@@ -111,13 +156,65 @@ def _hmm_sources(bundle: Bundle) -> dict[str, str]:
     return hmm_sources(HmmParams.passthrough(bundle.classes, bundle.window, bundle.hop), False, bundle.name)
 
 
-def write_firmware(bundle: Bundle, out_dir: Path | str, variant: str = "int8") -> Path:
+def ring_rows(window: int, hop: int) -> int:
+    """Rows of the firmware's input ring: the smallest power of two >= window + hop."""
+    return 1 << (window + hop - 1).bit_length()
+
+
+def _static_files(tmp: Path) -> None:
+    shutil.copytree(FIRMWARE_TEMPLATE, tmp, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("templates", "__init__.py", "__pycache__"))
+
+
+def _arenas(model: bytes, package: Path, sources) -> dict[str, dict]:
+    """Arena bytes per kernel set, measured; CMSIS-NN only with ``sources``."""
+    from edgehar.export.tflm import measure_arena
+    from edgehar.export.tflm_build import HostBuilder, host_arena_used
+
+    arenas = {"reference": {"bytes": measure_arena(model),
+                            "measured_with": "TFLM's Python interpreter (reference kernels, x86-64)"}}
+    if sources is None:
+        arenas["cmsis-nn"] = {"bytes": None, "measured_with": "not measured: export without TFLM sources"}
+        return arenas
+    with tempfile.TemporaryDirectory(prefix="edgehar-arena-") as work:
+        host, _ = HostBuilder(sources, Path(work) / "cache").build_host(
+            package, "cmsis-nn", Path(work) / "build", arena_size=MEASURE_ARENA)
+        arenas["cmsis-nn"] = {"bytes": host_arena_used(host),
+                              "measured_with": "a host build of this package with CMSIS-NN's portable C "
+                                               "kernels (x86-64)"}
+    return arenas
+
+
+def arena_description(arenas: dict[str, dict]) -> str:
+    """One line for edgehar_params.h: what was measured and the margin."""
+    measured = ", ".join(f"{name} kernels {row['bytes']:,} B" for name, row in arenas.items() if row["bytes"])
+    missing = [name for name, row in arenas.items() if not row["bytes"]]
+    note = f"; {', '.join(missing)} not measured" if missing else ""
+    return (f"the largest arena measured on x86-64 ({measured}{note}) plus {ARENA_MARGIN:.0%}, "
+            f"rounded up to {ARENA_ALIGN} bytes")
+
+
+def record_firmware(bundle: Bundle, firmware: dict) -> None:
+    """Add ``firmware`` to the bundle's export_report.json, if it has one."""
+    from edgehar.export.report import REPORT_FILE
+
+    path = bundle.path / REPORT_FILE
+    if path.is_file():
+        import json
+
+        report = json.loads(path.read_text())
+        report["firmware"] = {**report.get("firmware", {}), **firmware}
+        atomic.write_json(path, report)
+
+
+def write_firmware(bundle: Bundle, out_dir: Path | str, variant: str = "int8", tflm_sources=None) -> Path:
     """Write the firmware package of ``bundle``'s ``variant`` to ``out_dir``.
 
     ``out_dir`` must be new, empty or an earlier package; it is replaced whole, atomically.
+    ``tflm_sources`` (a ``tflm_build.TflmSources``) also measures the CMSIS-NN arena.
+    The arenas and the size reserved are recorded in the bundle's export_report.json.
     """
     from edgehar.export.convert import operators, tensor_info
-    from edgehar.export.tflm import measure_arena
 
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
@@ -127,18 +224,30 @@ def write_firmware(bundle: Bundle, out_dir: Path | str, variant: str = "int8") -
     model = bundle.tflite(variant).read_bytes()
     tensors = tensor_info(model)
     _check_tensors(bundle, tensors, variant)
-    resolver = op_resolver_sources(operators(model), bundle.name, variant)
-    measured = measure_arena(model)
+    ops = operators(model)
+    values = dict(bundle_name=bundle.name, variant=variant, version=version("edgehar"))
     sources = {
         **model_data_sources(model, bundle.name, variant),
-        **params_sources(bundle.pipeline, bundle.classes, bundle.window, bundle.hop, tensors,
-                         measured, arena_with_margin(measured), bundle.name, variant),
-        **resolver,
+        **op_resolver_sources(ops, bundle.name, variant),
+        **tflm_kernel_sources(ops, bundle.name, variant),
+        "library.json": render("library.json", **values),
+        "library.properties": render("library.properties", **values),
         **_hmm_sources(bundle),
     }
+
+    def params(arenas: dict[str, dict], arena_size: int) -> dict[str, str]:
+        return params_sources(bundle.pipeline, bundle.classes, bundle.window, bundle.hop, tensors,
+                              arena_description(arenas), arena_size, ring_rows(bundle.window, bundle.hop),
+                              bundle.name, variant)
+
     with atomic.folder(out_dir) as tmp:
-        for name in STATIC_FILES:
-            shutil.copyfile(FIRMWARE_TEMPLATE / name, tmp / name)
-        for name, text in sources.items():
+        _static_files(tmp)
+        provisional = {"reference": {"bytes": MEASURE_ARENA}}
+        for name, text in {**sources, **params(provisional, MEASURE_ARENA)}.items():
             (tmp / name).write_text(text)
+        arenas = _arenas(model, tmp, tflm_sources)
+        arena_size = arena_with_margin(max(row["bytes"] for row in arenas.values() if row["bytes"]))
+        for name, text in params(arenas, arena_size).items():
+            (tmp / name).write_text(text)
+    record_firmware(bundle, {"arena": arenas, "arena_margin": ARENA_MARGIN, "arena_size": arena_size})
     return out_dir

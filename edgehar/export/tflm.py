@@ -46,12 +46,17 @@ class TFLMClassifier:
             return quantize(x, *self._quantization(self._in))
         return x
 
-    def predict_window(self, window: np.ndarray) -> np.ndarray:
-        """Probabilities (n_classes,) for one window, from a freshly reset state."""
+    def scores(self, window: np.ndarray) -> np.ndarray:
+        """The output tensor (n_classes,) as the model computes it (int8 when quantized),
+        from a freshly reset state."""
         self.interpreter.reset()
         self.interpreter.set_input(self.input_tensor(window), 0)
         self.interpreter.invoke()
-        out = self.interpreter.get_output(0)[0]
+        return self.interpreter.get_output(0)[0]
+
+    def predict_window(self, window: np.ndarray) -> np.ndarray:
+        """Probabilities (n_classes,) for one window, from a freshly reset state."""
+        out = self.scores(window)
         if self._out["dtype"] == np.int8:
             out = dequantize(out, *self._quantization(self._out))
         return out.astype(np.float32)
