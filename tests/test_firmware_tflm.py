@@ -30,9 +30,9 @@ SHIPPED = sorted(p.parents[2].name for p in (REPO / "models").glob("*/firmware/s
 SEGMENT_STEP = 8
 
 
-def test_the_repository_keeps_the_firmware_of_the_default_and_lstm100_only():
-    default = (REPO / "models" / "DEFAULT").read_text().strip()
-    assert SHIPPED == sorted({default, "lstm100"})
+def test_the_repository_keeps_the_firmware_of_the_mcu_default_and_lstm100_only():
+    mcu_default = (REPO / "models" / "DEFAULT_MCU").read_text().strip()
+    assert SHIPPED == sorted({mcu_default, "lstm100"})
 
 
 @pytest.mark.parametrize("name", SHIPPED)

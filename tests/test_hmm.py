@@ -56,6 +56,7 @@ def bundle_copy(tmp_path) -> Bundle:
         shutil.copyfile(default / name, tmp_path / name)
     metadata = json.loads((tmp_path / "metadata.json").read_text())
     metadata.pop("decoder", None)
+    metadata.pop("smoothing", None)
     (tmp_path / "metadata.json").write_text(json.dumps(metadata))
     return Bundle.load(tmp_path)
 

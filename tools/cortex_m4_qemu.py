@@ -1,4 +1,4 @@
-"""The default model's firmware on a Cortex-M4F: link it, size it, run it under QEMU.
+"""The MCU default's firmware (models/DEFAULT_MCU) on a Cortex-M4F: link it, size it, run it under QEMU.
 
     python tools/cortex_m4_qemu.py [--model models/NAME] [--segments 4]
 
@@ -87,7 +87,7 @@ def size(elf: Path) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = REPO / "models" / (REPO / "models" / "DEFAULT").read_text().strip()
+    default = REPO / "models" / (REPO / "models" / "DEFAULT_MCU").read_text().strip()
     parser.add_argument("--model", type=Path, default=default)
     parser.add_argument("--segments", type=int, default=4)
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "uci-har")

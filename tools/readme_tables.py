@@ -123,7 +123,7 @@ def audit_table(audit: dict) -> str:
                   "HAPT + vote:5"], rows)
 
 
-LIVE_SMOOTHERS = ("none", "vote:5", "hmm", "hmm:1", "hmm:2", "hmm:1@0.5")
+LIVE_SMOOTHERS = ("none", "vote:5", "hmm", "hmm:1", "hmm:2", "hmm:1@0.3")
 """The smoothings the README's live table shows (live-results.json holds more)."""
 
 

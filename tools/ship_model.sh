@@ -3,7 +3,7 @@
 # the bundle as a committed file.
 #   [EXPORT_ARGS=--per-tensor] [TFLM_SOURCES=DIR] tools/ship_model.sh models/dscnn [UCI_DATA] [HAPT_RAWDATA]
 # The firmware's arena is measured with the reference and the CMSIS-NN kernels (TFLM's sources,
-# ../shared/third_party by default). Only the default's and lstm100's firmware are committed.
+# ../shared/third_party by default). Only the firmware of models/DEFAULT_MCU and lstm100 is committed.
 set -euo pipefail
 bundle=${1:?usage: tools/ship_model.sh BUNDLE [UCI_DATA] [HAPT_RAWDATA]}
 data=${2:-../shared/data/uci-har}

@@ -118,8 +118,9 @@ def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
     decoder, and the bundle's own default): accuracy on activity windows and label flips per minute.
     ``progress(done, total)`` is called as experiments are streamed."""
     if smoothers is None:
-        smoothers = HAPT_SMOOTHERS + (DECODER_SMOOTHERS if "decoder" in bundle.metadata else ())
-        smoothers += (bundle.smoothing,) * (bundle.smoothing not in smoothers)
+        smoothers = HAPT_SMOOTHERS
+        if "decoder" in bundle.metadata:
+            smoothers += DECODER_SMOOTHERS + (bundle.smoothing,) * (bundle.smoothing not in DECODER_SMOOTHERS)
     recordings = stream_hapt(bundle, raw_dir, variant, experiments=experiments, progress=progress)
     report = {"variant": variant, "experiments": len(recordings),
               "subjects": sorted({r.subject for r in recordings}),

@@ -2,10 +2,11 @@
  *
  *   host_test --params      prints the generated constants
  *   host_test < raw.txt     reads samples "ax ay az gx gy gz" (g, rad/s), one per line, and
- *                           for each complete window prints the sample count at its end,
- *                           its normalized floats and its int8 input tensor:
- *                             F <end> <WINDOW*CHANNELS floats, row-major>
- *                             Q <end> <WINDOW*CHANNELS int8 values>
+ *                           prints for each its model channels, normalized and quantized,
+ *                           and the sample count at the end of each complete window:
+ *                             F <CHANNELS floats>
+ *                             Q <CHANNELS int8 values>
+ *                             W <samples so far>      (when this sample completed a window)
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 static void print_params(void) {
   printf("window %d\nhop %d\nsample_rate_hz %.17g\n", EDGEHAR_WINDOW, EDGEHAR_HOP,
          (double)EDGEHAR_SAMPLE_RATE_HZ);
-  printf("arena_size %d\n", EDGEHAR_ARENA_SIZE);
+  printf("arena_size %d\nring_rows %d\n", EDGEHAR_ARENA_SIZE, EDGEHAR_RING_ROWS);
   printf("input_quantization %.9g %d\n", (double)EDGEHAR_INPUT_SCALE, EDGEHAR_INPUT_ZERO_POINT);
   printf("output_quantization %.9g %d\n", (double)EDGEHAR_OUTPUT_SCALE, EDGEHAR_OUTPUT_ZERO_POINT);
   printf("classes");
@@ -53,29 +54,24 @@ static void print_params(void) {
 
 static int run_stream(void) {
   static edgehar_dsp dsp;
-  static float window[EDGEHAR_WINDOW][EDGEHAR_NUM_CHANNELS];
-  static int8_t tensor[EDGEHAR_WINDOW * EDGEHAR_NUM_CHANNELS];
-  float acc[3], gyro[3];
+  float acc[3], gyro[3], row[EDGEHAR_NUM_CHANNELS];
   long samples = 0;
   edgehar_dsp_reset(&dsp);
   while (scanf("%f %f %f %f %f %f", &acc[0], &acc[1], &acc[2], &gyro[0], &gyro[1], &gyro[2]) == 6) {
     ++samples;
-    if (!edgehar_dsp_push(&dsp, acc, gyro)) {
-      continue;
+    const bool complete = edgehar_dsp_step(&dsp, acc, gyro, row);
+    printf("F");
+    for (int c = 0; c < EDGEHAR_NUM_CHANNELS; ++c) {
+      printf(" %.9g", (double)row[c]);
     }
-    edgehar_dsp_window(&dsp, window);
-    edgehar_dsp_quantized_window(&dsp, tensor);
-    printf("F %ld", samples);
-    for (int t = 0; t < EDGEHAR_WINDOW; ++t) {
-      for (int c = 0; c < EDGEHAR_NUM_CHANNELS; ++c) {
-        printf(" %.9g", (double)window[t][c]);
-      }
-    }
-    printf("\nQ %ld", samples);
-    for (int i = 0; i < EDGEHAR_WINDOW * EDGEHAR_NUM_CHANNELS; ++i) {
-      printf(" %d", tensor[i]);
+    printf("\nQ");
+    for (int c = 0; c < EDGEHAR_NUM_CHANNELS; ++c) {
+      printf(" %d", edgehar_quantize(row[c]));
     }
     printf("\n");
+    if (complete) {
+      printf("W %ld\n", samples);
+    }
   }
   if (!feof(stdin)) {
     fprintf(stderr, "host_test: malformed sample after line %ld\n", samples);
