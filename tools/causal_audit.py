@@ -35,6 +35,7 @@ def audit_one(name: str, config: TrainConfig, train, test, hapt: Path, work: Pat
     result = fit(config, train, test, progress=False)
     bundle = write_bundle(work / name, result, train, name)
     export_variants(bundle, train, ("float32",))
+    bundle = bundle.reload()
     stream = validate_test_split(bundle, test, "float32")
     hapt_report = validate_hapt(bundle, hapt, "float32", smoothers=("none", "vote:5"))
     return {

@@ -47,7 +47,7 @@ def seed_run(config: TrainConfig, train, test, out: Path, per_channel: bool = Tr
     result = fit(config, train, test)
     bundle = write_bundle(out, result, train, out.name, force=True)
     export_variants(bundle, train, ("float32", "int8"), per_channel)
-    report = validate(bundle, test, ("float32", "int8"))
+    report = validate(bundle.reload(), test, ("float32", "int8"))
     row = {"seed": config.seed, "epochs_run": len(result.history["loss"]),
            "best_val_accuracy": max(result.history.get("val_accuracy", [float("nan")]))}
     for name, path in METRICS.items():
