@@ -86,7 +86,7 @@ def test_a_crash_at_any_write_step_of_export_leaves_the_old_or_the_new_bundle(bu
     steps = crash_snapshots(bundles, lambda: CliRunner().invoke(app, command, catch_exceptions=False),
                             tmp_path / "shots")
     new = contents(bundles / "tiny")
-    assert "export_report.json" in new and "firmware/edgehar_params.h" in new and new != old
+    assert "export_report.json" in new and "firmware/src/edgehar_params.h" in new and new != old
     assert_old_or_new(steps, "tiny", old, new)
 
 

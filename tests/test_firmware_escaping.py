@@ -37,7 +37,8 @@ int main(void) {
 
 def sources(name: str, classes: list[str]) -> dict[str, str]:
     return {**model_data_sources(b"\x01\x02\x03", name, "int8"),
-            **params_sources(PIPELINE, tuple(classes), 128, 64, TENSORS, 1000, 1104, name, "int8"),
+            **params_sources(PIPELINE, tuple(classes), 128, 64, TENSORS, "1000 B measured", 1104, 256, name,
+                             "int8"),
             **op_resolver_sources(["CONV_2D", "SOFTMAX"], name, "int8"),
             **hmm_sources(HmmParams.passthrough(tuple(classes), 128, 64), True, name)}
 
@@ -52,7 +53,7 @@ def code_without_comments(files: dict[str, str], folder) -> str:
 
 def compiled_labels(files: dict[str, str], folder) -> list[bytes]:
     for name in ("edgehar_params.h", "edgehar_params.c"):
-        (folder / name).write_text(files[name])
+        (folder / name).write_text(files[f"src/{name}"])
     (folder / "main.c").write_text(PRINT_LABELS)
     subprocess.run(["gcc", "-std=c11", "-trigraphs", "-Wall", "-Wextra", "-Werror", "-o",
                     str(folder / "labels"), str(folder / "main.c"), str(folder / "edgehar_params.c")],
