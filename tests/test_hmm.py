@@ -219,38 +219,36 @@ def test_the_shipped_default_streams_the_demo_with_hmm_out_of_the_box(tmp_path):
     assert changes("smoothed") < changes("label")
 
 
+def edgehar(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgehar", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def streamed_smoothing(bundle: Bundle, *extra: str) -> str:
+    """The smoothing `edgehar stream` reports in its summary for the demo."""
+    streamed = edgehar("stream", "--source", "demo", "--model", str(bundle.path), *extra)
+    assert streamed.returncode == 0, streamed.stderr
+    return json.loads(streamed.stderr.strip().splitlines()[-1])["smoothing"]
+
+
 def test_decoder_cli_adds_a_decoder_and_stream_uses_it(bundle_copy, hapt_raw):
-    edgehar = [sys.executable, "-m", "edgehar"]
-    bad = subprocess.run([*edgehar, "decoder", str(bundle_copy.path), "--hapt", str(hapt_raw),
-                          "--subjects", "1,x"], capture_output=True, text=True, timeout=60)
+    decoder = ("decoder", str(bundle_copy.path), "--hapt", str(hapt_raw))
+    bad = edgehar(*decoder, "--subjects", "1,x")
     assert bad.returncode == 2 and "--subjects '1,x'" in bad.stderr
-    done = subprocess.run([*edgehar, "decoder", str(bundle_copy.path), "--hapt", str(hapt_raw),
-                           "--subjects", "1,3"], capture_output=True, text=True, timeout=60)
+    done = edgehar(*decoder, "--subjects", "1,3")
     assert done.returncode == 0, done.stderr
     assert "12 states" in done.stdout and "[1, 3]" in done.stdout
-    streamed = subprocess.run([*edgehar, "stream", "--source", "demo", "--model", str(bundle_copy.path),
-                               "--smooth", "hmm"], capture_output=True, text=True, timeout=120)
-    assert streamed.returncode == 0, streamed.stderr
-    assert json.loads(streamed.stderr.strip().splitlines()[-1])["smoothing"] == "hmm"
+    assert streamed_smoothing(bundle_copy, "--smooth", "hmm") == "hmm"
 
 
 def test_stream_smooths_with_the_bundles_default_unless_told_otherwise(bundle_copy, hapt_raw):
-    edgehar = [sys.executable, "-m", "edgehar"]
-    bad = subprocess.run([*edgehar, "decoder", str(bundle_copy.path), "--hapt", str(hapt_raw),
-                          "--default-smooth", "hmm:x"], capture_output=True, text=True, timeout=60)
+    decoder = ("decoder", str(bundle_copy.path), "--hapt", str(hapt_raw))
+    bad = edgehar(*decoder, "--default-smooth", "hmm:x")
     assert bad.returncode == 2 and "bad --smooth 'hmm:x'" in bad.stderr
-    done = subprocess.run([*edgehar, "decoder", str(bundle_copy.path), "--hapt", str(hapt_raw),
-                           "--default-smooth", "hmm:1"], capture_output=True, text=True, timeout=60)
+    done = edgehar(*decoder, "--default-smooth", "hmm:1")
     assert done.returncode == 0, done.stderr
-
-    def smoothing(*extra):
-        streamed = subprocess.run([*edgehar, "stream", "--source", "demo", "--model", str(bundle_copy.path),
-                                   *extra], capture_output=True, text=True, timeout=120)
-        assert streamed.returncode == 0, streamed.stderr
-        return json.loads(streamed.stderr.strip().splitlines()[-1])["smoothing"]
-
-    assert smoothing() == "hmm:1"
-    assert smoothing("--smooth", "none") == "none"
+    assert streamed_smoothing(bundle_copy) == "hmm:1"
+    assert streamed_smoothing(bundle_copy, "--smooth", "none") == "none"
 
 
 def test_validate_scores_hmm_when_the_bundle_has_a_decoder(bundle_copy, hapt_raw):
