@@ -133,11 +133,9 @@ def _streamed(bundle: Bundle, results: list[Result], **recording) -> StreamedRec
 
 
 def _smoothers(bundle: Bundle) -> tuple[str, ...]:
-    """HAPT_SMOOTHERS, and DECODER_SMOOTHERS and the bundle's own default if it has a decoder."""
-    smoothers = HAPT_SMOOTHERS
-    if "decoder" in bundle.metadata:
-        smoothers += DECODER_SMOOTHERS + (bundle.smoothing,) * (bundle.smoothing not in DECODER_SMOOTHERS)
-    return smoothers
+    """HAPT_SMOOTHERS, DECODER_SMOOTHERS if the bundle has a decoder, and the bundle's own default."""
+    smoothers = HAPT_SMOOTHERS + DECODER_SMOOTHERS * ("decoder" in bundle.metadata)
+    return smoothers + (bundle.smoothing,) * (bundle.smoothing not in smoothers)
 
 
 def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
