@@ -160,12 +160,10 @@ class Streamer:
                     smoother=None, max_gap_s: float = 0.1, limits: SampleLimits | None = None) -> Streamer:
         """A streamer for ``bundle``; ``limits`` default to the bundle's (see :mod:`limits`); input
         labels score as the bundle's class map says (a merged class takes each of its labels)."""
-        from edgehar.data.recordings import bundle_class_map
-
         return cls(TFLiteClassifier(bundle.tflite(variant)), bundle.pipeline, bundle.classes,
                    window=bundle.window, hop=bundle.hop if hop is None else hop, smoother=smoother,
                    max_gap_s=max_gap_s, limits=limits or SampleLimits.of_bundle(bundle),
-                   label_classes=bundle_class_map(bundle).labels)
+                   label_classes=_label_classes(bundle))
 
     def feed(self, t, x, arrived: float | None = None, labels=None) -> list[Result]:
         """Samples ``t`` (n,) seconds, ``x`` (n, 6) g and rad/s -> results of completed windows.
@@ -392,6 +390,14 @@ class Streamer:
             for key, correct in (("accuracy", self.correct), ("smoothed_accuracy", self.smoothed_correct)):
                 summary[key] = round(correct / self.scored, 4) if self.scored else None
         return summary
+
+
+def _label_classes(bundle: Bundle) -> dict[str, str]:
+    """Recording label -> class, from the class map a bundle trained on recordings stores
+    (``bundle_class_map``'s, read here without pandas, which the Pi is spared)."""
+    stored = bundle.metadata.get("training", {}).get("recordings", {}).get("classes", {})
+    members = stored.get("members", {}) if isinstance(stored, dict) else {}
+    return {str(label): c for c, labels in members.items() if c in bundle.classes for label in labels}
 
 
 def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], None], *,
