@@ -12,13 +12,6 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return cm
 
 
-def _subject_name(subject) -> str:
-    """A subject number or name as a key; a recording of no named subject is '(none)'."""
-    if isinstance(subject, str | np.str_):
-        return str(subject) or "(none)"
-    return str(int(subject))
-
-
 def classification_report(y_true, y_pred, classes, subjects=None) -> dict:
     """Accuracy, macro-F1, per-class precision/recall/F1, per-subject accuracy, confusion matrix.
 
@@ -44,7 +37,7 @@ def classification_report(y_true, y_pred, classes, subjects=None) -> dict:
     if subjects is not None:
         subjects = np.asarray(subjects)
         report["per_subject"] = {
-            _subject_name(s): float((y_true[subjects == s] == y_pred[subjects == s]).mean())
+            str(int(s)): float((y_true[subjects == s] == y_pred[subjects == s]).mean())
             for s in np.unique(subjects)
         }
     return report
