@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgehar import tflog
-from edgehar.cli.app import DataOption, app, load_splits, print_table
+from edgehar.cli.app import DataOption, RecordingsOption, app, load_splits, print_table
 from edgehar.errors import OptionError
 from edgehar.model.recipes import FAMILIES, recipe
 from edgehar.spec import HOP, WINDOW
@@ -183,8 +183,10 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     png: Annotated[Path | None, typer.Option(
         help="Also draw the confusion matrix to this PNG file (needs matplotlib).")] = None,
+    recordings: RecordingsOption = None,
 ):
-    """Accuracy, macro-F1, per-class and per-subject scores and the confusion matrix on the test split."""
+    """Accuracy, macro-F1, per-class and per-subject scores and the confusion matrix on the UCI HAR
+    test split, or on the windows of --recordings DIR (no UCI HAR needed)."""
     from edgehar.bundle import Bundle
     from edgehar.export.convert import VARIANTS
     from edgehar.model.evaluate import evaluate_bundle, plot_confusion
@@ -194,7 +196,12 @@ def evaluate(
     if png is not None:
         import matplotlib  # noqa: F401  (a missing extra is reported now, not after the work)
     b = Bundle.load(bundle)
-    (test_set,) = load_splits(data, ("test",))
+    if recordings is not None:
+        from edgehar.data.labelled import bundle_windows, labelled_recordings
+
+        test_set = bundle_windows(b, *labelled_recordings(b, recordings), source=str(recordings))
+    else:
+        (test_set,) = load_splits(data, ("test",))
     with tflog.quiet():  # TensorFlow's start-up logs, for the Keras model
         report = evaluate_bundle(b, test_set, variant)
     if png is not None:
