@@ -349,10 +349,12 @@ def read_recordings(folder: Path) -> list[Recording]:
     if not recordings:
         raise DataError(f"{folder}: no recordings (NAME.csv with header {','.join(CSV_COLUMNS)},label, "
                         "or a HAPT RawData layout)")
-    return sorted(recordings, key=lambda r: _natural(r.name))
+    return sorted(recordings, key=lambda r: natural(r.name))
 
 
-def _natural(name: str) -> list:
+def natural(name) -> list:
+    """Sort key: numbers inside names in numeric order (user2 before user10)."""
+    name = str(name)
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from edgehar import __version__, atomic
 from edgehar.bundle import SCHEMA, Bundle, sha256_of
 from edgehar.data.dataset import HarWindows
-from edgehar.data.recordings import RecordingWindows
+from edgehar.data.recordings import RecordingWindows, natural
 from edgehar.errors import BundleError
 from edgehar.model import architectures, recipes
 from edgehar.model.augment import Augmenter
@@ -107,9 +107,9 @@ def split_validation(train: Windows, n_groups: int, seed: int):
     if n_groups >= len(names):
         raise ValueError(f"cannot hold out {n_groups} of {len(names)} {by} groups for validation: "
                          "training needs at least one")
-    held = np.sort(np.random.default_rng(seed).choice(names, size=n_groups, replace=False))
+    held = np.random.default_rng(seed).choice(names, size=n_groups, replace=False)
     mask = np.isin(groups, held)
-    return train.take(~mask), train.take(mask), {"by": by, "groups": held.tolist()}
+    return train.take(~mask), train.take(mask), {"by": by, "groups": sorted(held.tolist(), key=natural)}
 
 
 def fit(config: TrainConfig, train: Windows, test: Windows | None = None,
