@@ -194,3 +194,11 @@ def test_stretches_of_the_classes_shorter_than_a_window_are_one_error_line(bundl
     table.to_csv(folder / "choppy.csv", index=False)
     line = one_error_line(edgehar("evaluate", bundle.path, "--recordings", folder))
     assert "no stretch of one of" in line and "lasts a whole window (128 samples" in line
+
+
+@pytest.mark.parametrize("args", [("validate", "--hapt", "RawData"), ("validate", "--data", "uci"),
+                                  ("evaluate", "BUNDLE", "--data", "uci")])
+def test_recordings_with_another_data_source_is_one_error_line(bundle, folders, args):
+    args = [str(bundle.path) if a == "BUNDLE" else a for a in args]
+    line = one_error_line(edgehar(*args, "--recordings", folders / "eval"))
+    assert "--recordings" in line and ("exclusive" in line or "alone" in line)
