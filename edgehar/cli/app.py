@@ -41,6 +41,11 @@ RecordingsOption = Annotated[
 ]
 
 
+def on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave option ``name`` on the command line (not its default or env var)."""
+    return getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+
+
 def load_splits(data: Path | None, splits=("train", "test")):
     """The UCI HAR splits from --data / $EDGEHAR_DATA / the user data folder."""
     from edgehar.data.locate import resolve_data

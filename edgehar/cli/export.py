@@ -120,7 +120,7 @@ def export_data(bundle, data: Path | None, recordings: Path | None):
             return calibration_windows(bundle, train_set), test_set
         return calibration_windows(bundle, load_splits(data, ("train",))[0]), given
     folder = trained_folder(bundle)
-    if not folder.exists():
+    if folder is None or not folder.exists():
         if given is None:
             raise DataError(f"{bundle.location} was trained on the recordings in {folder}, which are not "
                             "on this machine: pass --recordings DIR to calibrate and validate on")

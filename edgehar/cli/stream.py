@@ -15,9 +15,9 @@ from typing import Annotated
 import typer
 
 from edgehar.bundle import Bundle
-from edgehar.cli.app import DataOption, RecordingsOption, app, progress
+from edgehar.cli.app import DataOption, RecordingsOption, app, on_command_line, progress
 from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption, PublishOption
-from edgehar.errors import EdgeharError
+from edgehar.errors import EdgeharError, OptionError
 
 ModelOption = Annotated[Path | None, typer.Option(
     "--model", help="Model bundle folder. Default: the bundle named by models/DEFAULT.")]
@@ -125,6 +125,7 @@ def stream(
 
 @app.command()
 def validate(
+    ctx: typer.Context,
     model: ModelOption = None,
     data: DataOption = None,
     variant: VariantOption = "int8",
@@ -141,6 +142,9 @@ def validate(
     true rate, detection delay) with each smoothing the bundle supports; no UCI HAR needed."""
     from edgehar.runtime.validate import validate_hapt, validate_test_split
 
+    if recordings is not None and (hapt is not None or on_command_line(ctx, "data")):
+        raise OptionError("--recordings replaces the test split and --hapt: give --recordings alone "
+                          "(a HAPT RawData folder is a folder of recordings too)")
     bundle = _bundle(model)
     if recordings is not None:
         _validate_recordings(bundle, recordings, variant, as_json)

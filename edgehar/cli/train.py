@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgehar import tflog
-from edgehar.cli.app import DataOption, RecordingsOption, app, load_splits, print_table
+from edgehar.cli.app import DataOption, RecordingsOption, app, load_splits, on_command_line, print_table
 from edgehar.errors import OptionError
 from edgehar.model.recipes import FAMILIES, recipe
 from edgehar.spec import HOP, WINDOW
@@ -176,6 +176,7 @@ def _params(text: str | None) -> dict:
 
 @app.command()
 def evaluate(
+    ctx: typer.Context,
     bundle: Annotated[Path, typer.Argument(help="Model bundle folder.")],
     data: DataOption = None,
     variant: Annotated[str, typer.Option(
@@ -195,6 +196,9 @@ def evaluate(
         raise OptionError(f"--variant {variant!r}: choose from keras, {', '.join(VARIANTS)}")
     if png is not None:
         import matplotlib  # noqa: F401  (a missing extra is reported now, not after the work)
+    if recordings is not None and on_command_line(ctx, "data"):
+        raise OptionError("--data and --recordings are exclusive: evaluate on UCI HAR's test split or on "
+                          "your recordings")
     b = Bundle.load(bundle)
     if recordings is not None:
         from edgehar.data.labelled import bundle_windows, labelled_recordings

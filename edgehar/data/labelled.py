@@ -61,10 +61,12 @@ def validation_mask(bundle: Bundle, windows: RecordingWindows) -> np.ndarray:
     return np.isin(windows.groups()[1], held)
 
 
-def trained_folder(bundle: Bundle) -> Path:
-    """The folder of recordings the bundle was trained on (it may no longer be on this machine)."""
+def trained_folder(bundle: Bundle) -> Path | None:
+    """The folder of recordings the bundle was trained on (it may no longer be on this machine);
+    None when its metadata names none."""
     trained = training_recordings(bundle) or {}
-    return Path(trained.get("folder") or bundle.metadata["training"].get("data_source") or "")
+    folder = trained.get("folder") or bundle.metadata["training"].get("data_source")
+    return Path(folder) if folder else None
 
 
 def own_windows(bundle: Bundle) -> tuple[RecordingWindows, RecordingWindows]:
