@@ -49,7 +49,8 @@ def train(
     pipeline: Annotated[str | None, typer.Option(help="Preprocessing: dataset9, causal9, raw6.")] = None,
     normalize: Annotated[bool | None, typer.Option(help="Fit per-channel normalization.")] = None,
     augment: Annotated[bool | None, typer.Option(help="IMU augmentation while training.")] = None,
-    val_subjects: Annotated[int, typer.Option(help="Hold out N training subjects for early stopping.")] = 0,
+    val_subjects: Annotated[int, typer.Option(
+        help="UCI HAR: hold out N training subjects for early stopping.")] = 0,
     min_epochs: Annotated[int, typer.Option(help="Epochs before early stopping may stop.")] = 0,
     params: Annotated[str | None, typer.Option(
         help='Family parameters as JSON, e.g. \'{"filters": [16, 32, 64, 96], "kernel": 9}\'.')] = None,
