@@ -62,6 +62,9 @@ def test_a_model_for_any_class_set_holds_out_whole_subjects(own, tmp_path):
     bundle = write_bundle(tmp_path / "b", result, windows)
     assert bundle.classes == ("active", "static", "lying")
     assert bundle.metadata["metrics"]["validation"]["groups"] == [held]
+    assert bundle_class_map(bundle) == classes  # what export/validate label recordings by
+    assert bundle.metadata["training"]["recordings"]["folder"] == str(own.resolve())
+    assert bundle.metadata["training"]["recordings"]["validation"] == [held]
 
 
 def test_recordings_without_subjects_are_held_out_by_session(own, tmp_path):

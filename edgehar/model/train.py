@@ -182,8 +182,10 @@ def _summary(report: dict | None) -> dict | None:
 
 
 def metadata_for(result: TrainResult, name: str, train: Windows, recordings: dict | None = None) -> dict:
-    """The bundle's metadata; ``recordings`` (what :func:`recordings_metadata` gives) goes into
-    ``training.recordings`` for a model trained on recordings."""
+    """The bundle's metadata. A model trained on windows of
+    :func:`edgehar.data.recordings.recording_windows` gets
+    ``training.recordings``: ``recordings`` (what :func:`recordings_metadata` gives), else the
+    folder and the class map, plus the held-out groups."""
     import tensorflow as tf
 
     config = result.config
@@ -192,6 +194,8 @@ def metadata_for(result: TrainResult, name: str, train: Windows, recordings: dic
                 "epochs_run": len(next(iter(result.history.values()), [])),
                 "data_source": train.source, "data_sha256": data_checksum(train),
                 "train_windows": len(train)}
+    if recordings is None and getattr(train, "class_map", None) is not None:
+        recordings = {"folder": train.source, "classes": train.class_map.to_dict()}
     if recordings is not None:
         training["recordings"] = {**recordings, "validation_by": validation.get("by"),
                                   "validation": validation.get("groups", [])}
