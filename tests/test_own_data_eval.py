@@ -194,6 +194,8 @@ def test_stretches_of_the_classes_shorter_than_a_window_are_one_error_line(bundl
     table.to_csv(folder / "choppy.csv", index=False)
     line = one_error_line(edgehar("evaluate", bundle.path, "--recordings", folder))
     assert "no stretch of one of" in line and "lasts a whole window (128 samples" in line
+    line = one_error_line(edgehar("validate", "--model", bundle.path, "--recordings", folder))
+    assert "no streamed window lies wholly inside one of the classes" in line and "128 samples" in line
 
 
 @pytest.mark.parametrize("args", [("validate", "--hapt", "RawData"), ("validate", "--data", "uci"),
