@@ -194,6 +194,8 @@ def test_stretches_of_the_classes_shorter_than_a_window_are_one_error_line(bundl
     table.to_csv(folder / "choppy.csv", index=False)
     line = one_error_line(edgehar("evaluate", bundle.path, "--recordings", folder))
     assert "no stretch of one of" in line and "lasts a whole window (128 samples" in line
+    line = one_error_line(edgehar("validate", "--model", bundle.path, "--recordings", folder))
+    assert "no streamed window lies wholly inside one of the classes" in line and "128 samples" in line
 
 
 @pytest.mark.parametrize("args", [("validate", "--hapt", "RawData"), ("validate", "--data", "uci"),
@@ -202,3 +204,19 @@ def test_recordings_with_another_data_source_is_one_error_line(bundle, folders, 
     args = [str(bundle.path) if a == "BUNDLE" else a for a in args]
     line = one_error_line(edgehar(*args, "--recordings", folders / "eval"))
     assert "--recordings" in line and ("exclusive" in line or "alone" in line)
+
+
+def test_decoder_from_recordings_is_scored_by_validate_and_goes_into_the_firmware(bundle, folders, tmp_path):
+    path = tmp_path / "own3"
+    shutil.copytree(bundle.path, path, ignore=shutil.ignore_patterns("firmware"))
+    output = invoke("decoder", path, "--recordings", folders / "train", "--default-smooth", "hmm:1")
+    assert "decoder with 3 states" in output
+    report = json.loads(invoke("validate", "--model", path, "--recordings", folders / "eval", "--json"))
+    assert {"hmm", "hmm:2", "hmm:1"} <= set(report["smoothing"])
+    hmm = report["smoothing"]["hmm:1"]
+    assert 0 <= hmm["accuracy"] <= 1
+    assert hmm["label_changes_per_minute"] <= report["smoothing"]["none"]["label_changes_per_minute"]
+    invoke("export", path, "--quant", "int8", "--firmware", tmp_path / "fw", "--accept-failed-checks")
+    header = (tmp_path / "fw" / "src" / "edgehar_hmm_params.h").read_text()
+    assert "#define EDGEHAR_HMM_FROM_BUNDLE 1" in header and "#define EDGEHAR_HMM_STATES 3" in header
+    subprocess.run(["make", "-C", str(tmp_path / "fw"), "CC=gcc", "check"], check=True, capture_output=True)

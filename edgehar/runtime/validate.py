@@ -204,6 +204,12 @@ def validate_recordings(bundle: Bundle, recordings, class_map, variant: str = "f
     smoothers = _smoothers(bundle) if smoothers is None else smoothers
     streamed, offline = stream_recordings(bundle, recordings, variant, progress=progress)
     classes = bundle.classes
+    if not any((r.window_truth(classes, class_map.members) >= 0).any() for r in streamed):
+        seconds = bundle.window / bundle.pipeline.sample_rate_hz
+        names = ", ".join(r.name for r in recordings[:3]) + ", ..." * (len(recordings) > 3)
+        raise DataError(f"{names}: no streamed window lies wholly inside one of the classes "
+                        f"{class_map.spec}; nothing to score (a class must last {bundle.window} samples, "
+                        f"{seconds:g} s, in a row)")
     said = np.concatenate([r.probs.argmax(axis=1) for r in streamed]) if streamed else np.zeros(0, np.int64)
     compared = offline >= 0
     report = {"variant": variant, "recordings": len(streamed),
