@@ -1,0 +1,287 @@
+"""`edgehar record` as a real process: files and sidecar, keys through a real terminal, UDP,
+stdin, signals, SIGKILL, and the mistakes it refuses."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgehar.runtime.sources import demo_path
+
+RECORD = [sys.executable, "-m", "edgehar", "record"]
+HEADER = "t,ax,ay,az,gx,gy,gz,label"
+
+
+def read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
+    """A recording's rows (n, 7) and labels, checking every line is whole."""
+    text = path.read_text()
+    lines = text.splitlines()
+    assert lines[0] == HEADER and text.endswith("\n")
+    fields = [line.split(",") for line in lines[1:]]
+    assert all(len(f) == 8 for f in fields)
+    rows = np.array([[float(v) for v in f[:7]] for f in fields]).reshape(-1, 7)
+    return rows, [f[7] for f in fields]
+
+
+def demo_rows() -> np.ndarray:
+    with gzip.open(demo_path(), "rt") as f:
+        return np.loadtxt(f, delimiter=",", skiprows=1)
+
+
+def lines_of(rows: range, acc: str = "1,0,0", gyro: str = "0,0,0") -> str:
+    return "".join(f"{i / 50},{acc},{gyro}\n" for i in rows)
+
+
+def test_record_demo_to_a_recording_with_its_sidecar_without_tensorflow_or_pandas(tmp_path):
+    code = (
+        "import sys\n"
+        "from edgehar.cli import main\n"
+        f"sys.argv = ['edgehar', 'record', '--source', 'demo', '--out', {str(tmp_path)!r}, '--subject',\n"
+        "            'alice', '--session', 's1', '--device', 'wrist IMU', '--label', 'walking',\n"
+        "            '--keys', 'sitting,walking']\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "assert 'tensorflow' not in sys.modules and 'pandas' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows, labels = read_csv(tmp_path / "alice-s1.csv")
+    demo = demo_rows()
+    np.testing.assert_array_equal(rows, demo)  # bit for bit: floats are written in their exact form
+    assert set(labels) == {"walking"}
+    sidecar = json.loads((tmp_path / "alice-s1.json").read_text())
+    assert {k: sidecar[k] for k in ("format", "rate_hz", "units", "axes", "subject", "session", "device",
+                                    "source", "labels", "samples", "label_samples", "unlabelled",
+                                    "end", "dropped")} == {
+        "format": "edgehar.recording/1", "rate_hz": 50.0, "units": {"acc": "g", "gyro": "rads"},
+        "axes": "x,y,z", "subject": "alice", "session": "s1", "device": "wrist IMU", "source": "demo",
+        "labels": ["sitting", "walking"], "samples": len(demo), "label_samples": {"walking": len(demo)},
+        "unlabelled": 0, "end": "eof", "dropped": {}}
+    assert sidecar["started"] <= sidecar["ended"] and sidecar["seconds"] == demo[-1, 0]
+    assert sidecar["measured_rate_hz"] == pytest.approx(50, abs=0.01)
+    assert sorted(os.listdir(tmp_path)) == ["alice-s1.csv", "alice-s1.json"]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"recorded {len(demo)} samples, {demo[-1, 0]:.1f} s (walking ")
+    assert last.endswith("end: eof")
+    assert "labelling keys are off: no terminal" in done.stderr
+
+
+def test_record_a_csv_in_si_units_turned_axes_with_one_label_for_the_session(tmp_path):
+    """Also: a timestamp that goes back is dropped, a device restart (25 in a row) continues the
+    timeline, --duration stops by the samples' own clock and the session name defaults to the time."""
+    t = [i / 50 for i in range(100)] + [0.5] + [i / 50 for i in range(200)]
+    src = tmp_path / "si.csv"
+    src.write_text("t,ax,ay,az,gx,gy,gz\n" + "".join(f"{ti},9.80665,0,-19.6133,180,0,90\n" for ti in t))
+    out = tmp_path / "rec"
+    done = subprocess.run([*RECORD, "--source", f"csv:{src}", "--out", str(out), "--label", "cycling",
+                           "--acc-unit", "ms2", "--gyro-unit", "dps", "--axes", "y,-x,z", "--duration", "5"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (csv,) = out.glob("*.csv")
+    rows, labels = read_csv(csv)
+    assert len(rows) == 250 and set(labels) == {"cycling"}
+    np.testing.assert_allclose(rows[:, 1:], np.tile([0, -1, -2, 0, -math.pi, math.pi / 2], (250, 1)))
+    assert (np.diff(rows[:, 0]) > 0).all() and rows[100, 0] == pytest.approx(2.0)  # 1.98 + 1/50
+    sidecar = json.loads(csv.with_suffix(".json").read_text())
+    assert sidecar["end"] == "duration" and sidecar["subject"] == "" and csv.stem == sidecar["session"]
+    assert sidecar["dropped"] == {"t_not_increasing": 24, "clock_restarts": 1}  # the 25th is kept
+    assert sidecar["source_units"] == {"acc": "ms2", "gyro": "dps"} and sidecar["axes"] == "y,-x,z"
+    assert sidecar["labels"] == ["cycling"] and sidecar["units"] == {"acc": "g", "gyro": "rads"}
+
+
+def test_a_source_label_column_is_kept_where_no_label_is_set(tmp_path):
+    src = tmp_path / "labelled.csv"
+    src.write_text("t,ax,ay,az,gx,gy,gz,label\n" + "".join(
+        f"{i / 50},1,0,0,0,0,0,{['WALKING', '', 'not a name'][i // 10]}\n" for i in range(30)))
+    done = subprocess.run([*RECORD, "--source", f"csv:{src}", "--out", str(tmp_path), "--name", "x"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    _, labels = read_csv(tmp_path / "x.csv")
+    assert labels == ["WALKING"] * 10 + [""] * 20
+    sidecar = json.loads((tmp_path / "x.json").read_text())
+    assert sidecar["label_samples"] == {"WALKING": 10} and sidecar["unlabelled"] == 20
+    assert sidecar["dropped"] == {"invalid_label": 10}
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_record_udp_datagrams_then_a_silent_source_exits_1_with_the_recording_finalised(tmp_path):
+    port = free_udp_port()
+    proc = subprocess.Popen([*RECORD, "--source", f"udp:127.0.0.1:{port}", "--out", str(tmp_path),
+                             "--name", "udp", "--timeout", "0.5", "--label", "standing"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline().startswith("recording udp:")  # printed once the socket listens
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for start in range(0, 200, 20):
+                datagram = lines_of(range(start, start + 20)) + "garbage\n"
+                sender.sendto(datagram.encode(), ("127.0.0.1", port))
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    rows, labels = read_csv(tmp_path / "udp.csv")
+    assert rows[:, 0].tolist() == [i / 50 for i in range(200)] and set(labels) == {"standing"}
+    sidecar = json.loads((tmp_path / "udp.json").read_text())
+    assert sidecar["end"] == "timeout" and sidecar["samples"] == 200 and sidecar["dropped"] == {"short": 10}
+    assert "no datagram" in sidecar["detail"] and "end: timeout" in err
+
+
+def wait_for(predicate, limit_s: float = 30) -> None:
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def rows_in(path: Path) -> int:
+    return max(path.read_text().count("\n") - 1, 0) if path.exists() else 0
+
+
+def read_line(stream, limit_s: float = 30) -> str:
+    assert select.select([stream], [], [], limit_s)[0], "no line"
+    return stream.readline()
+
+
+def test_keys_from_the_controlling_terminal_label_the_samples_after_them_while_stdin_is_the_data(tmp_path):
+    """A real pty is made the recorder's controlling terminal: it reads keys from /dev/tty in
+    cbreak mode and leaves the terminal as it found it."""
+    master, slave = os.openpty()
+    tty_name = os.ttyname(slave)
+    before = termios.tcgetattr(slave)
+
+    def controlling_terminal():  # in the child, after setsid(): opening a tty makes it the session's
+        os.close(os.open(tty_name, os.O_RDWR))
+
+    csv = tmp_path / "keys.csv"
+    proc = subprocess.Popen([*RECORD, "--source", "csv:-", "--out", str(tmp_path), "--name", "keys",
+                             "--keys", "walking,sitting", "--timeout", "20"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=controlling_terminal)
+    try:
+        assert "keys: 1 walking 2 sitting, 0 unlabelled, q stop" in read_line(proc.stderr)
+        assert termios.tcgetattr(slave)[3] & termios.ICANON == 0  # cbreak while recording
+        sent = 0
+        for key, note in ((b"1", "label walking"), (b"5", "key 5 has no label"), (b"2", "label sitting"),
+                          (b"0", "unlabelled")):
+            proc.stdin.write(lines_of(range(sent, sent + 50)))
+            proc.stdin.flush()
+            sent += 50
+            wait_for(lambda n=sent: rows_in(csv) == n)  # written before the key is pressed
+            os.write(master, key)
+            assert note in read_line(proc.stderr)
+        proc.stdin.write(lines_of(range(sent, sent + 50)))
+        proc.stdin.flush()
+        sent += 50
+        wait_for(lambda: rows_in(csv) == sent)
+        os.write(master, b"q")  # stops although stdin stays open
+        proc.wait(timeout=30)
+        err = proc.stderr.read()
+        after = termios.tcgetattr(slave)
+    finally:
+        proc.kill()
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 0, err
+    assert after == before
+    _, labels = read_csv(csv)
+    assert labels == [""] * 50 + ["walking"] * 100 + ["sitting"] * 50 + [""] * 50
+    sidecar = json.loads((tmp_path / "keys.json").read_text())
+    assert sidecar["end"] == "quit" and sidecar["labels"] == ["walking", "sitting"]
+    assert sidecar["label_samples"] == {"walking": 100, "sitting": 50} and sidecar["unlabelled"] == 100
+    assert "walking 2.0 s, sitting 1.0 s, unlabelled 2.0 s" in err.splitlines()[-1]
+
+
+@pytest.mark.parametrize("signum, end", [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")])
+def test_ctrl_c_or_sigterm_is_a_clean_stop_exit_0_with_every_sample_and_the_sidecar_final(tmp_path, signum,
+                                                                                           end):
+    proc = subprocess.Popen([*RECORD, "--source", "csv:-", "--out", str(tmp_path), "--name", "r",
+                             "--label", "laying"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdin.write("t,ax,ay,az,gx,gy,gz\n" + lines_of(range(120)))
+        proc.stdin.flush()
+        wait_for(lambda: rows_in(tmp_path / "r.csv") == 120)
+        proc.send_signal(signum)
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    sidecar = json.loads((tmp_path / "r.json").read_text())
+    assert sidecar["end"] == end and sidecar["samples"] == 120 and "Traceback" not in err
+    assert len(read_csv(tmp_path / "r.csv")[0]) == 120
+
+
+def test_sigkill_mid_recording_leaves_whole_lines_of_every_sample_read_and_the_sidecar(tmp_path):
+    proc = subprocess.Popen([*RECORD, "--source", "csv:-", "--out", str(tmp_path), "--name", "k",
+                             "--subject", "bob"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    csv = tmp_path / "k.csv"
+    try:
+        for start in range(0, 150, 10):  # 3 s of samples at 50 Hz, in bursts of 0.2 s
+            proc.stdin.write(lines_of(range(start, start + 10)))
+            proc.stdin.flush()
+            time.sleep(0.2)
+        wait_for(lambda: rows_in(csv) >= 100)
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    rows, labels = read_csv(csv)
+    assert rows[:, 0].tolist() == [i / 50 for i in range(len(rows))] and len(rows) >= 150 - 50
+    sidecar = json.loads((tmp_path / "k.json").read_text())
+    assert sidecar["subject"] == "bob" and sidecar["session"] and "samples" not in sidecar  # the start's
+
+
+def test_a_source_that_never_sends_exits_1_and_keeps_no_empty_recording(tmp_path):
+    proc = subprocess.Popen([*RECORD, "--source", "csv:-", "--out", str(tmp_path), "--name", "e",
+                             "--timeout", "0.3"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.wait(timeout=60)  # stdin open but silent until the timeout
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.stdin.close()
+    assert proc.returncode == 1 and "nothing recorded" in err and os.listdir(tmp_path) == []
+
+
+def test_mistakes_are_one_error_line_exit_2_and_an_existing_recording_is_never_touched(tmp_path):
+    (tmp_path / "alice-s1.csv").write_text("precious\n")
+    (tmp_path / "only-sidecar.json").write_text("{}")
+    out = str(tmp_path)
+    for args, says in ((["--subject", "alice", "--session", "s1"], "alice-s1.csv exists"),
+                       (["--name", "only-sidecar"], "only-sidecar.json exists"),
+                       (["--label", "two words"], "--label 'two words'"),
+                       (["--label", "-dash"], "--label '-dash'"),
+                       (["--label", "x" * 65], "--label"),
+                       (["--keys", "walking,,sitting"], "--keys label ''"),
+                       (["--keys", "a,b,a"], "named twice"),
+                       (["--keys", ",".join("abcdefghij")], "at most 9"),
+                       (["--subject", "a/b"], "--subject 'a/b'"),
+                       (["--name", "../up"], "--name '../up'"),
+                       (["--duration", "0"], "--duration"),
+                       (["--source", "nope"], "unknown source"),
+                       (["--out", str(tmp_path / "alice-s1.csv" / "x")], "--out")):
+        source = [] if "--source" in args else ["--source", "demo"]
+        outdir = [] if "--out" in args else ["--out", out]
+        done = subprocess.run([*RECORD, *source, *outdir, *args], capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "COLUMNS": "200"})
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), (args, done.stderr)
+        assert says in lines[0], (args, lines)
+    assert sorted(os.listdir(tmp_path)) == ["alice-s1.csv", "only-sidecar.json"]
+    assert (tmp_path / "alice-s1.csv").read_text() == "precious\n"
