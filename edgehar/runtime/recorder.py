@@ -284,9 +284,9 @@ class Status:
             self._recent.popleft()
         (t0, n0), (t1, n1) = self._recent[0], self._recent[-1]
         rate = (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
-        per = "  ".join(f"{k or '(none)'} {s:.1f}s" for k, s in self.tally.seconds.items())
-        line = (f"REC {self.labeller.current or '(unlabelled)'} | {per or '-'} | "
-                f"{self.tally.samples} samples {rate:.1f} Hz, dropped {sum(self.tally.dropped.values())}")
+        per = ", ".join(f"{k or 'unlabelled'} {s:.1f} s" for k, s in self.tally.seconds.items())
+        line = (f"REC {self.tally.span_s:6.1f} s [{self.labeller.current or 'unlabelled'}] {per or '-'} | "
+                f"{self.tally.samples} samples {rate:.1f} Hz, {sum(self.tally.dropped.values())} dropped")
         width = shutil.get_terminal_size().columns
         self.stream.write("\r\x1b[K" + line[:max(width - 1, 10)])
         self.stream.flush()
