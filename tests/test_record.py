@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_stream_cli import free_udp_port
 
 from edgehar.runtime.sources import demo_path
 
@@ -115,12 +116,6 @@ def test_a_source_label_column_is_kept_where_no_label_is_set(tmp_path):
     assert sidecar["dropped"] == {"invalid_label": 10}
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_record_udp_datagrams_then_a_silent_source_exits_1_with_the_recording_finalised(tmp_path):
     port = free_udp_port()
     proc = subprocess.Popen([*RECORD, "--source", f"udp:127.0.0.1:{port}", "--out", str(tmp_path),
@@ -143,6 +138,25 @@ def test_record_udp_datagrams_then_a_silent_source_exits_1_with_the_recording_fi
     assert "no datagram" in sidecar["detail"] and "end: timeout" in err
 
 
+def test_record_a_serial_port_until_it_disconnects_exit_1_with_the_recording_kept(tmp_path):
+    master, slave = os.openpty()  # the serial device: a real pty the test writes to
+    proc = subprocess.Popen([*RECORD, "--source", f"serial:{os.ttyname(slave)}@115200", "--name", "serial",
+                             "--out", str(tmp_path)], stderr=subprocess.PIPE, text=True)
+    try:
+        assert read_line(proc.stderr).startswith("recording serial:")
+        os.write(master, ("t,ax,ay,az,gx,gy,gz\n" + lines_of(range(75))).encode())
+        wait_for(lambda: rows_in(tmp_path / "serial.csv") == 75)
+        os.close(master)  # unplugged
+        proc.wait(timeout=30)
+        err = proc.stderr.read()
+    finally:
+        proc.kill()
+        os.close(slave)
+    assert proc.returncode == 1, err
+    sidecar = json.loads((tmp_path / "serial.json").read_text())
+    assert sidecar["end"] == "disconnected" and sidecar["samples"] == 75 and sidecar["unlabelled"] == 75
+
+
 def wait_for(predicate, limit_s: float = 30) -> None:
     deadline = time.monotonic() + limit_s
     while not predicate():
@@ -159,21 +173,26 @@ def read_line(stream, limit_s: float = 30) -> str:
     return stream.readline()
 
 
+def record_on_a_terminal(slave: int, *args: str) -> subprocess.Popen:
+    """`edgehar record --source csv:- ARGS` in a new session whose controlling terminal is the
+    pty ``slave``: the recorder's /dev/tty, while its stdin is a pipe of data."""
+    name = os.ttyname(slave)
+
+    def controlling_terminal():  # in the child, after setsid(): opening a tty makes it the session's
+        os.close(os.open(name, os.O_RDWR))
+
+    return subprocess.Popen([*RECORD, "--source", "csv:-", "--timeout", "20", *args],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=controlling_terminal)
+
+
 def test_keys_from_the_controlling_terminal_label_the_samples_after_them_while_stdin_is_the_data(tmp_path):
     """A real pty is made the recorder's controlling terminal: it reads keys from /dev/tty in
     cbreak mode and leaves the terminal as it found it."""
     master, slave = os.openpty()
-    tty_name = os.ttyname(slave)
     before = termios.tcgetattr(slave)
-
-    def controlling_terminal():  # in the child, after setsid(): opening a tty makes it the session's
-        os.close(os.open(tty_name, os.O_RDWR))
-
     csv = tmp_path / "keys.csv"
-    proc = subprocess.Popen([*RECORD, "--source", "csv:-", "--out", str(tmp_path), "--name", "keys",
-                             "--keys", "walking,sitting", "--timeout", "20"],
-                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=controlling_terminal)
+    proc = record_on_a_terminal(slave, "--out", str(tmp_path), "--name", "keys", "--keys", "walking,sitting")
     try:
         assert "keys: 1 walking 2 sitting, 0 unlabelled, q stop" in read_line(proc.stderr)
         assert termios.tcgetattr(slave)[3] & termios.ICANON == 0  # cbreak while recording
@@ -285,3 +304,25 @@ def test_mistakes_are_one_error_line_exit_2_and_an_existing_recording_is_never_t
         assert says in lines[0], (args, lines)
     assert sorted(os.listdir(tmp_path)) == ["alice-s1.csv", "only-sidecar.json"]
     assert (tmp_path / "alice-s1.csv").read_text() == "precious\n"
+
+
+def test_ctrl_c_typed_on_the_terminal_stops_cleanly_and_restores_its_mode(tmp_path):
+    master, slave = os.openpty()
+    before = termios.tcgetattr(slave)
+    proc = record_on_a_terminal(slave, "--out", str(tmp_path), "--name", "c", "--label", "walking")
+    try:
+        read_line(proc.stderr)
+        proc.stdin.write(lines_of(range(30)))
+        proc.stdin.flush()
+        wait_for(lambda: rows_in(tmp_path / "c.csv") == 30)
+        os.write(master, b"\x03")  # the terminal sends SIGINT to its foreground job
+        proc.wait(timeout=30)
+        err = proc.stderr.read()
+        after = termios.tcgetattr(slave)
+    finally:
+        proc.kill()
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 0 and after == before, err
+    sidecar = json.loads((tmp_path / "c.json").read_text())
+    assert sidecar["end"] == "interrupted" and sidecar["label_samples"] == {"walking": 30}
