@@ -72,6 +72,7 @@ def test_record_demo_to_a_recording_with_its_sidecar_without_tensorflow_or_panda
         "unlabelled": 0, "end": "eof", "dropped": {}}
     assert sidecar["started"] <= sidecar["ended"] and sidecar["seconds"] == demo[-1, 0]
     assert sidecar["measured_rate_hz"] == pytest.approx(50, abs=0.01)
+    assert sidecar["label_seconds"] == {"walking": sidecar["seconds"]} and sidecar["unlabelled_seconds"] == 0
     assert sorted(os.listdir(tmp_path)) == ["alice-s1.csv", "alice-s1.json"]
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"recorded {len(demo)} samples, {demo[-1, 0]:.1f} s (walking ")

@@ -71,10 +71,9 @@ def summary_line(summary: dict) -> str:
     """'recorded 1500 samples, 30.0 s (walking 20.0 s, unlabelled 10.0 s) to DIR/x.csv; end: quit'."""
     if not summary["samples"]:
         return f"nothing recorded, no files kept; end: {summary['end']}"
-    rate = summary["measured_rate_hz"] or summary["rate_hz"]
-    parts = [f"{k} {n / rate:.1f} s" for k, n in summary["label_samples"].items()]
+    parts = [f"{k} {s:.1f} s" for k, s in summary["label_seconds"].items()]
     if summary["unlabelled"]:
-        parts.append(f"unlabelled {summary['unlabelled'] / rate:.1f} s")
+        parts.append(f"unlabelled {summary['unlabelled_seconds']:.1f} s")
     dropped = sum(summary["dropped"].values())
     return (f"recorded {summary['samples']} samples, {summary['seconds']:.1f} s ({', '.join(parts)}) to "
             f"{summary['files'][0]}; end: {summary['end']}" + (f"; dropped {dropped}" if dropped else ""))

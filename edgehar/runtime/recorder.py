@@ -53,9 +53,6 @@ taken to have restarted (a device reboot): later timestamps are shifted to conti
 STATUS_EVERY_S = 0.25
 MAX_KEYS = 9
 KEYS_TTY = "/dev/tty"
-CLEAN_ENDS = ("eof", "quit", "duration", "interrupted", "terminated")
-"""How a recording stops cleanly; 'timeout' and 'disconnected' (the source went silent or away)
-and 'error' (unreadable input) also keep and finalise what was recorded."""
 
 
 def check_name(value: str, what: str) -> str:
@@ -130,8 +127,9 @@ class Session:
 
 
 class CsvWriter:
-    """Appends rows to a new CSV file as they come: each batch in whole lines with one
-    ``os.write`` (nothing waits in a buffer of this process), fsync'd every SYNC_EVERY_S."""
+    """Appends rows to a new CSV file as they come, each batch in whole lines with one
+    ``os.write`` (nothing waits in a buffer of this process); a thread fsyncs what was written
+    every SYNC_EVERY_S, also while the source pauses, without holding up the writes."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -139,23 +137,28 @@ class CsvWriter:
         self._write((",".join(LABELLED_HEADER) + "\n").encode())
         os.fsync(self.fd)
         atomic.fsync_dir(path.parent)
-        self.synced_at = time.monotonic()
+        self._dirty, self._closing = False, threading.Event()
+        self._syncer = threading.Thread(target=self._sync_every_second, name="record-sync", daemon=True)
+        self._syncer.start()
 
     def write(self, t: np.ndarray, x: np.ndarray, labels: list[str]) -> None:
         """Rows ``t, x[0..5], label``; floats in their shortest exact form."""
         lines = "".join(f"{ti!r},{','.join(map(repr, xi))},{label}\n"
                         for ti, xi, label in zip(t.tolist(), x.tolist(), labels, strict=True))
         self._write(lines.encode())
-        if time.monotonic() - self.synced_at >= SYNC_EVERY_S:
-            self.sync()
-
-    def sync(self) -> None:
-        os.fsync(self.fd)
-        self.synced_at = time.monotonic()
+        self._dirty = True
 
     def close(self) -> None:
-        self.sync()
+        self._closing.set()
+        self._syncer.join()
+        os.fsync(self.fd)
         os.close(self.fd)
+
+    def _sync_every_second(self) -> None:
+        while not self._closing.wait(SYNC_EVERY_S):
+            if self._dirty:
+                self._dirty = False
+                os.fsync(self.fd)
 
     def _write(self, data: bytes) -> None:
         while data:
@@ -244,7 +247,9 @@ class Tally:
         return {"samples": self.samples, "seconds": round(self.span_s, 3),
                 "measured_rate_hz": None if rate is None else round(rate, 3),
                 "label_samples": {k: n for k, n in self.per_label.items() if k},
-                "unlabelled": self.per_label[""], "dropped": dict(self.dropped)}
+                "label_seconds": {k: round(s, 3) for k, s in self.seconds.items() if k},
+                "unlabelled": self.per_label[""], "unlabelled_seconds": round(self.seconds[""], 3),
+                "dropped": dict(self.dropped)}
 
 
 class Status:
@@ -465,11 +470,14 @@ def record(chunks: Iterable[Chunk], out_dir: Path, session: Session, *, name: st
                 labels = _labels(chunk, rows, labeller.current, tally.dropped)
                 if len(t):
                     writer.write(t, chunk.x[rows], labels)
-                    tally.add(t, labels)
+                    with status.lock:  # the key thread draws the tally
+                        tally.add(t, labels)
                     quiet_since = time.monotonic()
                 elif idle_timeout is not None and time.monotonic() - quiet_since > idle_timeout:
                     raise SourceStopped("timeout", f"no usable sample for {idle_timeout:g} s")
                 status.update()
+        except _Stop:
+            pass  # a stop that came just as a chunk arrived: that chunk is after the stop
         except SourceStopped as stop:
             end, detail = stop.reason, stop.detail
         except EdgeharError as err:
