@@ -38,13 +38,19 @@ from edgehar.data.text import parse_numbers, read_bytes
 from edgehar.errors import BundleError, DataError, OptionError, excerpt
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.preprocess.windows import window_starts
-from edgehar.spec import ACTIVITIES, HAPT_ACTIVITIES, HOP, RAW_COLUMNS, SAMPLE_RATE_HZ, WINDOW
+from edgehar.spec import (
+    ACTIVITIES,
+    HAPT_ACTIVITIES,
+    HOP,
+    LABEL_NAME,
+    RAW_COLUMNS,
+    RECORDING_FORMAT,
+    SAMPLE_RATE_HZ,
+    WINDOW,
+)
 
-RECORDING_FORMAT = "edgehar.recording/1"
 HAPT_ACC = re.compile(r"acc_exp(\d+)_user(\d+)\.txt(\.gz)?")
 HAPT_CODES = range(1, len(HAPT_ACTIVITIES) + 1)
-LABEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
-"""What a label or class name may be (case-sensitive)."""
 CSV_COLUMNS = ("t", *RAW_COLUMNS)
 CSV_SUFFIXES = (".csv", ".csv.gz")
 ACC_UNITS = {"g": 1.0, "ms2": 1 / 9.80665}

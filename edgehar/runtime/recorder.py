@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import re
 import select
 import shutil
 import signal
@@ -40,11 +39,8 @@ import numpy as np
 from edgehar import atomic
 from edgehar.errors import EdgeharError, OptionError
 from edgehar.runtime.sources import LABELLED_HEADER, Chunk, SourceStopped
-from edgehar.spec import SAMPLE_RATE_HZ
+from edgehar.spec import LABEL_NAME, RECORDING_FORMAT, SAMPLE_RATE_HZ
 
-FORMAT = "edgehar.recording/1"
-LABEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
-"""Label, subject, session and recording names: what a file name and a CSV field can carry."""
 SYNC_EVERY_S = 1.0
 """The longest time written rows stay without an fsync: what a power cut can lose."""
 RESYNC_AFTER = 25
@@ -118,7 +114,7 @@ class Session:
 
     def sidecar(self) -> dict:
         labels = (*self.keys, self.label) if self.label and self.label not in self.keys else self.keys
-        return {"format": FORMAT, "rate_hz": SAMPLE_RATE_HZ, "units": {"acc": "g", "gyro": "rads"},
+        return {"format": RECORDING_FORMAT, "rate_hz": SAMPLE_RATE_HZ, "units": {"acc": "g", "gyro": "rads"},
                 "axes": self.axes,
                 "source_units": {"acc": self.source_units[0], "gyro": self.source_units[1]},
                 "subject": self.subject, "session": self.session_name, "device": self.device,
