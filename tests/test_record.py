@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from test_stream_cli import free_udp_port
 
+from edgehar.data.recordings import read_recording
 from edgehar.runtime.sources import demo_path
 
 RECORD = [sys.executable, "-m", "edgehar", "record"]
@@ -74,6 +75,10 @@ def test_record_demo_to_a_recording_with_its_sidecar_without_tensorflow_or_panda
     assert sidecar["measured_rate_hz"] == pytest.approx(50, abs=0.01)
     assert sidecar["label_seconds"] == {"walking": sidecar["seconds"]} and sidecar["unlabelled_seconds"] == 0
     assert sorted(os.listdir(tmp_path)) == ["alice-s1.csv", "alice-s1.json"]
+    back = read_recording(tmp_path / "alice-s1.csv")  # what training reads
+    np.testing.assert_array_equal(np.column_stack([back.t, back.raw]), demo)
+    assert (back.subject, back.session, back.label_names, back.rate_hz) == ("alice", "s1", ("walking",), 50.0)
+    assert (back.labels == 1).all()
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith(f"recorded {len(demo)} samples, {demo[-1, 0]:.1f} s (walking ")
     assert last.endswith("end: eof")
@@ -101,6 +106,7 @@ def test_record_a_csv_in_si_units_turned_axes_with_one_label_for_the_session(tmp
     assert sidecar["dropped"] == {"t_not_increasing": 24, "clock_restarts": 1}  # the 25th is kept
     assert sidecar["source_units"] == {"acc": "ms2", "gyro": "dps"} and sidecar["axes"] == "y,-x,z"
     assert sidecar["labels"] == ["cycling"] and sidecar["units"] == {"acc": "g", "gyro": "rads"}
+    np.testing.assert_array_equal(read_recording(csv).raw, rows[:, 1:])  # converted once, not twice
 
 
 def test_a_source_label_column_is_kept_where_no_label_is_set(tmp_path):
@@ -223,6 +229,11 @@ def test_keys_from_the_controlling_terminal_label_the_samples_after_them_while_s
     _, labels = read_csv(csv)
     assert labels == [""] * 50 + ["walking"] * 100 + ["sitting"] * 50 + [""] * 50
     sidecar = json.loads((tmp_path / "keys.json").read_text())
+    back = read_recording(csv)
+    assert back.label_names == ("walking", "sitting")
+    assert back.labels.tolist() == [0] * 50 + [1] * 100 + [2] * 50 + [0] * 50
+    assert back.t.tolist() == [i / 50 for i in range(250)]
+    assert back.subject == "" and back.session == sidecar["session"] != "keys"  # --name is only the file
     assert sidecar["end"] == "quit" and sidecar["labels"] == ["walking", "sitting"]
     assert sidecar["label_samples"] == {"walking": 100, "sitting": 50} and sidecar["unlabelled"] == 100
     assert "walking 2.0 s, sitting 1.0 s, unlabelled 2.0 s" in err.splitlines()[-1]
@@ -265,6 +276,8 @@ def test_sigkill_mid_recording_leaves_whole_lines_of_every_sample_read_and_the_s
     assert rows[:, 0].tolist() == [i / 50 for i in range(len(rows))] and len(rows) >= 150 - 50
     sidecar = json.loads((tmp_path / "k.json").read_text())
     assert sidecar["subject"] == "bob" and sidecar["session"] and "samples" not in sidecar  # the start's
+    back = read_recording(csv)
+    assert back.t.tolist() == rows[:, 0].tolist() and back.subject == "bob"
 
 
 def test_a_source_that_never_sends_exits_1_and_keeps_no_empty_recording(tmp_path):
