@@ -316,6 +316,14 @@ def test_mistakes_are_one_error_line_exit_2_and_an_existing_recording_is_never_t
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), (args, done.stderr)
         assert says in lines[0], (args, lines)
+    master, slave = os.openpty()
+    try:  # csv:- on a terminal: typed keys would be taken for samples
+        done = subprocess.run([*RECORD, "--source", "csv:-", "--out", out], stdin=slave, capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert done.returncode == 2 and "pipe the samples in" in done.stderr
     assert sorted(os.listdir(tmp_path)) == ["alice-s1.csv", "only-sidecar.json"]
     assert (tmp_path / "alice-s1.csv").read_text() == "precious\n"
 

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from edgehar.cli.app import app
+from edgehar.errors import OptionError
 
 EXIT_CODES = {"timeout": 1, "disconnected": 1, "error": 2}
 """Exit status by how the recording ended; every deliberate stop (end of input, q, --duration,
@@ -47,15 +48,19 @@ def record(
     """Record a live IMU source to OUT/NAME.csv (t,ax,ay,az,gx,gy,gz,label in g and rad/s) and its
     sidecar OUT/NAME.json, labelling with --label or keys 1..9 while recording.
 
-    Rows are written as they arrive and synced every second. Exit status: 0 when stopped (end of
-    input, q, --duration, Ctrl-C, SIGTERM), 1 when a live source went silent or away (what was
-    recorded is kept), 2 for bad options or input (one error line)."""
+    Rows are written as they arrive and synced every second.
+    Exit status: 0 when stopped (end of input, q, --duration, Ctrl-C, SIGTERM);
+    1 when a live source went silent or away (what was recorded is kept);
+    2 for bad options or input (one error line)."""
     from edgehar.runtime.recorder import Session, parse_keys, record
     from edgehar.runtime.sources import is_live, open_source
 
     meta = Session(source=source, subject=subject, session=session or "", device=device, axes=axes,
                    source_units=(acc_unit, gyro_unit), keys=parse_keys(keys), label=label or "")
     meta.name(name)  # a bad --name fails before the source is opened
+    if source == "csv:-" and sys.stdin.isatty():
+        raise OptionError("--source csv:- reads stdin, which is this terminal (where keys label): pipe "
+                          "the samples in, e.g. my-logger | edgehar record --source csv:- ...")
     chunks = open_source(source, speed=speed, timeout=timeout, acc_unit=acc_unit, gyro_unit=gyro_unit,
                          axes=axes)
     summary = record(chunks, out, meta, name=name, duration=duration,
