@@ -220,6 +220,9 @@ class Tally:
         self.per_label: Counter = Counter()
         self.seconds: Counter = Counter()
         self.dropped: Counter = Counter()
+        """Lines and samples the source delivered that are not in the recording, by reason."""
+        self.invalid_labels = 0
+        """Labels of the source's own label column that are not valid names (left out)."""
 
     def add(self, t: np.ndarray, labels: list[str]) -> None:
         if not len(t):
@@ -245,7 +248,8 @@ class Tally:
                 "label_samples": {k: n for k, n in self.per_label.items() if k},
                 "label_seconds": {k: round(s, 3) for k, s in self.seconds.items() if k},
                 "unlabelled": self.per_label[""], "unlabelled_seconds": round(self.seconds[""], 3),
-                "dropped": dict(self.dropped)}
+                "dropped": dict(self.dropped),
+                **({"invalid_labels": self.invalid_labels} if self.invalid_labels else {})}
 
 
 class Status:
@@ -463,7 +467,7 @@ def record(chunks: Iterable[Chunk], out_dir: Path, session: Session, *, name: st
                     if not inside.all():
                         t, rows = t[inside], rows[inside]
                         stopper.reason = stopper.reason or "duration"
-                labels = _labels(chunk, rows, labeller.current, tally.dropped)
+                labels = _labels(chunk, rows, labeller.current, tally)
                 if len(t):
                     writer.write(t, chunk.x[rows], labels)
                     with status.lock:  # the key thread draws the tally
@@ -482,10 +486,10 @@ def record(chunks: Iterable[Chunk], out_dir: Path, session: Session, *, name: st
             end = stopper.reason or end
             writer.close()
             status.clear()
-        if timeline.restarts:
-            tally.dropped["clock_restarts"] = timeline.restarts
         sidecar = {**sidecar, **tally.totals(), "end": end,
                    "ended": utc_now().isoformat(timespec="seconds")}
+        if timeline.restarts:
+            sidecar["clock_restarts"] = timeline.restarts
         if detail:
             sidecar["detail"] = detail
         if tally.samples:
@@ -498,13 +502,12 @@ def record(chunks: Iterable[Chunk], out_dir: Path, session: Session, *, name: st
     return sidecar
 
 
-def _labels(chunk: Chunk, rows: np.ndarray, current: str, dropped: Counter) -> list[str]:
+def _labels(chunk: Chunk, rows: np.ndarray, current: str, tally: Tally) -> list[str]:
     """The label of each of the chunk's ``rows``: the current one, else the source's own; a source
-    label that is not a valid name (:data:`LABEL_NAME`) is left out and counted 'invalid_label'."""
+    label that is not a valid name (:data:`LABEL_NAME`) is left out and counted."""
     if current or chunk.labels is None:
         return [current] * len(rows)
     labels = chunk.labels[rows].tolist()
     valid = [label if not label or LABEL_NAME.fullmatch(label) else "" for label in labels]
-    if (invalid := sum(a != b for a, b in zip(labels, valid, strict=True))):
-        dropped["invalid_label"] += invalid
+    tally.invalid_labels += sum(a != b for a, b in zip(labels, valid, strict=True))
     return valid
