@@ -255,10 +255,9 @@ class Tally:
 class Status:
     """The live line on a terminal (redrawn in place), or a plain line per label change."""
 
-    def __init__(self, stream, labeller: Labeller, tally: Tally):
-        self.stream, self.labeller, self.tally = stream, labeller, tally
+    def __init__(self, stream, labeller: Labeller, tally: Tally, lock: threading.Lock):
+        self.stream, self.labeller, self.tally, self.lock = stream, labeller, tally, lock
         self.live = stream.isatty()
-        self.lock = threading.Lock()
         self._recent: deque = deque()
         self._drawn = 0.0
 
@@ -412,6 +411,67 @@ def recording_paths(out_dir: Path, name: str) -> tuple[Path, Path]:
     return csv, sidecar
 
 
+class Recorder:
+    """One recording being written: its files, the current label and the tally."""
+
+    def __init__(self, out_dir: Path, session: Session, name: str | None = None,
+                 duration: float | None = None):
+        if duration is not None and not 0 < duration < math.inf:
+            raise OptionError(f"--duration must be a positive number of seconds, not {duration}")
+        out_dir = Path(out_dir)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OptionError(f"--out {out_dir}: cannot create ({err.strerror or err})") from None
+        self.csv_path, self.sidecar_path = recording_paths(out_dir, session.name(name))
+        try:
+            self.writer = CsvWriter(self.csv_path)
+        except FileExistsError:
+            raise OptionError(f"{self.csv_path} exists: recordings are never overwritten") from None
+        except OSError as err:
+            raise OptionError(f"--out {out_dir}: cannot write ({err.strerror or err})") from None
+        self.sidecar = session.sidecar()
+        atomic.write_json(self.sidecar_path, self.sidecar)
+        self.duration = duration
+        self.labeller, self.tally, self.timeline = Labeller(session.keys, session.label), Tally(), Timeline()
+        self.lock = threading.Lock()
+        """Held while the tally changes (the key thread reads it to draw the status)."""
+
+    def add(self, chunk: Chunk) -> tuple[int, bool]:
+        """Write the chunk's samples with their labels: (how many, whether --duration is reached)."""
+        self.tally.dropped.update(chunk.skipped)
+        kept, t = self.timeline.keep(chunk.t)
+        rows = np.flatnonzero(kept)
+        if len(rows) < len(chunk):
+            self.tally.dropped["t_not_increasing"] += len(chunk) - len(rows)
+        full = False
+        if self.duration is not None and len(t):
+            inside = t - (t[0] if self.tally.t_first is None else self.tally.t_first) < self.duration
+            t, rows, full = t[inside], rows[inside], not inside.all()
+        labels = _labels(chunk, rows, self.labeller.current, self.tally)
+        if len(t):
+            self.writer.write(t, chunk.x[rows], labels)
+            with self.lock:
+                self.tally.add(t, labels)
+        return len(t), full
+
+    def finish(self, end: str, detail: str | None = None) -> dict:
+        """Close the CSV and complete the sidecar (or remove both when no sample came): the sidecar."""
+        self.writer.close()
+        sidecar = {**self.sidecar, **self.tally.totals(), "end": end,
+                   "ended": utc_now().isoformat(timespec="seconds")}
+        if self.timeline.restarts:
+            sidecar["clock_restarts"] = self.timeline.restarts
+        if detail:
+            sidecar["detail"] = detail
+        if self.tally.samples:
+            atomic.write_json(self.sidecar_path, sidecar)
+            return {**sidecar, "files": [str(self.csv_path), str(self.sidecar_path)]}
+        self.csv_path.unlink()
+        self.sidecar_path.unlink()
+        return {**sidecar, "files": []}
+
+
 def record(chunks: Iterable[Chunk], out_dir: Path, session: Session, *, name: str | None = None,
            duration: float | None = None, idle_timeout: float | None = None, keys_tty: str = KEYS_TTY,
            status_stream=None) -> dict:
@@ -422,25 +482,9 @@ def record(chunks: Iterable[Chunk], out_dir: Path, session: Session, *, name: st
     sends nothing usable for that long). Its ``end`` says which; ``detail`` says more for
     'timeout', 'disconnected' and 'error'. A recording that got no sample is removed (its
     ``samples`` is 0 and ``files`` empty). Call it from the main thread (it handles signals)."""
-    if duration is not None and not 0 < duration < math.inf:
-        raise OptionError(f"--duration must be a positive number of seconds, not {duration}")
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OptionError(f"--out {out_dir}: cannot create ({err.strerror or err})") from None
-    csv_path, sidecar_path = recording_paths(out_dir, session.name(name))
-    try:
-        writer = CsvWriter(csv_path)
-    except FileExistsError:
-        raise OptionError(f"{csv_path} exists: recordings are never overwritten") from None
-    except OSError as err:
-        raise OptionError(f"--out {out_dir}: cannot write ({err.strerror or err})") from None
-    sidecar = session.sidecar()
-    atomic.write_json(sidecar_path, sidecar)
-
-    labeller, tally, timeline = Labeller(session.keys, session.label), Tally(), Timeline()
-    status, stopper = Status(status_stream or sys.stderr, labeller, tally), _Stopper()
+    recorder = Recorder(out_dir, session, name, duration)
+    labeller, tally = recorder.labeller, recorder.tally
+    status, stopper = Status(status_stream or sys.stderr, labeller, tally, recorder.lock), _Stopper()
 
     def on_key(key: str) -> None:
         note = labeller.press(key)
@@ -451,27 +495,16 @@ def record(chunks: Iterable[Chunk], out_dir: Path, session: Session, *, name: st
 
     end, detail = "eof", None
     with stopper.installed(), KeyReader(keys_tty, on_key) as keys:
-        status.note(f"recording {session.source} to {csv_path}; "
+        status.note(f"recording {session.source} to {recorder.csv_path}; "
                     + (labeller.help() if not keys.unavailable else
                        f"labelling keys are off: {keys.unavailable}"))
         chunks, quiet_since = iter(chunks), time.monotonic()
         try:
             while (chunk := stopper.next(chunks)) is not None:
-                tally.dropped.update(chunk.skipped)
-                kept, t = timeline.keep(chunk.t)
-                rows = np.flatnonzero(kept)
-                if len(rows) < len(chunk):
-                    tally.dropped["t_not_increasing"] += len(chunk) - len(rows)
-                if duration is not None and len(t):
-                    inside = t - (t[0] if tally.t_first is None else tally.t_first) < duration
-                    if not inside.all():
-                        t, rows = t[inside], rows[inside]
-                        stopper.reason = stopper.reason or "duration"
-                labels = _labels(chunk, rows, labeller.current, tally)
-                if len(t):
-                    writer.write(t, chunk.x[rows], labels)
-                    with status.lock:  # the key thread draws the tally
-                        tally.add(t, labels)
+                written, full = recorder.add(chunk)
+                if full:
+                    stopper.reason = stopper.reason or "duration"
+                if written:
                     quiet_since = time.monotonic()
                 elif idle_timeout is not None and time.monotonic() - quiet_since > idle_timeout:
                     raise SourceStopped("timeout", f"no usable sample for {idle_timeout:g} s")
@@ -483,23 +516,9 @@ def record(chunks: Iterable[Chunk], out_dir: Path, session: Session, *, name: st
         except EdgeharError as err:
             end, detail = "error", str(err)
         finally:
-            end = stopper.reason or end
-            writer.close()
             status.clear()
-        sidecar = {**sidecar, **tally.totals(), "end": end,
-                   "ended": utc_now().isoformat(timespec="seconds")}
-        if timeline.restarts:
-            sidecar["clock_restarts"] = timeline.restarts
-        if detail:
-            sidecar["detail"] = detail
-        if tally.samples:
-            atomic.write_json(sidecar_path, sidecar)
-            sidecar["files"] = [str(csv_path), str(sidecar_path)]
-        else:
-            csv_path.unlink()
-            sidecar_path.unlink()
-            sidecar["files"] = []
-    return sidecar
+            summary = recorder.finish(stopper.reason or end, detail)
+    return summary
 
 
 def _labels(chunk: Chunk, rows: np.ndarray, current: str, tally: Tally) -> list[str]:
