@@ -180,6 +180,20 @@ def read_line(stream, limit_s: float = 30) -> str:
     return stream.readline()
 
 
+def feed(proc: subprocess.Popen, csv: Path, rows: range) -> None:
+    """Send samples ``rows`` to the recorder's stdin and wait until its CSV holds them all."""
+    proc.stdin.write(lines_of(rows))
+    proc.stdin.flush()
+    wait_for(lambda: rows_in(csv) == rows.stop)
+
+
+def stop_from_the_terminal(proc: subprocess.Popen, master: int, slave: int, key: bytes) -> tuple[str, list]:
+    """Type ``key`` on the terminal, wait for the recorder to exit: its stderr and the terminal's mode."""
+    os.write(master, key)
+    proc.wait(timeout=30)
+    return proc.stderr.read(), termios.tcgetattr(slave)
+
+
 def record_on_a_terminal(slave: int, *args: str) -> subprocess.Popen:
     """`edgehar record --source csv:- ARGS` in a new session whose controlling terminal is the
     pty ``slave``: the recorder's /dev/tty, while its stdin is a pipe of data."""
@@ -203,23 +217,13 @@ def test_keys_from_the_controlling_terminal_label_the_samples_after_them_while_s
     try:
         assert "keys: 1 walking 2 sitting, 0 unlabelled, q stop" in read_line(proc.stderr)
         assert termios.tcgetattr(slave)[3] & termios.ICANON == 0  # cbreak while recording
-        sent = 0
-        for key, note in ((b"1", "label walking"), (b"5", "key 5 has no label"), (b"2", "label sitting"),
-                          (b"0", "unlabelled")):
-            proc.stdin.write(lines_of(range(sent, sent + 50)))
-            proc.stdin.flush()
-            sent += 50
-            wait_for(lambda n=sent: rows_in(csv) == n)  # written before the key is pressed
+        for n, (key, note) in enumerate(((b"1", "label walking"), (b"5", "key 5 has no label"),
+                                         (b"2", "label sitting"), (b"0", "unlabelled"))):
+            feed(proc, csv, range(50 * n, 50 * n + 50))  # written before the key is pressed
             os.write(master, key)
             assert note in read_line(proc.stderr)
-        proc.stdin.write(lines_of(range(sent, sent + 50)))
-        proc.stdin.flush()
-        sent += 50
-        wait_for(lambda: rows_in(csv) == sent)
-        os.write(master, b"q")  # stops although stdin stays open
-        proc.wait(timeout=30)
-        err = proc.stderr.read()
-        after = termios.tcgetattr(slave)
+        feed(proc, csv, range(200, 250))
+        err, after = stop_from_the_terminal(proc, master, slave, b"q")  # although stdin stays open
     finally:
         proc.kill()
         os.close(master)
@@ -334,13 +338,8 @@ def test_ctrl_c_typed_on_the_terminal_stops_cleanly_and_restores_its_mode(tmp_pa
     proc = record_on_a_terminal(slave, "--out", str(tmp_path), "--name", "c", "--label", "walking")
     try:
         read_line(proc.stderr)
-        proc.stdin.write(lines_of(range(30)))
-        proc.stdin.flush()
-        wait_for(lambda: rows_in(tmp_path / "c.csv") == 30)
-        os.write(master, b"\x03")  # the terminal sends SIGINT to its foreground job
-        proc.wait(timeout=30)
-        err = proc.stderr.read()
-        after = termios.tcgetattr(slave)
+        feed(proc, tmp_path / "c.csv", range(30))
+        err, after = stop_from_the_terminal(proc, master, slave, b"\x03")  # the terminal sends SIGINT
     finally:
         proc.kill()
         os.close(master)
