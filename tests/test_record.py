@@ -21,6 +21,7 @@ import pytest
 from test_stream_cli import free_udp_port
 
 from edgehar.data.recordings import read_recording
+from edgehar.errors import DataError
 from edgehar.runtime.sources import demo_path
 
 RECORD = [sys.executable, "-m", "edgehar", "record"]
@@ -282,6 +283,13 @@ def test_sigkill_mid_recording_leaves_whole_lines_of_every_sample_read_and_the_s
     assert sidecar["subject"] == "bob" and sidecar["session"] and "samples" not in sidecar  # the start's
     back = read_recording(csv)
     assert back.t.tolist() == rows[:, 0].tolist() and back.subject == "bob"
+    text = csv.read_bytes()
+    csv.write_bytes(text[:-9])  # a power cut in the middle of the last write: the line is cut short
+    assert read_recording(csv).t.tolist() == rows[:-1, 0].tolist()
+    sidecar["ended"] = "2026-11-29T10:00:00+00:00"  # the same cut in a finished recording is an error
+    (tmp_path / "k.json").write_text(json.dumps(sidecar))
+    with pytest.raises(DataError, match=rf"{csv}, line {len(rows) + 1}, column \d.*not a finite number"):
+        read_recording(csv)
 
 
 def test_a_source_that_never_sends_exits_1_and_keeps_no_empty_recording(tmp_path):

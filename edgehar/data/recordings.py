@@ -22,6 +22,7 @@ apart that lie entirely inside one run of one class.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -173,9 +174,16 @@ def read_sidecar(path: Path) -> dict:
             "subject": str(data.get("subject", "")), "session": str(data.get("session", ""))}
 
 
-def _read_csv_table(path: Path) -> pd.DataFrame:
+def _read_csv_table(path: Path, unfinished: bool = False) -> pd.DataFrame:
+    """The CSV as strings. ``unfinished``: the recorder was stopped by a crash or power cut (its
+    sidecar says when it started, not when it ended), so a last line without its newline was cut
+    short in the middle of a write and is left out."""
+    source = path
+    if unfinished:
+        data = read_bytes(path)
+        source = io.BytesIO(data if data.endswith(b"\n") else data[:data.rfind(b"\n") + 1])
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as err:
@@ -188,7 +196,7 @@ def read_recording(csv_path: Path) -> Recording:
     or field."""
     path = Path(csv_path)
     side = read_sidecar(sidecar_path(path))
-    table = _read_csv_table(path)
+    table = _read_csv_table(path, unfinished="started" in side and "ended" not in side)
     header = [str(c).strip() for c in table.columns]
     if header not in (list(CSV_COLUMNS), [*CSV_COLUMNS, "label"]):
         raise DataError(f"{path}, line 1: header must be {','.join(CSV_COLUMNS)}[,label], "
