@@ -45,10 +45,10 @@ def record(
     axes: Annotated[str, typer.Option(
         help="Device axes as edgehar's x,y,z, with signs, e.g. y,-x,z for a sensor turned 90°.")] = "x,y,z",
 ) -> None:
-    """Record a live IMU source to OUT/NAME.csv (t,ax,ay,az,gx,gy,gz,label in g and rad/s) and its
-    sidecar OUT/NAME.json, labelling with --label or keys 1..9 while recording.
+    """Record a live IMU source, labelled as you go, for training on your own data.
 
-    Rows are written as they arrive and synced every second.
+    Writes OUT/NAME.csv (t,ax,ay,az,gx,gy,gz,label; g, rad/s) and its sidecar OUT/NAME.json.
+    Labels come from --label or keys 1..9. Rows are synced to disk every second.
     Exit status: 0 when stopped (end of input, q, --duration, Ctrl-C, SIGTERM);
     1 when a live source went silent or away (what was recorded is kept);
     2 for bad options or input (one error line)."""
