@@ -47,7 +47,7 @@ def record(
 ) -> None:
     """Record a live IMU source, labelled as you go, for training on your own data.
 
-    Writes OUT/NAME.csv (t,ax,ay,az,gx,gy,gz,label; g, rad/s) and its sidecar OUT/NAME.json.
+    Writes OUT/NAME.csv (t,ax,ay,az,gx,gy,gz,label) and the sidecar OUT/NAME.json.
     Labels come from --label or keys 1..9. Rows are synced to disk every second.
     Exit status: 0 when stopped (end of input, q, --duration, Ctrl-C, SIGTERM);
     1 when a live source went silent or away (what was recorded is kept);
