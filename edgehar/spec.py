@@ -1,5 +1,7 @@
 """The fixed facts every stage agrees on: classes, channels, rates and window geometry."""
 
+import re
+
 ACTIVITIES = (
     "WALKING",
     "WALKING_UPSTAIRS",
@@ -36,3 +38,10 @@ RAW_COLUMNS = ("ax", "ay", "az", "gx", "gy", "gz")
 SAMPLE_RATE_HZ = 50.0
 WINDOW = 128
 HOP = 64
+
+RECORDING_FORMAT = "edgehar.recording/1"
+"""Recordings (NAME.csv + sidecar NAME.json): what `edgehar record` writes and
+edgehar.data.recordings reads."""
+LABEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+"""What a label, class, subject or session name may be (case-sensitive): it fits a CSV field and
+a file name."""

@@ -22,6 +22,7 @@ apart that lie entirely inside one run of one class.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -38,13 +39,19 @@ from edgehar.data.text import parse_numbers, read_bytes
 from edgehar.errors import BundleError, DataError, OptionError, excerpt
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.preprocess.windows import window_starts
-from edgehar.spec import ACTIVITIES, HAPT_ACTIVITIES, HOP, RAW_COLUMNS, SAMPLE_RATE_HZ, WINDOW
+from edgehar.spec import (
+    ACTIVITIES,
+    HAPT_ACTIVITIES,
+    HOP,
+    LABEL_NAME,
+    RAW_COLUMNS,
+    RECORDING_FORMAT,
+    SAMPLE_RATE_HZ,
+    WINDOW,
+)
 
-RECORDING_FORMAT = "edgehar.recording/1"
 HAPT_ACC = re.compile(r"acc_exp(\d+)_user(\d+)\.txt(\.gz)?")
 HAPT_CODES = range(1, len(HAPT_ACTIVITIES) + 1)
-LABEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
-"""What a label or class name may be (case-sensitive)."""
 CSV_COLUMNS = ("t", *RAW_COLUMNS)
 CSV_SUFFIXES = (".csv", ".csv.gz")
 ACC_UNITS = {"g": 1.0, "ms2": 1 / 9.80665}
@@ -167,9 +174,16 @@ def read_sidecar(path: Path) -> dict:
             "subject": str(data.get("subject", "")), "session": str(data.get("session", ""))}
 
 
-def _read_csv_table(path: Path) -> pd.DataFrame:
+def _read_csv_table(path: Path, unfinished: bool = False) -> pd.DataFrame:
+    """The CSV as strings. ``unfinished``: the recorder was stopped by a crash or power cut (its
+    sidecar says when it started, not when it ended), so a last line without its newline was cut
+    short in the middle of a write and is left out."""
+    source = path
+    if unfinished:
+        data = read_bytes(path)
+        source = io.BytesIO(data if data.endswith(b"\n") else data[:data.rfind(b"\n") + 1])
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as err:
@@ -182,7 +196,7 @@ def read_recording(csv_path: Path) -> Recording:
     or field."""
     path = Path(csv_path)
     side = read_sidecar(sidecar_path(path))
-    table = _read_csv_table(path)
+    table = _read_csv_table(path, unfinished="started" in side and "ended" not in side)
     header = [str(c).strip() for c in table.columns]
     if header not in (list(CSV_COLUMNS), [*CSV_COLUMNS, "label"]):
         raise DataError(f"{path}, line 1: header must be {','.join(CSV_COLUMNS)}[,label], "
