@@ -127,3 +127,15 @@ def test_early_stopping_waits_for_min_epochs(small):
     frozen = dict(TINY, epochs=4, learning_rate=0.0, val_subjects=2, patience=0)  # val never improves
     assert len(fit(TrainConfig(**frozen), train, progress=False).history["loss"]) == 2
     assert len(fit(TrainConfig(**frozen, min_epochs=3), train, progress=False).history["loss"]) == 4
+
+
+def test_early_stopping_prefers_the_lower_loss_of_equally_accurate_epochs_but_never_a_less_accurate_one():
+    from edgehar.model.train import AccuracyThenLoss
+
+    def selection(accuracy, loss, windows=1000):
+        logs = {"val_accuracy": accuracy, "val_loss": loss}
+        AccuracyThenLoss(windows).on_epoch_end(0, logs)
+        return logs[AccuracyThenLoss.KEY]
+
+    assert selection(0.9, 0.01) > selection(0.9, 0.7)
+    assert selection(0.901, 1e9) > selection(0.9, 0.0)

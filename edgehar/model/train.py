@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -112,6 +113,26 @@ def split_validation(train: Windows, n_groups: int, seed: int):
     return train.take(~mask), train.take(mask), {"by": by, "groups": sorted(held.tolist(), key=natural)}
 
 
+class AccuracyThenLoss(keras.callbacks.Callback):
+    """Logs ``val_selection``: validation accuracy, ties broken by the lower validation loss.
+
+    Early stopping on accuracy alone keeps the *first* of equally accurate epochs: on an easy
+    class set that is an early epoch whose probabilities are still flat (its BatchNorm
+    statistics unsettled), which misleads the decoder and int8 calibration. The tie-break
+    term ``atan(loss) / (pi * windows)`` is below half a window, so it never outweighs one
+    more window labelled right."""
+
+    KEY = "val_selection"
+
+    def __init__(self, windows: int):
+        super().__init__()
+        self.windows = windows
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and "val_accuracy" in logs:
+            logs[self.KEY] = logs["val_accuracy"] - math.atan(logs["val_loss"]) / (math.pi * self.windows)
+
+
 def fit(config: TrainConfig, train: Windows, test: Windows | None = None,
         progress: bool = True) -> TrainResult:
     """Train one model for ``train.classes``; report on ``test`` (if given) and on the held-out
@@ -141,8 +162,9 @@ def fit(config: TrainConfig, train: Windows, test: Windows | None = None,
     if val_part is not None:
         validation = (pipeline.normalize(pipeline_channels(val_part, pipeline)),
                       keras.utils.to_categorical(val_part.class_index, len(classes)))
+        callbacks.append(AccuracyThenLoss(len(val_part)))
         callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True,
+            monitor=AccuracyThenLoss.KEY, mode="max", patience=config.patience, restore_best_weights=True,
             start_from_epoch=config.min_epochs))
     inputs = (Augmenter(channels, y, pipeline, config.batch_size, config.seed, config.max_rotation)
               if config.augment else x)
@@ -191,6 +213,7 @@ def metadata_for(result: TrainResult, name: str, train: Windows, recordings: dic
     config = result.config
     validation = result.validation or {}
     training = {**asdict(config), "optimizer": "adam", "loss": "categorical_crossentropy",
+                "early_stopping": f"{AccuracyThenLoss.KEY}: val_accuracy, ties to the lower val_loss",
                 "epochs_run": len(next(iter(result.history.values()), [])),
                 "data_source": train.source, "data_sha256": data_checksum(train),
                 "train_windows": len(train)}
