@@ -10,8 +10,10 @@
 2. with ``EDGEHAR_DATA`` and the user data and cache folders pointing at empty folders (checked
    empty before and after: no UCI HAR anywhere edgehar looks), it runs
    ``edgehar train --recordings train/`` for seven classes that are not UCI HAR's (its six
-   activities and one TRANSITION class merging the six postural transitions), ``edgehar
-   export`` (int8 calibrated on the training recordings), ``edgehar validate --recordings
+   activities and one TRANSITION class merging the six postural transitions), ``edgehar decoder
+   --recordings train/`` (the HMM decoder from their label sequences, ``hmm:1`` by default),
+   ``edgehar export --firmware`` (int8 calibrated on the training recordings, and the
+   microcontroller package), ``edgehar validate --recordings
    heldout/`` (every held-out recording streamed sample by sample through the int8 model) and
    ``edgehar stream --source csv:heldout/<one>.csv`` (validate also with the float32 model, to
    show what int8 costs live);
@@ -51,7 +53,7 @@ def run(step: str, args: list[str], env: dict, log: list, cwd: Path) -> subproce
     started = time.monotonic()
     done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True)
     seconds = round(time.monotonic() - started, 1)
-    shown = [Path(a).name if a == sys.executable else a for a in args]
+    shown = [Path(a).name if a == sys.executable else a.replace(f"{REPO}/", "") for a in args]
     log.append({"step": step, "command": " ".join(shown), "exit": done.returncode, "seconds": seconds,
                 "output": (done.stdout + done.stderr)[-4000:] if step != "stream" else done.stderr[-2000:]})
     print(f"[{step}] exit {done.returncode} in {seconds} s: {' '.join(shown)}", flush=True)
@@ -116,8 +118,11 @@ def main(argv=None) -> int:
     run("train", [*edgehar, "train", "--recordings", str(train_dir), "--classes", CLASSES, *recipe,
                   "--epochs", str(epochs), "--min-epochs", str(min_epochs), "--hop", str(args.hop),
                   "--out", str(bundle)], env, log, work)
+    run("decoder", [*edgehar, "decoder", str(bundle), "--recordings", str(train_dir),
+                    "--default-smooth", "hmm:1"], env, log, work)
     # Checks that fail are recorded (export_report.json) rather than stopping the chain.
-    run("export", [*edgehar, "export", str(bundle), "--quant", "float32,int8", "--accept-failed-checks"],
+    run("export", [*edgehar, "export", str(bundle), "--quant", "float32,int8", "--accept-failed-checks",
+                   "--firmware", str(bundle / "firmware")],
         env, log, work)
     validate = {}
     for variant in ("int8", "float32"):

@@ -3,7 +3,7 @@
 Nothing here measures anything: every figure comes from files the experiment tools and the
 CLI wrote into ``models/`` (reference-results.json, causal-audit.json, live-results.json and, per bundle,
 metadata.json, export_report.json, evaluate_int8.json, validate.json, bench.json,
-stream_bench_*.json and seeds.json) and gateway-bench.json. Tables go between
+stream_bench_*.json and seeds.json), gateway-bench.json and own-data-e2e.json. Tables go between
 ``<!-- name -->`` and ``<!-- /name -->`` markers in README.md.
 
     python tools/readme_tables.py
@@ -146,6 +146,40 @@ def live_table(live: dict) -> str:
                              f"{m['delay_s_median']['mean']:.2f} / {m['delay_s_p90']['mean']:.2f}"])
     return table(["recipe", "variant", "smoothing", "folds", "live accuracy", "live macro-F1",
                   "SITTING recall", "label changes/min (× true)", "delay median / p90 s"], rows)
+
+
+OWN_DATA_SMOOTHERS = ("none", "hysteresis:3:0.9", "hmm:1", "hmm:2")
+
+
+def own_data_table(e2e: dict) -> str:
+    """tools/own_data_e2e.py: what the chain trained, exported and streamed on held-out people."""
+    train, export = e2e["train"], e2e["export"]
+    checks = ", ".join(f"{name} {round(t['value'], 4)} ({'pass' if t['pass'] else 'FAIL'}, "
+                       f"limit {t['limit']})"
+                       for name, t in export["report"]["targets"].items())
+    facts = [
+        ["classes", ", ".join(f"`{c}`" for c in train["classes"])],
+        ["training data", f"{train['recordings']['files']} recordings of {len(e2e['train_subjects'])} "
+                          f"subjects, {train['train_windows']:,} windows, {train['epochs_run']} epochs"],
+        ["int8 model", f"{export['int8_bytes']:,} B, calibrated on {export['calibration']['windows']} "
+                       "windows of the training recordings"],
+        ["export checks (validation subjects)", checks],
+        ["no UCI HAR anywhere edgehar looks", "yes" if e2e["no_uci_har"]["empty_throughout"] else "NO"],
+    ]
+    rows = []
+    for variant in ("int8", "float32"):
+        v = e2e[f"validate_heldout_{variant}"]
+        for spec in OWN_DATA_SMOOTHERS:
+            r = v["smoothing"][spec]
+            rows.append([variant, f"`{spec}`", pct(r["accuracy"]), pct(r["macro_f1"]),
+                         pct(r["recall"]["SITTING"]), pct(r["recall"]["TRANSITION"]),
+                         f"{r['changes_ratio']:.2f}×", f"{r['delay_s_median']:.2f}", f"{v['agreement']:.3f}"])
+    held = e2e["validate_heldout_int8"]
+    return (table(["", ""], facts) + "\n\n" + f"Streamed live over the held-out subjects "
+            f"{', '.join(map(str, e2e['held_out_subjects']))} ({held['minutes']} min, {held['recordings']} "
+            "recordings):\n\n" + table(
+                ["variant", "smoothing", "live accuracy", "macro-F1", "SITTING recall", "TRANSITION recall",
+                 "label changes (× true)", "delay median s", "agreement with offline"], rows))
 
 
 def stream_table(models: list[Shipped]) -> str:
@@ -328,6 +362,8 @@ def main() -> None:
         sections["audit-table"] = audit_table(audit)
     if (live := load(MODELS / "live-results.json")) is not None:
         sections["live-table"] = live_table(live)
+    if (e2e := load(MODELS / "own-data-e2e.json")) is not None:
+        sections["own-data-table"] = own_data_table(e2e)
     for name, body in sections.items():
         readme = replace_section(readme, name, body)
     (REPO / "README.md").write_text(readme)
