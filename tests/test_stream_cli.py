@@ -72,7 +72,8 @@ def test_a_signal_stops_a_live_stream_cleanly_with_a_summary_and_128_plus_its_nu
         results = wait_for_lines(proc.stdout, 2)
         assert [json.loads(r)["end"] for r in results] == [128, 192]
         proc.send_signal(signum)
-        out, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)  # stdin stays open: the signal, not the end of the input, must stop it
+        out, err = proc.communicate()
     finally:
         proc.kill()
     assert proc.returncode == code, err
