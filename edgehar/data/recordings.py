@@ -1,43 +1,97 @@
 """Continuous raw recordings -> labelled windows, made by the pipeline the live stream runs.
 
-Two layouts are read:
+A recording (:class:`Recording`) is raw IMU rows in g and rad/s at 50 Hz with a label per
+sample. Two layouts are read:
 
+- the recording format ``edgehar.recording/1``: ``NAME.csv`` (or ``NAME.csv.gz``) with header
+  ``t,ax,ay,az,gx,gy,gz[,label]`` (``t`` seconds, strictly increasing; ``label`` any name
+  matching :data:`LABEL_NAME`, empty = unlabelled) and an optional sidecar ``NAME.json``
+  (``rate_hz`` [50], ``units`` {acc: g|ms2, gyro: rads|dps} [g, rads], ``subject`` [none],
+  ``session`` [the file stem], and provenance fields that are kept but not used);
 - HAPT ``RawData/``: ``acc_expNN_userMM.txt[.gz]`` with its ``gyro_expNN_userMM.txt[.gz]`` twin
   (x y z per line, 50 Hz, acc in g, gyro in rad/s) and ``labels.txt`` rows
-  ``experiment user activity start end`` (1-based, inclusive sample numbers; activities
-  7..12 are postural transitions and are not windowed);
-- a CSV with header ``t,ax,ay,az,gx,gy,gz[,label]`` (label: a class name or 1..6; rows with an
-  empty label are not windowed).
+  ``experiment user activity start end`` (1-based, inclusive sample numbers); labels are named
+  by ``HAPT_ACTIVITIES`` (7..12 are the postural transitions), subject = user, session =
+  experiment.
 
-Each recording runs through ``Pipeline.transform`` from its first sample to its last, as a
-device streaming it would, and is then cut into ``WINDOW``-sample windows ``hop`` apart that
-lie entirely inside one labelled segment.
+A :class:`ClassMap` says which labels make which class (``"active=WALKING+RUNNING,SITTING"``).
+:func:`recording_windows` runs each recording through ``Pipeline.transform`` from its first
+sample to its last, as a device streaming it would, and cuts ``WINDOW``-sample windows ``hop``
+apart that lie entirely inside one run of one class.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from edgehar import atomic
 from edgehar.data.text import parse_numbers, read_bytes
-from edgehar.errors import DataError
+from edgehar.errors import BundleError, DataError, OptionError, excerpt
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.preprocess.windows import window_starts
-from edgehar.spec import ACTIVITIES, HOP, RAW_COLUMNS, WINDOW
+from edgehar.spec import ACTIVITIES, HAPT_ACTIVITIES, HOP, RAW_COLUMNS, SAMPLE_RATE_HZ, WINDOW
 
+RECORDING_FORMAT = "edgehar.recording/1"
 HAPT_ACC = re.compile(r"acc_exp(\d+)_user(\d+)\.txt(\.gz)?")
-HAPT_ACTIVITIES = range(1, 13)
-_ROW_FIELDS = ("X", "y", "subject", "experiment", "start")
+HAPT_CODES = range(1, len(HAPT_ACTIVITIES) + 1)
+LABEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+"""What a label or class name may be (case-sensitive)."""
 CSV_COLUMNS = ("t", *RAW_COLUMNS)
+CSV_SUFFIXES = (".csv", ".csv.gz")
+ACC_UNITS = {"g": 1.0, "ms2": 1 / 9.80665}
+GYRO_UNITS = {"rads": 1.0, "dps": math.pi / 180}
+"""Factors that turn each allowed unit into edgehar's (g, rad/s)."""
+RATE_TOLERANCE = 0.1
+"""How far the median step of ``t`` may be from 1 / rate_hz (relative)."""
+_ROW_FIELDS = ("X", "y", "subject", "experiment", "start")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One continuous recording, labelled per sample."""
+
+    name: str
+    """The file it was read from, for messages."""
+    raw: np.ndarray
+    """(n, 6) rows of RAW_COLUMNS in g and rad/s, edgehar's axes."""
+    t: np.ndarray
+    """(n,) seconds."""
+    labels: np.ndarray
+    """(n,) int: 0 unlabelled, k -> ``label_names[k - 1]``."""
+    label_names: tuple[str, ...]
+    subject: str
+    """"" when unknown."""
+    session: str
+    rate_hz: float = SAMPLE_RATE_HZ
+    default_classes: tuple[str, ...] | None = None
+    """The classes :meth:`ClassMap.of` takes from it (None: every label it holds; HAPT: its 6
+    activities, not the transitions)."""
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    @property
+    def minutes(self) -> float:
+        return len(self.raw) / self.rate_hz / 60
+
+    def labels_present(self) -> list[str]:
+        """Names of the labels that occur, in order of first occurrence."""
+        codes, first = np.unique(self.labels, return_index=True)
+        return [self.label_names[c - 1] for _, c in sorted(zip(first, codes, strict=True)) if c]
 
 
 @dataclass(frozen=True)
 class LabelSegment:
-    """A labelled stretch of one recording: samples ``[start, end)`` (0-based)."""
+    """A labelled stretch of one HAPT experiment: samples ``[start, end)`` (0-based)."""
 
     experiment: int
     subject: int
@@ -48,31 +102,152 @@ class LabelSegment:
     """The file and line it was read from, for error messages."""
 
 
-@dataclass(frozen=True)
-class RecordingWindows:
-    """Windows cut from recordings: ``X`` (N, WINDOW, C) channels made by ``pipeline`` (normalized
-    if it holds a normalization), ``y`` 1..6, and for each window its ``subject``, ``experiment``
-    and ``start`` sample in that recording. Trainable like :class:`HarWindows`."""
+# ---------------------------------------------------------------------------------------------
+# The recording format
 
-    X: np.ndarray
-    y: np.ndarray
-    subject: np.ndarray
-    experiment: np.ndarray
-    start: np.ndarray
-    pipeline: Pipeline | None = None
-    source: str = ""
 
-    def __len__(self) -> int:
-        return len(self.y)
+def recording_stem(path: Path) -> str:
+    """``NAME`` of ``NAME.csv`` / ``NAME.csv.gz``."""
+    name = Path(path).name
+    return name.removesuffix(".gz").removesuffix(".csv")
 
-    def take(self, rows) -> RecordingWindows:
-        """A subset of rows (an index array, a boolean mask or a slice)."""
-        return replace(self, **{f: getattr(self, f)[rows] for f in _ROW_FIELDS})
 
-    @property
-    def class_index(self) -> np.ndarray:
-        """Labels as 0-based class indices into ``ACTIVITIES``."""
-        return self.y - 1
+def sidecar_path(csv_path: Path) -> Path:
+    return Path(csv_path).with_name(recording_stem(csv_path) + ".json")
+
+
+def read_sidecar(path: Path) -> dict:
+    """The checked sidecar ``path`` ({} when absent): rate_hz, units, subject and session filled in."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: a JSON object is needed, not {type(data).__name__}")
+
+    def fail(key: str, message: str):
+        raise DataError(f"{path}: field {key}: {excerpt(data_at(key))} {message}")
+
+    def data_at(key: str):
+        value = data
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    if "format" in data and data["format"] != RECORDING_FORMAT:
+        fail("format", f"is not {RECORDING_FORMAT!r}")
+    rate = data.get("rate_hz", SAMPLE_RATE_HZ)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:
+        fail("rate_hz", "is not a positive number")
+    if rate != SAMPLE_RATE_HZ:
+        fail("rate_hz", f"is not {SAMPLE_RATE_HZ:g}: edgehar's filters and windows are designed at "
+                        f"{SAMPLE_RATE_HZ:g} Hz; resample the recording first")
+    units = data.get("units", {})
+    if not isinstance(units, dict):
+        fail("units", 'is not an object like {"acc": "g", "gyro": "rads"}')
+    for key, allowed in (("acc", ACC_UNITS), ("gyro", GYRO_UNITS)):
+        value = units.get(key, next(iter(allowed)))
+        if not isinstance(value, str) or value not in allowed:
+            fail(f"units.{key}", f"is not one of {', '.join(allowed)}")
+    for key in ("subject", "session"):
+        value = data.get(key, "")
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            fail(key, "is not a string")
+        if not re.fullmatch(r"[^\x00-\x1f\x7f]{0,128}", str(value)):
+            fail(key, "is not one printable line of at most 128 characters")
+    return {**data, "rate_hz": float(rate),
+            "units": {"acc": units.get("acc", "g"), "gyro": units.get("gyro", "rads")},
+            "subject": str(data.get("subject", "")), "session": str(data.get("session", ""))}
+
+
+def _read_csv_table(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as err:
+        raise DataError(f"{path}: not a readable CSV ({str(err).strip()})") from None
+
+
+def read_recording(csv_path: Path) -> Recording:
+    """One recording: ``NAME.csv`` (or ``.csv.gz``) and its sidecar ``NAME.json`` if there is
+    one; values converted to g and rad/s. Any bad input is a DataError naming file and line
+    or field."""
+    path = Path(csv_path)
+    side = read_sidecar(sidecar_path(path))
+    table = _read_csv_table(path)
+    header = [str(c).strip() for c in table.columns]
+    if header not in (list(CSV_COLUMNS), [*CSV_COLUMNS, "label"]):
+        raise DataError(f"{path}, line 1: header must be {','.join(CSV_COLUMNS)}[,label], "
+                        f"found {excerpt(','.join(header), 80)}")
+    if not len(table):
+        raise DataError(f"{path}: no samples after the header")
+    numbers = table.iloc[:, :len(CSV_COLUMNS)].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+    bad = np.argwhere(~np.isfinite(numbers))
+    if len(bad):
+        row, column = bad[0]
+        raise DataError(f"{path}, line {row + 2}, column {column + 1} ({CSV_COLUMNS[column]}): "
+                        f"{excerpt(table.iat[row, column])} is not a finite number")
+    t = numbers[:, 0]
+    steps = np.flatnonzero(np.diff(t) <= 0)
+    if len(steps):
+        row = steps[0] + 1
+        raise DataError(f"{path}, line {row + 2}: t does not increase ({table.iat[row, 0]} after "
+                        f"{table.iat[row - 1, 0]})")
+    rate = side.get("rate_hz", SAMPLE_RATE_HZ)
+    if len(t) > 1:
+        step = float(np.median(np.diff(t)))
+        if abs(step * rate - 1) > RATE_TOLERANCE:
+            raise DataError(f"{path}: t advances {step:.6g} s per sample (median), {1 / step:.4g} Hz, "
+                            f"but the recording must be {rate:g} Hz: resample it first")
+    labels, names = np.zeros(len(table), dtype=np.int64), ()
+    if "label" in header:
+        column = table["label"].str.strip()
+        bad = np.flatnonzero(~(column.str.fullmatch(LABEL_NAME.pattern) | (column == "")).to_numpy())
+        if len(bad):
+            raise DataError(f"{path}, line {bad[0] + 2}: label {excerpt(table['label'].iat[bad[0]])} "
+                            f"is not a name of 1-64 characters A-Z a-z 0-9 _ . - (not starting "
+                            f"with . or -), or empty for unlabelled")
+        values = column.to_numpy(dtype=object)
+        uniques, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+        order = [k for k in np.argsort(first, kind="stable") if uniques[k] != ""]
+        names = tuple(str(uniques[k]) for k in order)
+        code = np.zeros(len(uniques), dtype=np.int64)
+        code[order] = np.arange(1, len(order) + 1)
+        labels = code[inverse.reshape(-1)]
+    units = side.get("units", {"acc": "g", "gyro": "rads"})
+    scale = np.array([ACC_UNITS[units["acc"]]] * 3 + [GYRO_UNITS[units["gyro"]]] * 3)
+    return Recording(name=str(path), raw=numbers[:, 1:] * scale, t=t, labels=labels, label_names=names,
+                     subject=side.get("subject", ""), session=side.get("session") or recording_stem(path),
+                     rate_hz=rate)
+
+
+def write_recording(recording: Recording, csv_path: Path, **sidecar) -> Path:
+    """Write ``recording`` as ``NAME.csv`` (g, rad/s; values exact) and its sidecar ``NAME.json``
+    holding format, rate, units, subject, session, labels and samples plus ``sidecar``'s fields;
+    each file atomically. Returns the CSV's path."""
+    csv_path = Path(csv_path)
+    names = np.array(["", *recording.label_names], dtype=object)
+    table = pd.DataFrame(recording.raw, columns=list(RAW_COLUMNS))
+    table.insert(0, "t", recording.t)
+    table["label"] = names[recording.labels]
+    atomic.write_text(csv_path, table.to_csv(index=False, lineterminator="\n"))
+    atomic.write_json(sidecar_path(csv_path), {
+        "format": RECORDING_FORMAT, "rate_hz": recording.rate_hz, "units": {"acc": "g", "gyro": "rads"},
+        "subject": recording.subject, "session": recording.session,
+        "labels": list(recording.label_names), "samples": len(recording), **sidecar})
+    return csv_path
+
+
+# ---------------------------------------------------------------------------------------------
+# The HAPT RawData layout
 
 
 def read_hapt_experiment(acc_path: Path) -> np.ndarray:
@@ -97,7 +272,7 @@ def read_hapt_labels(labels_path: Path) -> list[LabelSegment]:
         if (row != np.round(row)).any():
             raise DataError(f"{where}: expected 5 integers (experiment user activity start end)")
         experiment, subject, activity, start, end = (int(v) for v in row)
-        if activity not in HAPT_ACTIVITIES:
+        if activity not in HAPT_CODES:
             raise DataError(f"{where}: activity {activity} is not in 1..12")
         if not 1 <= start <= end:
             raise DataError(f"{where}: start {start} and end {end} do not make a segment (1 <= start <= end)")
@@ -111,69 +286,251 @@ def hapt_files(raw_dir: Path) -> dict[int, Path]:
             if (m := HAPT_ACC.fullmatch(path.name))}
 
 
-def hapt_windows(raw_dir: Path, pipeline: Pipeline, *, experiments=None, subjects=None,
-                 hop: int = HOP) -> RecordingWindows:
-    """Windows of activities 1..6 from a HAPT ``RawData`` folder: all experiments, or those
-    numbered in ``experiments``, or those of the users in ``subjects``."""
+def is_hapt_folder(folder: Path) -> bool:
+    return (Path(folder) / "labels.txt").is_file() and bool(hapt_files(folder))
+
+
+def read_hapt_recordings(raw_dir: Path, *, experiments=None, subjects=None) -> list[Recording]:
+    """The experiments of a HAPT ``RawData`` folder as recordings: all whose files are there, or
+    those numbered in ``experiments``, or those of the users in ``subjects``; in experiment order."""
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise DataError(f"{raw_dir}: not a folder (expected HAPT RawData/)")
     segments = read_hapt_labels(raw_dir / "labels.txt")
     files = hapt_files(raw_dir)
-    wanted = sorted({s.experiment for s in segments} if experiments is None else set(experiments))
+    wanted = sorted(files if experiments is None else set(experiments))
     if subjects is not None:
         wanted = [e for e in wanted if e in files and int(HAPT_ACC.fullmatch(files[e].name)[2]) in subjects]
     if not wanted:
         raise DataError(f"{raw_dir}: no experiments selected")
-    parts = []
+    recordings = []
     for experiment in wanted:
         mine = [s for s in segments if s.experiment == experiment]
         if experiment not in files:
             raise DataError(f"{raw_dir}: no acc_exp{experiment:02d}_user*.txt[.gz] file")
         if not mine:
             raise DataError(f"{raw_dir / 'labels.txt'}: no segments for experiment {experiment}")
-        subject = int(HAPT_ACC.fullmatch(files[experiment].name)[2])
+        path = files[experiment]
+        subject = int(HAPT_ACC.fullmatch(path.name)[2])
+        raw = read_hapt_experiment(path)
+        labels = np.zeros(len(raw), dtype=np.int64)
         for s in mine:
             if s.subject != subject:
-                raise DataError(f"{s.where}: user {s.subject}, but the file is {files[experiment].name}")
-        parts.append(_cut(read_hapt_experiment(files[experiment]), mine, pipeline, hop,
-                          str(files[experiment])))
-    return replace(concat_windows(parts), source=str(raw_dir))
+                raise DataError(f"{s.where}: user {s.subject}, but the file is {path.name}")
+            if s.end > len(raw):
+                raise DataError(f"{s.where}: segment end {s.end} is beyond the {len(raw)} samples of {path}")
+            labels[s.start:s.end] = s.activity
+        recordings.append(Recording(name=str(path), raw=raw, t=np.arange(len(raw)) / SAMPLE_RATE_HZ,
+                                    labels=labels, label_names=HAPT_ACTIVITIES, subject=str(subject),
+                                    session=str(experiment), default_classes=ACTIVITIES))
+    return recordings
 
 
-def read_csv_recording(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A CSV recording: raw rows (n, 6) of RAW_COLUMNS and labels (n,) 1..6, 0 where unlabelled."""
-    path = Path(path)
+# ---------------------------------------------------------------------------------------------
+# Folders
+
+
+def read_recordings(folder: Path) -> list[Recording]:
+    """Every recording under ``folder`` (searched recursively): each ``NAME.csv[.gz]`` with its
+    sidecar, and every HAPT ``RawData`` layout; sorted by file name. ``folder`` may also be one
+    CSV file. DataError when there is none."""
+    folder = Path(folder)
+    if folder.is_file():
+        return [read_recording(folder)]
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder of recordings")
+    recordings = []
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        root = Path(root)
+        if is_hapt_folder(root):
+            recordings += read_hapt_recordings(root)
+        recordings += [read_recording(root / n) for n in sorted(names) if n.endswith(CSV_SUFFIXES)]
+    if not recordings:
+        raise DataError(f"{folder}: no recordings (NAME.csv with header {','.join(CSV_COLUMNS)},label, "
+                        "or a HAPT RawData layout)")
+    return sorted(recordings, key=lambda r: _natural(r.name))
+
+
+def _natural(name: str) -> list:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Class maps
+
+
+@dataclass(frozen=True)
+class ClassMap:
+    """Which recording labels make which class: ``members[c]`` are the labels of class ``c``
+    (a plain class takes the label of its own name). Raises ValueError when inconsistent."""
+
+    classes: tuple[str, ...]
+    members: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "classes", tuple(self.classes))
+        members = {c: tuple(self.members.get(c, (c,))) for c in self.classes}
+        object.__setattr__(self, "members", members)
+        if len(self.classes) < 2:
+            raise ValueError(f"{len(self.classes)} class{'es' if len(self.classes) != 1 else ''}: "
+                             "a classifier needs at least 2")
+        extra = sorted(set(self.members) - set(self.classes))
+        if extra:
+            raise ValueError(f"members given for {extra}, which are not classes")
+        repeated = [c for c in self.classes if self.classes.count(c) > 1]
+        if repeated:
+            raise ValueError(f"class {repeated[0]} is named twice")
+        seen: dict[str, str] = {}
+        for c in self.classes:
+            for name in (c, *members[c]):
+                if not LABEL_NAME.fullmatch(name):
+                    raise ValueError(f"{excerpt(name)} is not a name of 1-64 characters "
+                                     "A-Z a-z 0-9 _ . - (not starting with . or -)")
+            if not members[c]:
+                raise ValueError(f"class {c} takes no labels")
+            for label in members[c]:
+                if label in seen:
+                    raise ValueError(f"label {label} is in two classes ({seen[label]} and {c})")
+                seen[label] = c
+
+    @classmethod
+    def parse(cls, spec: str) -> ClassMap:
+        """``"A,B,C"`` or ``"active=WALKING+WALKING_UPSTAIRS,static=SITTING+STANDING,LAYING"``;
+        an OptionError naming ``--classes`` when it is not one."""
+        classes, members = [], {}
+        for item in str(spec).split(","):
+            name, has_members, labels = (part.strip() for part in item.partition("="))
+            if not name:
+                raise OptionError(f"--classes {spec!r}: an empty class name (a stray comma or '=')")
+            if name in members or name in classes:
+                raise OptionError(f"--classes {spec!r}: class {name} is named twice")
+            classes.append(name)
+            if has_members:
+                members[name] = tuple(label.strip() for label in labels.split("+"))
+                if "" in members[name]:
+                    raise OptionError(f"--classes {spec!r}: class {name} has an empty label (write "
+                                      f"{name}=LABEL+LABEL)")
+        try:
+            return cls(tuple(classes), members)
+        except ValueError as err:
+            raise OptionError(f"--classes {spec!r}: {err}") from None
+
+    @classmethod
+    def of(cls, recordings: Iterable[Recording]) -> ClassMap:
+        """Every label found (a HAPT recording: its 6 activities only), in first-seen order."""
+        classes: dict[str, None] = {}
+        for r in recordings:
+            present = r.labels_present()
+            classes.update(dict.fromkeys(present if r.default_classes is None else
+                                         [c for c in r.default_classes if c in present]))
+        try:
+            return cls(tuple(classes))
+        except ValueError as err:
+            raise DataError(f"the recordings' labels ({', '.join(classes) or 'none'}) do not make "
+                            f"classes: {err}") from None
+
+    @classmethod
+    def identity(cls, classes: Iterable[str]) -> ClassMap:
+        """Each class takes the label of its own name."""
+        return cls(tuple(classes))
+
+    @property
+    def spec(self) -> str:
+        """The ``--classes`` text of this map."""
+        return ",".join(c if self.members[c] == (c,) else f"{c}={'+'.join(self.members[c])}"
+                        for c in self.classes)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Label -> the class it belongs to."""
+        return {label: c for c in self.classes for label in self.members[c]}
+
+    def codes(self, recording: Recording) -> np.ndarray:
+        """(n,) class index + 1 of each sample of ``recording``; 0: in no class or unlabelled."""
+        of = self.labels
+        table = np.array([0] + [self.classes.index(of[n]) + 1 if n in of else 0
+                                for n in recording.label_names], dtype=np.int64)
+        return table[recording.labels]
+
+    def check(self, recordings: list[Recording], where: str) -> None:
+        """DataError when a label the map names occurs in none of ``recordings`` (``where``)."""
+        found = {n for r in recordings for n in r.labels_present()}
+        missing = [label for label in self.labels if label not in found]
+        if missing:
+            raise DataError(f"{where}: no recording holds label {', '.join(missing)} (labels found: "
+                            f"{', '.join(sorted(found)) or 'none'}); check --classes (names are "
+                            "case-sensitive)")
+
+    def to_dict(self) -> dict:
+        return {"classes": list(self.classes), "members": {c: list(m) for c, m in self.members.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClassMap:
+        """Inverse of :meth:`to_dict`; ValueError when malformed."""
+        if not isinstance(d, dict) or not isinstance(d.get("classes"), list) or not isinstance(
+                d.get("members", {}), dict):
+            raise ValueError('expected {"classes": [...], "members": {class: [labels]}}')
+        return cls(tuple(d["classes"]), {c: tuple(m) for c, m in d.get("members", {}).items()})
+
+
+def bundle_class_map(bundle) -> ClassMap:
+    """How to label recordings for ``bundle``: the class map it was trained with, else (a bundle
+    trained on UCI HAR or a HAPT folder) each of its classes taking the label of its name."""
+    stored = bundle.metadata.get("training", {}).get("recordings", {}).get("classes")
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not a readable CSV ({err})") from None
-    header = [str(c).strip() for c in table.columns]
-    if header not in (list(CSV_COLUMNS), [*CSV_COLUMNS, "label"]):
-        raise DataError(f"{path}, line 1: header must be {','.join(CSV_COLUMNS)}[,label], "
-                        f"found {','.join(header)}")
-    numbers = table.iloc[:, :len(CSV_COLUMNS)].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
-    bad = np.argwhere(~np.isfinite(numbers))
-    if len(bad):
-        row, column = bad[0]
-        raise DataError(f"{path}, line {row + 2}, column {column + 1} ({CSV_COLUMNS[column]}): "
-                        f"{table.iat[row, column]!r} is not a finite number")
-    steps = np.flatnonzero(np.diff(numbers[:, 0]) <= 0)
-    if len(steps):
-        raise DataError(f"{path}, line {steps[0] + 3}: t does not increase")
-    labels = np.zeros(len(table), dtype=np.int64)
-    if "label" in header:
-        codes = {"": 0, **{str(k): k for k in range(1, 7)}, **{n: k for k, n in enumerate(ACTIVITIES, 1)}}
-        names = table["label"].str.strip().str.upper()
-        unknown = np.flatnonzero(~names.isin(list(codes)).to_numpy())
-        if len(unknown):
-            row = unknown[0]
-            raise DataError(f"{path}, line {row + 2}: label {table['label'].iat[row]!r} is neither "
-                            f"1..6 nor one of {', '.join(ACTIVITIES)}")
-        labels = names.map(codes).to_numpy(np.int64)
-    return numbers[:, 1:], labels
+        class_map = ClassMap.identity(bundle.classes) if stored is None else ClassMap.from_dict(stored)
+    except (ValueError, TypeError) as err:
+        raise BundleError(f"{bundle.location}: field training.recordings.classes: {err}") from None
+    if class_map.classes != tuple(bundle.classes):
+        raise BundleError(f"{bundle.location}: field training.recordings.classes: "
+                          f"{list(class_map.classes)} differ from the bundle's classes")
+    return class_map
+
+
+# ---------------------------------------------------------------------------------------------
+# Windows
+
+
+@dataclass(frozen=True)
+class RecordingWindows:
+    """Windows cut from recordings: ``X`` (N, WINDOW, C) channels made by ``pipeline`` (normalized
+    if it holds a normalization), ``y`` 1..K into ``classes``, and for each window its
+    ``subject``, ``experiment`` (session) and ``start`` sample in that recording. Trainable like
+    :class:`HarWindows`.
+
+    Windows of :func:`recording_windows` hold subject and session names (str, "" = no subject);
+    those of :func:`hapt_windows` and :func:`csv_windows` hold numbers."""
+
+    X: np.ndarray
+    y: np.ndarray
+    subject: np.ndarray
+    experiment: np.ndarray
+    start: np.ndarray
+    pipeline: Pipeline | None = None
+    source: str = ""
+    classes: tuple[str, ...] = ACTIVITIES
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def take(self, rows) -> RecordingWindows:
+        """A subset of rows (an index array, a boolean mask or a slice)."""
+        return replace(self, **{f: getattr(self, f)[rows] for f in _ROW_FIELDS})
+
+    @property
+    def class_index(self) -> np.ndarray:
+        """Labels as 0-based class indices into ``classes``."""
+        return self.y - 1
+
+    def groups(self) -> tuple[str, np.ndarray]:
+        """What validation holds out whole, and each window's group: ``"subject"`` and the
+        subjects when at least 2 are named (a window without one: its session), else
+        ``"session"`` and the sessions (a recording is its own session unless its sidecar says)."""
+        subject = self.subject.astype(str)
+        if len(np.unique(subject[subject != ""])) >= 2:
+            return "subject", np.where(subject == "", "session " + self.experiment.astype(str), subject)
+        return "session", self.experiment.astype(str)
 
 
 def label_runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
@@ -185,36 +542,80 @@ def label_runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
     return [(int(labels[a]), int(a), int(b)) for a, b in bounds if labels[a] != 0]
 
 
-def csv_windows(path: Path, pipeline: Pipeline, *, subject: int = 0, experiment: int = 0,
-                hop: int = HOP) -> RecordingWindows:
-    """Windows of the labelled stretches of a CSV recording."""
-    raw, labels = read_csv_recording(path)
-    segments = [LabelSegment(experiment, subject, label, start, end, str(path))
-                for label, start, end in label_runs(labels)]
-    return replace(_cut(raw, segments, pipeline, hop, str(path)), source=str(path))
-
-
-def _cut(raw: np.ndarray, segments: list[LabelSegment], pipeline: Pipeline, hop: int,
-         where: str) -> RecordingWindows:
-    """Run the pipeline over the whole recording, then window its segments of activities 1..6."""
-    for s in segments:
-        if s.end > len(raw):
-            raise DataError(f"{s.where}: segment end {s.end} is beyond the {len(raw)} samples of {where}")
-    features = pipeline.transform(raw)
-    kept = [s for s in segments if 1 <= s.activity <= len(ACTIVITIES)]
-    starts = [window_starts(s.end - s.start, WINDOW, hop) + s.start for s in kept]
-    per = [len(st) for st in starts]
-    start = np.concatenate(starts) if starts else np.zeros(0, np.int64)
-    return RecordingWindows(
-        X=features[start[:, None] + np.arange(WINDOW)],
-        y=np.repeat([s.activity for s in kept], per).astype(np.int64),
-        subject=np.repeat([s.subject for s in kept], per).astype(np.int64),
-        experiment=np.repeat([s.experiment for s in kept], per).astype(np.int64),
-        start=start.astype(np.int64),
-        pipeline=pipeline,
-    )
+def recording_windows(recordings: Iterable[Recording], pipeline: Pipeline, class_map: ClassMap,
+                      hop: int = HOP, source: str = "") -> RecordingWindows:
+    """Windows of every run of one class in ``recordings``, each recording run whole through
+    ``pipeline`` first; ``source`` (default: the recordings' common folder) is kept for provenance."""
+    recordings = list(recordings)
+    parts = []
+    for rec in recordings:
+        runs = label_runs(class_map.codes(rec))
+        starts = [window_starts(end - start, WINDOW, hop) + start for _, start, end in runs]
+        start = np.concatenate(starts).astype(np.int64) if starts else np.zeros(0, np.int64)
+        if not len(start):
+            continue
+        features = pipeline.transform(rec.raw)
+        n = len(start)
+        parts.append(RecordingWindows(
+            X=features[start[:, None] + np.arange(WINDOW)],
+            y=np.repeat([c for c, _, _ in runs], [len(s) for s in starts]).astype(np.int64),
+            subject=np.full(n, rec.subject), experiment=np.full(n, rec.session), start=start))
+    if not source and recordings:
+        source = os.path.commonpath([str(Path(r.name).parent) for r in recordings])
+    if not parts:
+        width = len(pipeline.channels)
+        parts = [RecordingWindows(np.zeros((0, WINDOW, width), np.float32), np.zeros(0, np.int64),
+                                  np.zeros(0, str), np.zeros(0, str), np.zeros(0, np.int64))]
+    return replace(concat_windows(parts), pipeline=pipeline, source=source, classes=class_map.classes)
 
 
 def concat_windows(parts: list[RecordingWindows]) -> RecordingWindows:
     """Windows of several sources in one set (the first part's pipeline and source)."""
+    if any(p.classes != parts[0].classes for p in parts):
+        raise ValueError("windows of different class sets cannot be joined")
     return replace(parts[0], **{f: np.concatenate([getattr(p, f) for p in parts]) for f in _ROW_FIELDS})
+
+
+# ---------------------------------------------------------------------------------------------
+# UCI HAR's six activities from either layout (numbered subjects and experiments)
+
+
+def hapt_windows(raw_dir: Path, pipeline: Pipeline, *, experiments=None, subjects=None,
+                 hop: int = HOP) -> RecordingWindows:
+    """Windows of activities 1..6 from a HAPT ``RawData`` folder: all experiments there, or those
+    numbered in ``experiments``, or those of the users in ``subjects``; subject and experiment
+    as numbers."""
+    recordings = read_hapt_recordings(raw_dir, experiments=experiments, subjects=subjects)
+    windows = recording_windows(recordings, pipeline, ClassMap.identity(ACTIVITIES), hop, str(raw_dir))
+    return replace(windows, subject=windows.subject.astype(np.int64),
+                   experiment=windows.experiment.astype(np.int64))
+
+
+UCI_LABELS = ClassMap(ACTIVITIES, {name: (name, str(k)) for k, name in enumerate(ACTIVITIES, 1)})
+"""UCI HAR's classes from a CSV labelled by their names or numbers 1..6."""
+
+
+def read_csv_recording(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A CSV recording labelled with UCI HAR's classes (names or 1..6): raw rows (n, 6) of
+    RAW_COLUMNS and labels (n,) 1..6, 0 where unlabelled. Other labels are a DataError."""
+    rec = read_recording(path)
+    codes = UCI_LABELS.codes(rec)
+    other = np.flatnonzero((codes == 0) & (rec.labels != 0))
+    if len(other):
+        row = other[0]
+        raise DataError(f"{path}, line {row + 2}: label {rec.label_names[rec.labels[row] - 1]!r} is "
+                        f"neither 1..6 nor one of {', '.join(ACTIVITIES)}")
+    return rec.raw, codes
+
+
+def csv_windows(path: Path, pipeline: Pipeline, *, subject: int = 0, experiment: int = 0,
+                hop: int = HOP) -> RecordingWindows:
+    """Windows of UCI HAR's classes (names or 1..6) in a CSV recording, with the given numbers."""
+    raw, codes = read_csv_recording(path)
+    rec = Recording(str(path), raw, np.arange(len(raw)) / SAMPLE_RATE_HZ, codes, ACTIVITIES, "", "")
+    windows = recording_windows([rec], pipeline, ClassMap.identity(ACTIVITIES), hop, str(path))
+    n = len(windows)
+    return replace(windows, subject=np.full(n, subject, np.int64),
+                   experiment=np.full(n, experiment, np.int64))
+
+
