@@ -383,3 +383,40 @@ def write_finetuned(out, result: FinetuneResult, windows: RecordingWindows, name
     """Write the fine-tuned bundle atomically (see :func:`edgehar.model.train.write_bundle`)."""
     return write_bundle(out, replace(result, pipeline=result.base.pipeline), windows, name,
                         extra=finetuned_metadata(result), force=force)
+
+
+def first_minutes(recordings: list, class_map, minutes: float | None) -> list:
+    """The recordings with only their first ``minutes`` of class-labelled time kept labelled (in
+    the given order, each in time order); the rest becomes unlabelled. None: all of it."""
+    if minutes is None:
+        return list(recordings)
+    out = []
+    for rec in recordings:
+        budget = int(round(minutes * 60 * rec.rate_hz))
+        in_class = class_map.codes(rec) > 0
+        keep = in_class & (np.cumsum(in_class) <= budget)
+        minutes -= keep.sum() / rec.rate_hz / 60
+        out.append(replace(rec, labels=np.where(keep, rec.labels, 0)))
+    return out
+
+
+def finetune_windows(bundle: Bundle, folder, hop: int, minutes: float | None = None):
+    """Windows (``hop`` apart, the bundle's pipeline without its normalization) of the recordings
+    in ``folder`` labelled with the bundle's classes (its class map), and notes on labels that
+    are not classes. DataError when no recording holds one of the classes."""
+    from edgehar.data.recordings import bundle_class_map, read_recordings, recording_windows
+    from edgehar.errors import DataError
+
+    class_map = bundle_class_map(bundle)
+    recordings = read_recordings(folder)
+    present = list(dict.fromkeys(name for r in recordings for name in r.labels_present()))
+    ignored = [name for name in present if name not in class_map.labels]
+    raw = replace(bundle.pipeline, mean=None, std=None)
+    chosen = first_minutes(recordings, class_map, minutes)
+    windows = recording_windows(chosen, raw, class_map, hop, str(folder))
+    if not len(windows):
+        found = ", ".join(present) or "none"
+        raise DataError(f"{folder}: no labelled window of {bundle.name}'s classes "
+                        f"({', '.join(bundle.classes)}); labels found: {found}")
+    notes = [f"labels {', '.join(ignored)} are not classes of {bundle.name}; ignored"] if ignored else []
+    return windows, notes

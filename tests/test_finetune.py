@@ -1,0 +1,106 @@
+"""`edgehar finetune` on real HAPT recordings: a tiny base bundle trained on two subjects,
+fine-tuned on the first minute of a third; and the mistakes a user can make."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgehar.bundle import Bundle
+from edgehar.data.recordings import hapt_windows
+from edgehar.preprocess.pipeline import Pipeline
+
+BASE_EXPERIMENTS = (1, 5)  # subjects 1 and 3
+WEARER_EXPERIMENT = 9  # subject 5
+
+
+def edgehar(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgehar", *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def one_error_line(run: subprocess.CompletedProcess) -> str:
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
+    return lines[0]
+
+
+def _hapt_folder(folder: Path, hapt_raw: Path, experiments) -> Path:
+    folder.mkdir(parents=True)
+    for e in experiments:
+        for path in hapt_raw.glob(f"*_exp{e:02d}_user*.txt.gz"):
+            shutil.copy(path, folder)
+    rows = [line for line in (hapt_raw / "labels.txt").read_text().splitlines()
+            if int(line.split()[0]) in experiments]
+    (folder / "labels.txt").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def base_bundle(tmp_path_factory, hapt_raw) -> Bundle:
+    """A dscnn (8-16 filters, causal9) trained 1 epoch on one experiment of subjects 1 and 3."""
+    from edgehar.model.train import TrainConfig, fit, write_bundle
+
+    root = tmp_path_factory.mktemp("finetune")
+    windows = hapt_windows(_hapt_folder(root / "base-data", hapt_raw, BASE_EXPERIMENTS),
+                           Pipeline.preset("causal9"))
+    config = TrainConfig("dscnn", {"filters": [8, 16], "kernel": 5}, epochs=1, pipeline="causal9")
+    return write_bundle(root / "base", fit(config, windows, progress=False), windows)
+
+
+@pytest.fixture(scope="module")
+def wearer(tmp_path_factory, hapt_raw) -> Path:
+    return _hapt_folder(tmp_path_factory.mktemp("wearer") / "RawData", hapt_raw, (WEARER_EXPERIMENT,))
+
+
+def test_finetune_cli_adapts_a_bundle_to_one_minute_of_a_new_wearer_and_the_result_exports(
+        base_bundle, wearer, tmp_path, small_data):
+    out = tmp_path / "mine"
+    run = edgehar("finetune", str(base_bundle.path), "--recordings", str(wearer), "--out", str(out),
+                  "--minutes", "1", "--epochs", "2")
+    assert run.returncode == 0, run.stderr
+    assert "STAND_TO_SIT" in run.stdout and "ignored" in run.stdout  # HAPT's transitions are no class
+    tuned = Bundle.load(out)
+    assert tuned.classes == base_bundle.classes
+    assert tuned.pipeline == base_bundle.pipeline
+    record = tuned.metadata["finetune"]
+    assert record["base"] == base_bundle.name
+    assert record["base_model_sha256"] == base_bundle.checksums["model.keras"]
+    assert 0.9 <= record["minutes"] <= 1.01
+    assert record["config"]["epochs"] == 2
+    assert tuned.metadata["training"] == base_bundle.metadata["training"]
+    assert sum(record["windows_per_class"].values()) == record["windows"] > 0
+    # The wearer's first minute is postures only (HAPT's protocol starts standing, sitting, lying).
+    assert set(record["windows_per_class"]) == set(base_bundle.classes)
+    assert record["windows_per_class"]["WALKING"] == 0
+
+    export = edgehar("export", str(out), "--quant", "int8", "--data", str(small_data),
+                     "--accept-failed-checks")
+    assert export.returncode == 0, export.stderr
+    assert (Bundle.load(out).tflite("int8")).is_file()
+
+
+def test_finetune_refuses_recordings_without_any_of_the_bundles_classes(base_bundle, tmp_path):
+    folder = tmp_path / "cycling"
+    folder.mkdir()
+    rows = ["t,ax,ay,az,gx,gy,gz,label"] + [f"{i / 50:.2f},1,0,0,0,0,0,cycling" for i in range(400)]
+    (folder / "ride.csv").write_text("\n".join(rows) + "\n")
+    line = one_error_line(edgehar("finetune", str(base_bundle.path), "--recordings", str(folder),
+                                  "--out", str(tmp_path / "new")))
+    assert "no labelled window" in line and "cycling" in line and "WALKING" in line
+    assert not (tmp_path / "new").exists()
+
+
+def test_finetune_never_writes_over_a_folder_that_is_not_a_bundle(base_bundle, wearer, tmp_path):
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "todo.txt").write_text("keep me")
+    line = one_error_line(edgehar("finetune", str(base_bundle.path), "--recordings", str(wearer),
+                                  "--out", str(precious), "--force"))
+    assert "is not a model bundle" in line
+    assert (precious / "todo.txt").read_text() == "keep me"
