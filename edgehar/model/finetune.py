@@ -54,6 +54,10 @@ class FinetuneConfig:
     """First estimate how the sensor is turned relative to the base model's wearers (a rotation of
     the axes, found by search over the 24 axis-aligned turns, then refined by gradient, scored by
     the model's loss on the new windows) and fold it into the first layer's weights."""
+    align_min_degrees: float = 0.0
+    """Apply the estimated rotation only when it turns the axes by more than this: smaller tilts
+    are within what the base model met while training (its augmentation turns up to 15 degrees),
+    and fitting them to a few minutes of postures moves the sitting/standing boundary."""
     distill: float = 1.0
     """Weight of the base model's softened outputs on the new windows (0: none)."""
     temperature: float = 2.0
@@ -167,7 +171,7 @@ def _rotvec_matrix(tf, v):
 
 
 def estimate_rotation(model: keras.Model, pipeline, channels: np.ndarray, labels: np.ndarray,
-                      steps: int = 60) -> tuple[np.ndarray, dict]:
+                      steps: int = 60, min_degrees: float = 0.0) -> tuple[np.ndarray, dict]:
     """The rotation R of the sensor axes under which ``model`` best labels ``channels``
     (un-normalized windows) as ``labels``: the best of the 24 axis-aligned turns, refined by
     gradient descent on the mean cross-entropy. Returns R (new frame -> base frame) and a record."""
@@ -215,7 +219,7 @@ def estimate_rotation(model: keras.Model, pipeline, channels: np.ndarray, labels
     record = {"identity_loss": loss_of(np.eye(3)), "axis_turn_loss": float(min(losses)),
               "refined_loss": loss_of(rotation), "rotation": np.round(rotation, 4).tolist(),
               "angle_degrees": float(np.degrees(np.arccos(np.clip((np.trace(rotation) - 1) / 2, -1, 1))))}
-    if record["refined_loss"] >= record["identity_loss"]:
+    if record["refined_loss"] >= record["identity_loss"] or record["angle_degrees"] <= min_degrees:
         rotation = np.eye(3)
     record["applied"] = not np.allclose(rotation, np.eye(3))
     return rotation, record
@@ -279,7 +283,8 @@ def finetune(bundle: Bundle, windows: RecordingWindows, config: FinetuneConfig |
     alignment = None
     teacher = base
     if config.align:
-        rotation, alignment = estimate_rotation(base, pipeline, x_fit, y_fit)
+        rotation, alignment = estimate_rotation(base, pipeline, x_fit, y_fit,
+                                                min_degrees=config.align_min_degrees)
         if alignment["applied"]:
             fold_rotation(tuned, pipeline, rotation)
             teacher = keras.models.clone_model(tuned)
