@@ -4,11 +4,10 @@ fine-tuned on the first minute of a third; and the mistakes a user can make."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_cli_mistakes import edgehar, one_error_line
 
 from edgehar.bundle import Bundle
 from edgehar.data.recordings import hapt_windows
@@ -16,18 +15,6 @@ from edgehar.preprocess.pipeline import Pipeline
 
 BASE_EXPERIMENTS = (1, 5)  # subjects 1 and 3
 WEARER_EXPERIMENT = 9  # subject 5
-
-
-def edgehar(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgehar", *args], capture_output=True, text=True,
-                          timeout=600)
-
-
-def one_error_line(run: subprocess.CompletedProcess) -> str:
-    assert run.returncode == 2, run.stderr
-    lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), run.stderr
-    return lines[0]
 
 
 def _hapt_folder(folder: Path, hapt_raw: Path, experiments) -> Path:
