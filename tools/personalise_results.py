@@ -85,26 +85,28 @@ ROTATIONS = {
 }
 """v' = R v for acceleration and angular velocity alike."""
 
+PLAIN = {"align": False, "guard": 0.0}
+"""Overrides of the configs without alignment (and guard) in the grid."""
 GRID = {
     # name: FinetuneConfig overrides (the defaults are the library's)
-    "head": dict(layers="head", learning_rate=1e-3, distill=0.0, guard=0.0),
-    "bn": dict(layers="bn", learning_rate=1e-3, distill=0.0, guard=0.0),
-    "all": dict(layers="all", learning_rate=3e-4, distill=0.0, guard=0.0),
-    "all-lwf": dict(layers="all", learning_rate=3e-4, distill=1.0, guard=0.0),
-    "all-lwf-hop64": dict(layers="all", learning_rate=3e-4, distill=1.0, guard=0.0, hop=64),
-    "all-lwf-noaug": dict(layers="all", learning_rate=3e-4, distill=1.0, guard=0.0, augment=False),
-    "all-l2": dict(layers="all", learning_rate=3e-4, distill=0.0, l2_base=1e-2, guard=0.0),
-    "all-rehearse": dict(layers="all", learning_rate=3e-4, distill=0.0, rehearsal=0.5, guard=0.0),
-    "all-lwf-rehearse": dict(layers="all", learning_rate=3e-4, distill=1.0, rehearsal=0.5, guard=0.0),
-    "top2-lwf": dict(layers="top:2", learning_rate=1e-3, distill=1.0, guard=0.0),
-    "all-lwf-1e-3": dict(layers="all", learning_rate=1e-3, distill=1.0, guard=0.0),
+    "head": dict(PLAIN, layers="head", learning_rate=1e-3, distill=0.0),
+    "bn": dict(PLAIN, layers="bn", learning_rate=1e-3, distill=0.0),
+    "all": dict(PLAIN, layers="all", learning_rate=3e-4, distill=0.0),
+    "all-lwf": dict(PLAIN, layers="all", learning_rate=3e-4, distill=1.0),
+    "all-lwf-hop64": dict(PLAIN, layers="all", learning_rate=3e-4, distill=1.0, hop=64),
+    "all-lwf-noaug": dict(PLAIN, layers="all", learning_rate=3e-4, distill=1.0, augment=False),
+    "all-l2": dict(PLAIN, layers="all", learning_rate=3e-4, distill=0.0, l2_base=1e-2),
+    "all-rehearse": dict(PLAIN, layers="all", learning_rate=3e-4, distill=0.0, rehearsal=0.5),
+    "all-lwf-rehearse": dict(PLAIN, layers="all", learning_rate=3e-4, distill=1.0, rehearsal=0.5),
+    "top2-lwf": dict(PLAIN, layers="top:2", learning_rate=1e-3, distill=1.0),
+    "all-lwf-1e-3": dict(PLAIN, layers="all", learning_rate=1e-3, distill=1.0),
     # Estimate the sensor's rotation first and fold it into the first layer (then fine-tune).
     "align": dict(align=True, epochs=0, guard=0.0),
     "align-all": dict(align=True, layers="all", learning_rate=3e-4, distill=0.0, guard=0.0),
     "align-all-lwf": dict(align=True, layers="all", learning_rate=3e-4, distill=1.0, guard=0.0),
     "align-head": dict(align=True, layers="head", learning_rate=1e-3, distill=0.0, guard=0.0),
     "align-all-lwf-guard": dict(align=True, layers="all", learning_rate=3e-4, distill=1.0, guard=0.2),
-    "all-lwf-guard": dict(layers="all", learning_rate=3e-4, distill=1.0, guard=0.2),
+    "all-lwf-guard": dict(PLAIN, layers="all", learning_rate=3e-4, distill=1.0, guard=0.2),
     # Only turns beyond the base's own augmentation (15 degrees) are folded in; gentler updates.
     "align25-head-lwf": dict(align=True, align_min_degrees=25.0, layers="head", learning_rate=1e-3,
                              distill=1.0, guard=0.0),

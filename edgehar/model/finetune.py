@@ -50,7 +50,7 @@ class FinetuneConfig:
     """Samples between the windows cut from the new recordings (the bundle streams at its own hop)."""
     augment: bool = True
     max_rotation: float = 15.0
-    align: bool = False
+    align: bool = True
     """First estimate how the sensor is turned relative to the base model's wearers (a rotation of
     the axes, found by search over the 24 axis-aligned turns, then refined by gradient, scored by
     the model's loss on the new windows) and fold it into the first layer's weights."""
@@ -65,7 +65,7 @@ class FinetuneConfig:
     """Weight of the squared distance of the weights from the base weights (0: none)."""
     rehearsal: float = 0.0
     """Share of each batch drawn from the base model's training windows (needs them; 0: none)."""
-    guard: float = 0.2
+    guard: float = 0.0
     """Share of each labelled stretch of the new data held out to decide keep or revert (0: no guard)."""
     guard_forget: float = 0.01
     """With rehearsal windows: revert if accuracy on them drops by more than this."""
