@@ -25,15 +25,17 @@ def finetune(
     minutes: Annotated[float | None, typer.Option(
         help="Use only the first N labelled minutes (recordings in name order). Default: all.")] = None,
     layers: Annotated[str | None, typer.Option(
-        help="Weights to update: all, head, bn or top:K (the last K conv blocks and the head).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Passes over the new windows (0: align only).")] = None,
-    learning_rate: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
+        help="Weights to update: all (default), head, bn or top:K (last K conv blocks + head).")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        help="Passes over the new windows (default 20; 0: align only).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Adam learning rate (default 3e-4).")] = None,
     align: Annotated[bool | None, typer.Option(
-        "--align/--no-align", help="Estimate how the sensor is turned, fold it into the model.")] = None,
+        "--align/--no-align",
+        help="Estimate how the sensor is turned, fold it into the model (default on).")] = None,
     distill: Annotated[float | None, typer.Option(
-        help="Weight of the base model's own outputs as a second target (0: none).")] = None,
+        help="Weight of the base model's own outputs as a second target (default 1; 0: none).")] = None,
     guard: Annotated[float | None, typer.Option(
-        help="Share of each labelled stretch held out: keep the base if tuning is worse there.")] = None,
+        help="Share of each labelled stretch held out: keep the base if worse there (default 0).")] = None,
     rehearse: Annotated[Path | None, typer.Option(
         help="The base model's training recordings: mix them into every batch against forgetting.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
