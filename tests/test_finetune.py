@@ -30,14 +30,16 @@ def _hapt_folder(folder: Path, hapt_raw: Path, experiments) -> Path:
 
 @pytest.fixture(scope="module")
 def base_bundle(tmp_path_factory, hapt_raw) -> Bundle:
-    """A dscnn (8-16 filters, causal9) trained 1 epoch on one experiment of subjects 1 and 3."""
+    """A dscnn (8-16 filters, causal9) trained 1 epoch on one experiment of subjects 1 and 3,
+    streaming with vote:5."""
     from edgehar.model.train import TrainConfig, fit, write_bundle
 
     root = tmp_path_factory.mktemp("finetune")
     windows = hapt_windows(_hapt_folder(root / "base-data", hapt_raw, BASE_EXPERIMENTS),
                            Pipeline.preset("causal9"))
     config = TrainConfig("dscnn", {"filters": [8, 16], "kernel": 5}, epochs=1, pipeline="causal9")
-    return write_bundle(root / "base", fit(config, windows, progress=False), windows)
+    bundle = write_bundle(root / "base", fit(config, windows, progress=False), windows)
+    return bundle.update_metadata(smoothing="vote:5")  # what stream smooths with: kept by finetune
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +57,7 @@ def test_finetune_cli_adapts_a_bundle_to_one_minute_of_a_new_wearer_and_the_resu
     tuned = Bundle.load(out)
     assert tuned.classes == base_bundle.classes
     assert tuned.pipeline == base_bundle.pipeline
+    assert tuned.smoothing == "vote:5"
     record = tuned.metadata["finetune"]
     assert record["base"] == base_bundle.name
     assert record["base_model_sha256"] == base_bundle.checksums["model.keras"]
