@@ -112,6 +112,13 @@ GRID = {
                              distill=1.0, guard=0.0),
     "align25-all-lwf3-lr1e-4": dict(align=True, align_min_degrees=25.0, layers="all", learning_rate=1e-4,
                                     distill=3.0, guard=0.0),
+    # Post hoc (after the chosen recipe's full run showed unrotated subjects re-mounted by 20-55
+    # degrees and losing accuracy): align only a base model that labels the new data badly, or
+    # keep a base model that labels it well as it is.
+    "gated-align-all-lwf": dict(align=True, align_min_loss=1.0, layers="all", learning_rate=3e-4,
+                                distill=1.0, guard=0.0),
+    "keep-or-align-all-lwf": dict(align=True, keep_below_loss=1.0, layers="all", learning_rate=3e-4,
+                                  distill=1.0, guard=0.0),
 }
 
 
@@ -202,8 +209,9 @@ def run(fold: Fold, subject: int, configs: dict, minutes: list[float], rotations
                 rehearsal = fold.rehearsal if config.rehearsal > 0 else None
                 result = finetune(fold.bundle, windows, config, rehearsal, fold.model)
                 rec = stream(result.model, fold.bundle, rt, test.labels, test_name, subject)
-                record = {k: result.record[k] for k in ("windows", "fit_windows", "minutes",
-                                                         "windows_per_class", "guard", "alignment")}
+                record = {k: result.record.get(k) for k in ("windows", "fit_windows", "minutes",
+                                                             "windows_per_class", "guard", "alignment",
+                                                             "base_loss", "adapted")}
                 scored = scores(rec, fold.bundle.classes, fold.hmm)
                 record["minutes_used"] = record.pop("minutes")
                 atomic.write_json(path, {"fold": fold.k, "subject": subject, "minutes": n, "rotation": rot,

@@ -72,6 +72,9 @@ def finetune(
     kept = (record["guard"] or {}).get("kept", "fine-tuned")
     console.print(f"wrote {written.path}: {base.name} fine-tuned on {record['windows']} windows "
                   f"({record['minutes']:.1f} labelled min); kept: {kept}")
+    if not record["adapted"]:
+        console.print(f"the base model already labels these recordings well (mean cross-entropy "
+                      f"{record['base_loss']:.3f} <= {config.keep_below_loss}): kept as it is")
     if kept == "base":
         console.print("the fine-tuned model was worse on the held-out part of the new data, so the "
                       "bundle keeps the base weights")

@@ -58,6 +58,12 @@ class FinetuneConfig:
     """Apply the estimated rotation only when it turns the axes by more than this: smaller tilts
     are within what the base model met while training (its augmentation turns up to 15 degrees),
     and fitting them to a few minutes of postures moves the sitting/standing boundary."""
+    align_min_loss: float = 0.0
+    """Fold the rotation in only when the base model's mean cross-entropy on the new windows as
+    they are exceeds this (nats): a model that already labels them well is not re-mounted."""
+    keep_below_loss: float = 0.0
+    """Keep the base model as it is (no alignment, no training) when its mean cross-entropy on
+    the new windows is at most this (nats; 0: always adapt)."""
     distill: float = 1.0
     """Weight of the base model's softened outputs on the new windows (0: none)."""
     temperature: float = 2.0
@@ -171,7 +177,8 @@ def _rotvec_matrix(tf, v):
 
 
 def estimate_rotation(model: keras.Model, pipeline, channels: np.ndarray, labels: np.ndarray,
-                      steps: int = 60, min_degrees: float = 0.0) -> tuple[np.ndarray, dict]:
+                      steps: int = 60, min_degrees: float = 0.0,
+                      min_loss: float = 0.0) -> tuple[np.ndarray, dict]:
     """The rotation R of the sensor axes under which ``model`` best labels ``channels``
     (un-normalized windows) as ``labels``: the best of the 24 axis-aligned turns, refined by
     gradient descent on the mean cross-entropy. Returns R (new frame -> base frame) and a record."""
@@ -219,7 +226,8 @@ def estimate_rotation(model: keras.Model, pipeline, channels: np.ndarray, labels
     record = {"identity_loss": loss_of(np.eye(3)), "axis_turn_loss": float(min(losses)),
               "refined_loss": loss_of(rotation), "rotation": np.round(rotation, 4).tolist(),
               "angle_degrees": float(np.degrees(np.arccos(np.clip((np.trace(rotation) - 1) / 2, -1, 1))))}
-    if record["refined_loss"] >= record["identity_loss"] or record["angle_degrees"] <= min_degrees:
+    if (record["refined_loss"] >= record["identity_loss"] or record["angle_degrees"] <= min_degrees
+            or record["identity_loss"] <= min_loss):
         rotation = np.eye(3)
     record["applied"] = not np.allclose(rotation, np.eye(3))
     return rotation, record
@@ -253,6 +261,12 @@ def fold_rotation(model: keras.Model, pipeline, rotation: np.ndarray) -> None:
     norm.set_weights([gamma, beta, (moving_mean - offset).astype(np.float32), moving_var])
 
 
+def _loss(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    """Mean cross-entropy (nats) of ``model`` on normalized windows ``x`` labelled ``y``."""
+    probs = model.predict(x, batch_size=512, verbose=0)
+    return float(-np.mean(np.log(probs[np.arange(len(y)), y] + 1e-8)))
+
+
 def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     if not len(x):
         return float("nan")
@@ -282,9 +296,14 @@ def finetune(bundle: Bundle, windows: RecordingWindows, config: FinetuneConfig |
     x_fit, y_fit = channels[fit_mask], labels[fit_mask]
     alignment = None
     teacher = base
+    base_loss = _loss(base, pipeline.normalize(x_fit), y_fit)
+    requested, adapted = config, base_loss > config.keep_below_loss
+    if not adapted:
+        config = replace(config, align=False, epochs=0)
     if config.align:
         rotation, alignment = estimate_rotation(base, pipeline, x_fit, y_fit,
-                                                min_degrees=config.align_min_degrees)
+                                                min_degrees=config.align_min_degrees,
+                                                min_loss=config.align_min_loss)
         if alignment["applied"]:
             fold_rotation(tuned, pipeline, rotation)
             teacher = keras.models.clone_model(tuned)
@@ -358,7 +377,8 @@ def finetune(bundle: Bundle, windows: RecordingWindows, config: FinetuneConfig |
               "minutes": round(minutes_of(windows, config.hop), 2),
               "windows_per_class": {name: int(c) for name, c in zip(bundle.classes, counts, strict=True)},
               "rehearsal_windows": 0 if old_x is None else len(old_x),
-              "config": asdict(config), "alignment": alignment, "guard": guard}
+              "config": asdict(requested), "base_loss": base_loss, "adapted": adapted,
+              "alignment": alignment, "guard": guard}
     family = bundle.metadata["model"]
     train_config = TrainConfig(family["family"], dict(family["params"]), epochs=config.epochs,
                                batch_size=config.batch_size, seed=config.seed, pipeline=pipeline.name,
