@@ -37,7 +37,7 @@ from edgehar.spec import ACTIVITIES, HOP, WINDOW
 HAPT_SAMPLES = 1600
 
 
-def tiny_int8_model(representative: np.ndarray) -> bytes:
+def tiny_int8_model(representative: np.ndarray, n_classes: int = len(ACTIVITIES)) -> bytes:
     """An untrained batch-1 Conv1D classifier, full-int8, calibrated on real windows."""
     import tf_keras as keras
 
@@ -46,14 +46,14 @@ def tiny_int8_model(representative: np.ndarray) -> bytes:
     x = keras.layers.Conv1D(8, 5, activation="relu")(inputs)
     x = keras.layers.MaxPooling1D(2)(x)
     x = keras.layers.GlobalAveragePooling1D()(x)
-    outputs = keras.layers.Dense(len(ACTIVITIES), activation="softmax")(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax")(x)
     return convert(keras.Model(inputs, outputs, name="tiny_cnn"), "int8", representative)
 
 
-def make_bundle(path, pipeline: Pipeline, model: bytes, window: int = WINDOW) -> Bundle:
+def make_bundle(path, pipeline: Pipeline, model: bytes, window: int = WINDOW, classes=ACTIVITIES) -> Bundle:
     atomic.write_bytes(path / "model_int8.tflite", model)
     atomic.write_json(path / "metadata.json", {
-        "schema": SCHEMA, "name": path.name, "classes": list(ACTIVITIES), "window": window,
+        "schema": SCHEMA, "name": path.name, "classes": list(classes), "window": window,
         "hop": HOP, "sample_rate_hz": pipeline.sample_rate_hz, "pipeline": pipeline.to_dict(),
         "sha256": {"model_int8.tflite": sha256_of(path / "model_int8.tflite")}})
     return Bundle.load(path)
@@ -280,3 +280,42 @@ def test_the_bundle_decoder_goes_into_the_package_and_builds(packages, hapt_raw,
     assert '"SIT_TO_LIE"' in (package / "src" / "edgehar_hmm_params.c").read_text()
     subprocess.run(["make", "-C", str(package), "CC=gcc", "check"], check=True, capture_output=True)
     assert (package / "hmm_test").is_file()
+
+
+@pytest.mark.parametrize("classes", [("active", "static", "LAYING"), (*ACTIVITIES, "STAND_TO_SIT")],
+                         ids=["3 merged classes", "7 classes with a transition"])
+def test_a_bundle_of_any_class_set_gets_its_class_table_output_size_and_decoder(recordings, classes,
+                                                                                 hapt_raw, tmp_path):
+    from edgehar.runtime.hmm import HmmDecoder, HmmParams
+    from edgehar.runtime.hmm_fit import add_decoder
+    from edgehar.runtime.interpreter import TFLiteClassifier
+
+    pipeline = Pipeline.preset("raw6")
+    windows = sliding_windows(pipeline.transform(recordings["hapt"]))
+    (tmp_path / "bundle").mkdir()
+    model = tiny_int8_model(windows, len(classes))
+    bundle = make_bundle(tmp_path / "bundle", pipeline, model, classes=classes)
+    decoded = "STAND_TO_SIT" in classes  # HAPT's labels name these classes: estimate a decoder
+    if decoded:
+        bundle = add_decoder(bundle, hapt_raw)
+    package = write_firmware(bundle, tmp_path / "fw")
+    subprocess.run(["make", "-C", str(package), "CC=gcc", "check"], check=True, capture_output=True)
+
+    params = host_params(package)
+    assert params["classes"] == list(classes)
+    assert f"#define EDGEHAR_NUM_CLASSES {len(classes)}" in (package / "src" / "edgehar_params.h").read_text()
+    assert tensor_info(bundle.tflite("int8").read_bytes())["output"]["shape"] == [1, len(classes)]
+    hmm = HmmParams.from_bundle(bundle) if decoded else HmmParams.passthrough(classes, WINDOW, HOP)
+    header = (package / "src" / "edgehar_hmm_params.h").read_text()
+    assert f"#define EDGEHAR_HMM_FROM_BUNDLE {int(decoded)}" in header
+    assert f"#define EDGEHAR_HMM_CLASSES {len(classes)}" in header
+    assert f"#define EDGEHAR_HMM_STATES {len(hmm.states)}" in header
+    assert len(hmm.states) == (12 if decoded else len(classes))  # + the 5 other transitions
+
+    # The C decoder on the model's real outputs over the HAPT slice equals the Python one.
+    probs = TFLiteClassifier(bundle.tflite("int8")).predict(windows)
+    text = "".join(" ".join(repr(float(v)) for v in row) + "\n" for row in probs)
+    out = subprocess.run([str(package / "hmm_test")], input=text, capture_output=True, text=True,
+                         check=True).stdout
+    decoder = HmmDecoder(hmm, 0)
+    assert [int(line.split()[1]) for line in out.splitlines()] == [decoder.update(p) for p in probs]

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from edgehar.bundle import DEFAULT_MODEL_FILE, Bundle
-from edgehar.data.recordings import read_hapt_labels
+from edgehar.data.recordings import ClassMap, read_hapt_labels, read_hapt_recordings
 from edgehar.errors import BundleError, DataError, EdgeharError
 from edgehar.runtime.hmm import HmmDecoder, HmmParams
-from edgehar.runtime.hmm_fit import add_decoder, estimate_hmm, window_labels
+from edgehar.runtime.hmm_fit import add_decoder, estimate_hmm, estimate_hmm_recordings, window_labels
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.stream import Streamer
 from edgehar.runtime.validate import validate_hapt
@@ -170,6 +170,30 @@ def test_transition_outputs_are_ordinary_states_and_are_reported(segments):
     # a model without LAYING gets only the transitions between the postures it has
     assert estimate_hmm(segments, ACTIVITIES[:5], window=WINDOW, hop=HOP).states == \
         ACTIVITIES[:5] + ("STAND_TO_SIT", "SIT_TO_STAND")
+
+
+def test_a_hapt_folder_read_as_recordings_gives_the_decoder_its_labels_txt_gives(params, hapt_raw):
+    recordings = read_hapt_recordings(hapt_raw)
+    same = estimate_hmm_recordings(recordings, ClassMap.identity(ACTIVITIES), window=WINDOW, hop=HOP)
+    assert same.states == params.states and same.source["windows"] == params.source["windows"]
+    for field in ("transition", "initial", "class_prior", "emission", "report"):
+        np.testing.assert_array_equal(getattr(same, field), getattr(params, field))
+
+
+def test_any_class_map_gets_its_classes_as_states_and_transitions_only_where_no_class_takes_them(hapt_raw):
+    recordings = read_hapt_recordings(hapt_raw, subjects=[1, 3])
+    merged = ClassMap.parse("active=WALKING+WALKING_UPSTAIRS+WALKING_DOWNSTAIRS,"
+                            "static=SITTING+STANDING,LAYING")
+    three = estimate_hmm_recordings(recordings, merged, window=WINDOW, hop=HOP)
+    assert three.states == merged.classes and three.source["subjects"] == ["1", "3"]
+    # active is long: it stays; the decoder moves between the three
+    assert three.transition[0, 0] > 0.9 and (three.transition[0, 1:] > 0).all()
+    transition = ClassMap.parse(",".join(ACTIVITIES) + ",TRANSITION=" + "+".join(HAPT_ACTIVITIES[6:]))
+    seven = estimate_hmm_recordings(recordings, transition, window=WINDOW, hop=HOP)
+    assert seven.states == transition.classes  # every postural transition is taken by TRANSITION
+    assert seven.source["moves"]["SITTING>TRANSITION"] > 0 and "SITTING>STANDING" not in seven.source["moves"]
+    with pytest.raises(DataError, match=r"subjects \['2'\]"):
+        estimate_hmm_recordings(recordings, merged, window=WINDOW, hop=HOP, subjects=["1", "2"])
 
 
 def test_the_decoder_lives_in_the_bundle_metadata(bundle_copy, hapt_raw):

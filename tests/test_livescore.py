@@ -47,3 +47,21 @@ def test_a_change_never_reported_before_the_activity_ends_is_missed():
     scores = live_scores([recording([SITTING] * 7, labels)], ACTIVITIES)
     assert scores["changes_missed"] == 1 and scores["delay_s_median"] is None
     assert scores["recall"] == {"SITTING": 1.0, "STANDING": 0.0}
+
+
+def test_any_label_names_score_through_a_class_map_and_labels_of_no_class_count_as_transitions():
+    names = ("run", "jog", "sit", "fall")  # label codes 1..4; "fall" makes no class
+    classes = ("active", "sit")
+    members = {"active": ("run", "jog")}
+    probs = np.array([[0.9, 0.1]] * 3 + [[0.2, 0.8]] * 3)
+    start = np.arange(6) * 2
+    # samples: run 4, jog 2, fall 2, sit 6 = 14; windows [0,4) [2,6) active; [4,8) [6,10) touch fall
+    labels = np.array([1] * 4 + [2] * 2 + [4] * 2 + [3] * 6)
+    rec = StreamedRecording("r", "alice", probs, start, start + 4, labels, 1.0, label_names=names)
+    scores = live_scores([rec], classes, members=members)
+    assert scores["activity_windows"] == 4 and scores["accuracy"] == 1.0
+    assert scores["recall"] == {"active": 1.0, "sit": 1.0}
+    assert scores["transition_windows"] == 2
+    # run -> jog is no change of class; active -> sit (at 8) is one, first said by the window ending at 10
+    assert scores["true_changes_per_minute"] == pytest.approx(1 / (14 / 60))
+    assert scores["delay_s_median"] == 10 - 8 and scores["changes_missed"] == 0

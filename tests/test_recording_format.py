@@ -3,6 +3,7 @@ cut from them, on real HAPT experiments written as recordings; bad files by hand
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -136,6 +137,19 @@ def test_validation_groups_are_subjects_when_two_are_named_else_sessions(csv_two
     windows = recording_windows(read_recordings(tmp_path / "anon"), Pipeline.preset("raw6"), classes)
     kind, groups = windows.groups()
     assert kind == "session" and set(groups) == {"1", "5"}
+
+
+def test_a_gzipped_csv_reads_like_the_plain_one_with_its_sidecar(csv_two, tmp_path):
+    plain = csv_two / "user3" / "exp5.csv"
+    (tmp_path / "packed").mkdir()
+    packed = tmp_path / "packed" / "exp5.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    shutil.copy(plain.with_suffix(".json"), packed.with_name("exp5.json"))
+    a, b = read_recording(plain), read_recording(packed)
+    np.testing.assert_array_equal(a.raw, b.raw)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert (b.subject, b.session, b.label_names) == (a.subject, a.session, a.label_names)
+    assert [Path(r.name).name for r in read_recordings(packed.parent)] == ["exp5.csv.gz"]
 
 
 def test_sidecar_units_are_converted_to_g_and_rad_per_s(tmp_path, hapt_two):

@@ -46,3 +46,22 @@ def test_hapt_scores_activity_windows_per_smoothing_and_counts_flips(tiny_bundle
     none, vote = report["smoothing"]["none"], report["smoothing"]["vote:5"]
     assert 0 <= none["accuracy"] <= 1 and 0 <= vote["accuracy"] <= 1
     assert vote["flips_per_minute"] <= none["flips_per_minute"]
+
+
+def test_recordings_path_scores_a_hapt_experiment_as_the_hapt_path_does_and_agrees_with_offline(
+        tiny_bundle, hapt_raw):
+    from edgehar.data.recordings import bundle_class_map, read_hapt_recordings
+    from edgehar.runtime.validate import validate_recordings
+
+    recordings = read_hapt_recordings(hapt_raw, experiments=[1])
+    smoothers = ("none", "vote:5")
+    report = validate_recordings(tiny_bundle, recordings, bundle_class_map(tiny_bundle), smoothers=smoothers)
+    hapt = validate_hapt(tiny_bundle, hapt_raw, experiments=[1], smoothers=smoothers)
+    assert report["windows"] == report["compared_windows"] == hapt["windows"]
+    assert report["agreement"] == 1.0
+    assert report["scored_windows"] == hapt["activity_windows"]
+    assert report["transition_windows"] == hapt["transition_windows"]
+    for spec in ("none", "vote:5"):
+        assert report["smoothing"][spec]["accuracy"] == hapt["smoothing"][spec]["accuracy"]
+        assert round(report["smoothing"][spec]["label_changes_per_minute"], 3) == \
+            hapt["smoothing"][spec]["flips_per_minute"]

@@ -30,6 +30,21 @@ DataOption = Annotated[
     ),
 ]
 
+RecordingsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--recordings",
+        help="Labelled recordings (a folder of NAME.csv t,ax,ay,az,gx,gy,gz,label with optional "
+        "NAME.json sidecars, or a HAPT RawData layout; or one CSV), labelled for the bundle by its "
+        "class map; labels that are no class are not scored. No UCI HAR data is needed.",
+    ),
+]
+
+
+def on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave option ``name`` on the command line (not its default or env var)."""
+    return getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+
 
 def load_splits(data: Path | None, splits=("train", "test")):
     """The UCI HAR splits from --data / $EDGEHAR_DATA / the user data folder."""

@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgehar.cli.app import DataOption, app, load_splits, print_table, progress
-from edgehar.errors import ExportError
+from edgehar.cli.app import DataOption, RecordingsOption, app, load_splits, print_table, progress
+from edgehar.errors import DataError, ExportError
 
 console = Console()
 ALL = "all"
@@ -51,13 +51,19 @@ def export(
         envvar="EDGEHAR_TFLM_SOURCES",
         help="TFLM sources (tflite-micro-tree/, tflite-micro-cmsis-nn-kernels/, cmsis-nn/): also "
              "measure the firmware's arena with the CMSIS-NN kernels.")] = None,
+    recordings: RecordingsOption = None,
 ):
-    """Export TFLite variants, validate them on the whole test split, write export_report.json.
+    """Export TFLite variants, validate them, write export_report.json.
+
+    A bundle trained on UCI HAR is validated on the whole test split; one trained on recordings
+    is calibrated on its own training recordings and validated on the groups it held out, with
+    no UCI HAR needed. --recordings DIR: validate on DIR instead (and calibrate on it when the
+    bundle's training recordings are no longer on this machine).
 
     Exit status 3: the files are written but a validation check FAILed (see the report).
     """
     from edgehar.bundle import Bundle
-    from edgehar.export.convert import calibration_windows, export_variants
+    from edgehar.export.convert import export_variants
     from edgehar.export.firmware import write_firmware
     from edgehar.export.report import REPORT_FILE, failed_checks, report_table, validate
     from edgehar.export.tflm_build import TflmSources
@@ -65,14 +71,14 @@ def export(
     variants = parse_variants(quant)
     sources = TflmSources.at(tflm_sources) if tflm_sources is not None else None
     loaded = Bundle.load(bundle)
-    train_set, test_set = load_splits(data)
+    calibration, validation = export_data(loaded, data, recordings)
     inside = _inside(firmware, loaded.path) if firmware is not None else None
     with loaded.edit() as stage:  # the bundle changes in one step, once everything is written
         with progress("converting") as step:
-            paths = export_variants(stage, calibration_windows(stage, train_set), variants,
+            paths = export_variants(stage, calibration, variants,
                                     per_channel=None if per_tensor is None else not per_tensor, progress=step)
         with progress("validating") as step:
-            report = validate(stage.reload(), test_set, variants, progress=step)
+            report = validate(stage.reload(), validation, variants, progress=step)
         if inside is not None:
             write_firmware(stage.reload(), stage.path / inside, tflm_sources=sources)
     for path in (loaded.path / p.name for p in paths.values()):
@@ -91,6 +97,38 @@ def export(
         console.print(f"[red]{len(failed)} validation check(s) failed[/] ({', '.join(failed)}): "
                       f"exit {CHECKS_FAILED_EXIT}; the files are written, --accept-failed-checks exits 0")
         raise typer.Exit(CHECKS_FAILED_EXIT)
+
+
+def export_data(bundle, data: Path | None, recordings: Path | None):
+    """(calibration, validation) windows for ``edgehar export`` (see its help); UCI HAR is read
+    only for a bundle that was not trained on recordings."""
+    from edgehar.data.labelled import (
+        bundle_windows,
+        labelled_recordings,
+        own_windows,
+        trained_folder,
+        training_recordings,
+    )
+    from edgehar.export.convert import calibration_windows
+
+    given = None
+    if recordings is not None:
+        given = bundle_windows(bundle, *labelled_recordings(bundle, recordings), source=str(recordings))
+    if training_recordings(bundle) is None:
+        if given is None:
+            train_set, test_set = load_splits(data)
+            return calibration_windows(bundle, train_set), test_set
+        return calibration_windows(bundle, load_splits(data, ("train",))[0]), given
+    folder = trained_folder(bundle)
+    if folder is None or not folder.exists():
+        if given is None:
+            raise DataError(f"{bundle.location} was trained on the recordings in {folder}, which are not "
+                            "on this machine: pass --recordings DIR to calibrate and validate on")
+        console.print(f"{folder} (the training recordings) is not on this machine: calibrating and "
+                      f"validating on {recordings}", highlight=False, soft_wrap=True)
+        return given, given
+    train_windows, held_out = own_windows(bundle)
+    return train_windows, held_out if given is None else given
 
 
 def _inside(folder: Path, bundle: Path) -> Path | None:

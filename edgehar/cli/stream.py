@@ -15,9 +15,9 @@ from typing import Annotated
 import typer
 
 from edgehar.bundle import Bundle
-from edgehar.cli.app import DataOption, app, progress
+from edgehar.cli.app import DataOption, RecordingsOption, app, on_command_line, progress
 from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption, PublishOption
-from edgehar.errors import EdgeharError
+from edgehar.errors import EdgeharError, OptionError
 
 ModelOption = Annotated[Path | None, typer.Option(
     "--model", help="Model bundle folder. Default: the bundle named by models/DEFAULT.")]
@@ -125,20 +125,33 @@ def stream(
 
 @app.command()
 def validate(
+    ctx: typer.Context,
     model: ModelOption = None,
     data: DataOption = None,
     variant: VariantOption = "int8",
     hapt: Annotated[Path | None, typer.Option(
         help="HAPT RawData folder: also score whole real recordings, with and without smoothing.")] = None,
+    recordings: RecordingsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Replay the UCI HAR test split through the live runtime, sample by sample, and check it
-    against the labels and against offline batch predictions of the same model."""
-    from edgehar.data.locate import resolve_data
-    from edgehar.data.uci import load_split
+    against the labels and against offline batch predictions of the same model.
+
+    --recordings DIR: instead stream each labelled recording sample by sample at the bundle's hop
+    and score it live (accuracy, macro-F1, recall per class, label changes per minute against the
+    true rate, detection delay) with each smoothing the bundle supports; no UCI HAR needed."""
     from edgehar.runtime.validate import validate_hapt, validate_test_split
 
+    if recordings is not None and (hapt is not None or on_command_line(ctx, "data")):
+        raise OptionError("--recordings replaces the test split and --hapt: give --recordings alone "
+                          "(a HAPT RawData folder is a folder of recordings too)")
     bundle = _bundle(model)
+    if recordings is not None:
+        _validate_recordings(bundle, recordings, variant, as_json)
+        return
+    from edgehar.data.locate import resolve_data
+    from edgehar.data.uci import load_split
+
     test = load_split(resolve_data(data), "test")
     with progress("streaming the test split") as step:
         report = {"model": bundle.name, **validate_test_split(bundle, test, variant, progress=step)}
@@ -158,3 +171,28 @@ def validate(
               f"subjects {h['subjects']} (held out only if the model never trained on them)")
         for spec, r in h["smoothing"].items():
             print(f"    {spec:<18} accuracy {r['accuracy']:.4f}  flips/min {r['flips_per_minute']}")
+
+
+def _validate_recordings(bundle: Bundle, folder: Path, variant: str, as_json: bool) -> None:
+    """``edgehar validate --recordings``: the report as one JSON object or a few lines."""
+    from edgehar.data.labelled import labelled_recordings
+    from edgehar.runtime.validate import validate_recordings
+
+    recordings, class_map = labelled_recordings(bundle, folder)
+    with progress("streaming recordings") as step:
+        report = {"model": bundle.name, "data": str(folder), "classes": class_map.spec,
+                  **validate_recordings(bundle, recordings, class_map, variant, progress=step)}
+    if as_json:
+        print(json.dumps(report))
+        return
+    agreement = "-" if report["agreement"] is None else f"{report['agreement']:.4f}"
+    print(f"{report['model']} ({variant}) on {folder}: {report['recordings']} recordings, "
+          f"{report['minutes']} min, {report['windows']} windows streamed sample by sample; "
+          f"{report['scored_windows']} inside one class scored, {report['transition_windows']} "
+          "touching a transition or a label of no class")
+    print(f"  agreement with offline batch {agreement} on {report['compared_windows']} windows")
+    for spec, r in report["smoothing"].items():
+        delay = "-" if r["delay_s_median"] is None else f"{r['delay_s_median']:.1f} s"
+        print(f"    {spec:<18} accuracy {r['accuracy']:.4f}  macro-F1 {r['macro_f1']:.4f}  changes/min "
+              f"{r['label_changes_per_minute']:.2f} (true {r['true_changes_per_minute']:.2f})  delay {delay}")
+    print("  recall: " + ", ".join(f"{k} {v:.3f}" for k, v in report["smoothing"]["none"]["recall"].items()))

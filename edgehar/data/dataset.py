@@ -41,5 +41,14 @@ class HarWindows:
         """Labels as 0-based class indices into ``ACTIVITIES``."""
         return self.y - 1
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """UCI HAR's six activities: label k is ``classes[k - 1]``."""
+        return ACTIVITIES
+
+    def groups(self) -> tuple[str, np.ndarray]:
+        """What validation holds out whole: the subjects."""
+        return "subject", self.subject
+
     def label_counts(self) -> dict[str, int]:
         return {name: int((self.y == k).sum()) for k, name in enumerate(ACTIVITIES, start=1)}

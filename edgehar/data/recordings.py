@@ -349,10 +349,12 @@ def read_recordings(folder: Path) -> list[Recording]:
     if not recordings:
         raise DataError(f"{folder}: no recordings (NAME.csv with header {','.join(CSV_COLUMNS)},label, "
                         "or a HAPT RawData layout)")
-    return sorted(recordings, key=lambda r: _natural(r.name))
+    return sorted(recordings, key=lambda r: natural(r.name))
 
 
-def _natural(name: str) -> list:
+def natural(name) -> list:
+    """Sort key: numbers inside names in numeric order (user2 before user10)."""
+    name = str(name)
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
 
 
@@ -510,6 +512,8 @@ class RecordingWindows:
     pipeline: Pipeline | None = None
     source: str = ""
     classes: tuple[str, ...] = ACTIVITIES
+    class_map: ClassMap | None = None
+    """How the recordings' labels made ``classes`` (None: UCI HAR's six, numbered)."""
 
     def __len__(self) -> int:
         return len(self.y)
@@ -561,12 +565,13 @@ def recording_windows(recordings: Iterable[Recording], pipeline: Pipeline, class
             y=np.repeat([c for c, _, _ in runs], [len(s) for s in starts]).astype(np.int64),
             subject=np.full(n, rec.subject), experiment=np.full(n, rec.session), start=start))
     if not source and recordings:
-        source = os.path.commonpath([str(Path(r.name).parent) for r in recordings])
+        source = os.path.commonpath([str(Path(r.name).resolve().parent) for r in recordings])
     if not parts:
         width = len(pipeline.channels)
         parts = [RecordingWindows(np.zeros((0, WINDOW, width), np.float32), np.zeros(0, np.int64),
                                   np.zeros(0, str), np.zeros(0, str), np.zeros(0, np.int64))]
-    return replace(concat_windows(parts), pipeline=pipeline, source=source, classes=class_map.classes)
+    return replace(concat_windows(parts), pipeline=pipeline, source=source, classes=class_map.classes,
+                   class_map=class_map)
 
 
 def concat_windows(parts: list[RecordingWindows]) -> RecordingWindows:
@@ -588,7 +593,7 @@ def hapt_windows(raw_dir: Path, pipeline: Pipeline, *, experiments=None, subject
     recordings = read_hapt_recordings(raw_dir, experiments=experiments, subjects=subjects)
     windows = recording_windows(recordings, pipeline, ClassMap.identity(ACTIVITIES), hop, str(raw_dir))
     return replace(windows, subject=windows.subject.astype(np.int64),
-                   experiment=windows.experiment.astype(np.int64))
+                   experiment=windows.experiment.astype(np.int64), class_map=None)
 
 
 UCI_LABELS = ClassMap(ACTIVITIES, {name: (name, str(k)) for k, name in enumerate(ACTIVITIES, 1)})
@@ -616,6 +621,6 @@ def csv_windows(path: Path, pipeline: Pipeline, *, subject: int = 0, experiment:
     windows = recording_windows([rec], pipeline, ClassMap.identity(ACTIVITIES), hop, str(path))
     n = len(windows)
     return replace(windows, subject=np.full(n, subject, np.int64),
-                   experiment=np.full(n, experiment, np.int64))
+                   experiment=np.full(n, experiment, np.int64), class_map=None)
 
 

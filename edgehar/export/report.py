@@ -97,7 +97,7 @@ def failed_checks(report: dict) -> list[str]:
 
 def report_table(report: dict) -> Table:
     """The report as a table of variants."""
-    table = Table(title=f"{report['bundle']}: {report['windows']} test windows")
+    table = Table(title=f"{report['bundle']}: {report['windows']} windows of {report['data']}")
     for column in ("variant", "bytes", "accuracy", "macro-F1", "agree Keras", "max |Δp|",
                    "TFLM arena", "TFLM accuracy", "agree LiteRT"):
         table.add_column(column, justify="left" if column == "variant" else "right")

@@ -37,7 +37,7 @@ def classification_report(y_true, y_pred, classes, subjects=None) -> dict:
     if subjects is not None:
         subjects = np.asarray(subjects)
         report["per_subject"] = {
-            str(int(s)): float((y_true[subjects == s] == y_pred[subjects == s]).mean())
+            str(s): float((y_true[subjects == s] == y_pred[subjects == s]).mean())
             for s in np.unique(subjects)
         }
     return report

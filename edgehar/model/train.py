@@ -1,5 +1,7 @@
-"""Fit a model family on UCI HAR windows and write it as a bundle.
+"""Fit a model family on labelled windows and write it as a bundle.
 
+The windows are UCI HAR's (:class:`HarWindows`, six activities) or cut from recordings
+(:class:`RecordingWindows`, any class set); the model's outputs are the windows' ``classes``.
 The recipe (epochs, batch size, pipeline, normalization) defaults per family to the
 reference notebook's; everything that shaped the model goes into ``metadata.json``.
 """
@@ -18,6 +20,7 @@ import numpy as np
 from edgehar import __version__, atomic
 from edgehar.bundle import SCHEMA, Bundle, sha256_of
 from edgehar.data.dataset import HarWindows
+from edgehar.data.recordings import RecordingWindows, natural
 from edgehar.errors import BundleError
 from edgehar.model import architectures, recipes
 from edgehar.model.augment import Augmenter
@@ -26,7 +29,9 @@ from edgehar.model.metrics import classification_report
 from edgehar.model.progress import RichProgress
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.preprocess.prepare import pipeline_channels
-from edgehar.spec import ACTIVITIES, HOP, SAMPLE_RATE_HZ, WINDOW
+from edgehar.spec import HOP, SAMPLE_RATE_HZ, WINDOW
+
+Windows = HarWindows | RecordingWindows
 
 
 @dataclass
@@ -46,10 +51,11 @@ class TrainConfig:
     cosine: bool | None = None
     """Decay the learning rate to zero along a cosine over all epochs (else constant)."""
     val_subjects: int = 0
-    """Hold out this many training subjects for validation and early stopping (0: none)."""
+    """Hold out this many groups for validation and early stopping (0: none): subjects, or for
+    recordings naming fewer than 2 subjects, sessions (see ``RecordingWindows.groups``)."""
     val_seed: int | None = None
-    """Seed that draws the validation subjects (default: ``seed``); fix it to compare seeds on
-    the same held-out subjects."""
+    """Seed that draws the validation groups (default: ``seed``); fix it to compare seeds on
+    the same held-out groups."""
     patience: int = 25
     min_epochs: int = 0
     """Early stopping may stop only after this many epochs: compact models sit on a plateau
@@ -72,9 +78,12 @@ class TrainResult:
     config: TrainConfig
     history: dict
     test_report: dict | None
+    validation: dict | None = None
+    """``by`` (subject or session), the held-out ``groups`` and the Keras model's ``report`` on
+    them (optimistic: they also chose the epoch), when groups were held out."""
 
 
-def data_checksum(windows: HarWindows) -> str:
+def data_checksum(windows: Windows) -> str:
     h = hashlib.sha256()
     for a in (windows.X, windows.y, windows.subject):
         h.update(np.ascontiguousarray(a).tobytes())
@@ -88,31 +97,39 @@ def _deterministic_ops() -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _split_validation(train: HarWindows, n_subjects: int, seed: int):
-    if n_subjects <= 0:
-        return train, None
-    subjects = np.unique(train.subject)
-    held = np.random.default_rng(seed).choice(subjects, size=n_subjects, replace=False)
-    mask = np.isin(train.subject, held)
-    return train.take(~mask), train.take(mask)
+def split_validation(train: Windows, n_groups: int, seed: int):
+    """``train`` without and with ``n_groups`` held-out groups drawn by ``seed``, and
+    ``{"by": ..., "groups": [...]}`` (None when nothing is held out)."""
+    if n_groups <= 0:
+        return train, None, None
+    by, groups = train.groups()
+    names = np.unique(groups)
+    if n_groups >= len(names):
+        raise ValueError(f"cannot hold out {n_groups} of {len(names)} {by} groups for validation: "
+                         "training needs at least one")
+    held = np.random.default_rng(seed).choice(names, size=n_groups, replace=False)
+    mask = np.isin(groups, held)
+    return train.take(~mask), train.take(mask), {"by": by, "groups": sorted(held.tolist(), key=natural)}
 
 
-def fit(config: TrainConfig, train: HarWindows, test: HarWindows | None = None,
+def fit(config: TrainConfig, train: Windows, test: Windows | None = None,
         progress: bool = True) -> TrainResult:
-    """Train one model; report on ``test`` (if given) with the Keras model."""
+    """Train one model for ``train.classes``; report on ``test`` (if given) and on the held-out
+    validation groups with the Keras model."""
     config = config.resolved()
     keras.utils.set_random_seed(config.seed)
     _deterministic_ops()
     pipeline = Pipeline.preset(config.pipeline)
-    fit_part, val_part = _split_validation(
+    classes = train.classes
+    fit_part, val_part, held = split_validation(
         train, config.val_subjects, config.seed if config.val_seed is None else config.val_seed)
     channels = pipeline_channels(fit_part, pipeline)
     if config.normalize:
         pipeline = pipeline.fit(channels)
     x = pipeline.normalize(channels)
-    y = keras.utils.to_categorical(fit_part.class_index, len(ACTIVITIES))
+    y = keras.utils.to_categorical(fit_part.class_index, len(classes))
 
-    model = architectures.build(config.family, x.shape[1:], len(ACTIVITIES), **config.params)
+    model = architectures.build(config.family, x.shape[1:], len(classes), **config.params)
     learning_rate = config.learning_rate
     if config.cosine:
         steps = config.epochs * -(-len(x) // config.batch_size)
@@ -123,7 +140,7 @@ def fit(config: TrainConfig, train: HarWindows, test: HarWindows | None = None,
     validation = None
     if val_part is not None:
         validation = (pipeline.normalize(pipeline_channels(val_part, pipeline)),
-                      keras.utils.to_categorical(val_part.class_index, len(ACTIVITIES)))
+                      keras.utils.to_categorical(val_part.class_index, len(classes)))
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True,
             start_from_epoch=config.min_epochs))
@@ -134,26 +151,57 @@ def fit(config: TrainConfig, train: HarWindows, test: HarWindows | None = None,
                         epochs=config.epochs, verbose=0, shuffle=True,
                         validation_data=validation, callbacks=callbacks)
     report = evaluate_keras(model, pipeline, test) if test is not None else None
+    if held is not None:
+        held["report"] = evaluate_keras(model, pipeline, val_part)
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    return TrainResult(model, pipeline, config, hist, report)
+    return TrainResult(model, pipeline, config, hist, report, held)
 
 
-def evaluate_keras(model: keras.Model, pipeline: Pipeline, windows: HarWindows) -> dict:
+def evaluate_keras(model: keras.Model, pipeline: Pipeline, windows: Windows) -> dict:
     """Classification report of a Keras model on labelled windows."""
     from edgehar.preprocess.prepare import model_inputs
 
     probs = model.predict(model_inputs(windows, pipeline), batch_size=256, verbose=0)
-    return classification_report(windows.class_index, probs.argmax(axis=1), ACTIVITIES,
+    return classification_report(windows.class_index, probs.argmax(axis=1), windows.classes,
                                  windows.subject)
 
 
-def metadata_for(result: TrainResult, name: str, train: HarWindows) -> dict:
+def recordings_metadata(folder: Path, recordings: list, class_map, windows: RecordingWindows,
+                        hop: int) -> dict:
+    """What ``training.recordings`` records of the recordings a model was trained on (the
+    validation groups are added by :func:`metadata_for`)."""
+    return {"folder": str(Path(folder).resolve()), "classes": class_map.to_dict(), "files": len(recordings),
+            "minutes": round(sum(r.minutes for r in recordings), 2),
+            "subjects": sorted({r.subject for r in recordings if r.subject}),
+            "sessions": len({(r.subject, r.session) for r in recordings}), "hop": hop,
+            "windows": {c: int((windows.y == k).sum()) for k, c in enumerate(windows.classes, 1)}}
+
+
+def _summary(report: dict | None) -> dict | None:
+    return None if report is None else {k: report[k] for k in ("windows", "accuracy", "macro_f1")}
+
+
+def metadata_for(result: TrainResult, name: str, train: Windows, recordings: dict | None = None) -> dict:
+    """The bundle's metadata. A model trained on windows of
+    :func:`edgehar.data.recordings.recording_windows` gets
+    ``training.recordings``: ``recordings`` (what :func:`recordings_metadata` gives), else the
+    folder and the class map, plus the held-out groups."""
     import tensorflow as tf
 
     config = result.config
-    summary = None
-    if result.test_report is not None:
-        summary = {k: result.test_report[k] for k in ("windows", "accuracy", "macro_f1")}
+    validation = result.validation or {}
+    training = {**asdict(config), "optimizer": "adam", "loss": "categorical_crossentropy",
+                "epochs_run": len(next(iter(result.history.values()), [])),
+                "data_source": train.source, "data_sha256": data_checksum(train),
+                "train_windows": len(train)}
+    if recordings is None and getattr(train, "class_map", None) is not None:
+        recordings = {"folder": train.source, "classes": train.class_map.to_dict()}
+    if recordings is not None:
+        training["recordings"] = {**recordings, "validation_by": validation.get("by"),
+                                  "validation": validation.get("groups", [])}
+    metrics = {"test": _summary(result.test_report)}
+    if validation:
+        metrics["validation"] = {"groups": validation["groups"], **_summary(validation["report"])}
     return {
         "schema": SCHEMA,
         "name": name,
@@ -161,19 +209,16 @@ def metadata_for(result: TrainResult, name: str, train: HarWindows) -> dict:
                   "parameters": int(result.model.count_params()),
                   "macs_per_window": macs(result.model),
                   "input_shape": list(result.model.input_shape[1:])},
-        "classes": list(ACTIVITIES),
+        "classes": list(train.classes),
         "sample_rate_hz": SAMPLE_RATE_HZ,
         "window": WINDOW,
         "hop": HOP,
         "pipeline": result.pipeline.to_dict(),
-        "training": {**asdict(config), "optimizer": "adam", "loss": "categorical_crossentropy",
-                     "epochs_run": len(next(iter(result.history.values()), [])),
-                     "data_source": train.source, "data_sha256": data_checksum(train),
-                     "train_windows": len(train)},
+        "training": training,
         "versions": {"edgehar": __version__, "tensorflow": tf.__version__,
                      "keras": keras.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
-        "metrics": {"test": summary},
+        "metrics": metrics,
     }
 
 
@@ -193,13 +238,13 @@ def check_replaceable(out: Path, force: bool = False) -> None:
                           "(its exports, firmware and model card go too), or choose another --out")
 
 
-def write_bundle(out: Path, result: TrainResult, train: HarWindows, name: str | None = None,
-                 extra: dict | None = None, force: bool = False) -> Bundle:
+def write_bundle(out: Path, result: TrainResult, train: Windows, name: str | None = None,
+                 extra: dict | None = None, force: bool = False, recordings: dict | None = None) -> Bundle:
     """Write model.keras, metadata.json and history.json to ``out`` atomically; an existing
     bundle there is replaced only with ``force`` (see :func:`check_replaceable`)."""
     out = Path(out)
     check_replaceable(out, force)
-    metadata = {**metadata_for(result, name or out.name, train), **(extra or {})}
+    metadata = {**metadata_for(result, name or out.name, train, recordings), **(extra or {})}
     with atomic.folder(out) as tmp:
         result.model.save(tmp / "model.keras")
         metadata["sha256"] = {"model.keras": sha256_of(tmp / "model.keras")}

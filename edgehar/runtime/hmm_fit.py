@@ -33,10 +33,12 @@ DEFAULT_FLOOR = 1e-4
 DEFAULT_EMISSION_WEIGHT = 1.0
 
 
-def decoder_states(classes: tuple[str, ...]) -> tuple[str, ...]:
-    """The classes, then every postural transition that is not a class but whose two postures are."""
+def decoder_states(classes: tuple[str, ...], taken: Iterable[str] = ()) -> tuple[str, ...]:
+    """The classes, then every postural transition whose two postures are classes and that is
+    neither a class nor a label a class takes (``taken``)."""
+    taken = {*classes, *taken}
     return tuple(classes) + tuple(name for name, (a, b) in POSTURAL_TRANSITIONS.items()
-                                  if name not in classes and a in classes and b in classes)
+                                  if name not in taken and a in classes and b in classes)
 
 
 def allowed_moves(states: tuple[str, ...]) -> np.ndarray:
@@ -81,16 +83,59 @@ def estimate_hmm(segments: Iterable[LabelSegment], classes: tuple[str, ...], *, 
         segments = [s for s in segments if s.subject in set(subjects)]
     if not segments:
         raise DataError("no labelled segments")
-    if alpha <= 0:
-        raise DataError(f"alpha {alpha} must be > 0 (every allowed move keeps some probability)")
     states = decoder_states(tuple(classes))
     index = {name: i for i, name in enumerate(states)}
     state_of = np.array([-1] + [index.get(name, -1) for name in HAPT_ACTIVITIES])
+    sequences = [state_of[window_labels([s for s in segments if s.experiment == experiment], window, hop)]
+                 for experiment in sorted({s.experiment for s in segments})]
+    return _fit(sequences, states, tuple(classes), window=window, hop=hop, alpha=alpha, floor=floor,
+                emission_weight=emission_weight,
+                source={**(source or {}), "subjects": sorted({s.subject for s in segments}),
+                        "experiments": len({s.experiment for s in segments})})
+
+
+def estimate_hmm_recordings(recordings, class_map, *, window: int, hop: int,
+                            subjects: Iterable[str] | None = None, alpha: float = DEFAULT_ALPHA,
+                            floor: float = DEFAULT_FLOOR, emission_weight: float = DEFAULT_EMISSION_WEIGHT,
+                            source: dict | None = None) -> HmmParams:
+    """The decoder for a model trained with ``class_map`` (a ``ClassMap``), from the label
+    sequences of ``recordings`` (``Recording``; those of ``subjects`` only, if given): a sample's
+    state is the class its label makes, or the postural transition it names when that is a state
+    of its own (see :func:`decoder_states`); windows as in :func:`window_labels`, so that a HAPT
+    folder read as recordings gives the decoder :func:`estimate_hmm` gives from its labels.txt."""
+    recordings = list(recordings)
+    if subjects is not None:
+        subjects = [str(s) for s in subjects]
+        missing = sorted(set(subjects) - {r.subject for r in recordings})
+        if missing:
+            raise DataError(f"no recordings of subjects {missing}")
+        recordings = [r for r in recordings if r.subject in subjects]
+    of_label = class_map.labels
+    states = decoder_states(class_map.classes, of_label)
+    index = {name: i for i, name in enumerate(states)}
+    sequences = []
+    for r in recordings:
+        state_of = np.array([-1] + [index[of_label[name]] if name in of_label else
+                                    index.get(name, -1) if name in POSTURAL_TRANSITIONS else -1
+                                    for name in r.label_names])
+        end = np.flatnonzero(r.labels)[-1] + 1 if r.labels.any() else 0  # as window_labels: to the last label
+        sequences.append(state_of[r.labels[:end]][np.arange(0, end - window + 1, hop) + window // 2])
+    return _fit(sequences, states, class_map.classes, window=window, hop=hop, alpha=alpha, floor=floor,
+                emission_weight=emission_weight,
+                source={**(source or {}), "subjects": sorted({r.subject for r in recordings}),
+                        "recordings": len(recordings)})
+
+
+def _fit(sequences: list[np.ndarray], states: tuple[str, ...], classes: tuple[str, ...], *, window: int,
+         hop: int, alpha: float, floor: float, emission_weight: float, source: dict) -> HmmParams:
+    """The decoder from per-recording sequences of window states (-1: unlabelled, skipped)."""
+    if alpha <= 0:
+        raise DataError(f"alpha {alpha} must be > 0 (every allowed move keeps some probability)")
+    index = {name: i for i, name in enumerate(states)}
     allowed = allowed_moves(states)
     moves = np.zeros((len(states),) * 2)
     visits = np.zeros(len(states))
-    for experiment in sorted({s.experiment for s in segments}):
-        seq = state_of[window_labels([s for s in segments if s.experiment == experiment], window, hop)]
+    for seq in sequences:
         seq = seq[seq >= 0]
         np.add.at(visits, seq, 1)
         np.add.at(moves, (seq[:-1], seq[1:]), 1)
@@ -112,8 +157,7 @@ def estimate_hmm(segments: Iterable[LabelSegment], classes: tuple[str, ...], *, 
         states=states, transition=counts / counts.sum(axis=1, keepdims=True), initial=frequency,
         class_prior=frequency[:K] / frequency[:K].sum(), emission=emission, report=report,
         floor=floor, emission_weight=emission_weight, window=window, hop=hop,
-        source={**(source or {}), "subjects": sorted({s.subject for s in segments}),
-                "experiments": len({s.experiment for s in segments}), "windows": int(visits.sum()),
+        source={**source, "windows": int(visits.sum()),
                 "moves": {f"{states[i]}>{states[j]}": int(moves[i, j]) for i, j in np.argwhere(moves)
                           if i != j},
                 "alpha": alpha})
@@ -127,4 +171,18 @@ def add_decoder(bundle: Bundle, raw_dir: Path, *, subjects: Iterable[int] | None
     params = estimate_hmm(read_hapt_labels(labels), bundle.classes, window=bundle.window, hop=bundle.hop,
                           subjects=subjects, alpha=alpha, floor=floor, emission_weight=emission_weight,
                           source={"labels": labels.name})
+    return bundle.update_metadata(decoder=params.to_metadata())
+
+
+def add_decoder_from_recordings(bundle: Bundle, folder: Path, *, subjects: Iterable[str] | None = None,
+                                alpha: float = DEFAULT_ALPHA, floor: float = DEFAULT_FLOOR,
+                                emission_weight: float = DEFAULT_EMISSION_WEIGHT) -> Bundle:
+    """Estimate the decoder from the label sequences of the recordings in ``folder``, labelled by
+    the bundle's class map, and store it in the bundle."""
+    from edgehar.data.labelled import labelled_recordings
+
+    recordings, class_map = labelled_recordings(bundle, folder)
+    params = estimate_hmm_recordings(recordings, class_map, window=bundle.window, hop=bundle.hop,
+                                     subjects=subjects, alpha=alpha, floor=floor,
+                                     emission_weight=emission_weight, source={"folder": str(folder)})
     return bundle.update_metadata(decoder=params.to_metadata())

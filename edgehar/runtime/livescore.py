@@ -2,29 +2,42 @@
 
 A :class:`StreamedRecording` is one continuous recording as the runtime saw it: the class
 probabilities of every window it classified, where each window lies, and the label of every
-sample (HAPT activity ids: 1..6 activities, 7..12 postural transitions, 0 unlabelled).
-:func:`live_scores` runs a smoother over those probabilities, as ``edgehar stream --smooth``
-would, and measures:
+sample as a code into its ``label_names`` (0 unlabelled, k -> ``label_names[k - 1]``; by
+default HAPT's ids: 1..6 activities, 7..12 postural transitions). Which labels make which
+class is a class map (``members``: class -> the labels it takes; default: each class takes
+the label of its own name). :func:`live_scores` runs a smoother over those probabilities, as
+``edgehar stream --smooth`` would, and measures:
 
-- window accuracy, macro-F1 and per-class recall on windows lying wholly inside one activity;
+- window accuracy, macro-F1 and per-class recall on windows lying wholly inside one class;
 - label changes per minute, against the wearer's own rate (changes between consecutive
-  labelled activities);
-- detection delay: seconds from the start of each new activity to the moment the stream
-  first labels a window ending inside it with that activity (a change not detected before
-  the activity ends is counted as missed; a fixed-lag smoother says each label later);
-- what the stream says on windows that touch a postural transition.
+  labelled stretches of different classes);
+- detection delay: seconds from the start of each new class to the moment the stream
+  first labels a window ending inside it with that class (a change not detected before
+  the stretch ends is counted as missed; a fixed-lag smoother says each label later);
+- what the stream says on windows that touch a transition: a sample labelled with a
+  postural transition's name (HAPT's STAND_TO_SIT, ..., even when it is a class) or with
+  a label that makes no class. Unlabelled samples are neither scored nor counted there.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgehar.runtime.smoothing import make_smoother
-from edgehar.spec import ACTIVITIES
+from edgehar.spec import HAPT_ACTIVITIES, POSTURAL_TRANSITIONS
+
+
+def label_classes(label_names, classes, members: Mapping[str, tuple[str, ...]] | None = None) -> np.ndarray:
+    """Class index of each label code (0 unlabelled, k -> ``label_names[k - 1]``), -1 where no class.
+
+    ``members``: class -> the labels it takes; a class not in it takes its own name."""
+    members = members or {}
+    of_label = {label: k for k, name in enumerate(classes) for label in members.get(name, (name,))}
+    return np.array([-1] + [of_label.get(name, -1) for name in label_names], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -32,39 +45,51 @@ class StreamedRecording:
     """What the runtime produced for one recording, with the recording's sample labels."""
 
     name: str
-    subject: int
+    subject: int | str
     probs: np.ndarray
     """(windows, classes) probabilities, in stream order."""
     start: np.ndarray
     end: np.ndarray
     """Sample index of each window's first sample and one past its last."""
     sample_labels: np.ndarray
+    """(samples,) label codes: 0 unlabelled, k -> ``label_names[k - 1]``."""
     rate_hz: float
+    label_names: tuple[str, ...] = HAPT_ACTIVITIES
 
     @property
     def minutes(self) -> float:
         return len(self.sample_labels) / self.rate_hz / 60
 
-    def window_truth(self, classes) -> np.ndarray:
-        """Class index of windows wholly inside one activity that is a class, else -1."""
+    def sample_classes(self, classes, members=None) -> np.ndarray:
+        """Class index of every sample, -1 where unlabelled or its label makes no class."""
+        return label_classes(self.label_names, classes, members)[self.sample_labels]
+
+    def window_truth(self, classes, members=None) -> np.ndarray:
+        """Class index of windows wholly inside one class, else -1."""
+        of_sample = self.sample_classes(classes, members)
         truth = np.full(len(self.start), -1)
         for i, (a, b) in enumerate(zip(self.start, self.end, strict=True)):
-            labels = self.sample_labels[a:b]
-            if len(labels) and (labels == labels[0]).all() and 1 <= labels[0] <= len(ACTIVITIES):
-                name = ACTIVITIES[labels[0] - 1]
-                truth[i] = classes.index(name) if name in classes else -1
+            labels = of_sample[a:b]
+            if len(labels) and (labels == labels[0]).all():
+                truth[i] = labels[0]
         return truth
 
-    def touches_transition(self) -> np.ndarray:
-        return np.array([(self.sample_labels[a:b] >= 7).any() for a, b in zip(self.start, self.end,
-                                                                              strict=True)], dtype=bool)
+    def touches_transition(self, classes=None, members=None) -> np.ndarray:
+        """Windows touching a sample labelled with a postural transition's name or, when
+        ``classes`` are given, with a label that makes no class."""
+        unscored = np.array([False] + [name in POSTURAL_TRANSITIONS for name in self.label_names])
+        if classes is not None:
+            unscored |= label_classes(self.label_names, classes, members) < 0
+            unscored[0] = False
+        of_sample = unscored[self.sample_labels]
+        return np.array([of_sample[a:b].any() for a, b in zip(self.start, self.end, strict=True)], dtype=bool)
 
-    def activity_runs(self) -> list[tuple[int, int, int]]:
-        """(activity 1..6, start, end) of each labelled activity stretch, in time order."""
-        labels = self.sample_labels
+    def class_runs(self, classes, members=None) -> list[tuple[int, int, int]]:
+        """(class index, start, end) of each stretch of samples of one class, in time order."""
+        labels = self.sample_classes(classes, members)
         edges = np.flatnonzero(np.diff(labels)) + 1
         runs = zip(np.r_[0, edges], np.r_[edges, len(labels)], strict=True)
-        return [(int(labels[a]), int(a), int(b)) for a, b in runs if 1 <= labels[a] <= len(ACTIVITIES)]
+        return [(int(labels[a]), int(a), int(b)) for a, b in runs if labels[a] >= 0]
 
 
 def smooth(recording: StreamedRecording, new_smoother) -> tuple[np.ndarray, np.ndarray]:
@@ -82,29 +107,29 @@ def smooth(recording: StreamedRecording, new_smoother) -> tuple[np.ndarray, np.n
 
 
 def live_scores(recordings: list[StreamedRecording], classes, spec: str = "none",
-                new_smoother: Callable[[], object] | None = None) -> dict:
+                new_smoother: Callable[[], object] | None = None,
+                members: Mapping[str, tuple[str, ...]] | None = None) -> dict:
     """Window accuracy, macro-F1, recall per class, label changes per minute, detection delay
-    and labels on postural transitions, pooled over ``recordings``, after smoothing ``spec``
-    (made by ``new_smoother`` when given, e.g. a decoder fitted elsewhere)."""
+    and labels on transitions, pooled over ``recordings``, after smoothing ``spec`` (made by
+    ``new_smoother`` when given, e.g. a decoder fitted elsewhere); ``members``: which labels
+    make each class (default: its own name)."""
     classes = tuple(classes)
     new_smoother = new_smoother or (lambda: make_smoother(spec))
     truth, predicted, delays, missed, changes, true_changes, minutes = [], [], [], 0, 0, 0, 0.0
     during_transitions: Counter = Counter()
     for rec in recordings:
         labels, known_at = smooth(rec, new_smoother)
-        truth.append(rec.window_truth(classes))
+        truth.append(rec.window_truth(classes, members))
         predicted.append(labels)
         changes += int(np.count_nonzero(np.diff(labels)))
         minutes += rec.minutes
-        during_transitions.update(classes[k] for k in labels[rec.touches_transition()])
-        runs = rec.activity_runs()
-        for (before, _, _), (activity, start, end) in zip(runs, runs[1:], strict=False):
-            if activity == before:
+        during_transitions.update(classes[k] for k in labels[rec.touches_transition(classes, members)])
+        runs = rec.class_runs(classes, members)
+        for (before, _, _), (now, start, end) in zip(runs, runs[1:], strict=False):
+            if now == before:
                 continue
             true_changes += 1
-            name = ACTIVITIES[activity - 1]
-            hits = np.flatnonzero((rec.end > start) & (rec.end <= end) & (labels == classes.index(name))) \
-                if name in classes else []
+            hits = np.flatnonzero((rec.end > start) & (rec.end <= end) & (labels == now))
             if len(hits):
                 delays.append((known_at[hits[0]] - start) / rec.rate_hz)
             else:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -107,7 +107,8 @@ class Streamer:
 
     def __init__(self, classifier: TFLiteClassifier, pipeline: Pipeline, classes: Iterable[str], *,
                  window: int, hop: int, smoother=None, max_gap_s: float = 0.1, resync_after: int = 25,
-                 limits: SampleLimits | None = None, clock_jump_s: float = 3600.0):
+                 limits: SampleLimits | None = None, clock_jump_s: float = 3600.0,
+                 label_classes: Mapping[str, str] | None = None):
         self.classifier, self.pipeline, self.classes = classifier, pipeline, tuple(classes)
         if hop < 1 or window < 1:
             raise EdgeharError(f"window ({window}) and hop ({hop}) must be at least 1")
@@ -137,7 +138,10 @@ class Streamer:
         self.labelled = False
         """Whether the input carries labels (then windows are scored against them)."""
         self._codes = {**{str(k): k for k in range(1, len(self.classes) + 1)},
-                       **{name.upper(): k for k, name in enumerate(self.classes, 1)}}
+                       **{name.upper(): k for k, name in enumerate(self.classes, 1)},
+                       **{label.upper(): self.classes.index(c) + 1
+                          for label, c in (label_classes or {}).items()}}
+        """Input label -> class number: a class's number or name, or a label its class map gives it."""
         self.skipped: Counter = Counter()
         self.labels: Counter = Counter()
         self.smoothed_labels: Counter = Counter()
@@ -154,17 +158,19 @@ class Streamer:
     @classmethod
     def from_bundle(cls, bundle: Bundle, variant: str = "float32", *, hop: int | None = None,
                     smoother=None, max_gap_s: float = 0.1, limits: SampleLimits | None = None) -> Streamer:
-        """A streamer for ``bundle``; ``limits`` default to the bundle's (see :mod:`limits`)."""
+        """A streamer for ``bundle``; ``limits`` default to the bundle's (see :mod:`limits`); input
+        labels score as the bundle's class map says (a merged class takes each of its labels)."""
         return cls(TFLiteClassifier(bundle.tflite(variant)), bundle.pipeline, bundle.classes,
                    window=bundle.window, hop=bundle.hop if hop is None else hop, smoother=smoother,
-                   max_gap_s=max_gap_s, limits=limits or SampleLimits.of_bundle(bundle))
+                   max_gap_s=max_gap_s, limits=limits or SampleLimits.of_bundle(bundle),
+                   label_classes=_label_classes(bundle))
 
     def feed(self, t, x, arrived: float | None = None, labels=None) -> list[Result]:
         """Samples ``t`` (n,) seconds, ``x`` (n, 6) g and rad/s -> results of completed windows.
 
         ``arrived`` (a ``time.perf_counter()``) is when they came in: latency counts from it.
-        ``labels`` (n,), optional: each sample's true class, a class name or its number 1..N
-        (anything else: unlabelled); windows are then scored against them."""
+        ``labels`` (n,), optional: each sample's true class, a class name or its number 1..N, or a
+        label of ``label_classes`` (anything else: unlabelled); windows are then scored against them."""
         arrived = time.perf_counter() if arrived is None else arrived
         t = np.asarray(t, dtype=np.float64).reshape(-1)
         x = np.asarray(x, dtype=np.float64).reshape(-1, 6)
@@ -384,6 +390,14 @@ class Streamer:
             for key, correct in (("accuracy", self.correct), ("smoothed_accuracy", self.smoothed_correct)):
                 summary[key] = round(correct / self.scored, 4) if self.scored else None
         return summary
+
+
+def _label_classes(bundle: Bundle) -> dict[str, str]:
+    """Recording label -> class, from the class map a bundle trained on recordings stores
+    (``bundle_class_map``'s, read here without pandas, which the Pi is spared)."""
+    stored = bundle.metadata.get("training", {}).get("recordings", {}).get("classes", {})
+    members = stored.get("members", {}) if isinstance(stored, dict) else {}
+    return {str(label): c for c, labels in members.items() if c in bundle.classes for label in labels}
 
 
 def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], None], *,
