@@ -428,20 +428,19 @@ def first_minutes(recordings: list, class_map, minutes: float | None) -> list:
 def finetune_windows(bundle: Bundle, folder, hop: int, minutes: float | None = None):
     """Windows (``hop`` apart, the bundle's pipeline without its normalization) of the recordings
     in ``folder`` labelled with the bundle's classes (its class map), and notes on labels that
-    are not classes. DataError when no recording holds one of the classes."""
-    from edgehar.data.recordings import bundle_class_map, read_recordings, recording_windows
+    are not classes. DataError (one line) when none of them makes a window of those classes."""
+    from edgehar.data.labelled import labelled_recordings
+    from edgehar.data.recordings import recording_windows
     from edgehar.errors import DataError
 
-    class_map = bundle_class_map(bundle)
-    recordings = read_recordings(folder)
+    recordings, class_map = labelled_recordings(bundle, folder)
     present = list(dict.fromkeys(name for r in recordings for name in r.labels_present()))
     ignored = [name for name in present if name not in class_map.labels]
     raw = replace(bundle.pipeline, mean=None, std=None)
     chosen = first_minutes(recordings, class_map, minutes)
     windows = recording_windows(chosen, raw, class_map, hop, str(folder))
     if not len(windows):
-        found = ", ".join(present) or "none"
-        raise DataError(f"{folder}: no labelled window of {bundle.name}'s classes "
-                        f"({', '.join(bundle.classes)}); labels found: {found}")
+        raise DataError(f"{folder}: no labelled stretch of {bundle.name}'s classes is a window long "
+                        f"({bundle.window} samples)")
     notes = [f"labels {', '.join(ignored)} are not classes of {bundle.name}; ignored"] if ignored else []
     return windows, notes
