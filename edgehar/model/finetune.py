@@ -1,8 +1,11 @@
 """Adapt a trained bundle to a new wearer, device or placement with a few minutes of their data.
 
 The bundle's pipeline (normalization included), classes, smoothing and decoder are kept; only
-weights change. Forgetting is what goes wrong with a few minutes of data (the first minutes of a
-session are often one kind of activity), so the update is guarded:
+weights change. A sensor worn turned (another mounting, a wrist) is handled first: ``align``
+estimates the rotation of its axes from the new windows and folds it into the first layer, which
+recovers what the turn cost (tools/personalise_results.py). Forgetting is what goes wrong with a
+few minutes of data (the first minutes of a session are often one kind of activity), so the
+update is guarded:
 
 - ``layers``: which weights move: ``all``, ``head`` (the last Dense), ``top:K`` (the last K
   convolution blocks and the head) or ``bn`` (batch-norm scales and shifts only);
