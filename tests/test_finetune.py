@@ -90,3 +90,13 @@ def test_finetune_never_writes_over_a_folder_that_is_not_a_bundle(base_bundle, w
                                   "--out", str(precious), "--force"))
     assert "is not a model bundle" in line
     assert (precious / "todo.txt").read_text() == "keep me"
+
+
+def test_finetune_keeps_a_base_that_already_labels_the_recordings_well(base_bundle, wearer, tmp_path):
+    out = tmp_path / "kept"
+    run = edgehar("finetune", str(base_bundle.path), "--recordings", str(wearer), "--out", str(out),
+                  "--minutes", "1", "--keep-below-loss", "1000")
+    assert run.returncode == 0, run.stderr
+    assert "kept as it is" in run.stdout
+    record = Bundle.load(out).metadata["finetune"]
+    assert record["adapted"] is False and record["alignment"] is None

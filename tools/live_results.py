@@ -148,7 +148,7 @@ def run_fold(name: str, recipe: dict, fold: int, held: list[int], subjects: list
         for variant, path in zip(VARIANTS, done, strict=True):  # folds cached before that check
             recordings, meta = load_recordings(path)
             if "uci_heldout_accuracy" not in meta:
-                bundle = Bundle.load(work / name / f"fold{fold}")
+                bundle = Bundle.load(fold_bundle(work, name, fold))
                 offline = offline_accuracy(bundle, variant, held_windows)
                 save_recordings(path, recordings, {**meta, "uci_heldout_accuracy": offline})
         return

@@ -36,6 +36,9 @@ def finetune(
         help="Weight of the base model's own outputs as a second target (default 1; 0: none).")] = None,
     guard: Annotated[float | None, typer.Option(
         help="Share of each labelled stretch held out: keep the base if worse there (default 0).")] = None,
+    keep_below_loss: Annotated[float | None, typer.Option(
+        help="Keep the base as it is when its mean cross-entropy on the recordings is at most this "
+             "(nats; default 0: always adapt; 1 never cost a measured wearer accuracy).")] = None,
     rehearse: Annotated[Path | None, typer.Option(
         help="The base model's training recordings: mix them into every batch against forgetting.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
@@ -55,7 +58,7 @@ def finetune(
         from edgehar.model.train import check_replaceable
 
     given = {"layers": layers, "epochs": epochs, "learning_rate": learning_rate, "align": align,
-             "distill": distill, "guard": guard, "seed": seed}
+             "distill": distill, "guard": guard, "keep_below_loss": keep_below_loss, "seed": seed}
     defaults = asdict(FinetuneConfig())
     config = FinetuneConfig(**{**defaults, **{k: v for k, v in given.items() if v is not None}}).check()
     if rehearse is not None and config.rehearsal == 0:
