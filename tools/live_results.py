@@ -73,13 +73,14 @@ def folds(subjects: list[int], k: int = FOLDS) -> list[list[int]]:
 
 
 def training_windows(recipe: dict, subjects: list[int], hapt: Path, uci_train):
+    """The recipe's training windows of ``subjects`` (``uci_train`` may be None for "hapt")."""
     pipeline = Pipeline.preset("causal9")
-    uci = uci_train.take(np.isin(uci_train.subject, subjects))
     if recipe["data"] == "uci":
-        return uci
+        return uci_train.take(np.isin(uci_train.subject, subjects))
     recorded = hapt_windows(hapt, pipeline, subjects=subjects)
     if recipe["data"] == "hapt":
         return recorded
+    uci = uci_train.take(np.isin(uci_train.subject, subjects))
     return replace(concat_windows([recorded, channel_windows(uci, pipeline)]),
                    source=f"{recorded.source} + {uci_train.source}")
 
@@ -113,11 +114,32 @@ def load_recordings(path: Path) -> tuple[list[StreamedRecording], dict]:
     return recordings, meta
 
 
+def fold_bundle(work: Path, name: str, fold: int) -> Path:
+    """Where fold ``fold`` of recipe ``name`` keeps its bundle."""
+    return work / name / f"fold{fold}"
+
+
+def train_fold(recipe: dict, out: Path, train_subjects: list[int], hapt: Path, uci_train, epochs: int,
+               min_epochs: int, seed: int):
+    """Train the recipe on ``train_subjects`` (early stopping on 3 of them), write the bundle to
+    ``out`` and export its VARIANTS; returns (bundle, training windows, fit result)."""
+    from edgehar.export.convert import export_variants
+    from edgehar.model.train import TrainConfig, fit, write_bundle
+
+    train = training_windows(recipe, train_subjects, hapt, uci_train)
+    config = TrainConfig(recipe["family"], dict(recipe["params"]), epochs=recipe.get("epochs", epochs),
+                         seed=seed, pipeline="causal9", val_subjects=3, patience=15,
+                         min_epochs=recipe.get("min_epochs", min_epochs),
+                         max_rotation=recipe.get("max_rotation", 15.0))
+    result = fit(config, train, None, progress=False)
+    bundle = write_bundle(out, result, train)
+    export_variants(bundle, train, VARIANTS, per_channel=recipe["per_channel"])
+    return Bundle.load(bundle.path), train, result
+
+
 def run_fold(name: str, recipe: dict, fold: int, held: list[int], subjects: list[int], hapt: Path,
              uci_train, work: Path, epochs: int, min_epochs: int, seed: int) -> None:
     """Train, export and stream one fold; cache the streamed windows of every variant."""
-    from edgehar.export.convert import export_variants
-    from edgehar.model.train import TrainConfig, fit, write_bundle
     from edgehar.runtime.validate import stream_hapt
 
     done = [work / name / f"fold{fold}-{v}.npz" for v in VARIANTS]
@@ -126,21 +148,14 @@ def run_fold(name: str, recipe: dict, fold: int, held: list[int], subjects: list
         for variant, path in zip(VARIANTS, done, strict=True):  # folds cached before that check
             recordings, meta = load_recordings(path)
             if "uci_heldout_accuracy" not in meta:
-                bundle = Bundle.load(work / name / f"fold{fold}")
+                bundle = Bundle.load(fold_bundle(work, name, fold))
                 offline = offline_accuracy(bundle, variant, held_windows)
                 save_recordings(path, recordings, {**meta, "uci_heldout_accuracy": offline})
         return
     began = time.time()
     train_subjects = [s for s in subjects if s not in held]
-    train = training_windows(recipe, train_subjects, hapt, uci_train)
-    config = TrainConfig(recipe["family"], dict(recipe["params"]), epochs=recipe.get("epochs", epochs),
-                         seed=seed, pipeline="causal9", val_subjects=3, patience=15,
-                         min_epochs=recipe.get("min_epochs", min_epochs),
-                         max_rotation=recipe.get("max_rotation", 15.0))
-    result = fit(config, train, None, progress=False)
-    bundle = write_bundle(work / name / f"fold{fold}", result, train)
-    export_variants(bundle, train, VARIANTS, per_channel=recipe["per_channel"])
-    bundle = Bundle.load(bundle.path)
+    bundle, train, result = train_fold(recipe, fold_bundle(work, name, fold), train_subjects, hapt, uci_train,
+                                       epochs, min_epochs, seed)
     meta = {"recipe": name, "fold": fold, "held_out": held, "train_subjects": train_subjects,
             "train_windows": len(train), "epochs_run": len(result.history["loss"]),
             "best_val_accuracy": max(result.history["val_accuracy"]),
