@@ -223,11 +223,12 @@ def run(fold: Fold, subject: int, configs: dict, minutes: list[float], rotations
 
 def int8_check(fold: Fold, subject: int, minutes: float, rot: str, cache: Path) -> None:
     """The chosen recipe once more on one subject, written as a bundle, exported int8 as `edgehar
-    export` would (calibrated on the bundle's training data), and streamed sample by sample through
-    the live runtime (LiteRT): its live accuracy beside the Keras float32 one of the same model."""
+    export` would (calibrated on the base's training data and the new wearer's windows), and
+    streamed sample by sample through the live runtime (LiteRT): its live accuracy beside the
+    Keras float32 one of the same model."""
     import tempfile
 
-    from edgehar.export.convert import calibration_windows, export_variants
+    from edgehar.export.convert import calibration_windows, export_variants, with_new_wearer
     from edgehar.model.finetune import FinetuneConfig, finetune, first_minutes, write_finetuned
     from edgehar.runtime.sources import iter_array
     from edgehar.runtime.stream import Streamer
@@ -245,7 +246,8 @@ def int8_check(fold: Fold, subject: int, minutes: float, rot: str, cache: Path) 
     result = finetune(fold.bundle, windows, config, None, fold.model)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = write_finetuned(Path(tmp) / "tuned", result, windows)
-        export_variants(bundle, calibration_windows(bundle, None), ("int8",))
+        calibration = with_new_wearer(bundle, calibration_windows(bundle, None), windows)
+        export_variants(bundle, calibration, ("int8",))
         bundle = Bundle.load(bundle.path)
         keras_rec = stream(result.model, bundle, rt, test.labels, Path(test.name).name, subject)
         streamer = Streamer.from_bundle(bundle, "int8")
@@ -393,6 +395,7 @@ def write_report(cache: Path, out: Path, every: list[list[int]], recipe: str) ->
     chosen = {spec: summarise(before, runs, CHOSEN, spec) for spec in ("none", "hmm:1")}
     done = sorted({r["subject"] for r in runs if r["config"] == CHOSEN})
     int8 = [json.loads(p.read_text()) for p in sorted((cache / "int8").glob("*.json"))]
+    int8_base = [json.loads(p.read_text()) for p in sorted((cache / "int8-base-calibration").glob("*.json"))]
     report = {
         "about": "Personalisation and mounting change (issue 12 b, c): tools/personalise_results.py. "
                  "Base models: the live benchmark's folds of recipe " + recipe + " (each subject adapted on "
@@ -416,6 +419,7 @@ def write_report(cache: Path, out: Path, every: list[list[int]], recipe: str) ->
         "targets_2min_post_hoc": {name: _targets(summarise(before, runs, name, "none")) for name in POST_HOC
                                   if any(r["config"] == name for r in runs)},
         "int8_litert_check": int8,
+        "int8_litert_check_base_calibration": int8_base,
         "tried_note": "mean over the subjects each config was run on (subjects); 1-2 subjects: the "
                       "first screen on fold 0; 6: folds 0-1; 21: all. gated-align-all-lwf and "
                       "keep-or-align-all-lwf were defined after the chosen recipe's full run.",

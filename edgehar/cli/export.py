@@ -72,6 +72,7 @@ def export(
     sources = TflmSources.at(tflm_sources) if tflm_sources is not None else None
     loaded = Bundle.load(bundle)
     calibration, validation = export_data(loaded, data, recordings)
+    calibration = finetuned_calibration(loaded, calibration)
     inside = _inside(firmware, loaded.path) if firmware is not None else None
     with loaded.edit() as stage:  # the bundle changes in one step, once everything is written
         with progress("converting") as step:
@@ -129,6 +130,22 @@ def export_data(bundle, data: Path | None, recordings: Path | None):
         return given, given
     train_windows, held_out = own_windows(bundle)
     return train_windows, held_out if given is None else given
+
+
+def finetuned_calibration(bundle, calibration):
+    """A fine-tuned bundle calibrates on its new wearer's recordings too, when they are here."""
+    from edgehar.data.labelled import bundle_windows, labelled_recordings
+    from edgehar.export.convert import with_new_wearer
+
+    folder = Path(bundle.metadata.get("finetune", {}).get("data_source") or "")
+    if not str(folder) or str(folder) == ".":
+        return calibration
+    if not folder.is_dir():
+        console.print(f"{folder} (the recordings {bundle.name} was fine-tuned on) is not on this machine: "
+                      "calibrating int8 on the base's data only", highlight=False, soft_wrap=True)
+        return calibration
+    new = bundle_windows(bundle, *labelled_recordings(bundle, folder), source=str(folder))
+    return with_new_wearer(bundle, calibration, new)
 
 
 def _inside(folder: Path, bundle: Path) -> Path | None:

@@ -18,9 +18,9 @@ import numpy as np
 from edgehar import atomic, tflog
 from edgehar.bundle import Bundle
 from edgehar.data.dataset import HarWindows
-from edgehar.data.recordings import hapt_windows
+from edgehar.data.recordings import RecordingWindows, concat_windows, hapt_windows
 from edgehar.errors import ExportError
-from edgehar.preprocess.prepare import model_inputs
+from edgehar.preprocess.prepare import channel_windows, model_inputs
 
 VARIANTS = ("float32", "float16", "dynamic", "int8")
 REPRESENTATIVE_WINDOWS = 500
@@ -210,6 +210,21 @@ def calibration_windows(bundle: Bundle, uci_train: HarWindows):
         raw = replace(bundle.pipeline, mean=None, std=None)
         return hapt_windows(source, raw)
     return uci_train
+
+
+def with_new_wearer(bundle: Bundle, base, new: RecordingWindows, n: int = REPRESENTATIVE_WINDOWS,
+                    seed: int = CALIBRATION_SEED) -> RecordingWindows:
+    """Calibration windows for a fine-tuned bundle: up to half of ``n`` from the new wearer's
+    recordings ``new`` (their mounting turns what the first layer sees), the rest from the
+    base's calibration windows ``base`` (the classes the new data may lack)."""
+    if isinstance(base, HarWindows):
+        base = channel_windows(base, bundle.pipeline)
+    rng = np.random.default_rng(seed)
+    k_new = min(len(new), n // 2)
+    k_base = min(len(base), n - k_new)
+    parts = [base.take(np.sort(rng.choice(len(base), k_base, replace=False))),
+             new.take(np.sort(rng.choice(len(new), k_new, replace=False)))]
+    return replace(concat_windows(parts), source=f"{base.source} + {new.source}")
 
 
 def recorded_per_channel(bundle: Bundle) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -441,7 +442,7 @@ def finetune_windows(bundle: Bundle, folder, hop: int, minutes: float | None = N
     ignored = [name for name in present if name not in class_map.labels]
     raw = replace(bundle.pipeline, mean=None, std=None)
     chosen = first_minutes(recordings, class_map, minutes)
-    windows = recording_windows(chosen, raw, class_map, hop, str(folder))
+    windows = recording_windows(chosen, raw, class_map, hop, str(Path(folder).resolve()))
     if not len(windows):
         raise DataError(f"{folder}: no labelled stretch of {bundle.name}'s classes is a window long "
                         f"({bundle.window} samples)")
