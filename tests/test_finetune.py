@@ -65,10 +65,14 @@ def test_finetune_cli_adapts_a_bundle_to_one_minute_of_a_new_wearer_and_the_resu
     assert set(record["windows_per_class"]) == set(base_bundle.classes)
     assert record["windows_per_class"]["WALKING"] == 0
 
-    # No UCI HAR: int8 is calibrated (and checked) on the base's training recordings.
+    # No UCI HAR: int8 is calibrated (and checked) on the base's training recordings and, since the
+    # wearer's mounting is what the device will see, on the wearer's recordings too.
     export = edgehar("export", str(out), "--quant", "int8", "--accept-failed-checks")
     assert export.returncode == 0, export.stderr
-    assert (Bundle.load(out).tflite("int8")).is_file()
+    exported = Bundle.load(out)
+    assert exported.tflite("int8").is_file()
+    calibration = exported.metadata["exports"]["int8"]["calibration"]
+    assert calibration["data"].endswith(f" + {wearer.resolve()}") and calibration["windows"] > 100
 
 
 def test_finetune_refuses_recordings_without_any_of_the_bundles_classes(base_bundle, tmp_path):
