@@ -395,7 +395,7 @@ def write_report(cache: Path, out: Path, every: list[list[int]], recipe: str) ->
     chosen = {spec: summarise(before, runs, CHOSEN, spec) for spec in ("none", "hmm:1")}
     done = sorted({r["subject"] for r in runs if r["config"] == CHOSEN})
     int8 = [json.loads(p.read_text()) for p in sorted((cache / "int8").glob("*.json"))]
-    int8_base = [json.loads(p.read_text()) for p in sorted((cache / "int8-base-calibration").glob("*.json"))]
+    int8_base = [json.loads(p.read_text()) for p in sorted((cache / "int8_base_calibration").glob("*.json"))]
     report = {
         "about": "Personalisation and mounting change (issue 12 b, c): tools/personalise_results.py. "
                  "Base models: the live benchmark's folds of recipe " + recipe + " (each subject adapted on "
