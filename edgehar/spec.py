@@ -1,5 +1,6 @@
-"""The fixed facts every stage agrees on: classes, channels, rates and window geometry."""
+"""The fixed facts every stage agrees on: classes, channels, units, rates and window geometry."""
 
+import math
 import re
 
 ACTIVITIES = (
@@ -34,6 +35,11 @@ UCI_CHANNELS = (
 
 RAW_COLUMNS = ("ax", "ay", "az", "gx", "gy", "gz")
 """What an IMU delivers: total acceleration in g, angular velocity in rad/s."""
+
+STANDARD_GRAVITY = 9.80665
+ACC_UNITS = {"g": 1.0, "ms2": 1.0 / STANDARD_GRAVITY}
+GYRO_UNITS = {"rads": 1.0, "dps": math.pi / 180.0}
+"""Factors that turn each unit a source or recording may use into edgehar's (g, rad/s)."""
 
 SAMPLE_RATE_HZ = 50.0
 WINDOW = 128

@@ -26,6 +26,7 @@ from edgehar.runtime.sources import (
     paced,
     parse_line,
     parse_lines,
+    resolve_units,
 )
 
 GOOD = "0.02,0.98,-0.1,0.2,0.01,-0.02,0.03"
@@ -264,3 +265,27 @@ def test_imu_spec_and_decoding():
     # LSM6DS3: gyro first, little-endian; 0.061 mg and 17.5 m°/s per count.
     block = np.array([0, 5714, 0, 0, 0, 16393], dtype="<i2").tobytes()
     np.testing.assert_allclose(lsm.decode(block), [0, 0, 1, 0, math.radians(100), 0], rtol=1e-3)
+
+
+def _replay(spec: str, acc_unit=None, gyro_unit=None) -> np.ndarray:
+    acc, gyro = resolve_units(spec, acc_unit, gyro_unit)
+    return np.concatenate([c.x for c in open_source(spec, acc_unit=acc, gyro_unit=gyro)])
+
+
+def test_a_replayed_recording_is_read_in_the_units_its_sidecar_names(tmp_path):
+    rows = [(i / 50, 0.1, -0.2, 1.0, 0.01, -0.02, 0.5) for i in range(200)]
+    (tmp_path / "g.csv").write_text("t,ax,ay,az,gx,gy,gz\n" + "".join(
+        f"{t:.2f},{ax},{ay},{az},{gx},{gy},{gz}\n" for t, ax, ay, az, gx, gy, gz in rows))
+    (tmp_path / "si.csv").write_text("t,ax,ay,az,gx,gy,gz\n" + "".join(
+        f"{t:.2f},{ax * 9.80665!r},{ay * 9.80665!r},{az * 9.80665!r},{math.degrees(gx)!r},"
+        f"{math.degrees(gy)!r},{math.degrees(gz)!r}\n" for t, ax, ay, az, gx, gy, gz in rows))
+    (tmp_path / "si.json").write_text('{"units": {"acc": "ms2", "gyro": "dps"}}')
+    np.testing.assert_allclose(_replay(f"csv:{tmp_path / 'si.csv'}"), _replay(f"csv:{tmp_path / 'g.csv'}"),
+                               rtol=1e-6)
+    assert resolve_units(f"csv:{tmp_path / 'g.csv'}") == ("g", "rads")
+    assert resolve_units("udp:0.0.0.0:5005", "ms2") == ("ms2", "rads")
+    with pytest.raises(SourceError, match="--acc-unit g: .*si.json says the recording is in ms2"):
+        resolve_units(f"csv:{tmp_path / 'si.csv'}", "g")
+    (tmp_path / "si.json").write_text('{"rate_hz": 100}')
+    with pytest.raises(DataError, match="rate_hz"):
+        resolve_units(f"csv:{tmp_path / 'si.csv'}")

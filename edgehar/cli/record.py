@@ -39,9 +39,12 @@ def record(
         help="Stop after this many seconds of samples.")] = None,
     timeout: Annotated[float, typer.Option(help="Stop when a live source is silent this long (s).")] = 5.0,
     speed: Annotated[str, typer.Option(help="Replay files at 'max' speed or in 'realtime'.")] = "max",
-    acc_unit: Annotated[str, typer.Option(help="Acceleration unit of csv/serial/udp: g or ms2.")] = "g",
-    gyro_unit: Annotated[str, typer.Option(
-        help="Angular velocity unit of csv/serial/udp: rads or dps.")] = "rads",
+    acc_unit: Annotated[str | None, typer.Option(
+        help="Acceleration unit of csv/serial/udp: g or ms2. Default: a replayed recording's sidecar, "
+        "else g.")] = None,
+    gyro_unit: Annotated[str | None, typer.Option(
+        help="Angular velocity unit of csv/serial/udp: rads or dps. Default: a replayed recording's "
+        "sidecar, else rads.")] = None,
     axes: Annotated[str, typer.Option(
         help="Device axes as edgehar's x,y,z, with signs, e.g. y,-x,z for a sensor turned 90°.")] = "x,y,z",
 ) -> None:
@@ -53,8 +56,9 @@ def record(
     1 when a live source went silent or away (what was recorded is kept);
     2 for bad options or input (one error line)."""
     from edgehar.runtime.recorder import Session, parse_keys, record
-    from edgehar.runtime.sources import is_live, open_source
+    from edgehar.runtime.sources import is_live, open_source, resolve_units
 
+    acc_unit, gyro_unit = resolve_units(source, acc_unit, gyro_unit)
     meta = Session(source=source, subject=subject, session=session or "", device=device, axes=axes,
                    source_units=(acc_unit, gyro_unit), keys=parse_keys(keys), label=label or "")
     meta.name(name)  # a bad --name fails before the source is opened

@@ -52,9 +52,12 @@ def stream(
     timeout: Annotated[float, typer.Option(help="Stop when a live source is silent this long (s).")] = 5.0,
     max_gap: Annotated[float, typer.Option(
         help="A pause longer than this (s) restarts the window and the filters.")] = 0.1,
-    acc_unit: Annotated[str, typer.Option(help="Acceleration unit of csv/serial/udp: g or ms2.")] = "g",
-    gyro_unit: Annotated[str, typer.Option(
-        help="Angular velocity unit of csv/serial/udp: rads or dps.")] = "rads",
+    acc_unit: Annotated[str | None, typer.Option(
+        help="Acceleration unit of csv/serial/udp: g or ms2. Default: a replayed recording's sidecar, "
+        "else g.")] = None,
+    gyro_unit: Annotated[str | None, typer.Option(
+        help="Angular velocity unit of csv/serial/udp: rads or dps. Default: a replayed recording's "
+        "sidecar, else rads.")] = None,
     axes: Annotated[str, typer.Option(
         help="Device axes as edgehar's x,y,z, with signs, e.g. y,-x,z for a sensor turned 90°.")] = "x,y,z",
     max_acc: Annotated[float | None, typer.Option(
@@ -74,10 +77,11 @@ def stream(
     bad input (an error line and the summary), 130 on Ctrl-C, 143 on SIGTERM."""
     from edgehar.runtime.limits import SampleLimits
     from edgehar.runtime.smoothing import make_smoother
-    from edgehar.runtime.sources import is_live, open_source
+    from edgehar.runtime.sources import is_live, open_source, resolve_units
     from edgehar.runtime.stream import Result, Streamer, Terminated, run
 
     bundle = _bundle(model)
+    acc_unit, gyro_unit = resolve_units(source, acc_unit, gyro_unit)
     smoother = make_smoother(smooth or bundle.smoothing, bundle)
     streamer = Streamer.from_bundle(bundle, variant, hop=hop, smoother=smoother,
                                     max_gap_s=max_gap,

@@ -28,14 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edgehar.data.sidecar import read_sidecar, sidecar_path
 from edgehar.errors import DataError, SourceError
-from edgehar.spec import RAW_COLUMNS, SAMPLE_RATE_HZ
+from edgehar.spec import ACC_UNITS, GYRO_UNITS, RAW_COLUMNS, SAMPLE_RATE_HZ
 
 CSV_HEADER = ("t", *RAW_COLUMNS)
 LABELLED_HEADER = (*CSV_HEADER, "label")
-STANDARD_GRAVITY = 9.80665
-ACC_UNITS = {"g": 1.0, "ms2": 1.0 / STANDARD_GRAVITY}
-GYRO_UNITS = {"rads": 1.0, "dps": math.pi / 180.0}
 REPLAY_CHUNK = 64
 """Samples per chunk when a recording is replayed at full speed."""
 MAX_LINE_BYTES = 1024
@@ -372,6 +370,22 @@ def paced(chunks: Iterable[Chunk], speed: str) -> Iterator[Chunk]:
 def is_live(spec: str) -> bool:
     """Whether a source spec names a live sensor or stream rather than a recording."""
     return spec.partition(":")[0] in ("serial", "udp", "imu") or spec == "csv:-"
+
+
+def resolve_units(spec: str, acc_unit: str | None = None, gyro_unit: str | None = None) -> tuple[str, str]:
+    """The (acc, gyro) units of source ``spec``: those given, else, for ``csv:PATH``, what the
+    recording's sidecar ``NAME.json`` says, else g and rad/s. A unit given that contradicts the
+    sidecar is a SourceError: replaying a recording in the wrong units would mislabel it silently."""
+    kind, _, arg = spec.partition(":")
+    side = read_sidecar(sidecar_path(arg)) if kind == "csv" and arg not in ("", "-") else {}
+    units = side.get("units", {"acc": "g", "gyro": "rads"})
+    resolved = []
+    for option, given, key in (("--acc-unit", acc_unit, "acc"), ("--gyro-unit", gyro_unit, "gyro")):
+        if side and given is not None and given != units[key]:
+            raise SourceError(f"{option} {given}: {sidecar_path(arg)} says the recording is in "
+                              f"{units[key]}; leave {option} out")
+        resolved.append(given if given is not None else units[key])
+    return resolved[0], resolved[1]
 
 
 def open_source(spec: str, *, speed: str = "max", timeout: float = 5.0,
