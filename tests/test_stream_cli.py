@@ -62,7 +62,9 @@ def wait_for_lines(stream, n: int, limit_s: float = 60) -> list[str]:
 def test_a_signal_stops_a_live_stream_cleanly_with_a_summary_and_128_plus_its_number(tiny_bundle, signum,
                                                                                      code, end):
     args = ["stream", "--model", str(tiny_bundle.path), "--source", "csv:-", "--jsonl"]
+    # As in a terminal: SIGINT not ignored (a shell's background job, e.g. this test run's, ignores it).
     proc = subprocess.Popen([*EDGEHAR, *args],
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = ["t,ax,ay,az,gx,gy,gz", "garbage", "0.0,1,0,0,0,0,nan"]
