@@ -153,3 +153,22 @@ def test_training_windows_are_recorded_per_class(own, tmp_path):
     assert list(windows) == ["active", "static", "lying"] and sum(windows.values()) == meta["training"][
         "train_windows"]
     assert np.all(np.array(list(windows.values())) > 0)
+
+
+def test_train_says_when_the_held_out_people_lack_a_class(own, no_uci, tmp_path):
+    from edgehar.model.train import split_validation
+
+    recordings = read_recordings(own)
+    windows = recording_windows(recordings, Pipeline.preset("raw6"), ClassMap.parse(THREE))
+    held = split_validation(windows, 1, 1)[2]["groups"]  # whom `train --seed 1` holds out
+    folder = tmp_path / "lying-only-in-training"
+    for rec in recordings:
+        if rec.subject in held:  # the held-out person never lies down
+            lying = rec.label_names.index("LAYING") + 1
+            rec = replace(rec, labels=np.where(rec.labels == lying, 0, rec.labels))
+        write_recording(rec, folder / f"user{rec.subject}.csv")
+    res = CliRunner().invoke(app, ["train", "--recordings", str(folder), "--classes", THREE, *TINY,
+                                   "--out", str(tmp_path / "m")])
+    assert res.exit_code == 0, res.output
+    assert f"held-out subjects {held[0]}" in res.output
+    assert "note: the held-out subjects have no windows of lying" in " ".join(res.output.split())

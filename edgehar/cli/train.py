@@ -113,6 +113,11 @@ def train(
             console.print(f">#{run}: {accuracies[-1] * 100:.3f} (validation accuracy on held-out "
                           f"{v['by']}s {', '.join(map(str, v['groups']))}, {v['report']['windows']} "
                           "windows, %)")
+            missing = [c for c, m in v["report"]["per_class"].items() if not m["support"]]
+            if missing:
+                console.print(f"note: the held-out {v['by']}s have no windows of {', '.join(missing)}, so "
+                              "early stopping cannot judge those classes; another --seed draws other "
+                              f"{v['by']}s", highlight=False, soft_wrap=True)
         else:
             console.print(f">#{run}: trained (nothing held out: no accuracy to report)")
     summary = repeat_summary(accuracies) if accuracies else None
