@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from edgehar.cli.app import app
+from edgehar.cli.source_options import AccUnitOption, AxesOption, GyroUnitOption, TimeoutOption
 from edgehar.errors import OptionError
 
 EXIT_CODES = {"timeout": 1, "disconnected": 1, "error": 2}
@@ -37,16 +38,11 @@ def record(
         "q = stop. Keys are read from the terminal, also while stdin is the data.")] = None,
     duration: Annotated[float | None, typer.Option(
         help="Stop after this many seconds of samples.")] = None,
-    timeout: Annotated[float, typer.Option(help="Stop when a live source is silent this long (s).")] = 5.0,
+    timeout: TimeoutOption = 5.0,
     speed: Annotated[str, typer.Option(help="Replay files at 'max' speed or in 'realtime'.")] = "max",
-    acc_unit: Annotated[str | None, typer.Option(
-        help="Acceleration unit of csv/serial/udp: g or ms2. Default: a replayed recording's sidecar, "
-        "else g.")] = None,
-    gyro_unit: Annotated[str | None, typer.Option(
-        help="Angular velocity unit of csv/serial/udp: rads or dps. Default: a replayed recording's "
-        "sidecar, else rads.")] = None,
-    axes: Annotated[str, typer.Option(
-        help="Device axes as edgehar's x,y,z, with signs, e.g. y,-x,z for a sensor turned 90°.")] = "x,y,z",
+    acc_unit: AccUnitOption = None,
+    gyro_unit: GyroUnitOption = None,
+    axes: AxesOption = "x,y,z",
 ) -> None:
     """Record a live IMU source, labelled as you go, for training on your own data.
 

@@ -17,6 +17,7 @@ import typer
 from edgehar.bundle import Bundle
 from edgehar.cli.app import DataOption, RecordingsOption, app, on_command_line, progress
 from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption, PublishOption
+from edgehar.cli.source_options import AccUnitOption, AxesOption, GyroUnitOption, TimeoutOption
 from edgehar.errors import EdgeharError, OptionError
 
 ModelOption = Annotated[Path | None, typer.Option(
@@ -49,17 +50,12 @@ def stream(
     out: Annotated[Path | None, typer.Option(help="Write results here instead of stdout.")] = None,
     speed: Annotated[str, typer.Option(
         help="Replay files at 'max' speed or in 'realtime' (pauses over 10 s are not waited).")] = "max",
-    timeout: Annotated[float, typer.Option(help="Stop when a live source is silent this long (s).")] = 5.0,
+    timeout: TimeoutOption = 5.0,
     max_gap: Annotated[float, typer.Option(
         help="A pause longer than this (s) restarts the window and the filters.")] = 0.1,
-    acc_unit: Annotated[str | None, typer.Option(
-        help="Acceleration unit of csv/serial/udp: g or ms2. Default: a replayed recording's sidecar, "
-        "else g.")] = None,
-    gyro_unit: Annotated[str | None, typer.Option(
-        help="Angular velocity unit of csv/serial/udp: rads or dps. Default: a replayed recording's "
-        "sidecar, else rads.")] = None,
-    axes: Annotated[str, typer.Option(
-        help="Device axes as edgehar's x,y,z, with signs, e.g. y,-x,z for a sensor turned 90°.")] = "x,y,z",
+    acc_unit: AccUnitOption = None,
+    gyro_unit: GyroUnitOption = None,
+    axes: AxesOption = "x,y,z",
     max_acc: Annotated[float | None, typer.Option(
         help="Drop samples with |acceleration| above this on any axis (g). Default: the bundle's, "
         "else 24.")] = None,
