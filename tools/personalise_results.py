@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import typer
+from scipy.spatial.transform import Rotation
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -58,30 +59,15 @@ RATE = 50.0
 SIX = ClassMap.identity(ACTIVITIES)
 
 
-def _rz(degrees: float) -> np.ndarray:
-    c, s = np.cos(np.deg2rad(degrees)), np.sin(np.deg2rad(degrees))
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-
-
-def _rx(degrees: float) -> np.ndarray:
-    c, s = np.cos(np.deg2rad(degrees)), np.sin(np.deg2rad(degrees))
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-
-
-def _ry(degrees: float) -> np.ndarray:
-    c, s = np.cos(np.deg2rad(degrees)), np.sin(np.deg2rad(degrees))
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-
-
 ROTATIONS = {
     "none": np.eye(3),
     # The phone turned a quarter in its own plane (about its screen normal z): gravity, which
     # the upright phone reads on x, moves to y.
-    "z90": np.round(_rz(90), 12),
+    "z90": np.round(Rotation.from_euler("z", 90, degrees=True).as_matrix(), 12),
     # Wrist-like: x along a hanging forearm pointing to the hand (x flipped: Rz(180)), the
     # forearm pronated 40 degrees (Rx) and the wrist tilted 30 degrees (Ry): gravity split
     # over all three axes.
-    "wrist": _ry(30) @ _rx(40) @ _rz(180),
+    "wrist": Rotation.from_euler("zxy", [180, 40, 30], degrees=True).as_matrix(),  # Ry(30) Rx(40) Rz(180)
 }
 """v' = R v for acceleration and angular velocity alike."""
 

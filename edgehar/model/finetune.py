@@ -23,12 +23,12 @@ update is guarded:
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import keras
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from edgehar.bundle import Bundle, sha256_of
 from edgehar.data.recordings import RecordingWindows
@@ -153,15 +153,8 @@ def _trainable(model: keras.Model, layers: str) -> None:
 
 
 def cube_rotations() -> np.ndarray:
-    """The 24 proper rotations mapping the axes onto (signed) axes."""
-    out = []
-    for perm in itertools.permutations(range(3)):
-        for signs in itertools.product((1, -1), repeat=3):
-            m = np.zeros((3, 3))
-            m[range(3), perm] = signs
-            if np.linalg.det(m) > 0:
-                out.append(m)
-    return np.array(out)
+    """The 24 proper rotations mapping the axes onto (signed) axes: the octahedral group."""
+    return np.round(Rotation.create_group("O").as_matrix()) + 0.0
 
 
 def channel_rotation(channels: tuple[str, ...], rotation: np.ndarray) -> np.ndarray:
