@@ -11,7 +11,7 @@ from edgehar.bundle import Bundle
 from edgehar.cli import app
 from edgehar.export.bench import bench
 from edgehar.runtime.stream import Result
-from edgehar.runtime.validate import validate_test_split
+from edgehar.scoring.validate import validate_test_split
 
 
 def test_text_stream_lines_come_under_a_header():

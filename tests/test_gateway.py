@@ -12,10 +12,10 @@ import pytest
 from mqtt_broker import broker, mqtt, recorder  # noqa: F401  (fixtures)
 
 from edgehar.bundle import Bundle
-from edgehar.runtime.gateway import decode_batch, pack_binary
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk, demo_path, iter_csv
 from edgehar.runtime.stream import Streamer, run
+from edgehar.services.gateway import decode_batch, pack_binary
 
 SAMPLES = 3000
 ACC_SCALE, GYRO_SCALE = 1 / 4096, 1 / 1000  # a ±8 g accelerometer, a gyro in mrad/s

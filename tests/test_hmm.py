@@ -20,7 +20,7 @@ from edgehar.runtime.hmm import HmmDecoder, HmmParams
 from edgehar.runtime.hmm_fit import add_decoder, estimate_hmm, estimate_hmm_recordings, window_labels
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.stream import Streamer
-from edgehar.runtime.validate import validate_hapt
+from edgehar.scoring.validate import validate_hapt
 from edgehar.spec import ACTIVITIES, HAPT_ACTIVITIES, HOP, WINDOW
 
 REPO = Path(__file__).resolve().parent.parent

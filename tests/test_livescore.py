@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgehar.runtime.livescore import StreamedRecording, live_scores
+from edgehar.scoring.livescore import StreamedRecording, live_scores
 from edgehar.spec import ACTIVITIES
 
 SITTING, STANDING = ACTIVITIES.index("SITTING"), ACTIVITIES.index("STANDING")

@@ -12,9 +12,9 @@ import pytest
 from mqtt_broker import Mosquitto, Recorder, broker, free_port, recorder  # noqa: F401  (fixtures)
 
 from edgehar.bundle import Bundle
-from edgehar.runtime.mqtt import PublishError, open_publisher, parse_url
 from edgehar.runtime.sources import demo_path, iter_csv
 from edgehar.runtime.stream import Streamer, run
+from edgehar.services.mqtt import PublishError, open_publisher, parse_url
 
 
 def edgehar(*args, env=None, timeout=120):

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from edgehar.runtime.validate import validate_hapt, validate_test_split
+from edgehar.scoring.validate import validate_hapt, validate_test_split
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_hapt_scores_activity_windows_per_smoothing_and_counts_flips(tiny_bundle
 def test_recordings_path_scores_a_hapt_experiment_as_the_hapt_path_does_and_agrees_with_offline(
         tiny_bundle, hapt_raw):
     from edgehar.data.recordings import bundle_class_map, read_hapt_recordings
-    from edgehar.runtime.validate import validate_recordings
+    from edgehar.scoring.validate import validate_recordings
 
     recordings = read_hapt_recordings(hapt_raw, experiments=[1])
     smoothers = ("none", "vote:5")

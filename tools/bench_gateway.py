@@ -40,8 +40,8 @@ import numpy as np
 
 from edgehar.atomic import write_json
 from edgehar.bundle import Bundle
-from edgehar.runtime.gateway import pack_binary
 from edgehar.runtime.sources import demo_path, iter_csv
+from edgehar.services.gateway import pack_binary
 
 ROOT, RATE_HZ, WINDOW, HOP = "bench", 50, 128, 64
 ACC_SCALE, GYRO_SCALE = 1 / 4096, 1 / 1000
@@ -234,8 +234,8 @@ def stream_overhead(folder: Path, repeats: int) -> dict:
     """The demo streamed with and without `--publish`: the time publishing adds per window at full
     replay speed (the network thread's work included), the time one ``publish()`` call takes when
     windows come at a live pace (one every 20 ms here), and whether the results differ."""
-    from edgehar.runtime.mqtt import open_publisher
     from edgehar.runtime.stream import Streamer, run
+    from edgehar.services.mqtt import open_publisher
 
     broker, port = start_broker(folder)
     bundle = Bundle.default()

@@ -28,7 +28,7 @@ from edgehar.data.uci import load_split
 from edgehar.export.convert import export_variants
 from edgehar.model.train import TrainConfig, fit, write_bundle
 from edgehar.preprocess.pipeline import PRESETS, Pipeline
-from edgehar.runtime.validate import validate_hapt, validate_test_split
+from edgehar.scoring.validate import validate_hapt, validate_test_split
 
 
 def audit_one(name: str, config: TrainConfig, train, test, hapt: Path, work: Path) -> dict:

@@ -9,7 +9,7 @@ Leave-subjects-out cross-validation over the 21 UCI HAR training subjects, whose
    LiteRT) and keep every window's probabilities (``--work`` caches them, so re-scoring
    with another smoother needs no training);
 
-then score each smoothing with :func:`edgehar.runtime.livescore.live_scores` and report the
+then score each smoothing with :func:`edgehar.scoring.livescore.live_scores` and report the
 mean ± std over folds. The UCI HAR test split is not used here: it stays the final check.
 
     python tools/live_results.py --hapt ../shared/data/hapt-raw/RawData [--recipes mcu-hapt,pi-hapt]
@@ -38,8 +38,8 @@ from edgehar.preprocess.prepare import channel_windows, model_inputs
 from edgehar.runtime.hmm import HmmDecoder
 from edgehar.runtime.hmm_fit import estimate_hmm
 from edgehar.runtime.interpreter import TFLiteClassifier
-from edgehar.runtime.livescore import StreamedRecording, live_scores
 from edgehar.runtime.smoothing import make_smoother
+from edgehar.scoring.livescore import StreamedRecording, live_scores
 from edgehar.spec import HOP, WINDOW
 
 MCU = {"filters": [16, 32, 64, 96], "kernel": [7, 5, 7, 7], "full_convs": 2}
@@ -140,7 +140,7 @@ def train_fold(recipe: dict, out: Path, train_subjects: list[int], hapt: Path, u
 def run_fold(name: str, recipe: dict, fold: int, held: list[int], subjects: list[int], hapt: Path,
              uci_train, work: Path, epochs: int, min_epochs: int, seed: int) -> None:
     """Train, export and stream one fold; cache the streamed windows of every variant."""
-    from edgehar.runtime.validate import stream_hapt
+    from edgehar.scoring.validate import stream_hapt
 
     done = [work / name / f"fold{fold}-{v}.npz" for v in VARIANTS]
     held_windows = uci_train.take(np.isin(uci_train.subject, held))

@@ -12,7 +12,7 @@ For each held-out subject (two HAPT experiments each):
 - test: their second experiment, streamed whole, the same for every N;
 - live accuracy: the window probabilities the stream computes (the causal pipeline run over the
   whole recording, cut at the bundle's hop, Keras float32), scored with
-  :func:`edgehar.runtime.livescore.live_scores`, smoothing ``none`` and ``hmm:1`` (the fold's
+  :func:`edgehar.scoring.livescore.live_scores`, smoothing ``none`` and ``hmm:1`` (the fold's
   decoder estimated from its training subjects' labels, as the live benchmark does);
 - mounting change: both experiments' acc and gyro turned by the same rotation (ROTATIONS),
   before and after fine-tuning on the rotated adaptation data.
@@ -52,7 +52,7 @@ from edgehar.data.recordings import (  # noqa: E402
     read_hapt_recordings,
     recording_windows,
 )
-from edgehar.runtime.livescore import StreamedRecording, live_scores  # noqa: E402
+from edgehar.scoring.livescore import StreamedRecording, live_scores  # noqa: E402
 from edgehar.spec import ACTIVITIES  # noqa: E402
 
 RATE = 50.0

@@ -35,9 +35,9 @@ def serve(
     discovery_prefix: DiscoveryOption = "homeassistant",
 ) -> None:
     """Classify the IMU streams of many sensor nodes that publish raw samples over MQTT."""
-    from edgehar.runtime.gateway import Gateway
-    from edgehar.runtime.mqtt import Connection, parse_url
     from edgehar.runtime.stream import Terminated
+    from edgehar.services.gateway import Gateway
+    from edgehar.services.mqtt import Connection, parse_url
 
     bundle = _bundle(model)
     target = parse_url(mqtt, default_topic="edgehar")

@@ -85,7 +85,7 @@ def stream(
     chunks = open_source(source, speed=speed, timeout=timeout, acc_unit=acc_unit, gyro_unit=gyro_unit,
                          axes=axes)
     if publish:
-        from edgehar.runtime.mqtt import open_publisher
+        from edgehar.services.mqtt import open_publisher
 
         publisher, conn = open_publisher(publish, bundle.classes, bundle.name, ca_file=mqtt_ca,
                                          buffer=mqtt_buffer, discovery_prefix=discovery_prefix)
@@ -140,7 +140,7 @@ def validate(
     --recordings DIR: instead stream each labelled recording sample by sample at the bundle's hop
     and score it live (accuracy, macro-F1, recall per class, label changes per minute against the
     true rate, detection delay) with each smoothing the bundle supports; no UCI HAR needed."""
-    from edgehar.runtime.validate import validate_hapt, validate_test_split
+    from edgehar.scoring.validate import validate_hapt, validate_test_split
 
     if recordings is not None and (hapt is not None or on_command_line(ctx, "data")):
         raise OptionError("--recordings replaces the test split and --hapt: give --recordings alone "
@@ -176,7 +176,7 @@ def validate(
 def _validate_recordings(bundle: Bundle, folder: Path, variant: str, as_json: bool) -> None:
     """``edgehar validate --recordings``: the report as one JSON object or a few lines."""
     from edgehar.data.labelled import labelled_recordings
-    from edgehar.runtime.validate import validate_recordings
+    from edgehar.scoring.validate import validate_recordings
 
     recordings, class_map = labelled_recordings(bundle, folder)
     with progress("streaming recordings") as step:

@@ -15,7 +15,7 @@ Nodes publish batches of raw samples to ``<root>/<device>/imu`` (``device``: 1-6
 
 Every device gets its own :class:`~edgehar.runtime.stream.Streamer` (the same preprocessing, gap
 and bad-input handling as ``edgehar stream``; all share one interpreter) and its results go out
-under ``<root>/<device>/`` as :mod:`edgehar.runtime.mqtt` describes. A device silent for
+under ``<root>/<device>/`` as :mod:`edgehar.services.mqtt` describes. A device silent for
 ``idle_s`` is marked offline and forgotten. Bad payloads are counted, never classified.
 """
 
@@ -37,10 +37,10 @@ import numpy as np
 from edgehar.bundle import Bundle
 from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.limits import SampleLimits
-from edgehar.runtime.mqtt import Connection, ResultPublisher
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk, parse_lines
 from edgehar.runtime.stream import Streamer, Terminated
+from edgehar.services.mqtt import Connection, ResultPublisher
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_-]{0,63}")
 HEADER = struct.Struct("<2sBBQff")

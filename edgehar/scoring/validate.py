@@ -32,10 +32,10 @@ from edgehar.data.segments import stitch
 from edgehar.errors import DataError, EdgeharError
 from edgehar.preprocess.prepare import model_inputs
 from edgehar.runtime.interpreter import TFLiteClassifier
-from edgehar.runtime.livescore import StreamedRecording, live_scores
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk, iter_array
 from edgehar.runtime.stream import Result, Streamer, run
+from edgehar.scoring.livescore import StreamedRecording, live_scores
 from edgehar.spec import ACTIVITIES, HOP, WINDOW
 
 HAPT_SMOOTHERS = ("none", "vote:5", "ema:0.3", "hysteresis:3:0.9")

@@ -1,0 +1,1 @@
+"""Scoring a bundle: live validation against recordings and the test split, and live-score metrics."""

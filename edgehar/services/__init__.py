@@ -1,0 +1,1 @@
+"""Network services around the runtime: MQTT publishing and the many-device gateway."""
