@@ -12,8 +12,34 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand
 
-app = typer.Typer(
+
+class Command(TyperCommand):
+    """A command whose usage line names its arguments as the docs do: ``BUNDLE`` when required,
+    ``[BUNDLE]`` when optional (typer's own form is ``{bundle}``)."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = (param.metavar or param.name).upper()
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
+class Typer(typer.Typer):
+    """typer.Typer whose commands are :class:`Command` and whose help prints as written:
+    ``[brackets]`` in a help text are text, not rich markup."""
+
+    def __init__(self, **kwargs):
+        super().__init__(rich_markup_mode=None, **kwargs)
+
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or Command, **kwargs)
+
+
+app = Typer(
     name="edgehar",
     help="On-device human activity recognition: data, train, export, stream.",
     no_args_is_help=True,

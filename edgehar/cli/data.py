@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from edgehar.cli.app import DataOption, app, print_table
+from edgehar.cli.app import DataOption, Typer, app, print_table
 
-data_app = typer.Typer(help="Get and inspect the UCI HAR dataset.", no_args_is_help=True)
+data_app = Typer(help="Get and inspect the UCI HAR dataset.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 
