@@ -44,3 +44,45 @@ def quiet() -> Iterator[None]:
                 log.seek(0)
                 sys.stderr.buffer.write(log.read())
                 sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def quiet_native() -> Iterator[None]:
+    """Keep what TensorFlow's C++ side writes to file descriptor 2 inside the block (absl's
+    ``E0000 … NodeDef mentions attribute use_unbounded_threadpool`` lines while training) off the
+    terminal, while Python's own stderr (progress bars, messages) still shows: when
+    ``sys.stderr`` is descriptor 2 it moves to a copy of it. The swallowed lines are replayed if
+    the block raises."""
+    if os.environ.get("EDGEHAR_TF_LOGS"):
+        yield
+        return
+    python_stderr = sys.stderr
+    python_stderr.flush()
+    saved = os.dup(2)
+    moved = _fileno(python_stderr) == 2
+    if moved:
+        sys.stderr = open(saved, "w", buffering=1, encoding=python_stderr.encoding,  # noqa: SIM115
+                          errors=python_stderr.errors, closefd=False)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            if moved:
+                sys.stderr.close()
+                sys.stderr = python_stderr
+            os.close(saved)
+            if failed:
+                log.seek(0)
+                os.write(2, log.read())
+
+
+def _fileno(stream) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperArgument, TyperCommand
 
 
@@ -81,9 +82,23 @@ def load_splits(data: Path | None, splits=("train", "test")):
     return [load_split(source, split) for split in splits]
 
 
+def count(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless n is 1: "1 subject", "3 subjects"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def output_console(stderr: bool = False) -> Console:
+    """The console commands print through: text is printed as given (a ``[bracket]`` is text,
+    not markup) and lines are never broken where the terminal width ends."""
+    return Console(stderr=stderr, markup=False, soft_wrap=True)
+
+
 def print_table(console: Console, table: Table) -> None:
-    """Print ``table`` whole: wider than the terminal (or than 80 columns when piped) rather
-    than with cells cut short."""
+    """Print ``table`` whole: its title on a line of its own, never wrapped; the table wider than
+    the terminal (or than 80 columns when piped) rather than with cells cut short."""
+    if table.title:
+        console.print(Text(str(table.title), style="italic"))
+        table.title = None
     needed = Measurement.get(console, console.options.update_width(10_000), table).maximum
     width = console.width
     console.width = max(width, needed)

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from edgehar.cli.app import DataOption, Typer, app, print_table
+from edgehar.cli.app import DataOption, Typer, app, output_console, print_table
 
 data_app = Typer(help="Get and inspect the UCI HAR dataset.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
@@ -24,7 +23,7 @@ def info(data: DataOption = None) -> None:
     from edgehar.data.info import info_tables
     from edgehar.data.locate import resolve_data
 
-    console = Console()
+    console = output_console()
     for table in info_tables(resolve_data(data)):
         print_table(console, table)
 
@@ -41,7 +40,7 @@ def fetch(
     from edgehar.data import fetch as download
 
     path = download.fetch(dest, url or download.OFFICIAL_URL, sha256 or download.OFFICIAL_SHA256)
-    console = Console(highlight=False, soft_wrap=True)
+    console = output_console()
     console.print(f"UCI HAR archive: {path}")
     if dest is not None:
         console.print(f"use it with --data {path} or EDGEHAR_DATA={path}")

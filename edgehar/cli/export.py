@@ -7,13 +7,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from edgehar.cli.app import DataOption, RecordingsOption, app, load_splits, print_table, progress
+from edgehar.cli.app import (
+    DataOption,
+    RecordingsOption,
+    app,
+    load_splits,
+    output_console,
+    print_table,
+    progress,
+)
 from edgehar.errors import DataError, ExportError
 
-console = Console()
+console = output_console()
 ALL = "all"
 CHECKS_FAILED_EXIT = 3
 """Exit status of an export whose files are written but whose validation checks failed."""
@@ -86,8 +94,8 @@ def export(
         console.print(f"wrote {path} ({path.stat().st_size:,} B)")
     print_table(console, report_table(report))
     for name, target in report["targets"].items():
-        mark = "[green]pass[/]" if target["pass"] else "[red]FAIL[/]"
-        console.print(f"{mark} {name}: {target['value']} (limit {target['limit']})")
+        mark = Text("pass", "green") if target["pass"] else Text("FAIL", "red")
+        console.print(Text.assemble(mark, f" {name}: {target['value']} (limit {target['limit']})"))
     console.print(f"wrote {loaded.path / REPORT_FILE}")
     if firmware is not None:
         if inside is None:
@@ -95,8 +103,9 @@ def export(
         console.print(f"wrote firmware package {firmware}")
     failed = failed_checks(report)
     if failed and not accept_failed_checks:
-        console.print(f"[red]{len(failed)} validation check(s) failed[/] ({', '.join(failed)}): "
-                      f"exit {CHECKS_FAILED_EXIT}; the files are written, --accept-failed-checks exits 0")
+        console.print(Text.assemble((f"{len(failed)} validation check(s) failed", "red"),
+                                    f" ({', '.join(failed)}): exit {CHECKS_FAILED_EXIT}; the files are "
+                                    "written, --accept-failed-checks exits 0"))
         raise typer.Exit(CHECKS_FAILED_EXIT)
 
 

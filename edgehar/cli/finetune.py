@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from edgehar import tflog
-from edgehar.cli.app import app
+from edgehar.cli.app import app, output_console
 
-console = Console()
+console = output_console()
 
 
 @app.command()

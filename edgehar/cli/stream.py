@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from edgehar.bundle import Bundle
-from edgehar.cli.app import DataOption, RecordingsOption, app, on_command_line, progress
+from edgehar.cli.app import DataOption, RecordingsOption, app, count, on_command_line, progress
 from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption, PublishOption
 from edgehar.cli.source_options import AccUnitOption, AxesOption, GyroUnitOption, TimeoutOption
 from edgehar.errors import EdgeharError, OptionError
@@ -186,7 +186,7 @@ def _validate_recordings(bundle: Bundle, folder: Path, variant: str, as_json: bo
         print(json.dumps(report))
         return
     agreement = "-" if report["agreement"] is None else f"{report['agreement']:.4f}"
-    print(f"{report['model']} ({variant}) on {folder}: {report['recordings']} recordings, "
+    print(f"{report['model']} ({variant}) on {folder}: {count(report['recordings'], 'recording')}, "
           f"{report['minutes']} min, {report['windows']} windows streamed sample by sample; "
           f"{report['scored_windows']} inside one class scored, {report['transition_windows']} "
           "touching a transition or a label of no class")

@@ -7,16 +7,25 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from edgehar import tflog
-from edgehar.cli.app import DataOption, RecordingsOption, app, load_splits, on_command_line, print_table
+from edgehar.cli.app import (
+    DataOption,
+    RecordingsOption,
+    app,
+    count,
+    load_splits,
+    on_command_line,
+    output_console,
+    print_table,
+)
 from edgehar.errors import OptionError
 from edgehar.model.recipes import FAMILIES, recipe
 from edgehar.spec import HOP, WINDOW
 
-console = Console()
+console = output_console()
 
 
 @app.command()
@@ -102,7 +111,8 @@ def train(
                    for run in range(1, repeats + 1)]
     accuracies, first = [], None
     for run, run_config in enumerate(configs, start=1):
-        result = fit(run_config, train_set, test_set)
+        with tflog.quiet_native():  # tf.data's E0000 NodeDef lines
+            result = fit(run_config, train_set, test_set)
         first = first or result
         if test_set is not None:
             accuracies.append(result.test_report["accuracy"])
@@ -154,17 +164,18 @@ def _recording_windows(folder: Path, spec: str | None, val_groups: int | None, h
     if val_groups is None:
         val_groups = max(1, round(n_groups / 5)) if n_groups >= 3 else 0
     elif not 0 <= val_groups < n_groups:
-        raise OptionError(f"--val-groups {val_groups}: the windows come from {n_groups} {by}s; hold out "
+        raise OptionError(f"--val-groups {val_groups}: the windows come from {count(n_groups, by)}; hold out "
                           f"0..{n_groups - 1}")
-    console.print(f"{described['files']} recordings, {described['minutes']} min, "
-                  f"{len(described['subjects'])} subjects, pipeline {pipeline.name}; {len(windows)} windows: "
+    console.print(f"{count(described['files'], 'recording')}, {described['minutes']} min, "
+                  f"{count(len(described['subjects']), 'subject')}, pipeline {pipeline.name}; "
+                  f"{count(len(windows), 'window')}: "
                   + ", ".join(f"{c} {n}" for c, n in described["windows"].items()))
     if val_groups == 0:
-        console.print(f"validation: none held out ({n_groups} {by}{'s' if n_groups != 1 else ''}; "
+        console.print(f"validation: none held out ({count(n_groups, by)}; "
                       "3 or more are needed for the default); every epoch runs, no accuracy is measured")
     else:
-        console.print(f"validation: {val_groups} of {n_groups} {by}s held out for early stopping and the "
-                      "reported accuracy")
+        console.print(f"validation: {val_groups} of {count(n_groups, by)} held out for early stopping and "
+                      "the reported accuracy")
     return windows, None, described, val_groups
 
 
@@ -219,8 +230,8 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(report))
         return
-    console.print(f"[bold]{b.name}[/] ({variant}) on {report['windows']} windows: "
-                  f"accuracy {report['accuracy']:.2%}, macro-F1 {report['macro_f1']:.2%}")
+    console.print(Text.assemble((b.name, "bold"), f" ({variant}) on {report['windows']} windows: "
+                                f"accuracy {report['accuracy']:.2%}, macro-F1 {report['macro_f1']:.2%}"))
     per_class = Table("class", "precision", "recall", "F1", "support")
     for name, m in report["per_class"].items():
         per_class.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}",

@@ -194,7 +194,7 @@ def recordings_metadata(folder: Path, recordings: list, class_map, windows: Reco
     validation groups are added by :func:`metadata_for`)."""
     return {"folder": str(Path(folder).resolve()), "classes": class_map.to_dict(), "files": len(recordings),
             "minutes": round(sum(r.minutes for r in recordings), 2),
-            "subjects": sorted({r.subject for r in recordings if r.subject}),
+            "subjects": sorted({r.subject for r in recordings if r.subject}, key=natural),
             "sessions": len({(r.subject, r.session) for r in recordings}), "hop": hop,
             "windows": {c: int((windows.y == k).sum()) for k, c in enumerate(windows.classes, 1)}}
 

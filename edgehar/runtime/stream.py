@@ -368,7 +368,8 @@ class Streamer:
             self.scored += 1
             self.correct += true == self.classes[top]
             self.smoothed_correct += true == smoothed
-        return Result(start=end - self.window, end=end, t_start=float(t_end - self.window / self.rate_hz),
+        t_start = round(float(t_end - self.window / self.rate_hz), 6)  # to the µs: 1.28, not 1.27999…
+        return Result(start=end - self.window, end=end, t_start=t_start,
                       t_end=float(t_end), label=self.classes[top], confidence=float(probs[top]),
                       probs=[round(float(p), 6) for p in probs], smoothed=smoothed,
                       latency_ms=(time.perf_counter() - arrived) * 1e3, true=true)

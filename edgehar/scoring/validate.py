@@ -27,7 +27,7 @@ import numpy as np
 
 from edgehar.bundle import Bundle
 from edgehar.data.dataset import HarWindows
-from edgehar.data.recordings import hapt_files, read_hapt_experiment, read_hapt_labels
+from edgehar.data.recordings import hapt_files, natural, read_hapt_experiment, read_hapt_labels
 from edgehar.data.segments import stitch
 from edgehar.errors import DataError, EdgeharError
 from edgehar.preprocess.prepare import model_inputs
@@ -147,7 +147,7 @@ def validate_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *,
     smoothers = _smoothers(bundle) if smoothers is None else smoothers
     recordings = stream_hapt(bundle, raw_dir, variant, experiments=experiments, progress=progress)
     report = {"variant": variant, "experiments": len(recordings),
-              "subjects": sorted({r.subject for r in recordings}),
+              "subjects": sorted({r.subject for r in recordings}, key=natural),
               "minutes": round(sum(r.minutes for r in recordings), 2),
               "windows": sum(len(r.start) for r in recordings),
               "activity_windows": sum(int((r.window_truth(bundle.classes) >= 0).sum()) for r in recordings),
@@ -213,7 +213,7 @@ def validate_recordings(bundle: Bundle, recordings, class_map, variant: str = "f
     said = np.concatenate([r.probs.argmax(axis=1) for r in streamed]) if streamed else np.zeros(0, np.int64)
     compared = offline >= 0
     report = {"variant": variant, "recordings": len(streamed),
-              "subjects": sorted({str(r.subject) for r in streamed}),
+              "subjects": sorted({str(r.subject) for r in streamed}, key=natural),
               "minutes": round(sum(r.minutes for r in streamed), 2),
               "windows": int(len(said)),
               "compared_windows": int(compared.sum()),

@@ -1,0 +1,80 @@
+"""What a newcomer meets in the first hour: output printed whole and as written, counts in
+words that agree with them, subjects in numeric order, times without float noise, and no
+TensorFlow log lines from `train`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from edgehar.cli import app
+from edgehar.data.recordings import read_hapt_recordings, write_recording
+
+EDGEHAR = [sys.executable, "-m", "edgehar"]
+
+
+def _recordings(hapt_raw, folder: Path, experiments) -> Path:
+    for rec in read_hapt_recordings(hapt_raw, experiments=experiments):
+        write_recording(rec, folder / f"user{rec.subject}-exp{rec.session}.csv")
+    return folder
+
+
+def test_train_prints_its_recordings_summary_on_one_line_in_the_singular(hapt_raw, tmp_path, capsys):
+    from edgehar.cli.train import _recording_windows
+
+    folder = _recordings(hapt_raw, tmp_path / "one", [1])
+    _recording_windows(folder, None, None, 64, "raw6")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("1 recording, ") and ", 1 subject, pipeline raw6; " in lines[0]
+    assert lines[0].rstrip().endswith(tuple("0123456789")) and "LAYING " in lines[0]  # all of it on a line
+    assert lines[1].startswith("validation: none held out (1 session; ")
+
+
+def test_recording_subjects_are_listed_in_numeric_order(hapt_raw, tmp_path):
+    from edgehar.data.recordings import ClassMap, read_recordings, recording_windows
+    from edgehar.model.train import recordings_metadata
+    from edgehar.preprocess.pipeline import Pipeline
+
+    folder = _recordings(hapt_raw, tmp_path / "two", [9, 22])  # users 5 and 11
+    recordings = read_recordings(folder)
+    classes = ClassMap.of(recordings)
+    windows = recording_windows(recordings, Pipeline.preset("raw6"), classes)
+    assert recordings_metadata(folder, recordings, classes, windows, 64)["subjects"] == ["5", "11"]
+
+
+def test_stream_times_carry_no_float_noise():
+    run = CliRunner().invoke(app, ["stream", "--source", "demo", "--jsonl", "--smooth", "none"])
+    rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == 224
+    assert rows[1]["t_start"] == 1.28
+    assert all(len(repr(r["t_start"])) <= 8 for r in rows), [r["t_start"] for r in rows][:5]
+
+
+def test_table_titles_and_bracketed_paths_print_whole_at_a_narrow_terminal(uci_dir, tmp_path):
+    data = tmp_path / "uci [copy] of the-test-split-with-a-long-name"
+    data.mkdir()
+    for split in ("train", "test"):
+        with np.load(uci_dir / f"uci_har_{split}.npz") as z:
+            np.savez(data / f"uci_har_{split}.npz", **{k: z[k][::50] for k in ("X", "y", "subject")})
+    env = {**os.environ, "COLUMNS": "40"}
+    run = subprocess.run([*EDGEHAR, "data", "info", "--data", str(data)], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"UCI HAR windows from {data}" in run.stdout.splitlines()
+
+
+def test_train_prints_no_tensorflow_log_lines(tmp_path, small_data):
+    run = subprocess.run([*EDGEHAR, "train", "--data", str(small_data), "--model", "dscnn",
+                          "--params", '{"filters": [8, 8], "kernel": 3}', "--epochs", "1",
+                          "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=600,
+                         env={k: v for k, v in os.environ.items() if k != "EDGEHAR_TF_LOGS"})
+    assert run.returncode == 0, run.stderr
+    assert ">#1: " in run.stdout
+    assert "E0000" not in run.stderr and "use_unbounded_threadpool" not in run.stderr, run.stderr
+    assert "absl::InitializeLog" not in run.stderr
