@@ -1,6 +1,7 @@
+#!/usr/bin/env python3
 """Convert a HAPT ``RawData`` folder into edgehar recordings, to try the own-data path on public data.
 
-    python tools/hapt_to_recordings.py --out DIR [--raw ../shared/data/hapt-raw/RawData]
+    tools/hapt_to_recordings.py --out DIR [--raw ../shared/data/hapt-raw/RawData]
                                        [--subjects 1,3,5 | --except-subjects 1,14,25]
 
 Writes one recording per experiment, ``DIR/hapt_expNN_userMM.csv`` plus its sidecar

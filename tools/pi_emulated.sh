@@ -8,12 +8,15 @@
 # models/pi-emulated.txt (committed).
 #
 # Needs root, and on Debian/Ubuntu: apt-get install debootstrap qemu-user-static
-# Slow (debootstrap takes several minutes, validate about ten under emulation): not part of CI.
+# Slow, not part of CI: a whole run measured 9.5 minutes on the project's machine (issue 21; the
+# debootstrap is reused on later runs).
 #
 #   tools/pi_emulated.sh [ROOTFS]      ROOTFS default /var/tmp/edgehar-pi-arm64 (kept and reused)
 #   EDGEHAR_PI_DATA=DIR                UCI HAR data for validate (default ../shared/data)
 #
 # Pitfalls it avoids, measured with QEMU 7.2:
+# - Without /sys in the chroot LiteRT sees no CPU topology and a few int8 scores of the demo round
+#   differently from x86-64; with /sys mounted the demo is bit-identical.
 # - QEMU shows the host's x86 /proc/cpuinfo to the guest and LiteRT segfaults in Interpreter():
 #   a Pi 4 style cpuinfo is bind-mounted over /proc/cpuinfo.
 # - QEMU's default `max` CPU gives wrong LiteRT results (206 of 224 demo windows WALKING_DOWNSTAIRS):
@@ -22,7 +25,11 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 root=${1:-/var/tmp/edgehar-pi-arm64}
-data=$(realpath "${EDGEHAR_PI_DATA:-$repo/../shared/data}")
+data=${EDGEHAR_PI_DATA:-$repo/../shared/data}
+[ -d "$data/uci-har" ] || {
+    echo "error: no UCI HAR data at $data/uci-har: set EDGEHAR_PI_DATA to a folder holding uci-har/" \
+         "(see docs/data.md)" >&2; exit 2; }
+data=$(realpath "$data")
 out=$repo/models/pi-emulated.txt
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 export QEMU_CPU=${QEMU_CPU:-cortex-a72}
@@ -34,13 +41,18 @@ for tool in debootstrap qemu-aarch64-static; do
 done
 
 # 1. Run aarch64 binaries through QEMU (F: the kernel keeps the interpreter open, so it works in a chroot).
+#    A registration made here is removed on exit; one that was there before is left alone.
 binfmt=/proc/sys/fs/binfmt_misc
 [ -e $binfmt/register ] || mount -t binfmt_misc binfmt_misc $binfmt
+registered=
 if [ ! -e $binfmt/qemu-aarch64 ]; then
     magic='\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
     mask='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
     echo ":qemu-aarch64:M::$magic:$mask:$(command -v qemu-aarch64-static):F" > $binfmt/register
+    registered=$binfmt/qemu-aarch64
 fi
+unregister() { [ -z "$registered" ] || echo -1 > "$registered"; }
+trap unregister EXIT
 
 # 2. Debian bookworm arm64 with Python (reused when it is already there).
 if [ ! -x "$root/usr/bin/python3" ]; then
@@ -67,7 +79,7 @@ python3 -m pip wheel --quiet --no-deps "$wheels/src" -w "$wheels"
 wheel=$(ls "$wheels"/edgehar-*.whl)
 mkdir -p "$root/wheels" && rm -f "$root"/wheels/*.whl && cp "$wheel" "$root/wheels/"
 
-# 4. Mounts: proc with a Pi 4 cpuinfo over it, dev, the data read-only. Undone on exit.
+# 4. Mounts: proc with a Pi 4 cpuinfo over it, sys, dev, the data read-only. Undone on exit.
 cpuinfo=$(mktemp)
 for core in 0 1 2 3; do
     printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n' $core
@@ -79,10 +91,12 @@ mounts=()
 cleanup() {
     for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount "${mounts[i]}" || umount -l "${mounts[i]}"; done
     rm -rf "$wheels" "$cpuinfo"
+    unregister
 }
 trap cleanup EXIT
 mount -t proc proc "$root/proc" && mounts+=("$root/proc")
 mount --bind "$cpuinfo" "$root/proc/cpuinfo" && mounts+=("$root/proc/cpuinfo")
+mount -t sysfs sysfs "$root/sys" && mounts+=("$root/sys")
 mount --bind /dev "$root/dev" && mounts+=("$root/dev")
 mkdir -p "$root/data"
 mount --bind "$data" "$root/data" && mount -o remount,bind,ro "$root/data" && mounts+=("$root/data")

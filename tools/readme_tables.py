@@ -4,7 +4,8 @@ Nothing here measures anything: every figure comes from files the experiment too
 CLI wrote into ``models/`` (reference-results.json, causal-audit.json, live-results.json and, per bundle,
 metadata.json, export_report.json, evaluate_int8.json, validate.json, bench.json,
 stream_bench_*.json and seeds.json), gateway-bench.json and own-data-e2e.json. Tables go between
-``<!-- name -->`` and ``<!-- /name -->`` markers in README.md.
+``<!-- name -->`` and ``<!-- /name -->`` markers in README.md and the docs/ pages, wherever
+those markers are.
 
     python tools/readme_tables.py
 """
@@ -342,34 +343,61 @@ Exported variants of this bundle on all test windows (`export_report.json`):
 """
 
 
+def defaults_table(models: list[Shipped], live: dict | None) -> str:
+    """The two shipped defaults in a few figures: the README's short results table."""
+    by_name = {m.name: m for m in models}
+    chosen = (live or {}).get("chosen", {})
+    rows = []
+    for role, marker, key in (("Raspberry Pi", "DEFAULT", "pi"), ("microcontroller", "DEFAULT_MCU", "mcu")):
+        m = by_name.get((MODELS / marker).read_text().strip()) if (MODELS / marker).is_file() else None
+        if m is None:
+            continue
+        pick = chosen.get(key, {})
+        int8 = m.export["variants"]["int8"]
+        uci = (m.validate or {}).get("accuracy")
+        rows.append([role, f"`{m.name}`", f"{pct(pick.get('accuracy'))} (`{pick.get('smoothing', '–')}`)",
+                     f"{int8['bytes']:,} B", f"{int8['tflm']['arena_bytes']:,} B", pct(uci)])
+    return table(["default for", "model", "live accuracy, new people (int8)", "int8 model", "TFLM arena",
+                  "UCI HAR test split, streamed"], rows)
+
+
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+"""Where generated tables may sit: the README and the documentation pages."""
+
+
 def replace_section(text: str, name: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {name} -->\n)(?:.*?\n)?(<!-- /{name} -->)", re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"README.md has no <!-- {name} --> section")
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
 def main() -> None:
     models = shipped_models()
-    readme = (REPO / "README.md").read_text()
+    live = load(MODELS / "live-results.json")
     sections = {"models-table": models_table(models), "validate-table": validate_table(models),
-                "stream-table": stream_table(models)}
+                "stream-table": stream_table(models), "defaults-table": defaults_table(models, live)}
     if (ref := load(MODELS / "reference-results.json")) is not None:
         sections["reference-table"] = reference_table(ref)
     if (gateway := load(MODELS / "gateway-bench.json")) is not None:
         sections["gateway-table"] = gateway_table(gateway)
     if (audit := load(MODELS / "causal-audit.json")) is not None:
         sections["audit-table"] = audit_table(audit)
-    if (live := load(MODELS / "live-results.json")) is not None:
+    if live is not None:
         sections["live-table"] = live_table(live)
     if (e2e := load(MODELS / "own-data-e2e.json")) is not None:
         sections["own-data-table"] = own_data_table(e2e)
-    for name, body in sections.items():
-        readme = replace_section(readme, name, body)
-    (REPO / "README.md").write_text(readme)
+    written = set()
+    for page in PAGES:
+        text = page.read_text()
+        for name, body in sections.items():
+            if f"<!-- {name} -->" in text:
+                text = replace_section(text, name, body)
+                written.add(name)
+        page.write_text(text)
     for m in models:
         (m.path / "README.md").write_text(card(m))
-    print(f"updated README.md ({', '.join(sections)}) and {len(models)} model cards")
+    unused = ", ".join(sorted(set(sections) - written))
+    print(f"updated {', '.join(sorted(written))} in README.md and docs/, and {len(models)} model cards"
+          + (f"; no page has a place for {unused}" if unused else ""))
 
 
 if __name__ == "__main__":
