@@ -1,4 +1,4 @@
-"""The README's Python API section runs as written and streams what `edgehar stream` streams."""
+"""The Python API page (docs/python-api.md) runs as written and streams what `edgehar stream` streams."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ from edgehar.runtime.stream import Streamer
 REPO = Path(__file__).resolve().parent.parent
 
 
-def readme_api_code() -> str:
-    readme = (REPO / "README.md").read_text()
-    match = re.search(r"<!-- python-api[^>]*-->\n```python\n(.*?)```", readme, re.S)
-    assert match, "README.md lost its Python API example"
+def api_page_code() -> str:
+    page = (REPO / "docs" / "python-api.md").read_text()
+    match = re.search(r"<!-- test: tests/test_python_api.py[^>]*-->\n```python\n(.*?)```", page, re.S)
+    assert match, "docs/python-api.md lost its streaming example"
     return match.group(1)
 
 
-def test_readme_python_api_example_runs_and_streams_the_demo():
+def test_the_python_api_page_example_runs_and_streams_the_demo():
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(readme_api_code(), "README.md", "exec"), {})
+        exec(compile(api_page_code(), "docs/python-api.md", "exec"), {})
     lines = out.getvalue().splitlines()
     streamer = Streamer.from_bundle(Bundle.default(), "int8")
     expected = [r for chunk in open_source("demo") for r in streamer.feed(chunk.t, chunk.x)]

@@ -1,10 +1,13 @@
-"""The runtime install as a user gets it: the wheel built from this checkout, installed with no
-extras into a fresh virtual environment (numpy, scipy, LiteRT... from pip's cache or the
-registry), used from a folder outside the checkout. Takes about a minute."""
+"""The runtime install as a user gets it, by the commands of docs/raspberry-pi.md run as written:
+the wheel built from this checkout, installed with no extras into a fresh virtual environment
+(numpy, scipy, LiteRT... from pip's cache or the registry), used from a folder outside the
+checkout. Takes about a minute."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+PI_PAGE = REPO / "docs" / "raspberry-pi.md"
 STREAMING_FILES = {"metadata.json", "README.md", "model_float32.tflite", "model_float16.tflite",
                    "model_dynamic.tflite", "model_int8.tflite"}
 
@@ -29,11 +33,31 @@ def _checkout_copy(dest: Path) -> Path:
     return dest
 
 
+def _page_commands() -> list[str]:
+    """The command lines of the Pi page's blocks that this test runs, in order."""
+    marker = r"<!-- test: tests/test_wheel_install.py[^>]*-->\n```bash\n(.*?)```"
+    blocks = re.findall(marker, PI_PAGE.read_text(), re.S)
+    assert len(blocks) == 2, "docs/raspberry-pi.md lost its wheel route"
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def _sh(command: str, cwd: Path, home: Path | None = None) -> subprocess.CompletedProcess:
+    """``command`` in bash as a user types it, ``python3`` being this interpreter."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    if home is not None:
+        env["HOME"] = str(home)
+    return subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
 def _build_wheel(source: Path, out: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    str(source), "-w", str(out)], check=True, capture_output=True)
-    (wheel,) = out.glob("edgehar-*.whl")
-    return wheel
+    build = _page_commands()[0]
+    assert build.startswith("python3 -m pip wheel ")
+    done = _sh(build, source)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (wheel,) = (source / "dist").glob("edgehar-*.whl")
+    out.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.move(wheel, out / wheel.name))
 
 
 def _model_files(wheel: Path) -> set[str]:
@@ -49,13 +73,18 @@ def wheel(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def runtime_env(wheel, tmp_path_factory) -> Path:
-    """bin/ of a fresh virtual environment holding the wheel and its runtime dependencies only."""
-    env = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
-    install = subprocess.run([str(env / "bin" / "pip"), "install", "-q", str(wheel)],
-                             capture_output=True, text=True)
-    assert install.returncode == 0, install.stderr[-2000:]
-    return env / "bin"
+    """bin/ of a fresh virtual environment holding the wheel and its runtime dependencies only,
+    installed in a home folder of its own by the Pi page's commands (the wheel copied there as
+    `scp` would)."""
+    _, copy, install, stream = _page_commands()
+    assert copy.startswith(f"scp dist/{wheel.name} ")  # the page names the wheel the build makes
+    home = tmp_path_factory.mktemp("pi-home")
+    shutil.copy(wheel, home / wheel.name)
+    done = _sh(install, home, home)
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = _sh(stream, home, home)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 1 + 224, done.stderr[-2000:]
+    return home / "edgehar" / "bin"
 
 
 def _edgehar(bin_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:

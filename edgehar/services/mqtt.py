@@ -194,6 +194,7 @@ def discovery_config(topic: str, classes, model: str, availability: list[str]) -
         "state_topic": f"{topic}/state",
         "value_template": "{{ value_json.activity }}",
         "json_attributes_topic": f"{topic}/state",
+        "qos": 1,  # Home Assistant subscribes at the QoS edgehar publishes with
         "device_class": "enum",
         "options": list(classes),
         "icon": "mdi:run",
