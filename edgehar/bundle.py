@@ -21,6 +21,9 @@ from edgehar.errors import BundleError
 from edgehar.metadata import SCHEMA, read_metadata
 from edgehar.preprocess.pipeline import Pipeline
 
+TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
+"""What ``edgehar export`` can write, in that order."""
+
 __all__ = ["SCHEMA", "Bundle", "DEFAULT_MODEL_FILE", "models_dir", "sha256_of"]
 
 DEFAULT_MODEL_FILE = "DEFAULT"
@@ -132,6 +135,10 @@ class Bundle:
 
     def tflite(self, variant: str) -> Path:
         """Path of an exported variant (float32, float16, dynamic, int8), checked."""
+        if variant not in TFLITE_VARIANTS:
+            have = ", ".join(v for v in TFLITE_VARIANTS if (self.path / f"model_{v}.tflite").is_file())
+            raise BundleError(f"no variant {variant!r}: the variants are {', '.join(TFLITE_VARIANTS)} "
+                              f"({self.path.name} has {have or 'none: run `edgehar export` first'})")
         p = self.path / f"model_{variant}.tflite"
         if not p.is_file():
             raise BundleError(f"{self.path}: no {p.name}; run `edgehar export {self.path}` first")

@@ -78,3 +78,12 @@ def test_train_prints_no_tensorflow_log_lines(tmp_path, small_data):
     assert ">#1: " in run.stdout
     assert "E0000" not in run.stderr and "use_unbounded_threadpool" not in run.stderr, run.stderr
     assert "absl::InitializeLog" not in run.stderr
+
+
+def test_an_unknown_variant_is_answered_with_the_variants():
+    run = subprocess.run([*EDGEHAR, "stream", "--source", "demo", "--variant", "bogus"], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.splitlines()[0].startswith(
+        "error: no variant 'bogus': the variants are float32, float16, dynamic, int8 (")
+    assert "edgehar export" not in run.stderr

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from edgehar import atomic, tflog
-from edgehar.bundle import Bundle
+from edgehar.bundle import TFLITE_VARIANTS, Bundle
 from edgehar.data.dataset import HarWindows
 from edgehar.data.recordings import RecordingWindows, concat_windows, hapt_windows
 from edgehar.errors import ExportError
 from edgehar.preprocess.prepare import channel_windows, model_inputs
 
-VARIANTS = ("float32", "float16", "dynamic", "int8")
+VARIANTS = TFLITE_VARIANTS
 REPRESENTATIVE_WINDOWS = 500
 CALIBRATION_SEED = 0
 FUSED_LSTM = "UNIDIRECTIONAL_SEQUENCE_LSTM"
