@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from edgehar.cli import app
 from edgehar.data.recordings import read_hapt_recordings, write_recording
+from edgehar.scoring.confidence import mean_confidence, undertrained_warning
 
 EDGEHAR = [sys.executable, "-m", "edgehar"]
 
@@ -69,15 +70,35 @@ def test_table_titles_and_bracketed_paths_print_whole_at_a_narrow_terminal(uci_d
     assert f"UCI HAR windows from {data}" in run.stdout.splitlines()
 
 
-def test_train_prints_no_tensorflow_log_lines(tmp_path, small_data):
-    run = subprocess.run([*EDGEHAR, "train", "--data", str(small_data), "--model", "dscnn",
-                          "--params", '{"filters": [8, 8], "kernel": 3}', "--epochs", "1",
-                          "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=600,
-                         env={k: v for k, v in os.environ.items() if k != "EDGEHAR_TF_LOGS"})
+def _edgehar(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*EDGEHAR, *args], capture_output=True, text=True, timeout=600,
+                          env={k: v for k, v in os.environ.items() if k != "EDGEHAR_TF_LOGS"})
+
+
+def test_train_prints_no_tensorflow_log_lines_and_a_one_epoch_model_is_flagged(tmp_path, small_data,
+                                                                                hapt_raw):
+    bundle = tmp_path / "one-epoch"
+    run = _edgehar("train", "--data", str(small_data), "--model", "dscnn", "--params",
+                   '{"filters": [8, 8], "kernel": 3}', "--epochs", "1", "--out", str(bundle))
     assert run.returncode == 0, run.stderr
     assert ">#1: " in run.stdout
     assert "E0000" not in run.stderr and "use_unbounded_threadpool" not in run.stderr, run.stderr
     assert "absl::InitializeLog" not in run.stderr
+    warning = "warning: one-epoch's outputs are close to uniform (mean top probability 0."
+    assert run.stderr.startswith(warning), run.stderr
+    run = _edgehar("export", str(bundle), "--quant", "float32", "--data", str(small_data),
+                   "--accept-failed-checks")
+    assert run.returncode == 0 and warning in run.stderr, run.stderr
+    run = _edgehar("decoder", str(bundle), "--hapt", str(hapt_raw))
+    assert run.returncode == 0 and run.stderr.startswith(warning), run.stderr
+
+
+def test_a_confident_model_is_not_flagged():
+    sure = np.full((10, 6), 0.02)
+    sure[:, 2] = 0.9
+    assert undertrained_warning("m", mean_confidence(sure), 6) is None
+    assert undertrained_warning("m", mean_confidence(np.full((10, 6), 1 / 6)), 6).startswith("warning: m's")
+    assert undertrained_warning("m", None, 6) is None
 
 
 def test_an_unknown_variant_is_answered_with_the_variants():

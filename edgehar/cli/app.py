@@ -93,6 +93,18 @@ def output_console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, markup=False, soft_wrap=True)
 
 
+def warn_if_undertrained(bundle, confidence: float | None = None) -> None:
+    """One ``warning:`` line on stderr when the bundle's model (or ``confidence``, its mean top
+    probability measured now) is close to uniform outputs."""
+    from edgehar.scoring.confidence import undertrained_warning
+
+    if confidence is None:
+        confidence = bundle.metadata.get("metrics", {}).get("mean_confidence")
+    line = undertrained_warning(bundle.name, confidence, len(bundle.classes))
+    if line:
+        output_console(stderr=True).print(line, style="yellow")
+
+
 def print_table(console: Console, table: Table) -> None:
     """Print ``table`` whole: its title on a line of its own, never wrapped; the table wider than
     the terminal (or than 80 columns when piped) rather than with cells cut short."""

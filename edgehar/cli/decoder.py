@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from edgehar.bundle import Bundle
-from edgehar.cli.app import app
+from edgehar.cli.app import app, warn_if_undertrained
 from edgehar.errors import EdgeharError, OptionError
 
 
@@ -61,3 +61,4 @@ def decoder(
     print(f"{updated.path}: decoder with {len(updated.metadata['decoder']['states'])} states from "
           f"{source['windows']} windows of subjects {source['subjects']}; stream smooths with "
           f"{default_smooth} by default")
+    warn_if_undertrained(updated)

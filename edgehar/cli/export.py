@@ -18,6 +18,7 @@ from edgehar.cli.app import (
     output_console,
     print_table,
     progress,
+    warn_if_undertrained,
 )
 from edgehar.errors import DataError, ExportError
 
@@ -97,6 +98,7 @@ def export(
         mark = Text("pass", "green") if target["pass"] else Text("FAIL", "red")
         console.print(Text.assemble(mark, f" {name}: {target['value']} (limit {target['limit']})"))
     console.print(f"wrote {loaded.path / REPORT_FILE}")
+    warn_if_undertrained(loaded, report["keras"].get("mean_confidence"))
     if firmware is not None:
         if inside is None:
             write_firmware(Bundle.load(loaded.path), firmware, tflm_sources=sources)

@@ -20,6 +20,7 @@ from edgehar.cli.app import (
     on_command_line,
     output_console,
     print_table,
+    warn_if_undertrained,
 )
 from edgehar.errors import OptionError
 from edgehar.model.recipes import FAMILIES, recipe
@@ -136,6 +137,7 @@ def train(
     bundle = write_bundle(target, first, train_set, name, force=force, recordings=described,
                           extra={"repeats": summary} if repeats > 1 and summary else None)
     console.print(f"wrote {bundle.path}")
+    warn_if_undertrained(bundle)
 
 
 def _recording_windows(folder: Path, spec: str | None, val_groups: int | None, hop: int,

@@ -19,6 +19,7 @@ from edgehar.export.tflm import TFLM_VARIANTS, TFLMClassifier, measure_arena
 from edgehar.model.metrics import classification_report
 from edgehar.preprocess.prepare import model_inputs
 from edgehar.runtime.interpreter import TFLiteClassifier
+from edgehar.scoring.confidence import mean_confidence
 
 REPORT_FILE = "export_report.json"
 MAX_INT8_DROP_POINTS = 0.5
@@ -68,7 +69,9 @@ def validate(bundle: Bundle, test: HarWindows, variants=VARIANTS, progress=None)
     model = keras.models.load_model(bundle.file("model.keras"), compile=False)
     keras_probs = model.predict(x, batch_size=256, verbose=0)
     report = {"bundle": str(bundle.location), "data": test.source, "windows": len(test),
-              "keras": _scores(keras_probs, test, bundle.classes), "variants": {}}
+              "keras": {**_scores(keras_probs, test, bundle.classes),
+                        "mean_confidence": round(mean_confidence(keras_probs), 4)},
+              "variants": {}}
     for done, variant in enumerate(variants):
         if progress:
             progress(done, len(variants))

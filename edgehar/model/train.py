@@ -30,6 +30,7 @@ from edgehar.model.metrics import classification_report
 from edgehar.model.progress import RichProgress
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.preprocess.prepare import pipeline_channels
+from edgehar.scoring.confidence import mean_confidence
 from edgehar.spec import HOP, SAMPLE_RATE_HZ, WINDOW
 
 Windows = HarWindows | RecordingWindows
@@ -222,7 +223,11 @@ def metadata_for(result: TrainResult, name: str, train: Windows, recordings: dic
     if recordings is not None:
         training["recordings"] = {**recordings, "validation_by": validation.get("by"),
                                   "validation": validation.get("groups", [])}
-    metrics = {"test": _summary(result.test_report)}
+    from edgehar.preprocess.prepare import model_inputs
+
+    sample = train.take(slice(0, None, max(1, len(train.y) // 1000)))  # about 1000 windows
+    probs = result.model.predict(model_inputs(sample, result.pipeline), batch_size=256, verbose=0)
+    metrics = {"test": _summary(result.test_report), "mean_confidence": round(mean_confidence(probs), 4)}
     if validation:
         metrics["validation"] = {"groups": validation["groups"], **_summary(validation["report"])}
     return {
