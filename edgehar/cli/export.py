@@ -121,12 +121,17 @@ def export_data(bundle, data: Path | None, recordings: Path | None):
         trained_folder,
         training_recordings,
     )
-    from edgehar.export.convert import calibration_windows
+    from edgehar.export.convert import calibration_windows, trained_hapt_folder
 
     given = None
     if recordings is not None:
         given = bundle_windows(bundle, *labelled_recordings(bundle, recordings), source=str(recordings))
     if training_recordings(bundle) is None:
+        recorded, folder = trained_hapt_folder(bundle)
+        if recorded and folder is None:
+            console.print(f"{recorded} (the HAPT recordings {bundle.name} was trained on, metadata.json "
+                          "training.data_source) is not on this machine: calibrating int8 on the UCI HAR "
+                          "training split instead")
         if given is None:
             train_set, test_set = load_splits(data)
             return calibration_windows(bundle, train_set), test_set

@@ -544,7 +544,8 @@ def hapt_windows(raw_dir: Path, pipeline: Pipeline, *, experiments=None, subject
     numbered in ``experiments``, or those of the users in ``subjects``; subject and experiment
     as numbers."""
     recordings = read_hapt_recordings(raw_dir, experiments=experiments, subjects=subjects)
-    windows = recording_windows(recordings, pipeline, ClassMap.identity(ACTIVITIES), hop, str(raw_dir))
+    windows = recording_windows(recordings, pipeline, ClassMap.identity(ACTIVITIES), hop,
+                                str(Path(raw_dir).resolve()))  # recorded as the bundle's data_source
     return replace(windows, subject=windows.subject.astype(np.int64),
                    experiment=windows.experiment.astype(np.int64), class_map=None)
 

@@ -202,13 +202,30 @@ def representative_windows(bundle: Bundle, train: HarWindows, n: int = REPRESENT
     return model_inputs(train.take(rows), bundle.pipeline)
 
 
+def trained_hapt_folder(bundle: Bundle) -> tuple[str, Path | None]:
+    """The HAPT ``RawData`` folder the bundle was trained on, as ``training.data_source`` records
+    it, and where that folder is on this machine (None: not here). A relative path (bundles made
+    before it was recorded absolute) is looked for from the folders holding the bundle, nearest
+    first, never from the current folder. ``("", None)`` for a bundle trained on other data."""
+    recorded = str(bundle.metadata.get("training", {}).get("data_source") or "")
+    if not recorded or bundle.metadata["training"].get("recordings"):
+        return "", None
+    path = Path(recorded)
+    places = [path] if path.is_absolute() else [base / path for base in bundle.location.resolve().parents]
+    found = next((p.resolve() for p in places if (p / "labels.txt").is_file()), None)
+    if found is None and path.name != "RawData":
+        return "", None
+    return recorded, found
+
+
 def calibration_windows(bundle: Bundle, uci_train: HarWindows):
     """What int8 is calibrated on: the bundle's own training recordings when it was trained on a
-    HAPT ``RawData`` folder that is on this machine, else the UCI HAR training split."""
-    source = Path(bundle.metadata.get("training", {}).get("data_source") or "")
-    if str(source) and (source / "labels.txt").is_file():
+    HAPT ``RawData`` folder that is on this machine (see :func:`trained_hapt_folder`), else the
+    UCI HAR training split."""
+    _, folder = trained_hapt_folder(bundle)
+    if folder is not None:
         raw = replace(bundle.pipeline, mean=None, std=None)
-        return hapt_windows(source, raw)
+        return hapt_windows(folder, raw)
     return uci_train
 
 
