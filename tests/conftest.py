@@ -10,7 +10,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("EDGEHAR_TEST_DATA", REPO.parent / "shared" / "data"))
 HOW_TO = ("the tests need the real UCI HAR data: put the shared data folder beside the repo "
-          "(../shared/data) or set EDGEHAR_TEST_DATA to a folder holding uci-har/ and hapt-raw/")
+          "(../shared/data) or set EDGEHAR_TEST_DATA to a folder holding uci-har/ and hapt-raw/; "
+          "tools/make_test_data.py builds one from the official downloads (docs/data.md)")
 
 
 def _need(path: Path) -> Path:

@@ -74,6 +74,12 @@ def load_split(source: Path, split: str) -> HarWindows:
     return windows
 
 
+def read_original(source: Path, rel: str) -> bytes:
+    """The bytes of one file of the original text layout (``rel`` relative to ``UCI HAR Dataset/``)
+    in the zip, the archive that wraps it, or the extracted folder ``source``."""
+    return _open_text_source(Path(source)).read(rel)
+
+
 def split_files(split: str) -> list[str]:
     """Files one split needs, relative to ``UCI HAR Dataset/``."""
     return ([LABELS_FILE]
