@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from edgehar.cli import app
@@ -108,3 +109,23 @@ def test_an_unknown_variant_is_answered_with_the_variants():
     assert run.stderr.splitlines()[0].startswith(
         "error: no variant 'bogus': the variants are float32, float16, dynamic, int8 (")
     assert "edgehar export" not in run.stderr
+
+
+def test_the_tools_the_docs_tell_users_to_run_are_executable():
+    tools = Path(__file__).resolve().parent.parent / "tools"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for name in ("hapt_to_recordings.py", "make_test_data.py", "pi_emulated.sh"):
+        assert os.access(tools / name, os.X_OK), name
+    for name in ("hapt_to_recordings.py", "make_test_data.py"):
+        assert (tools / name).read_text().startswith("#!/usr/bin/env python3\n"), name
+        run = subprocess.run([str(tools / name), "--help"], capture_output=True, text=True, env=env,
+                             timeout=60)
+        assert run.returncode == 0 and run.stdout.startswith("usage: "), run.stderr
+
+
+def test_the_license_is_an_spdx_expression():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "Apache-2.0"  # a table is deprecated by setuptools
+    assert any(r.startswith("setuptools>=") and int(r.split(">=")[1]) >= 77
+               for r in project["build-system"]["requires"])  # the first setuptools that reads it
