@@ -23,27 +23,8 @@ def quiet() -> Iterator[None]:
         yield
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        failed = True
-        try:
-            yield
-            failed = False
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-            if failed:
-                log.seek(0)
-                sys.stderr.buffer.write(log.read())
-                sys.stderr.flush()
+    with _swallowed((1, 2)):
+        yield
 
 
 @contextlib.contextmanager
@@ -58,27 +39,45 @@ def quiet_native() -> Iterator[None]:
         return
     python_stderr = sys.stderr
     python_stderr.flush()
-    saved = os.dup(2)
     moved = _fileno(python_stderr) == 2
+    copy = os.dup(2)
     if moved:
-        sys.stderr = open(saved, "w", buffering=1, encoding=python_stderr.encoding,  # noqa: SIM115
+        sys.stderr = open(copy, "w", buffering=1, encoding=python_stderr.encoding,
                           errors=python_stderr.errors, closefd=False)
+    try:
+        with _swallowed((2,)):
+            yield
+    finally:
+        if moved:
+            sys.stderr.close()
+            sys.stderr = python_stderr
+        os.close(copy)
+
+
+@contextlib.contextmanager
+def _swallowed(fds: tuple[int, ...]) -> Iterator[None]:
+    """Point the file descriptors ``fds`` at a temporary file inside the block; what was written
+    there goes to stderr if the block raises."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(fd) for fd in fds]
     with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 2)
+        for fd in fds:
+            os.dup2(log.fileno(), fd)
         failed = True
         try:
             yield
             failed = False
         finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            if moved:
-                sys.stderr.close()
-                sys.stderr = python_stderr
-            os.close(saved)
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            for fd, old in zip(fds, saved, strict=True):
+                os.dup2(old, fd)
+                os.close(old)
             if failed:
                 log.seek(0)
-                os.write(2, log.read())
+                sys.stderr.buffer.write(log.read())
+                sys.stderr.flush()
 
 
 def _fileno(stream) -> int | None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import typer
+from checkout import copy_checkout
 
 from edgehar.cli import app
 
@@ -63,13 +63,7 @@ def test_every_shell_block_says_how_it_is_tested():
 @pytest.mark.parametrize("page, body", [(p, b) for p, m, b in _blocks() if m == "<!-- test: run -->"],
                          ids=lambda x: x.name if isinstance(x, Path) else "")
 def test_runnable_shell_blocks_run_as_written(page, body, tmp_path):
-    checkout = tmp_path / "clone"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
-                           capture_output=True, text=True).stdout.split("\0")
-    for name in filter(None, files):
-        if (REPO / name).is_file():
-            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, checkout / name)
+    checkout = copy_checkout(tmp_path / "clone")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     run = subprocess.run(["bash", "-euo", "pipefail", "-c", body], cwd=checkout, env=env, capture_output=True,
                          text=True, timeout=900)

@@ -15,22 +15,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from checkout import copy_checkout
 
 REPO = Path(__file__).resolve().parent.parent
 PI_PAGE = REPO / "docs" / "raspberry-pi.md"
 STREAMING_FILES = {"metadata.json", "README.md", "model_float32.tflite", "model_float16.tflite",
                    "model_dynamic.tflite", "model_int8.tflite"}
-
-
-def _checkout_copy(dest: Path) -> Path:
-    """The checkout's files (tracked and new, not ignored), without build leftovers."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
-                           capture_output=True, text=True).stdout.split("\0")
-    for name in filter(None, files):
-        if (REPO / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
-    return dest
 
 
 def _page_commands() -> list[str]:
@@ -67,7 +57,7 @@ def _model_files(wheel: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    source = _checkout_copy(tmp_path_factory.mktemp("checkout"))
+    source = copy_checkout(tmp_path_factory.mktemp("checkout"))
     return _build_wheel(source, tmp_path_factory.mktemp("dist"))
 
 
@@ -99,7 +89,7 @@ def test_the_wheel_carries_the_default_models_streaming_files_only(wheel):
 
 
 def test_the_wheel_carries_whichever_bundle_models_default_names(tmp_path):
-    source = _checkout_copy(tmp_path / "checkout")
+    source = copy_checkout(tmp_path / "checkout")
     (source / "models" / "DEFAULT").write_text("dscnn\n")
     files = _model_files(_build_wheel(source, tmp_path / "dist"))
     assert files == {"DEFAULT", *(f"dscnn/{name}" for name in STREAMING_FILES)}
