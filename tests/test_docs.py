@@ -2,7 +2,8 @@
 by a test or saying why it cannot be.
 
 The convention: the line before each ```bash block in README.md or docs/*.md is a marker,
-``<!-- test: run -->`` (this file runs the block as written, in a copy of the checkout),
+``<!-- test: run -->`` (this file runs the block as written, in a copy of the checkout, with this
+environment's commands on the PATH),
 ``<!-- test: FILE … -->`` (FILE, a test or .ci/run, runs that route and names the page), or
 ``<!-- test: none (why) -->``.
 """
@@ -66,7 +67,7 @@ def test_runnable_shell_blocks_run_as_written(page, body, tmp_path):
     checkout = copy_checkout(tmp_path / "clone")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     run = subprocess.run(["bash", "-euo", "pipefail", "-c", body], cwd=checkout, env=env, capture_output=True,
-                         text=True, timeout=900)
+                         text=True, timeout=300)
     assert run.returncode == 0, (page.name, body, run.stderr[-3000:])
     assert run.stdout.strip(), (page.name, body)
 
