@@ -71,6 +71,15 @@ def test_table_titles_and_bracketed_paths_print_whole_at_a_narrow_terminal(uci_d
     assert f"UCI HAR windows from {data}" in run.stdout.splitlines()
 
 
+def test_the_bench_title_prints_whole_at_a_narrow_terminal():
+    from edgehar.bundle import Bundle
+
+    run = subprocess.run([*EDGEHAR, "bench", "--windows", "2"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "COLUMNS": "30"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == f"{Bundle.default().location}: 2 windows, batch 1, 1 thread"
+
+
 def _edgehar(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*EDGEHAR, *args], capture_output=True, text=True, timeout=600,
                           env={k: v for k, v in os.environ.items() if k != "EDGEHAR_TF_LOGS"})
