@@ -26,6 +26,7 @@ import io
 import json
 import os
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -333,9 +334,9 @@ def plot(report: dict, png: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [(f"{name}\n{spec}", s) for name, entry in report["results"].items()
+    rows = [(f"{textwrap.fill(name, 18)}\n{spec}", s) for name, entry in report["results"].items()
             for spec, s in entry["variants"].get("int8", {}).items()]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(rows)), 3.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.7 * len(rows)), 4.0), dpi=110)
     for i, (_, s) in enumerate(rows):
         acc = s["mean"]["accuracy"]
         ax.bar(i, acc["mean"] * 100, yerr=acc["std"] * 100, color="#4c72b0", alpha=0.75, capsize=4)
