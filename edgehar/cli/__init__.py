@@ -5,7 +5,17 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
-from edgehar.cli import data, decoder, export, finetune, record, serve, stream, train  # noqa: F401  (they register their commands)
+from edgehar.cli import (  # noqa: F401  (they register their commands)
+    crossval,
+    data,
+    decoder,
+    export,
+    finetune,
+    record,
+    serve,
+    stream,
+    train,
+)
 from edgehar.cli.app import app
 from edgehar.errors import EdgeharError
 

@@ -75,7 +75,7 @@ def train(
     bundle is never replaced.
     """
     recipe(model)
-    family_params = _params(params)
+    family_params = parse_params(params)
     if units is not None:
         family_params["units"] = units
     name = out.name if out else f"{model}{units or ''}"
@@ -181,7 +181,8 @@ def _recording_windows(folder: Path, spec: str | None, val_groups: int | None, h
     return windows, None, described, val_groups
 
 
-def _params(text: str | None) -> dict:
+def parse_params(text: str | None) -> dict:
+    """--params JSON -> a dict of family parameters (one error line when it is not a JSON object)."""
     if not text:
         return {}
     try:

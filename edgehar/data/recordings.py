@@ -481,13 +481,26 @@ class RecordingWindows:
         return self.y - 1
 
     def groups(self) -> tuple[str, np.ndarray]:
-        """What validation holds out whole, and each window's group: ``"subject"`` and the
-        subjects when at least 2 are named (a window without one: its session), else
-        ``"session"`` and the sessions (a recording is its own session unless its sidecar says)."""
-        subject = self.subject.astype(str)
-        if len(np.unique(subject[subject != ""])) >= 2:
-            return "subject", np.where(subject == "", "session " + self.experiment.astype(str), subject)
-        return "session", self.experiment.astype(str)
+        """What validation holds out whole, and each window's group (see :func:`groups_of`)."""
+        return groups_of(self.subject, self.experiment)
+
+
+def groups_of(subjects, sessions) -> tuple[str, np.ndarray]:
+    """What is held out whole, and the group of each item (window or recording) of these
+    ``subjects`` and ``sessions``: ``"subject"`` and the subjects when at least 2 are named (an
+    item without one: its session), else ``"session"`` and the sessions (a recording is its own
+    session unless its sidecar says)."""
+    subject, session = np.asarray(subjects).astype(str), np.asarray(sessions).astype(str)
+    if len(np.unique(subject[subject != ""])) >= 2:
+        return "subject", np.where(subject == "", "session " + session, subject)
+    return "session", session
+
+
+def recording_groups(recordings: Iterable[Recording]) -> tuple[str, list[str]]:
+    """:func:`groups_of` the recordings: the group each recording's windows fall in."""
+    recordings = list(recordings)
+    by, groups = groups_of([r.subject for r in recordings], [r.session for r in recordings])
+    return by, groups.tolist()
 
 
 def label_runs(labels: np.ndarray) -> list[tuple[int, int, int]]:

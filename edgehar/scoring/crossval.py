@@ -1,0 +1,357 @@
+"""How well will a training recipe do on people it has never seen? Cross-validation, live.
+
+Leave-subjects-out (sessions when fewer than two people are named) over labelled recordings:
+for every recipe × seed × fold, train on the fold's training people (early stopping on groups
+held out among them, as ``edgehar train --recordings`` does), export float32 and int8, fit the
+decoder on the training people's label sequences only, stream the held-out people's recordings
+through the live runtime and keep every window's probabilities. Scoring (:func:`live_scores`,
+per smoothing, pooled and per person) runs on those kept probabilities, so another smoothing
+costs no training.
+
+Folds are stratified: when every group holds every class, group ``i`` of the naturally sorted
+groups goes to fold ``i mod k`` (the live benchmark's folds); otherwise groups are dealt out so
+that fold sizes differ by at most one and each fold's held-out people cover as many classes as
+the data allows.
+
+Tasks run as Ray tasks when more than one worker or a cluster is asked for (an optional extra:
+``pip install "edgehar[cluster]"``), else one after another in this process. A task returns its
+bundle's files and its streamed windows; they are cached under ``cache`` in a folder keyed on the
+data, class map, recipe, seed and held-out groups, so a rerun skips every finished task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from edgehar import atomic
+from edgehar.bundle import Bundle
+from edgehar.data.recordings import ClassMap, Recording, label_runs, natural, recording_groups
+from edgehar.errors import OptionError
+from edgehar.runtime.smoothing import make_smoother
+from edgehar.scoring.livescore import StreamedRecording, live_scores
+from edgehar.spec import HOP, WINDOW
+
+VARIANTS = ("int8", "float32")
+SMOOTHING = "hmm:1"
+"""What a fold's bundle smooths with by default, as the shipped defaults do (its decoder is fitted on
+the fold's training people)."""
+SCORED = ("accuracy", "macro_f1", "label_changes_per_minute", "true_changes_per_minute", "changes_ratio",
+          "delay_s_median", "delay_s_p90")
+"""The scores summarised as mean ± std over folds (plus every class's recall)."""
+_STREAMED = ("probs", "start", "end", "sample_labels")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What ``edgehar train`` would be given: a model family, its parameters and the training options."""
+
+    family: str
+    params: dict = field(default_factory=dict)
+    pipeline: str | None = None
+    epochs: int | None = None
+    min_epochs: int = 0
+    batch_size: int | None = None
+    normalize: bool | None = None
+    augment: bool | None = None
+    hop: int = HOP
+    per_channel: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.family + (f" {json.dumps(self.params, separators=(',', ':'))}" if self.params else "")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One training run: ``recipe`` with ``seed``, holding out the groups of fold ``fold``."""
+
+    recipe: Recipe
+    seed: int
+    fold: int
+    held: tuple[str, ...]
+    folder: str
+    class_spec: str
+    threads: int = 1
+
+    def key(self, data: str) -> str:
+        """Cache key: the data's fingerprint ``data``, the class map, the recipe, seed and held-out groups."""
+        text = json.dumps([data, self.class_spec, asdict(self.recipe), self.seed, list(self.held)],
+                          sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def fingerprint(recordings: Iterable[Recording]) -> str:
+    """SHA-256 of what the recordings hold (samples, times, labels, people, sessions), not of their files."""
+    h = hashlib.sha256()
+    for r in recordings:
+        for a in (r.raw, r.t, r.labels):
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(json.dumps([r.subject, r.session, list(r.label_names), r.rate_hz]).encode())
+    return h.hexdigest()
+
+
+def classes_covered(recording: Recording, class_map: ClassMap) -> set[int]:
+    """Classes (0-based) that last a whole window somewhere in ``recording``."""
+    return {c - 1 for c, start, end in label_runs(class_map.codes(recording)) if end - start >= WINDOW}
+
+
+def plan_folds(recordings: list[Recording], class_map: ClassMap,
+               k: int | None) -> tuple[str, list[list[str]]]:
+    """(``"subject"`` or ``"session"``, the held-out groups of each of ``k`` folds; None: one per group)."""
+    by, groups = recording_groups(recordings)
+    names = sorted(set(groups), key=natural)
+    k = len(names) if k is None else k
+    if not 2 <= k <= len(names):
+        raise OptionError(f"--folds {k}: the recordings hold {len(names)} {by}"
+                          f"{'s' if len(names) != 1 else ''}; use 2..{len(names)} folds")
+    covers = {g: set() for g in names}
+    for rec, g in zip(recordings, groups, strict=True):
+        covers[g] |= classes_covered(rec, class_map)
+    everything = set(range(len(class_map.classes)))
+    if all(c == everything for c in covers.values()):
+        return by, [names[i::k] for i in range(k)]
+    holders = {c: sum(c in covered for covered in covers.values()) for c in everything}
+    rarest_first = sorted(names, key=lambda g: (min((holders[c] for c in covers[g]), default=len(names) + 1),
+                                                natural(g)))
+    folds: list[list[str]] = [[] for _ in range(k)]
+    covered: list[set[int]] = [set() for _ in range(k)]
+    for g in rarest_first:
+        smallest = min(len(f) for f in folds)
+        fold = max((i for i in range(k) if len(folds[i]) == smallest),
+                   key=lambda i: (len(covers[g] - covered[i]), -i))
+        folds[fold].append(g)
+        covered[fold] |= covers[g]
+    return by, [sorted(f, key=natural) for f in folds]
+
+
+def _limit_threads(threads: int) -> None:
+    """Bound the numeric libraries and TensorFlow of this process to ``threads`` threads."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ[var] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # a reused worker: TensorFlow already runs with the bound set at its first task
+        pass
+
+
+def run_task(task: Task) -> dict:
+    """Train, export, fit the decoder and stream the held-out recordings of one task.
+
+    Returns ``meta`` (what the run was), ``files`` (the fold bundle's files, name -> bytes) and
+    ``streamed`` (per variant, the streamed windows as npz bytes)."""
+    from edgehar import tflog
+
+    began = time.time()
+    with tflog.quiet():
+        _limit_threads(task.threads)
+        from edgehar.export.convert import export_variants
+        from edgehar.model.train import TrainConfig, fit, recordings_metadata, write_bundle
+    from edgehar.data.recordings import read_recordings, recording_windows
+    from edgehar.preprocess.pipeline import Pipeline
+    from edgehar.runtime.hmm_fit import estimate_hmm_recordings
+    from edgehar.scoring.validate import stream_recordings
+
+    recordings = read_recordings(Path(task.folder))
+    class_map = ClassMap.parse(task.class_spec)
+    _, groups = recording_groups(recordings)
+    train = [r for r, g in zip(recordings, groups, strict=True) if g not in task.held]
+    held = [r for r, g in zip(recordings, groups, strict=True) if g in task.held]
+    recipe = task.recipe
+    options = dict(epochs=recipe.epochs, batch_size=recipe.batch_size, seed=task.seed,
+                   normalize=recipe.normalize, augment=recipe.augment, min_epochs=recipe.min_epochs)
+    pipeline = Pipeline.preset(TrainConfig(recipe.family, pipeline=recipe.pipeline).resolved().pipeline)
+    if pipeline.train_from == "dataset":  # as train --recordings: live, causal9 is the same maths
+        pipeline = Pipeline.preset("causal9")
+    windows = recording_windows(train, pipeline, class_map, recipe.hop, source=task.folder)
+    n_groups = len(set(windows.groups()[1].tolist()))
+    config = TrainConfig(recipe.family, dict(recipe.params), pipeline=pipeline.name,
+                         val_subjects=max(1, round(n_groups / 5)) if n_groups >= 3 else 0, **options)
+    with tempfile.TemporaryDirectory() as tmp:
+        with tflog.quiet():
+            result = fit(config, windows, None, progress=False)
+            bundle = write_bundle(Path(tmp) / "bundle", result, windows, f"fold{task.fold}",
+                                  recordings=recordings_metadata(Path(task.folder), train, class_map, windows,
+                                                                 recipe.hop))
+            export_variants(bundle, windows, VARIANTS, per_channel=recipe.per_channel)
+        decoder = estimate_hmm_recordings(train, class_map, window=bundle.window, hop=bundle.hop,
+                                          source={"folder": task.folder, "held_out": list(task.held)})
+        bundle = Bundle.load(bundle.path).update_metadata(decoder=decoder.to_metadata(), smoothing=SMOOTHING)
+        streamed = {variant: _npz(stream_recordings(bundle, held, variant)[0]) for variant in VARIANTS}
+        files = {p.name: p.read_bytes() for p in bundle.path.iterdir() if p.is_file()}
+    history = result.history
+    meta = {"recipe": recipe.name, "seed": task.seed, "fold": task.fold, "held_out": list(task.held),
+            "train_groups": sorted({g for g in groups if g not in task.held}, key=natural),
+            "train_windows": len(windows), "epochs_run": len(history.get("loss", [])),
+            "best_val_accuracy": max(history["val_accuracy"]) if history.get("val_accuracy") else None,
+            "train_seconds": round(time.time() - began, 1)}
+    return {"meta": meta, "files": files, "streamed": streamed}
+
+
+def _npz(recordings: list[StreamedRecording]) -> bytes:
+    arrays = {f"{i}.{f}": getattr(r, f) for i, r in enumerate(recordings) for f in _STREAMED}
+    about = [{"name": r.name, "subject": str(r.subject), "rate_hz": r.rate_hz,
+              "label_names": list(r.label_names)} for r in recordings]
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, about=json.dumps(about), **arrays)
+    return buffer.getvalue()
+
+
+def load_streamed(path: Path) -> list[StreamedRecording]:
+    """The streamed windows a task kept (see :func:`run_task`)."""
+    with np.load(path) as z:
+        about = json.loads(str(z["about"]))
+        return [StreamedRecording(name=a["name"], subject=a["subject"], rate_hz=a["rate_hz"],
+                                  label_names=tuple(a["label_names"]),
+                                  **{f: z[f"{i}.{f}"] for f in _STREAMED}) for i, a in enumerate(about)]
+
+
+def save_task(folder: Path, result: dict) -> None:
+    """Write a finished task's result under ``folder``; ``meta.json`` last, which marks it done."""
+    (folder / "bundle").mkdir(parents=True, exist_ok=True)
+    for name, data in result["files"].items():
+        atomic.write_bytes(folder / "bundle" / name, data)
+    for variant, data in result["streamed"].items():
+        atomic.write_bytes(folder / f"streamed-{variant}.npz", data)
+    atomic.write_json(folder / "meta.json", result["meta"])
+
+
+def execute(tasks: list[Task], run: Callable[[Task], dict], done: Callable[[Task, dict], None], *,
+            workers: int = 1, address: str | None = None) -> str:
+    """Run ``tasks`` and call ``done(task, result)`` as each finishes; returns how they ran.
+
+    Ray runs them when ``address`` names a cluster or ``workers`` > 1 (local worker processes);
+    without Ray, or with one worker, they run one after another in this process."""
+    try:
+        import ray
+    except ModuleNotFoundError:
+        if address:
+            raise OptionError(f"--ray {address}: Ray is not installed; install the cluster extra: "
+                              'pip install "edgehar[cluster]"') from None
+        ray = None
+    if ray is None or (workers <= 1 and not address):
+        for task in tasks:
+            done(task, run(task))
+        return "sequential" + (" (Ray is not installed)" if ray is None and workers > 1 else "")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                 object_store_memory=200 * 2**20)
+    try:
+        largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=0)
+        wanted = max(task.threads for task in tasks)
+        if wanted > largest:
+            raise OptionError(f"--threads {wanted}: the largest node of the Ray cluster has {largest:g} "
+                              "CPUs; a task must fit on one node")
+        remote = ray.remote(run)
+        pending = {remote.options(num_cpus=task.threads).remote(task): task for task in tasks}
+        while pending:
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            done(pending.pop(ready), ray.get(ready))
+    finally:
+        ray.shutdown()
+    return f"Ray cluster at {address}" if address else f"Ray, {workers} local workers"
+
+
+def score_task(folder: Path, class_map: ClassMap, smoothers: Iterable[str]) -> dict:
+    """Live scores of a finished task: per variant and smoothing, pooled and per person."""
+    bundle = Bundle.load(folder / "bundle")
+    specs = list(dict.fromkeys([*smoothers, bundle.smoothing]))
+    out = {}
+    for variant in VARIANTS:
+        streamed = load_streamed(folder / f"streamed-{variant}.npz")
+        people = sorted({str(r.subject) for r in streamed}, key=natural)
+        out[variant] = {}
+        for spec in specs:
+            new = partial(make_smoother, spec, bundle)
+            scores = partial(live_scores, classes=bundle.classes, spec=spec, new_smoother=new,
+                             members=class_map.members)
+            pooled = scores(streamed)
+            pooled["per_person"] = {p: _person(scores([r for r in streamed if str(r.subject) == p]))
+                                    for p in people}
+            out[variant][spec] = pooled
+    return out
+
+
+def _person(scores: dict) -> dict:
+    return {k: scores[k] for k in ("accuracy", "macro_f1", "changes_ratio", "delay_s_median", "recall")}
+
+
+def mean_std(rows: list[dict]) -> dict:
+    """Mean and std over folds of every SCORED score and of every class's recall."""
+    summary = {}
+    for key in SCORED:
+        values = np.array([r[key] for r in rows if r.get(key) is not None], dtype=float)
+        summary[key] = ({"mean": float(values.mean()), "std": float(values.std())} if len(values)
+                        else {"mean": None, "std": None})
+    for cls in rows[0]["recall"]:
+        values = np.array([r["recall"].get(cls, np.nan) for r in rows], dtype=float)
+        known = values[~np.isnan(values)]
+        summary[f"recall_{cls}"] = ({"mean": float(known.mean()), "std": float(known.std())} if len(known)
+                                    else {"mean": None, "std": None})
+    return summary
+
+
+def summarise(finished: list[tuple[Task, dict, dict]]) -> dict:
+    """Per recipe, variant and smoothing: each task's scores and their mean ± std, from
+    ``(task, meta, scores)`` of the finished tasks."""
+    results: dict = {}
+    for task, meta, scores in sorted(finished, key=lambda f: (f[0].recipe.name, f[0].seed, f[0].fold)):
+        entry = results.setdefault(task.recipe.name,
+                                   {"recipe": asdict(task.recipe), "runs": [], "variants": {}})
+        entry["runs"].append(meta)
+        for variant, by_spec in scores.items():
+            for spec, s in by_spec.items():
+                runs = entry["variants"].setdefault(variant, {}).setdefault(spec, {"per_run": []})
+                runs["per_run"].append(s)
+    for entry in results.values():
+        for by_spec in entry["variants"].values():
+            for s in by_spec.values():
+                s["mean"] = mean_std(s["per_run"])
+    return results
+
+
+def plot(report: dict, png: Path) -> Path:
+    """Live accuracy of each recipe and smoothing (int8): mean ± std over runs, and every run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(f"{textwrap.fill(name, 18)}\n{spec}", s) for name, entry in report["results"].items()
+            for spec, s in entry["variants"].get("int8", {}).items()]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.7 * len(rows)), 4.0), dpi=110)
+    for i, (_, s) in enumerate(rows):
+        acc = s["mean"]["accuracy"]
+        ax.bar(i, acc["mean"] * 100, yerr=acc["std"] * 100, color="#4c72b0", alpha=0.75, capsize=4)
+        runs = [r["accuracy"] * 100 for r in s["per_run"]]
+        ax.plot([i] * len(runs), runs, "o", color="black", markersize=3)
+    ax.set_xticks(range(len(rows)), [label for label, _ in rows], fontsize=7)
+    low = min((r["accuracy"] for _, s in rows for r in s["per_run"]), default=0.5) * 100
+    ax.set_ylim(max(0.0, low - 5), 100)
+    ax.set_ylabel("live accuracy, int8 (%)")
+    ax.set_title(f"crossval: {report['folds']} folds by {report['by']}, {len(report['seeds'])} seed(s)",
+                 fontsize=9)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = png.with_name(png.name + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(png)
+    return png
