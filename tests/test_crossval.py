@@ -1,6 +1,6 @@
-"""`edgehar crossval` at CI size: leave-subjects-out folds of a tiny recipe on real HAPT recordings
-written in the recording format, sequentially in this process and as Ray tasks on a loopback
-two-node Ray cluster, with the same per-fold results; and how folds are drawn."""
+"""`edgehar crossval` at CI size (the routes of docs/crossval.md): leave-subjects-out folds of a tiny
+recipe on real HAPT recordings written in the recording format, sequentially in this process and as Ray
+tasks on a loopback two-node Ray cluster, with the same per-fold results; and how folds are drawn."""
 
 from __future__ import annotations
 
