@@ -12,9 +12,12 @@ Per chunk a source delivers, :class:`Streamer`
 - splits at dropouts longer than ``max_gap_s`` (the window, the preprocessor and the smoother
   all start again: nothing is stitched across a gap) and counts the samples the timestamps
   say are missing;
-- resamples onto an exact 50 Hz grid (samples already on it pass through bit for bit), runs
-  the bundle's one ``Pipeline`` preprocessor, and classifies every ``hop`` samples the last
-  ``window`` samples with LiteRT.
+- resamples onto an exact 50 Hz grid (samples already on it pass through bit for bit), and
+  holds the grid samples until a window is due: then runs the bundle's one ``Pipeline``
+  preprocessor over that block (its filter state carried from block to block) and classifies
+  the last ``window`` samples with LiteRT. A live sample costs a few checks and an append;
+  the numbers do not depend on how the input was chunked, and each label comes out with the
+  sample that completes its window.
 """
 
 from __future__ import annotations
@@ -86,8 +89,10 @@ class Resampler:
         """Grid samples (m, 6) completed by these samples (t strictly increasing)."""
         if self.t0 is None:
             self.t0 = t[0]
-        if len(t) == 1 and abs(t[0] - (self.t0 + self.k / self.rate_hz)) <= self.tol:
-            self._t, self._x, self.k = t, x, self.k + 1  # the next grid point itself: the live case
+        if len(t) == 1 and abs(t[0] - (self.t0 + self.k / self.rate_hz)) <= self.tol \
+                or len(t) > 1 and (np.abs(t - (self.t0 + (self.k + np.arange(len(t))) / self.rate_hz))
+                                   <= self.tol).all():
+            self._t, self._x, self.k = t[-1:], x[-1:], self.k + len(t)  # the next grid points themselves
             return x
         ts, xs = np.concatenate([self._t, t]), np.concatenate([self._x, x])
         self._t, self._x = ts[-1:], xs[-1:]
@@ -172,19 +177,25 @@ class Streamer:
         ``labels`` (n,), optional: each sample's true class, a class name or its number 1..N, or a
         label of ``label_classes`` (anything else: unlabelled); windows are then scored against them."""
         arrived = time.perf_counter() if arrived is None else arrived
-        t = np.asarray(t, dtype=np.float64).reshape(-1)
-        x = np.asarray(x, dtype=np.float64).reshape(-1, 6)
+        t = np.array(t, dtype=np.float64).reshape(-1)
+        x = np.array(x, dtype=np.float64).reshape(-1, 6)
         if len(x) != len(t):
             raise EdgeharError(f"{len(t)} timestamps but {len(x)} samples")
         codes = self._label_codes(labels, len(t))
         results: list[Result] = []
-        if len(t) == 1 and self._held is None and self._last_t is not None \
-                and self._last_t < t[0] <= self._last_t + self.max_gap_s \
-                and (np.abs(x) <= self._bounds).all():  # the live case, one good sample: no other checks
-            self.lost += max(0, round(float(t[0] - self._last_t) * self.rate_hz) - 1)
-            self._behind, self.samples = 0, self.samples + 1
-            self._push(t, x, codes, arrived, results)
-            return results
+        if self._held is None and self._last_t is not None:  # the usual input: no other checks
+            if len(t) == 1:  # live, one sample
+                good = self._last_t < t[0] <= self._last_t + self.max_gap_s
+                lost = max(0, round(float(t[0] - self._last_t) * self.rate_hz) - 1) if good else 0
+            else:  # replay: a chunk in order without a gap
+                steps = np.diff(t, prepend=self._last_t)
+                good = len(t) > 0 and ((steps > 0) & (steps <= self.max_gap_s)).all()
+                lost = int(np.maximum(np.rint(steps * self.rate_hz) - 1, 0).sum()) if good else 0
+            if good and (np.abs(x) <= self._bounds).all():
+                self.lost += lost
+                self._behind, self.samples = 0, self.samples + len(t)
+                self._push(t, x, codes, arrived, results)
+                return results
         with np.errstate(over="ignore", invalid="ignore"):  # timestamps may be as far apart as ±1.7e308
             t, x, codes = self._drop_impossible(t, x, codes)
             if self._held is not None:
@@ -316,15 +327,25 @@ class Streamer:
         self._pre = self.pipeline.start()
         self._resampler = Resampler(self.rate_hz)
         self._filled = 0
+        self._block, self._due = [], self.window
         self.smoother.reset()
 
     def _push(self, t, x, codes, arrived: float, results: list[Result]) -> None:
-        """Samples continuing the current segment -> the 50 Hz grid -> features -> windows."""
+        """Samples continuing the current segment -> the 50 Hz grid, held until a window is
+        due -> features of the held block -> windows."""
         k0 = self._resampler.k
         grid = self._resampler.push(t, x)
-        grid_codes = self._grid_codes(k0, len(grid), t, codes) if self.labelled else None
+        self._block.append((grid, self._grid_codes(k0, len(grid), t, codes) if self.labelled else None))
         self._last_t, self._last_code = t[-1], codes[-1]
-        self._push_features(self._pre.push(grid), grid_codes, arrived, results)
+        self._due -= len(grid)
+        if self._due > 0:
+            return
+        block, self._block = self._block, []
+        block_codes = np.concatenate([np.zeros(len(g), np.int16) if c is None else c for g, c in block]) \
+            if self.labelled else None
+        features = self._pre.push(np.concatenate([g for g, _ in block]))
+        self._push_features(features, block_codes, arrived, results)
+        self._due = self.hop - (self._filled - self.window) % self.hop
 
     def _grid_codes(self, k0: int, n: int, t, codes) -> np.ndarray:
         """The label of each new grid sample: that of the last source sample at or before it."""
