@@ -21,6 +21,7 @@ rad/s at 50 Hz. Model channels are a subset of ``UCI_CHANNELS`` in that order:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -144,7 +145,12 @@ class Pipeline:
         features = np.asarray(features, dtype=np.float32)
         if self.mean is None:
             return features
-        return ((features - np.float32(self.mean)) / np.float32(self.std)).astype(np.float32)
+        mean, std = self._normalization
+        return ((features - mean) / std).astype(np.float32, copy=False)
+
+    @cached_property
+    def _normalization(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.float32(self.mean), np.float32(self.std)
 
     def start(self) -> Preprocessor:
         """A fresh stateful preprocessor (at stream start, or after a gap)."""
@@ -204,6 +210,8 @@ class CausalFilter:
         """(2 * sections, channels) at the start of the current block; None before the first sample."""
         self._pending = None
         """The current block's samples so far (fewer than BLOCK)."""
+        self._stacked = None
+        """[state; block's samples, zero-padded]: the right-hand side of the product."""
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Filter ``x`` (n, ...) along time; returns float64 of the same shape."""
@@ -213,13 +221,16 @@ class CausalFilter:
             return x.reshape(shape)
         if self.state is None:
             self.state, self._pending = self.zi[:, None] * x[0], x[:0]
-        done, x = len(self._pending), np.concatenate([self._pending, x])
-        order, block = len(self.zi), self.BLOCK
+            self._stacked = np.zeros((len(self.zi) + self.BLOCK, x.shape[1]))
+        done = len(self._pending)
+        if done:
+            x = np.concatenate([self._pending, x])
+        order, block, stacked = len(self.zi), self.BLOCK, self._stacked
         y = np.empty_like(x)
-        stacked = np.zeros((order + block, x.shape[1]))
         for start in range(0, len(x), block):
             part = x[start:start + block]
             stacked[:order], stacked[order:order + len(part)] = self.state, part
+            stacked[order + len(part):] = 0.0
             out = self._matrix @ stacked
             y[start:start + len(part)] = out[:len(part)]
             if len(part) == block:

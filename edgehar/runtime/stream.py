@@ -85,14 +85,21 @@ class Resampler:
         self.t0, self.k = None, 0
         self._t, self._x = np.empty(0), np.empty((0, 6))
 
-    def push(self, t: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Grid samples (m, 6) completed by these samples (t strictly increasing)."""
+    def on_grid(self, t: np.ndarray) -> bool:
+        """Whether ``t`` are the next grid points, each within the tolerance."""
+        if self.t0 is None:
+            return False
+        if len(t) == 1:
+            return abs(t[0] - (self.t0 + self.k / self.rate_hz)) <= self.tol
+        return bool((np.abs(t - (self.t0 + (self.k + np.arange(len(t))) / self.rate_hz)) <= self.tol).all())
+
+    def push(self, t: np.ndarray, x: np.ndarray, on_grid: bool = False) -> np.ndarray:
+        """Grid samples (m, 6) completed by these samples (t strictly increasing); ``on_grid``:
+        the caller checked :meth:`on_grid`."""
         if self.t0 is None:
             self.t0 = t[0]
-        if len(t) == 1 and abs(t[0] - (self.t0 + self.k / self.rate_hz)) <= self.tol \
-                or len(t) > 1 and (np.abs(t - (self.t0 + (self.k + np.arange(len(t))) / self.rate_hz))
-                                   <= self.tol).all():
-            self._t, self._x, self.k = t[-1:], x[-1:], self.k + len(t)  # the next grid points themselves
+        if on_grid or self.on_grid(t):
+            self._t, self._x, self.k = t[-1:], x[-1:], self.k + len(t)  # passed through as they are
             return x
         ts, xs = np.concatenate([self._t, t]), np.concatenate([self._x, x])
         self._t, self._x = ts[-1:], xs[-1:]
@@ -130,14 +137,12 @@ class Streamer:
         self.limits = limits or SampleLimits()
         self._bounds = self.limits.bounds()
         self.rate_hz = pipeline.sample_rate_hz
+        self._grid_step_fits = 1.02 / self.rate_hz < max_gap_s
+        """Whether consecutive grid points (a period apart, ±1 %) are closer than a gap."""
         self.smoother = smoother or NoSmoothing()
         if getattr(self.smoother, "hop", hop) != hop:
             raise EdgeharError(f"--smooth {self.smoother.spec}: the decoder was estimated for windows "
                                f"{self.smoother.hop} samples apart, not {hop}; stream with the bundle's hop")
-        channels = len(pipeline.channels)
-        self._ring = np.zeros((2 * window, channels), dtype=np.float32)
-        self._truth = np.zeros(2 * window, dtype=np.int16)
-        self._input = np.empty((window, channels), dtype=np.float32)
         self.samples = self.windows = self.gaps = self.resyncs = self.lost = 0
         self.scored = self.correct = self.smoothed_correct = 0
         self.labelled = False
@@ -183,18 +188,17 @@ class Streamer:
             raise EdgeharError(f"{len(t)} timestamps but {len(x)} samples")
         codes = self._label_codes(labels, len(t))
         results: list[Result] = []
-        if self._held is None and self._last_t is not None:  # the usual input: no other checks
-            if len(t) == 1:  # live, one sample
+        if self._held is None and self._last_t is not None and len(t):  # the usual input: no other checks
+            if len(t) == 1:  # live: one sample in order within max_gap_s (maybe off the grid)
+                on_grid = False
                 good = self._last_t < t[0] <= self._last_t + self.max_gap_s
-                lost = max(0, round(float(t[0] - self._last_t) * self.rate_hz) - 1) if good else 0
-            else:  # replay: a chunk in order without a gap
-                steps = np.diff(t, prepend=self._last_t)
-                good = len(t) > 0 and ((steps > 0) & (steps <= self.max_gap_s)).all()
-                lost = int(np.maximum(np.rint(steps * self.rate_hz) - 1, 0).sum()) if good else 0
+            else:  # replay: the next grid points, so in order, without a gap or a loss
+                on_grid = good = self._grid_step_fits and t[0] > self._last_t \
+                    and self._resampler.on_grid(t)
             if good and (np.abs(x) <= self._bounds).all():
-                self.lost += lost
+                self.lost += max(0, round(float(t[0] - self._last_t) * self.rate_hz) - 1)
                 self._behind, self.samples = 0, self.samples + len(t)
-                self._push(t, x, codes, arrived, results)
+                self._push(t, x, codes, arrived, results, on_grid)
                 return results
         with np.errstate(over="ignore", invalid="ignore"):  # timestamps may be as far apart as ±1.7e308
             t, x, codes = self._drop_impossible(t, x, codes)
@@ -327,25 +331,28 @@ class Streamer:
         self._pre = self.pipeline.start()
         self._resampler = Resampler(self.rate_hz)
         self._filled = 0
+        """Grid samples of this segment gone through the preprocessor."""
+        self._rows = np.zeros((0, len(self.pipeline.channels)), dtype=np.float32)
+        self._truth = np.zeros(0, dtype=np.int16)
+        """The last ``window`` of those samples' features and labels (0: unlabelled)."""
         self._block, self._due = [], self.window
+        """Grid samples (with their labels) held back, and how many more complete the next window."""
         self.smoother.reset()
 
-    def _push(self, t, x, codes, arrived: float, results: list[Result]) -> None:
+    def _push(self, t, x, codes, arrived: float, results: list[Result], on_grid: bool = False) -> None:
         """Samples continuing the current segment -> the 50 Hz grid, held until a window is
         due -> features of the held block -> windows."""
         k0 = self._resampler.k
-        grid = self._resampler.push(t, x)
+        grid = self._resampler.push(t, x, on_grid)
         self._block.append((grid, self._grid_codes(k0, len(grid), t, codes) if self.labelled else None))
         self._last_t, self._last_code = t[-1], codes[-1]
         self._due -= len(grid)
-        if self._due > 0:
-            return
-        block, self._block = self._block, []
-        block_codes = np.concatenate([np.zeros(len(g), np.int16) if c is None else c for g, c in block]) \
-            if self.labelled else None
-        features = self._pre.push(np.concatenate([g for g, _ in block]))
-        self._push_features(features, block_codes, arrived, results)
-        self._due = self.hop - (self._filled - self.window) % self.hop
+        if self._due <= 0:
+            block, self._block = self._block, []
+            raw = np.concatenate([g for g, _ in block])
+            codes = np.concatenate([np.zeros(len(g), np.int16) if c is None else c for g, c in block]) \
+                if self.labelled else np.zeros(len(raw), np.int16)
+            self._windows(self._pre.push(raw), codes, arrived, results)
 
     def _grid_codes(self, k0: int, n: int, t, codes) -> np.ndarray:
         """The label of each new grid sample: that of the last source sample at or before it."""
@@ -354,32 +361,29 @@ class Streamer:
         source_codes = np.concatenate([[self._last_code], codes])
         return source_codes[np.searchsorted(source_t, grid_t + self._resampler.tol, side="right") - 1]
 
-    def _push_features(self, features: np.ndarray, codes: np.ndarray | None, arrived: float,
-                       results: list[Result]) -> None:
-        """Write rows (and their labels) into the rings, classifying each time a window completes."""
-        W = self.window
-        done = 0
-        while done < len(features):
-            due = W - self._filled if self._filled < W else self.hop - (self._filled - W) % self.hop
-            piece = features[done:done + due]
-            slots = (self._filled + np.arange(len(piece))) % W
-            self._ring[slots] = piece
-            self._ring[slots + W] = piece
-            if codes is not None:
-                self._truth[slots] = self._truth[slots + W] = codes[done:done + len(piece)]
-            done += len(piece)
-            self._filled += len(piece)
-            if len(piece) == due:
-                head = self._filled % W
-                np.copyto(self._input, self._ring[head:head + W])
-                results.append(self._classify(arrived, self._truth[head:head + W]))
+    def _window_end(self, n: int) -> int:
+        """Where the first window ending after the segment's first ``n`` samples ends."""
+        return self.window if n < self.window else n + self.hop - (n - self.window) % self.hop
 
-    def _classify(self, arrived: float, truth: np.ndarray) -> Result:
-        probs = self.classifier.predict_window(self._input)
+    def _windows(self, features: np.ndarray, codes: np.ndarray, arrived: float,
+                 results: list[Result]) -> None:
+        """The segment's next rows of features (and labels): classify each window they complete."""
+        first, self._filled = self._filled, self._filled + len(features)
+        rows, truth = np.concatenate([self._rows, features]), np.concatenate([self._truth, codes])
+        base = first - len(self._rows)  # the segment sample of rows[0]
+        for end in range(self._window_end(first), self._filled + 1, self.hop):
+            window = slice(end - self.window - base, end - base)
+            results.append(self._classify(rows[window], truth[window], end, arrived))
+        self._rows, self._truth = rows[-self.window:], truth[-self.window:]
+        self._due = self._window_end(self._filled) - self._filled
+
+    def _classify(self, window: np.ndarray, truth: np.ndarray, end: int, arrived: float) -> Result:
+        """Classify the window of features ending at the segment's sample ``end`` (exclusive)."""
+        probs = self.classifier.predict_window(window)
         top = int(np.argmax(probs))
         smoothed = self.classes[self.smoother.update(probs)]
-        end = self._offset + self._filled
-        t_end = self._resampler.t0 + self._filled / self.rate_hz
+        t_end = self._resampler.t0 + end / self.rate_hz
+        end += self._offset
         self.windows += 1
         self.labels[self.classes[top]] += 1
         self.smoothed_labels[smoothed] += 1
