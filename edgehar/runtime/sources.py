@@ -12,6 +12,7 @@ cannot be opened raises :class:`SourceError` with a message saying what to fix.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import select
@@ -100,7 +101,47 @@ def parse_line(line: str | bytes, labelled: bool = False) -> tuple[tuple | None,
 
 
 def parse_lines(lines: Iterable[str | bytes], labelled: bool = False) -> Chunk:
-    """Parse lines into one chunk; blank lines and repeated headers are dropped uncounted."""
+    """Parse lines into one chunk; blank lines and repeated headers are dropped uncounted.
+
+    Lines that are all good samples are parsed together by numpy's C parser; otherwise (or
+    when it refuses them) each line by :func:`parse_line`, which says why a line is dropped."""
+    lines = list(lines)
+    return _parse_good(lines, labelled) or _parse_each(lines, labelled)
+
+
+NUMBER_BYTES = b"0123456789.eE+-, \t\n"
+"""All that lines of plain decimal numbers hold: other bytes (letters of a header, nan or inf,
+NUL, lone CR...) leave a line to :func:`parse_line`."""
+
+
+def _parse_good(lines: list[str | bytes], labelled: bool) -> Chunk | None:
+    """The chunk of ``lines`` when each is a line of plain decimal numbers that
+    :func:`parse_line` takes as it is, parsed at once by numpy's C parser (which reads a
+    number as ``float`` does); else None."""
+    if not lines or max(map(len, lines)) > MAX_LINE_BYTES:
+        return None
+    blob = "\n".join(lines).encode("utf-8", "replace") if isinstance(lines[0], str) else b"\n".join(lines)
+    blob, labels = blob.replace(b"\r\n", b"\n"), None
+    if labelled:  # each line has its label field (perhaps empty) after exactly seven numbers
+        rows = blob.split(b"\n")
+        if not blob.isascii() or any(row.count(b",") != len(CSV_HEADER) for row in rows):
+            return None
+        cut = [row.rindex(b",") for row in rows]
+        labels = np.array([row[i + 1:].decode("ascii").strip() for row, i in zip(rows, cut, strict=True)],
+                          dtype=object)
+        blob = b"\n".join(row[:i] for row, i in zip(rows, cut, strict=True))
+    if blob.translate(None, NUMBER_BYTES):
+        return None
+    try:
+        data = np.loadtxt(io.BytesIO(blob), delimiter=",", comments=None, dtype=np.float64, ndmin=2)
+    except ValueError:
+        return None
+    if data.shape != (len(lines), len(CSV_HEADER)) or not np.isfinite(data).all():
+        return None
+    return Chunk(data[:, 0].copy(), data[:, 1:].copy(), Counter(), labels)
+
+
+def _parse_each(lines: list[str | bytes], labelled: bool) -> Chunk:
     rows, labels, skipped = [], [], Counter()
     for line in lines:
         values, reason = parse_line(line, labelled)
@@ -232,15 +273,24 @@ def iter_csv(path: str, chunk: int = REPLAY_CHUNK) -> Iterator[Chunk]:
         for block in _file_blocks(file):
             pending += csv.data(splitter.push(block))
             full = len(pending) - len(pending) % chunk
-            for i in range(0, full, chunk):
-                yield parse_lines(pending[i:i + chunk], bool(csv.labelled))
+            yield from _chunks(pending[:full], chunk, bool(csv.labelled))
             pending = pending[full:]
         pending += csv.data(splitter.finish())
         csv.finish()
-        if pending:
-            yield parse_lines(pending, bool(csv.labelled))
+        yield from _chunks(pending, chunk, bool(csv.labelled))
 
     return read()
+
+
+def _chunks(lines: list, size: int, labelled: bool) -> Iterator[Chunk]:
+    """``lines`` as chunks of ``size`` lines each, parsed all at once when all are good samples."""
+    whole = _parse_good(lines, labelled)
+    for i in range(0, len(lines), size):
+        if whole is None:
+            yield parse_lines(lines[i:i + size], labelled)
+        else:
+            yield Chunk(whole.t[i:i + size], whole.x[i:i + size], Counter(),
+                        None if whole.labels is None else whole.labels[i:i + size])
 
 
 def _text_chunks(blocks: Iterable[bytes], name: str) -> Iterator[Chunk]:
