@@ -229,11 +229,13 @@ class CausalFilter:
         y = np.empty_like(x)
         for start in range(0, len(x), block):
             part = x[start:start + block]
-            stacked[:order], stacked[order:order + len(part)] = self.state, part
-            stacked[order + len(part):] = 0.0
+            n = len(part)
+            stacked[:order], stacked[order:order + n] = self.state, part
+            if n < block:
+                stacked[order + n:] = 0.0
             out = self._matrix @ stacked
-            y[start:start + len(part)] = out[:len(part)]
-            if len(part) == block:
+            y[start:start + n] = out[:n]
+            if n == block:
                 self.state = out[block:]
         self._pending = x[len(x) - len(x) % block:]
         return y[done:].reshape(shape)
@@ -266,6 +268,7 @@ class Preprocessor:
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
         self._index = pipeline.channel_index
+        self._select = len(self._index) < 9  # all nine are already in order
         noise = pipeline.noise_filter()
         self._noise = CausalFilter(*noise) if noise is not None else None
         self._gravity = CausalFilter(*pipeline.gravity_filter()) if (self._index < 3).any() else None
@@ -282,4 +285,4 @@ class Preprocessor:
         acc, gyro = raw[..., :3], raw[..., 3:]
         body = acc - self._gravity(acc) if self._gravity is not None else np.zeros_like(acc)
         nine = np.concatenate([body, gyro, acc], axis=-1)
-        return self.pipeline.normalize(nine[..., self._index])
+        return self.pipeline.normalize(nine[..., self._index] if self._select else nine)

@@ -41,6 +41,8 @@ MAX_LINE_BYTES = 1024
 """The longest line a text source takes (a sample line needs under 200 bytes); a longer one
 is dropped and counted as 'too_long', and never held in memory whole."""
 READ_BYTES = 65536
+MAX_DATAGRAMS = 1024
+"""The most UDP datagrams read into one chunk."""
 MAX_PAUSE_S = 10.0
 """The longest pause a realtime replay waits out."""
 
@@ -172,7 +174,9 @@ class LineSplitter:
         if lines:
             lines[0], self._pending = self._pending + lines[0][:keep], b""
         self._pending = (self._pending + rest[:keep])[:keep]
-        return [line if len(line) <= keep else line[:keep] for line in lines]
+        if lines and max(map(len, lines)) > keep:
+            lines = [line if len(line) <= keep else line[:keep] for line in lines]
+        return lines
 
     def finish(self) -> list[bytes]:
         """The last line, when the input did not end with a newline."""
@@ -360,11 +364,19 @@ def iter_udp(host: str, port: int, timeout: float) -> Iterator[Chunk]:
         with sock:
             while True:
                 try:
-                    datagram = sock.recv(65536)
+                    datagrams = [sock.recv(65536)]
                 except TimeoutError:
                     raise SourceStopped("timeout", f"no datagram on udp:{host}:{port} "
                                         f"for {timeout:g} s") from None
-                yield csv.parse(datagram.splitlines())
+                sock.setblocking(False)  # and every datagram queued behind it, up to a bound
+                try:
+                    while len(datagrams) < MAX_DATAGRAMS:
+                        datagrams.append(sock.recv(65536))
+                except BlockingIOError:
+                    pass
+                finally:
+                    sock.settimeout(timeout)
+                yield csv.parse([line for datagram in datagrams for line in datagram.splitlines()])
 
     return receive()
 
@@ -420,6 +432,12 @@ def paced(chunks: Iterable[Chunk], speed: str) -> Iterator[Chunk]:
 def is_live(spec: str) -> bool:
     """Whether a source spec names a live sensor or stream rather than a recording."""
     return spec.partition(":")[0] in ("serial", "udp", "imu") or spec == "csv:-"
+
+
+def queues(spec: str) -> bool:
+    """Whether a live source queues what arrives while nobody reads (a socket, a pipe, a serial
+    port's buffer), so that the stream may read it a block at a time; an I2C IMU is polled."""
+    return is_live(spec) and spec.partition(":")[0] != "imu"
 
 
 def resolve_units(spec: str, acc_unit: str | None = None, gyro_unit: str | None = None) -> tuple[str, str]:
