@@ -21,7 +21,7 @@ def test_bench_reports_every_figure_against_its_target(tiny_bundle, tmp_path):
     assert kernel["ms_per_window"] > 0
     assert replay["samples"] == 14450 and replay["windows"] == 224 and replay["x_kernel"] > 1
     assert cli["samples"] == [14450, 57800] and cli["windows"] == [224, 902] and cli["ms_per_window"] > 0
-    assert live["samples"] == 300 and live["lost"] == 0 and live["windows"] == 3
+    assert 256 <= live["samples"] <= 300 and live["lost"] == 0 and live["windows"] == 3  # unread: < a hop
     assert 2.9 < live["seconds"] < 10 and 0 < live["cpu_percent_of_one_core"] < 100
     assert 0 < live["latency_ms_p50"] <= live["latency_ms_p99"]
     assert report["peak_rss_mb"] > 10 and report["cli_peak_rss_mb"] > 10

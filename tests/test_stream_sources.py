@@ -178,13 +178,17 @@ def free_udp_port() -> int:
 
 
 def test_udp_receives_datagrams_and_times_out():
+    """Datagrams queued while nobody read come as one chunk; then silence is a timeout."""
     port = free_udp_port()
     chunks = iter_udp("127.0.0.1", port, timeout=0.3)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         sender.sendto(f"{GOOD}\n0.04,1,1,1,1,1,1\n".encode(), ("127.0.0.1", port))
         sender.sendto(b"garbage", ("127.0.0.1", port))
-    first, second = next(chunks), next(chunks)
-    assert first.t.tolist() == [0.02, 0.04] and len(second) == 0 and second.skipped["short"] == 1
+        queued = next(chunks)
+        sender.sendto(b"0.06,1,1,1,1,1,1", ("127.0.0.1", port))
+        later = next(chunks)
+    assert queued.t.tolist() == [0.02, 0.04] and queued.skipped == {"short": 1}
+    assert later.t.tolist() == [0.06] and not later.skipped
     with pytest.raises(SourceStopped) as stop:
         next(chunks)
     assert stop.value.reason == "timeout"
