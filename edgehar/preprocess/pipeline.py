@@ -195,7 +195,7 @@ class CausalFilter:
     sample and a partial last block is padded with zeros (which add exact zeros), so a
     sample's output never depends on how the input was cut: whole, in chunks or sample by
     sample, the numbers are the same bit for bit. They differ from running the recursion
-    sample after sample by rounding only (about 1e-15 of the signal).
+    sample after sample by rounding only (below 1e-13 of the signal).
 
     The state starts as ``zi * first sample``: the filter's steady state for a signal that
     had always been at that value. Any number of channels, shaped (n, ...), filter together.
