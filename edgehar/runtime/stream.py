@@ -353,7 +353,7 @@ class Streamer:
         self._due -= len(grid)
         if self._due <= 0:
             block, self._block = self._block, []
-            raw = np.concatenate([g for g, _ in block])
+            raw = grid if len(block) == 1 else np.concatenate([g for g, _ in block])
             codes = np.concatenate([np.zeros(len(g), np.int16) if c is None else c for g, c in block]) \
                 if self.labelled else np.zeros(len(raw), np.int16)
             self._windows(self._pre.push(raw), codes, arrived, results)
