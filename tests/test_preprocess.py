@@ -83,14 +83,30 @@ def test_bad_presets_and_channels_are_refused():
         Pipeline(name="x", channels=(UCI_CHANNELS[6], UCI_CHANNELS[0]))
 
 
-def test_numpy_recursion_equals_scipy_sosfilt_on_a_real_segment(segment):
+def test_block_filter_equals_scipy_sosfilt_on_a_real_segment(segment):
     pipeline = Pipeline.preset("causal9", noise_cutoff_hz=20.0)
     raw = segment.raw.astype(np.float64)
     for (sos, zi), x in ((pipeline.noise_filter(), raw), (pipeline.gravity_filter(), raw[:, :3])):
-        expected, state = signal.sosfilt(sos, x, axis=0, zi=signal.sosfilt_zi(sos)[:, :, None] * x[0])
+        expected, _ = signal.sosfilt(sos, x, axis=0, zi=signal.sosfilt_zi(sos)[:, :, None] * x[0])
         causal = CausalFilter(sos, zi)
-        np.testing.assert_allclose(causal(x), expected, rtol=0, atol=1e-12)
-        np.testing.assert_allclose(causal.state, state, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(np.concatenate([causal(part) for part in np.array_split(x, 7)]),
+                                   expected, rtol=0, atol=1e-12)
+        # The state carried to the next block is sosfilt's after that block's last sample.
+        done = len(x) - len(x) % CausalFilter.BLOCK
+        _, state = signal.sosfilt(sos, x[:done], axis=0, zi=signal.sosfilt_zi(sos)[:, :, None] * x[0])
+        np.testing.assert_allclose(causal.state, state.reshape(causal.state.shape), rtol=0, atol=1e-12)
+
+
+def test_streams_pushed_together_equal_each_pushed_alone(segment):
+    pipeline = Pipeline.preset("causal9", noise_cutoff_hz=20.0)
+    streams = [segment.raw[:500], segment.raw[100:600] * 1.5, segment.raw[200:700][:, ::-1]]
+    together, pre = [], pipeline.start()
+    for part in np.array_split(np.stack(streams, axis=1), 9):
+        together.append(pre.push(part))
+    together = np.concatenate(together)
+    assert together.shape == (500, 3, 9)
+    for k, raw in enumerate(streams):
+        np.testing.assert_array_equal(together[:, k], pipeline.transform(raw))
 
 
 def test_stored_design_is_scipys_and_survives_json(segment):

@@ -1,4 +1,4 @@
-"""tools/bench_stream.py reports throughput, live CPU, latency and memory as JSON."""
+"""tools/bench_stream.py measures the kernel, both replays, live CPU and memory, as JSON."""
 
 from __future__ import annotations
 
@@ -10,14 +10,21 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent.parent / "tools" / "bench_stream.py"
 
 
-def test_bench_reports_every_figure(tiny_bundle):
+def test_bench_reports_every_figure_against_its_target(tiny_bundle, tmp_path):
+    out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, str(BENCH), "--model", str(tiny_bundle.path), "--seconds", "3",
-                           "--json"], capture_output=True, text=True, timeout=120)
+                           "--json", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    replay, live = report["replay"], report["live"]
-    assert replay["samples"] == 14450 and replay["windows"] == 224 and replay["x_realtime"] > 1
-    assert live["samples"] == 150 and live["windows"] == 1 and 2.9 < live["seconds"] < 10
-    assert 0 < live["cpu_percent_of_one_core"] < 100
+    assert json.loads(out.read_text()) == report
+    kernel, replay, cli, live = report["kernel"], report["replay"], report["cli_replay"], report["live"]
+    assert kernel["ms_per_window"] > 0
+    assert replay["samples"] == 14450 and replay["windows"] == 224 and replay["x_kernel"] > 1
+    assert cli["samples"] == [14450, 57800] and cli["windows"] == [224, 902] and cli["ms_per_window"] > 0
+    assert 256 <= live["samples"] <= 300 and live["lost"] == 0 and live["windows"] == 3  # unread: < a hop
+    assert 2.9 < live["seconds"] < 10 and 0 < live["cpu_percent_of_one_core"] < 100
     assert 0 < live["latency_ms_p50"] <= live["latency_ms_p99"]
-    assert report["peak_rss_mb"] > 10
+    assert report["peak_rss_mb"] > 10 and report["cli_peak_rss_mb"] > 10
+    assert set(report["targets"]) == {"replay_x_kernel", "cli_replay_x_kernel", "live_cpu_percent",
+                                      "peak_rss_mb"}
+    assert all(t["met"] == (t["value"] <= t["target"]) for t in report["targets"].values())

@@ -7,10 +7,11 @@ import math
 import os
 import socket
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgehar.errors import DataError, SourceError
@@ -19,6 +20,8 @@ from edgehar.runtime.sources import (
     MAX_LINE_BYTES,
     LineSplitter,
     SourceStopped,
+    _parse_good,
+    demo_path,
     iter_csv,
     iter_serial,
     iter_udp,
@@ -92,6 +95,39 @@ def test_parse_lines_counts_bad_lines_but_not_blank_ones_or_headers():
     assert dict(chunk.skipped) == {"short": 1, "non_finite": 1}
 
 
+NUMBERISH = st.one_of(st.floats().map(repr), st.integers(-10**20, 10**20).map(str),
+                      st.sampled_from(["1e999", "-1e-999", " 1 ", "\t2.5", "1\r", "+.5", "1.", "1_0", "0x1",
+                                       "", "nan", "inf", "1\x00", "1 2", "1e", "ax", "SITTING", "--1"]),
+                      st.text(alphabet="0123456789.eE+-, \t\r\x00\x0bx", max_size=6))
+
+
+@settings(deadline=None)
+@given(lines=st.lists(st.one_of(st.lists(NUMBERISH, min_size=6, max_size=9).map(",".join),
+                                st.text(max_size=12), st.binary(max_size=12),
+                                st.sampled_from(["", "t,ax,ay,az,gx,gy,gz", GOOD, GOOD + ",WALKING", "\r"])),
+                      max_size=12),
+       labelled=st.booleans())
+def test_lines_parsed_at_once_give_what_parsing_each_line_gives(lines, labelled):
+    lines = [line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line for line in lines]
+    parsed = [parse_line(line, labelled) for line in lines]
+    rows = [values for values, _ in parsed if values is not None]
+    chunk = parse_lines(lines, labelled)
+    assert chunk.t.tolist() == [row[0] for row in rows]
+    assert chunk.x.tolist() == [list(row[1:7]) for row in rows]
+    assert chunk.labels is None if not labelled else chunk.labels.tolist() == [row[7] for row in rows]
+    assert chunk.skipped == Counter(reason for _, reason in parsed if reason not in (None, "empty", "header"))
+
+
+def test_a_recording_of_good_lines_is_parsed_at_once_exactly():
+    lines = gzip.decompress(demo_path().read_bytes()).split(b"\n")[1:-1]
+    whole = _parse_good(lines, False)
+    assert whole is not None and len(whole) == 14450
+    assert whole.t.tolist() == [parse_line(line)[0][0] for line in lines]
+    assert whole.x.tolist() == [list(parse_line(line)[0][1:]) for line in lines]
+    labelled = [line + b",WALKING" for line in lines[:500]]
+    assert _parse_good(labelled, True).labels.tolist() == ["WALKING"] * 500
+
+
 def test_csv_requires_the_header(tmp_path):
     path = tmp_path / "nohead.csv"
     path.write_text(GOOD + "\n")
@@ -142,13 +178,17 @@ def free_udp_port() -> int:
 
 
 def test_udp_receives_datagrams_and_times_out():
+    """Datagrams queued while nobody read come as one chunk; then silence is a timeout."""
     port = free_udp_port()
     chunks = iter_udp("127.0.0.1", port, timeout=0.3)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         sender.sendto(f"{GOOD}\n0.04,1,1,1,1,1,1\n".encode(), ("127.0.0.1", port))
         sender.sendto(b"garbage", ("127.0.0.1", port))
-    first, second = next(chunks), next(chunks)
-    assert first.t.tolist() == [0.02, 0.04] and len(second) == 0 and second.skipped["short"] == 1
+        queued = next(chunks)
+        sender.sendto(b"0.06,1,1,1,1,1,1", ("127.0.0.1", port))
+        later = next(chunks)
+    assert queued.t.tolist() == [0.02, 0.04] and queued.skipped == {"short": 1}
+    assert later.t.tolist() == [0.06] and not later.skipped
     with pytest.raises(SourceStopped) as stop:
         next(chunks)
     assert stop.value.reason == "timeout"

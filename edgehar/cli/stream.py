@@ -73,7 +73,7 @@ def stream(
     bad input (an error line and the summary), 130 on Ctrl-C, 143 on SIGTERM."""
     from edgehar.runtime.limits import SampleLimits
     from edgehar.runtime.smoothing import make_smoother
-    from edgehar.runtime.sources import is_live, open_source, resolve_units
+    from edgehar.runtime.sources import is_live, open_source, queues, resolve_units
     from edgehar.runtime.stream import Result, Streamer, Terminated, run
 
     bundle = _bundle(model)
@@ -107,7 +107,8 @@ def stream(
         sink.write(Result.TEXT_HEADER + "\n")
     signal.signal(signal.SIGTERM, terminate)
     try:
-        summary = run(streamer, chunks, emit, idle_timeout=timeout if is_live(source) else None)
+        summary = run(streamer, chunks, emit, idle_timeout=timeout if is_live(source) else None,
+                      queued=queues(source))
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if out:

@@ -3,7 +3,7 @@
 Training, offline evaluation, the live stream and the firmware all run this maths. It is
 causal and keeps its filter state between calls, so feeding a recording sample by sample,
 in chunks, or whole gives the same numbers (bit for bit: the state is float64 and the
-filter runs sample after sample in every case).
+filters run in blocks counted from the first sample in every case, see :class:`CausalFilter`).
 
 Streaming needs only numpy: the filter recursion is written here, and the filter design
 (scipy.signal, 80 MB on a Raspberry Pi) is stored in the pipeline by :meth:`Pipeline.preset`
@@ -21,6 +21,7 @@ rad/s at 50 Hz. Model channels are a subset of ``UCI_CHANNELS`` in that order:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -144,7 +145,12 @@ class Pipeline:
         features = np.asarray(features, dtype=np.float32)
         if self.mean is None:
             return features
-        return ((features - np.float32(self.mean)) / np.float32(self.std)).astype(np.float32)
+        mean, std = self._normalization
+        return ((features - mean) / std).astype(np.float32, copy=False)
+
+    @cached_property
+    def _normalization(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.float32(self.mean), np.float32(self.std)
 
     def start(self) -> Preprocessor:
         """A fresh stateful preprocessor (at stream start, or after a gap)."""
@@ -180,37 +186,76 @@ def _is_lowpass(sos: np.ndarray, order: int, cutoff_hz: float, rate_hz: float) -
 
 
 class CausalFilter:
-    """Second-order sections run sample after sample with persistent float64 state.
+    """Second-order sections with persistent float64 state, run a block of samples at a time.
 
-    Transposed direct form II, the recursion of scipy.signal.sosfilt and of the C twin
-    ``sos_step`` in firmware_export/edgehar_dsp.c, operation for operation. The state
-    starts as ``zi * first sample``: the filter's steady state for a signal that had always
-    been at that value.
+    The recursion is transposed direct form II, that of scipy.signal.sosfilt and of the C twin
+    ``sos_step`` in firmware_export/edgehar_dsp.c. Being linear, ``BLOCK`` samples of it are
+    one matrix product, ``[outputs; next state] = M @ [state; inputs]``, with M made once by
+    running the recursion on unit states and unit impulses. Blocks count from the first
+    sample and a partial last block is padded with zeros (which add exact zeros), so a
+    sample's output never depends on how the input was cut: whole, in chunks or sample by
+    sample, the numbers are the same bit for bit. They differ from running the recursion
+    sample after sample by rounding only (below 1e-13 of the signal).
+
+    The state starts as ``zi * first sample``: the filter's steady state for a signal that
+    had always been at that value. Any number of channels, shaped (n, ...), filter together.
     """
 
+    BLOCK = 64
+
     def __init__(self, sos: np.ndarray, zi: np.ndarray):
-        self.sos, self.zi, self.state = sos.tolist(), zi, None
+        self.zi = np.asarray(zi, dtype=np.float64).reshape(-1)  # (2 * sections,)
+        self._matrix = _block_matrix(np.asarray(sos, dtype=np.float64), self.BLOCK)
+        self.state = None
+        """(2 * sections, channels) at the start of the current block; None before the first sample."""
+        self._pending = None
+        """The current block's samples so far (fewer than BLOCK)."""
+        self._stacked = None
+        """[state; block's samples, zero-padded]: the right-hand side of the product."""
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Filter ``x`` (n, channels) along time; returns float64 (n, channels)."""
-        y = np.array(x, dtype=np.float64)
+        """Filter ``x`` (n, ...) along time; returns float64 of the same shape."""
+        x = np.asarray(x, dtype=np.float64)
+        shape, x = x.shape, x.reshape(len(x), -1)
+        if len(x) == 0:
+            return x.reshape(shape)
         if self.state is None:
-            self.state = self.zi[:, :, None] * y[0]  # (sections, 2, channels)
-        # Section after section over the whole chunk, one channel at a time, in plain floats:
-        # the same sums in the same order as sample after sample through the cascade.
-        for s, (b0, b1, b2, _, a1, a2) in enumerate(self.sos):
-            for c, column in enumerate(y.T.tolist()):
-                z0, z1 = self.state[s, :, c].tolist()
-                out = []
-                append = out.append
-                for xi in column:
-                    yi = b0 * xi + z0
-                    z0 = b1 * xi - a1 * yi + z1
-                    z1 = b2 * xi - a2 * yi
-                    append(yi)
-                self.state[s, :, c] = z0, z1
-                y[:, c] = out
-        return y
+            self.state, self._pending = self.zi[:, None] * x[0], x[:0]
+            self._stacked = np.zeros((len(self.zi) + self.BLOCK, x.shape[1]))
+        done = len(self._pending)
+        if done:
+            x = np.concatenate([self._pending, x])
+        order, block, stacked = len(self.zi), self.BLOCK, self._stacked
+        y = np.empty_like(x)
+        for start in range(0, len(x), block):
+            part = x[start:start + block]
+            n = len(part)
+            stacked[:order], stacked[order:order + n] = self.state, part
+            if n < block:
+                stacked[order + n:] = 0.0
+            out = self._matrix @ stacked
+            y[start:start + n] = out[:n]
+            if n == block:
+                self.state = out[block:]
+        self._pending = x[len(x) - len(x) % block:]
+        return y[done:].reshape(shape)
+
+
+def _block_matrix(sos: np.ndarray, block: int) -> np.ndarray:
+    """M (block + 2S, 2S + block) with ``[outputs; state after] = M @ [state before; inputs]``
+    for ``block`` samples through the S sections ``sos``: the recursion run at once on every
+    unit state (the first 2S columns) and every unit impulse (the others)."""
+    order = 2 * len(sos)
+    state = np.eye(order, order + block)  # rows: z0, z1 of section 0, then of section 1, ...
+    x = np.eye(block, order + block, order)
+    for s, (b0, b1, b2, _, a1, a2) in enumerate(sos):
+        z0, z1 = state[2 * s], state[2 * s + 1]
+        y = np.empty_like(x)
+        for i, xi in enumerate(x):
+            y[i] = b0 * xi + z0
+            z0, z1 = b1 * xi - a1 * y[i] + z1, b2 * xi - a2 * y[i]
+        state[2 * s], state[2 * s + 1], x = z0, z1, y
+    return np.concatenate([x, state])
 
 
 class Preprocessor:
@@ -223,18 +268,21 @@ class Preprocessor:
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
         self._index = pipeline.channel_index
+        self._select = len(self._index) < 9  # all nine are already in order
         noise = pipeline.noise_filter()
         self._noise = CausalFilter(*noise) if noise is not None else None
         self._gravity = CausalFilter(*pipeline.gravity_filter()) if (self._index < 3).any() else None
 
     def push(self, raw: np.ndarray) -> np.ndarray:
-        """Process rows (n, 6) of ax, ay, az, gx, gy, gz; returns normalized (n, C) float32."""
-        raw = np.asarray(raw, dtype=np.float64).reshape(-1, 6)
+        """Process rows (n, 6) of ax, ay, az, gx, gy, gz, or (n, k, 6) for k streams sampled in
+        step (each keeps its own filter state); returns normalized (n, C) or (n, k, C) float32."""
+        raw = np.asarray(raw, dtype=np.float64)
+        raw = raw.reshape(-1, 6) if raw.ndim == 1 else raw
         if len(raw) == 0:
-            return np.zeros((0, len(self._index)), dtype=np.float32)
+            return np.zeros((*raw.shape[:-1], len(self._index)), dtype=np.float32)
         if self._noise is not None:
             raw = self._noise(raw)
-        acc, gyro = raw[:, :3], raw[:, 3:]
+        acc, gyro = raw[..., :3], raw[..., 3:]
         body = acc - self._gravity(acc) if self._gravity is not None else np.zeros_like(acc)
-        nine = np.concatenate([body, gyro, acc], axis=1)
-        return self.pipeline.normalize(nine[:, self._index])
+        nine = np.concatenate([body, gyro, acc], axis=-1)
+        return self.pipeline.normalize(nine[..., self._index] if self._select else nine)

@@ -12,6 +12,7 @@ cannot be opened raises :class:`SourceError` with a message saying what to fix.
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import select
@@ -40,6 +41,8 @@ MAX_LINE_BYTES = 1024
 """The longest line a text source takes (a sample line needs under 200 bytes); a longer one
 is dropped and counted as 'too_long', and never held in memory whole."""
 READ_BYTES = 65536
+MAX_DATAGRAMS = 1024
+"""The most UDP datagrams read into one chunk."""
 MAX_PAUSE_S = 10.0
 """The longest pause a realtime replay waits out."""
 
@@ -100,7 +103,47 @@ def parse_line(line: str | bytes, labelled: bool = False) -> tuple[tuple | None,
 
 
 def parse_lines(lines: Iterable[str | bytes], labelled: bool = False) -> Chunk:
-    """Parse lines into one chunk; blank lines and repeated headers are dropped uncounted."""
+    """Parse lines into one chunk; blank lines and repeated headers are dropped uncounted.
+
+    Lines that are all good samples are parsed together by numpy's C parser; otherwise (or
+    when it refuses them) each line by :func:`parse_line`, which says why a line is dropped."""
+    lines = list(lines)
+    return _parse_good(lines, labelled) or _parse_each(lines, labelled)
+
+
+NUMBER_BYTES = b"0123456789.eE+-, \t\n"
+"""All that lines of plain decimal numbers hold: other bytes (letters of a header, nan or inf,
+NUL, lone CR...) leave a line to :func:`parse_line`."""
+
+
+def _parse_good(lines: list[str | bytes], labelled: bool) -> Chunk | None:
+    """The chunk of ``lines`` when each is a line of plain decimal numbers that
+    :func:`parse_line` takes as it is, parsed at once by numpy's C parser (which reads a
+    number as ``float`` does); else None."""
+    if not lines or max(map(len, lines)) > MAX_LINE_BYTES:
+        return None
+    blob = "\n".join(lines).encode("utf-8", "replace") if isinstance(lines[0], str) else b"\n".join(lines)
+    blob, labels = blob.replace(b"\r\n", b"\n"), None
+    if labelled:  # each line has its label field (perhaps empty) after exactly seven numbers
+        rows = blob.split(b"\n")
+        if not blob.isascii() or any(row.count(b",") != len(CSV_HEADER) for row in rows):
+            return None
+        cut = [row.rindex(b",") for row in rows]
+        labels = np.array([row[i + 1:].decode("ascii").strip() for row, i in zip(rows, cut, strict=True)],
+                          dtype=object)
+        blob = b"\n".join(row[:i] for row, i in zip(rows, cut, strict=True))
+    if blob.translate(None, NUMBER_BYTES):
+        return None
+    try:
+        data = np.loadtxt(io.BytesIO(blob), delimiter=",", comments=None, dtype=np.float64, ndmin=2)
+    except ValueError:
+        return None
+    if data.shape != (len(lines), len(CSV_HEADER)) or not np.isfinite(data).all():
+        return None
+    return Chunk(data[:, 0].copy(), data[:, 1:].copy(), Counter(), labels)
+
+
+def _parse_each(lines: list[str | bytes], labelled: bool) -> Chunk:
     rows, labels, skipped = [], [], Counter()
     for line in lines:
         values, reason = parse_line(line, labelled)
@@ -131,7 +174,9 @@ class LineSplitter:
         if lines:
             lines[0], self._pending = self._pending + lines[0][:keep], b""
         self._pending = (self._pending + rest[:keep])[:keep]
-        return [line if len(line) <= keep else line[:keep] for line in lines]
+        if lines and max(map(len, lines)) > keep:
+            lines = [line if len(line) <= keep else line[:keep] for line in lines]
+        return lines
 
     def finish(self) -> list[bytes]:
         """The last line, when the input did not end with a newline."""
@@ -232,15 +277,24 @@ def iter_csv(path: str, chunk: int = REPLAY_CHUNK) -> Iterator[Chunk]:
         for block in _file_blocks(file):
             pending += csv.data(splitter.push(block))
             full = len(pending) - len(pending) % chunk
-            for i in range(0, full, chunk):
-                yield parse_lines(pending[i:i + chunk], bool(csv.labelled))
+            yield from _chunks(pending[:full], chunk, bool(csv.labelled))
             pending = pending[full:]
         pending += csv.data(splitter.finish())
         csv.finish()
-        if pending:
-            yield parse_lines(pending, bool(csv.labelled))
+        yield from _chunks(pending, chunk, bool(csv.labelled))
 
     return read()
+
+
+def _chunks(lines: list, size: int, labelled: bool) -> Iterator[Chunk]:
+    """``lines`` as chunks of ``size`` lines each, parsed all at once when all are good samples."""
+    whole = _parse_good(lines, labelled)
+    for i in range(0, len(lines), size):
+        if whole is None:
+            yield parse_lines(lines[i:i + size], labelled)
+        else:
+            yield Chunk(whole.t[i:i + size], whole.x[i:i + size], Counter(),
+                        None if whole.labels is None else whole.labels[i:i + size])
 
 
 def _text_chunks(blocks: Iterable[bytes], name: str) -> Iterator[Chunk]:
@@ -310,11 +364,19 @@ def iter_udp(host: str, port: int, timeout: float) -> Iterator[Chunk]:
         with sock:
             while True:
                 try:
-                    datagram = sock.recv(65536)
+                    datagrams = [sock.recv(65536)]
                 except TimeoutError:
                     raise SourceStopped("timeout", f"no datagram on udp:{host}:{port} "
                                         f"for {timeout:g} s") from None
-                yield csv.parse(datagram.splitlines())
+                sock.setblocking(False)  # and every datagram queued behind it, up to a bound
+                try:
+                    while len(datagrams) < MAX_DATAGRAMS:
+                        datagrams.append(sock.recv(65536))
+                except BlockingIOError:
+                    pass
+                finally:
+                    sock.settimeout(timeout)
+                yield csv.parse([line for datagram in datagrams for line in datagram.splitlines()])
 
     return receive()
 
@@ -370,6 +432,12 @@ def paced(chunks: Iterable[Chunk], speed: str) -> Iterator[Chunk]:
 def is_live(spec: str) -> bool:
     """Whether a source spec names a live sensor or stream rather than a recording."""
     return spec.partition(":")[0] in ("serial", "udp", "imu") or spec == "csv:-"
+
+
+def queues(spec: str) -> bool:
+    """Whether a live source queues what arrives while nobody reads (a socket, a pipe, a serial
+    port's buffer), so that the stream may read it a block at a time; an I2C IMU is polled."""
+    return is_live(spec) and spec.partition(":")[0] != "imu"
 
 
 def resolve_units(spec: str, acc_unit: str | None = None, gyro_unit: str | None = None) -> tuple[str, str]:

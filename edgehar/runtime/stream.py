@@ -12,9 +12,12 @@ Per chunk a source delivers, :class:`Streamer`
 - splits at dropouts longer than ``max_gap_s`` (the window, the preprocessor and the smoother
   all start again: nothing is stitched across a gap) and counts the samples the timestamps
   say are missing;
-- resamples onto an exact 50 Hz grid (samples already on it pass through bit for bit), runs
-  the bundle's one ``Pipeline`` preprocessor, and classifies every ``hop`` samples the last
-  ``window`` samples with LiteRT.
+- resamples onto an exact 50 Hz grid (samples already on it pass through bit for bit), and
+  holds the grid samples until a window is due: then runs the bundle's one ``Pipeline``
+  preprocessor over that block (its filter state carried from block to block) and classifies
+  the last ``window`` samples with LiteRT. A live sample costs a few checks and an append;
+  the numbers do not depend on how the input was chunked, and each label comes out with the
+  sample that completes its window.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -34,6 +37,10 @@ from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import NoSmoothing
 from edgehar.runtime.sources import Chunk, SourceStopped
+
+WAKE_EARLY = 4
+"""Samples before a window is due at which a live stream that left its samples queued reads
+again (80 ms at 50 Hz: ample for a sensor's clock drift and jitter)."""
 
 
 class Terminated(Exception):  # noqa: N818  (a signal, like KeyboardInterrupt)
@@ -58,7 +65,7 @@ class Result:
     true: str | None = None
 
     def to_json(self) -> str:
-        record = asdict(self)
+        record = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict's deep copies cost 0.1 ms
         if self.true is None:
             del record["true"]
         return json.dumps(record)
@@ -82,12 +89,21 @@ class Resampler:
         self.t0, self.k = None, 0
         self._t, self._x = np.empty(0), np.empty((0, 6))
 
-    def push(self, t: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Grid samples (m, 6) completed by these samples (t strictly increasing)."""
+    def on_grid(self, t: np.ndarray) -> bool:
+        """Whether ``t`` are the next grid points, each within the tolerance."""
+        if self.t0 is None:
+            return False
+        if len(t) == 1:
+            return abs(t[0] - (self.t0 + self.k / self.rate_hz)) <= self.tol
+        return bool((np.abs(t - (self.t0 + (self.k + np.arange(len(t))) / self.rate_hz)) <= self.tol).all())
+
+    def push(self, t: np.ndarray, x: np.ndarray, on_grid: bool = False) -> np.ndarray:
+        """Grid samples (m, 6) completed by these samples (t strictly increasing); ``on_grid``:
+        the caller checked :meth:`on_grid`."""
         if self.t0 is None:
             self.t0 = t[0]
-        if len(t) == 1 and abs(t[0] - (self.t0 + self.k / self.rate_hz)) <= self.tol:
-            self._t, self._x, self.k = t, x, self.k + 1  # the next grid point itself: the live case
+        if on_grid or self.on_grid(t):
+            self._t, self._x, self.k = t[-1:], x[-1:], self.k + len(t)  # passed through as they are
             return x
         ts, xs = np.concatenate([self._t, t]), np.concatenate([self._x, x])
         self._t, self._x = ts[-1:], xs[-1:]
@@ -125,14 +141,12 @@ class Streamer:
         self.limits = limits or SampleLimits()
         self._bounds = self.limits.bounds()
         self.rate_hz = pipeline.sample_rate_hz
+        self._grid_step_fits = 1.02 / self.rate_hz < max_gap_s
+        """Whether consecutive grid points (a period apart, ±1 %) are closer than a gap."""
         self.smoother = smoother or NoSmoothing()
         if getattr(self.smoother, "hop", hop) != hop:
             raise EdgeharError(f"--smooth {self.smoother.spec}: the decoder was estimated for windows "
                                f"{self.smoother.hop} samples apart, not {hop}; stream with the bundle's hop")
-        channels = len(pipeline.channels)
-        self._ring = np.zeros((2 * window, channels), dtype=np.float32)
-        self._truth = np.zeros(2 * window, dtype=np.int16)
-        self._input = np.empty((window, channels), dtype=np.float32)
         self.samples = self.windows = self.gaps = self.resyncs = self.lost = 0
         self.scored = self.correct = self.smoothed_correct = 0
         self.labelled = False
@@ -172,19 +186,24 @@ class Streamer:
         ``labels`` (n,), optional: each sample's true class, a class name or its number 1..N, or a
         label of ``label_classes`` (anything else: unlabelled); windows are then scored against them."""
         arrived = time.perf_counter() if arrived is None else arrived
-        t = np.asarray(t, dtype=np.float64).reshape(-1)
-        x = np.asarray(x, dtype=np.float64).reshape(-1, 6)
+        t = np.array(t, dtype=np.float64).reshape(-1)
+        x = np.array(x, dtype=np.float64).reshape(-1, 6)
         if len(x) != len(t):
             raise EdgeharError(f"{len(t)} timestamps but {len(x)} samples")
         codes = self._label_codes(labels, len(t))
         results: list[Result] = []
-        if len(t) == 1 and self._held is None and self._last_t is not None \
-                and self._last_t < t[0] <= self._last_t + self.max_gap_s \
-                and (np.abs(x) <= self._bounds).all():  # the live case, one good sample: no other checks
-            self.lost += max(0, round(float(t[0] - self._last_t) * self.rate_hz) - 1)
-            self._behind, self.samples = 0, self.samples + 1
-            self._push(t, x, codes, arrived, results)
-            return results
+        if self._held is None and self._last_t is not None and len(t):  # the usual input: no other checks
+            if len(t) == 1:  # live: one sample in order within max_gap_s (maybe off the grid)
+                on_grid = False
+                good = self._last_t < t[0] <= self._last_t + self.max_gap_s
+            else:  # replay: the next grid points, so in order, without a gap or a loss
+                on_grid = good = self._grid_step_fits and t[0] > self._last_t \
+                    and self._resampler.on_grid(t)
+            if good and (np.abs(x) <= self._bounds).all():
+                self.lost += max(0, round(float(t[0] - self._last_t) * self.rate_hz) - 1)
+                self._behind, self.samples = 0, self.samples + len(t)
+                self._push(t, x, codes, arrived, results, on_grid)
+                return results
         with np.errstate(over="ignore", invalid="ignore"):  # timestamps may be as far apart as ±1.7e308
             t, x, codes = self._drop_impossible(t, x, codes)
             if self._held is not None:
@@ -316,15 +335,28 @@ class Streamer:
         self._pre = self.pipeline.start()
         self._resampler = Resampler(self.rate_hz)
         self._filled = 0
+        """Grid samples of this segment gone through the preprocessor."""
+        self._rows = np.zeros((0, len(self.pipeline.channels)), dtype=np.float32)
+        self._truth = np.zeros(0, dtype=np.int16)
+        """The last ``window`` of those samples' features and labels (0: unlabelled)."""
+        self._block, self._due = [], self.window
+        """Grid samples (with their labels) held back, and how many more complete the next window."""
         self.smoother.reset()
 
-    def _push(self, t, x, codes, arrived: float, results: list[Result]) -> None:
-        """Samples continuing the current segment -> the 50 Hz grid -> features -> windows."""
+    def _push(self, t, x, codes, arrived: float, results: list[Result], on_grid: bool = False) -> None:
+        """Samples continuing the current segment -> the 50 Hz grid, held until a window is
+        due -> features of the held block -> windows."""
         k0 = self._resampler.k
-        grid = self._resampler.push(t, x)
-        grid_codes = self._grid_codes(k0, len(grid), t, codes) if self.labelled else None
+        grid = self._resampler.push(t, x, on_grid)
+        self._block.append((grid, self._grid_codes(k0, len(grid), t, codes) if self.labelled else None))
         self._last_t, self._last_code = t[-1], codes[-1]
-        self._push_features(self._pre.push(grid), grid_codes, arrived, results)
+        self._due -= len(grid)
+        if self._due <= 0:
+            block, self._block = self._block, []
+            raw = grid if len(block) == 1 else np.concatenate([g for g, _ in block])
+            codes = np.concatenate([np.zeros(len(g), np.int16) if c is None else c for g, c in block]) \
+                if self.labelled else np.zeros(len(raw), np.int16)
+            self._windows(self._pre.push(raw), codes, arrived, results)
 
     def _grid_codes(self, k0: int, n: int, t, codes) -> np.ndarray:
         """The label of each new grid sample: that of the last source sample at or before it."""
@@ -333,32 +365,29 @@ class Streamer:
         source_codes = np.concatenate([[self._last_code], codes])
         return source_codes[np.searchsorted(source_t, grid_t + self._resampler.tol, side="right") - 1]
 
-    def _push_features(self, features: np.ndarray, codes: np.ndarray | None, arrived: float,
-                       results: list[Result]) -> None:
-        """Write rows (and their labels) into the rings, classifying each time a window completes."""
-        W = self.window
-        done = 0
-        while done < len(features):
-            due = W - self._filled if self._filled < W else self.hop - (self._filled - W) % self.hop
-            piece = features[done:done + due]
-            slots = (self._filled + np.arange(len(piece))) % W
-            self._ring[slots] = piece
-            self._ring[slots + W] = piece
-            if codes is not None:
-                self._truth[slots] = self._truth[slots + W] = codes[done:done + len(piece)]
-            done += len(piece)
-            self._filled += len(piece)
-            if len(piece) == due:
-                head = self._filled % W
-                np.copyto(self._input, self._ring[head:head + W])
-                results.append(self._classify(arrived, self._truth[head:head + W]))
+    def _window_end(self, n: int) -> int:
+        """Where the first window ending after the segment's first ``n`` samples ends."""
+        return self.window if n < self.window else n + self.hop - (n - self.window) % self.hop
 
-    def _classify(self, arrived: float, truth: np.ndarray) -> Result:
-        probs = self.classifier.predict_window(self._input)
+    def _windows(self, features: np.ndarray, codes: np.ndarray, arrived: float,
+                 results: list[Result]) -> None:
+        """The segment's next rows of features (and labels): classify each window they complete."""
+        first, self._filled = self._filled, self._filled + len(features)
+        rows, truth = np.concatenate([self._rows, features]), np.concatenate([self._truth, codes])
+        base = first - len(self._rows)  # the segment sample of rows[0]
+        for end in range(self._window_end(first), self._filled + 1, self.hop):
+            window = slice(end - self.window - base, end - base)
+            results.append(self._classify(rows[window], truth[window], end, arrived))
+        self._rows, self._truth = rows[-self.window:], truth[-self.window:]
+        self._due = self._window_end(self._filled) - self._filled
+
+    def _classify(self, window: np.ndarray, truth: np.ndarray, end: int, arrived: float) -> Result:
+        """Classify the window of features ending at the segment's sample ``end`` (exclusive)."""
+        probs = self.classifier.predict_window(window)
         top = int(np.argmax(probs))
         smoothed = self.classes[self.smoother.update(probs)]
-        end = self._offset + self._filled
-        t_end = self._resampler.t0 + self._filled / self.rate_hz
+        t_end = self._resampler.t0 + end / self.rate_hz
+        end += self._offset
         self.windows += 1
         self.labels[self.classes[top]] += 1
         self.smoothed_labels[smoothed] += 1
@@ -371,8 +400,13 @@ class Streamer:
         t_start = round(float(t_end - self.window / self.rate_hz), 6)  # to the µs: 1.28, not 1.27999…
         return Result(start=end - self.window, end=end, t_start=t_start,
                       t_end=float(t_end), label=self.classes[top], confidence=float(probs[top]),
-                      probs=[round(float(p), 6) for p in probs], smoothed=smoothed,
+                      probs=[round(p, 6) for p in probs.tolist()], smoothed=smoothed,
                       latency_ms=(time.perf_counter() - arrived) * 1e3, true=true)
+
+    def idle_s(self) -> float:
+        """Seconds, at the nominal rate, until ``WAKE_EARLY`` samples before the next window
+        completes: how long a live stream may leave its samples queued."""
+        return 0.0 if self._resampler is None else max(0.0, (self._due - WAKE_EARLY) / self.rate_hz)
 
     def note_skipped(self, skipped: Counter) -> None:
         """Count lines a source dropped before they became samples."""
@@ -402,7 +436,7 @@ def _label_classes(bundle: Bundle) -> dict[str, str]:
 
 
 def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], None], *,
-        idle_timeout: float | None = None) -> dict:
+        idle_timeout: float | None = None, queued: bool = False) -> dict:
     """Stream until the source ends, stops or the user interrupts; return the summary.
 
     ``end`` says why it stopped: 'eof', 'interrupted' (Ctrl-C), 'terminated' (SIGTERM),
@@ -410,7 +444,13 @@ def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], No
     'error' (the input became unreadable); for 'timeout', 'disconnected' and 'error' the
     summary's ``detail`` says more.
     ``idle_timeout`` (live sources): stop with 'timeout' when no sample was accepted for
-    that long although the source kept sending (garbage, impossible values)."""
+    that long although the source kept sending (garbage, impossible values).
+    ``queued`` (live sources that queue what arrives, :func:`~edgehar.runtime.sources.queues`):
+    when samples trickle in (a chunk of at most ``WAKE_EARLY``), wait until the next window is
+    nearly due (:meth:`Streamer.idle_s`) before reading on, and read what queued up meanwhile
+    at once: a handful of wake-ups per window instead of one per sample, each label still out
+    with the sample that completes its window (if samples keep to their rate within
+    ``WAKE_EARLY`` samples)."""
     end, detail = "eof", None
     quiet_since, accepted = time.monotonic(), streamer.samples
     try:
@@ -418,6 +458,8 @@ def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], No
             streamer.note_skipped(chunk.skipped)
             for result in streamer.feed(chunk.t, chunk.x, labels=chunk.labels):
                 emit(result)
+            if queued and 0 < len(chunk) <= WAKE_EARLY:
+                time.sleep(streamer.idle_s())
             if idle_timeout is not None:
                 if streamer.samples != accepted:
                     quiet_since, accepted = time.monotonic(), streamer.samples
