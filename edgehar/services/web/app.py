@@ -1,0 +1,16 @@
+"""The servers of ``stream --http``, ``serve --http`` and ``review``: each a :class:`WebServer` with
+its views' routes."""
+
+from __future__ import annotations
+
+from edgehar.bundle import Bundle
+from edgehar.services.web.live import LiveView
+from edgehar.services.web.server import WebServer
+
+
+def serve_live(bind: str, bundle: Bundle, title: str) -> tuple[LiveView, WebServer]:
+    """Start the live page of one stream; the caller feeds the view and closes the server."""
+    view = LiveView(bundle.classes, bundle.name, title, bundle.pipeline.sample_rate_hz)
+    server = WebServer(bind, view.routes())
+    server.pusher.views.append(view)
+    return view, server.start("live page")
