@@ -4,6 +4,7 @@ its views' routes."""
 from __future__ import annotations
 
 from edgehar.bundle import Bundle
+from edgehar.services.web.fleet import FleetView
 from edgehar.services.web.live import LiveView
 from edgehar.services.web.server import WebServer
 
@@ -14,3 +15,12 @@ def serve_live(bind: str, bundle: Bundle, title: str) -> tuple[LiveView, WebServ
     server = WebServer(bind, view.routes())
     server.pusher.views.append(view)
     return view, server.start("live page")
+
+
+def serve_fleet(bind: str, gateway) -> WebServer:
+    """Start the fleet page of a gateway, attached as one of its observers."""
+    view = FleetView(gateway.bundle.classes, gateway.bundle.name, gateway.bundle.pipeline.sample_rate_hz)
+    gateway.observers.append(view)
+    server = WebServer(bind, view.routes())
+    server.pusher.views.append(view)
+    return server.start("fleet page")

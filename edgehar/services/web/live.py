@@ -29,12 +29,17 @@ def _round(values, digits: int) -> list:
 class LiveView:
     """The recent results, signals and counters of one stream, and its page's events."""
 
-    def __init__(self, classes: Iterable[str], model: str, title: str = "", rate_hz: float = 50.0):
+    def __init__(self, classes: Iterable[str], model: str, title: str = "", rate_hz: float = 50.0,
+                 history: int = HISTORY):
         self.classes, self.model, self.title = list(classes), model, title
         self.hub = Hub()
         self._lock = threading.Lock()
-        self._results: deque = deque(maxlen=HISTORY)
-        self._signal: deque = deque(maxlen=int(SIGNAL_S * rate_hz))
+        self._results = np.zeros((history, 4 + len(self.classes)))
+        """A ring of the last windows: t_end, label index, smoothed index, confidence, probabilities."""
+        self._count = 0
+        self._signal: deque = deque()
+        """Chunks (n, 7) of t and the 6 channels, the last ``_keep`` samples and a chunk at most."""
+        self._signal_n, self._keep = 0, int(SIGNAL_S * rate_hz)
         self._new_results: list = []
         self._new_samples: list = []
         self.counters: dict = {}
@@ -44,18 +49,22 @@ class LiveView:
         """Record a chunk's samples (the stream's thread)."""
         if not len(t):
             return
-        rows = np.column_stack([t, x]).tolist()
+        rows = np.column_stack([t, x])
         with self._lock:
-            self._signal.extend(rows)
+            self._signal.append(rows)
+            self._signal_n += len(rows)
+            while self._signal_n - len(self._signal[0]) >= self._keep:
+                self._signal_n -= len(self._signal.popleft())
             if self.hub.watched:
-                self._new_samples.extend(rows)
+                self._new_samples.append(rows)
 
     def result(self, result, counters: dict) -> None:
         """Record one window's result and the stream's counters after it (the stream's thread)."""
-        row = (result.t_end, self.classes.index(result.label), self.classes.index(result.smoothed),
-               result.confidence, result.probs)
+        row = np.array([result.t_end, self.classes.index(result.label), self.classes.index(result.smoothed),
+                        result.confidence, *result.probs])
         with self._lock:
-            self._results.append(row)
+            self._results[self._count % len(self._results)] = row
+            self._count += 1
             self.counters = counters
             if self.hub.watched:
                 self._new_results.append(row)
@@ -68,20 +77,23 @@ class LiveView:
 
     @staticmethod
     def _results_json(rows) -> dict:
-        if not rows:
+        if not len(rows):
             return {"t": [], "label": [], "smoothed": [], "confidence": [], "probs": []}
-        t, label, smoothed, confidence, probs = zip(*rows, strict=True)
-        return {"t": _round(t, 3), "label": list(label), "smoothed": list(smoothed),
-                "confidence": _round(confidence, 3), "probs": _round(probs, 3)}
+        rows = np.asarray(rows)
+        return {"t": _round(rows[:, 0], 3), "label": rows[:, 1].astype(int).tolist(),
+                "smoothed": rows[:, 2].astype(int).tolist(), "confidence": _round(rows[:, 3], 3),
+                "probs": _round(rows[:, 4:], 3)}
 
     @staticmethod
-    def _signal_json(rows) -> dict:
-        array = np.asarray(rows, dtype=np.float64).reshape(-1, 7)
+    def _signal_json(chunks) -> dict:
+        array = np.concatenate(chunks) if chunks else np.zeros((0, 7))
         return {"t": _round(array[:, 0], 3), "x": _round(array[:, 1:].T, 4)}
 
     def snapshot(self) -> dict:
         with self._lock:
-            results, signal, counters = list(self._results), list(self._signal), dict(self.counters)
+            n = min(self._count, len(self._results))
+            order = (self._count - n + np.arange(n)) % len(self._results)
+            results, signal, counters = self._results[order], list(self._signal), dict(self.counters)
         return {"classes": self.classes, "model": self.model, "title": self.title,
                 "results": self._results_json(results), "signal": self._signal_json(signal),
                 "counters": counters, "signal_s": SIGNAL_S}
