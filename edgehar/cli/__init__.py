@@ -5,7 +5,7 @@ import sys
 from rich.console import Console
 from rich.markup import escape
 
-from edgehar.cli import data, decoder, export, finetune, record, serve, stream, train  # noqa: F401  (they register their commands)
+from edgehar.cli import data, decoder, export, finetune, record, review, serve, stream, train  # noqa: F401  (they register their commands)
 from edgehar.cli.app import app
 from edgehar.errors import EdgeharError
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from edgehar.bundle import Bundle
 from edgehar.services.web.fleet import FleetView
 from edgehar.services.web.live import LiveView
+from edgehar.services.web.review import Review
 from edgehar.services.web.server import WebServer
 
 
@@ -24,3 +25,8 @@ def serve_fleet(bind: str, gateway) -> WebServer:
     server = WebServer(bind, view.routes())
     server.pusher.views.append(view)
     return server.start("fleet page")
+
+
+def serve_review(bind: str, review: Review) -> WebServer:
+    """Start the review pages of a folder; the caller closes the server."""
+    return WebServer(bind, review.routes()).start(f"review of {review.folder}")

@@ -24,6 +24,7 @@ import secrets
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -175,7 +176,8 @@ class Request:
         return data
 
 
-Route = Callable[[Request], "Response | EventStream"]
+Route = Callable[[Request], "Response | EventStream | dict | list"]
+"""A page or API call: a JSON answer may be given as a dict or list."""
 
 
 def static_file(name: str) -> bytes:
@@ -286,10 +288,15 @@ class _Handler(BaseHTTPRequestHandler):
                 if route is None:
                     raise HttpError(404 if method == "GET" else 405, f"no {method} {url.path}")
                 answer = route(Request(method, url.path, query, body, self.app.token))
+                if isinstance(answer, dict | list):
+                    answer = Response(answer)
         except HttpError as err:
             answer = Response({"error": str(err)}, status=err.status)
         except EdgeharError as err:
             answer = Response({"error": str(err)}, status=422)
+        except Exception:  # a bug: the page gets a 500, the server's stderr the traceback
+            traceback.print_exc()
+            answer = Response({"error": "internal error (the server's output has the details)"}, status=500)
         if isinstance(answer, EventStream):
             self._events(answer)
         else:
