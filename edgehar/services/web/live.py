@@ -38,7 +38,7 @@ class LiveView:
         """A ring of the last windows: t_end, label index, smoothed index, confidence, probabilities."""
         self._count = 0
         self._signal: deque = deque()
-        """Chunks (n, 7) of t and the 6 channels, the last ``_keep`` samples and a chunk at most."""
+        """Chunks (t, x) as the source delivered them: the last ``_keep`` samples and a chunk at most."""
         self._signal_n, self._keep = 0, int(SIGNAL_S * rate_hz)
         self._new_results: list = []
         self._new_samples: list = []
@@ -46,17 +46,16 @@ class LiveView:
         self._counters_sent: dict | None = None
 
     def samples(self, t: np.ndarray, x: np.ndarray) -> None:
-        """Record a chunk's samples (the stream's thread)."""
+        """Record a chunk's samples (the stream's thread): two appends under the lock."""
         if not len(t):
             return
-        rows = np.column_stack([t, x])
         with self._lock:
-            self._signal.append(rows)
-            self._signal_n += len(rows)
-            while self._signal_n - len(self._signal[0]) >= self._keep:
-                self._signal_n -= len(self._signal.popleft())
+            self._signal.append((t, x))
+            self._signal_n += len(t)
+            while self._signal_n - len(self._signal[0][0]) >= self._keep:
+                self._signal_n -= len(self._signal.popleft()[0])
             if self.hub.watched:
-                self._new_samples.append(rows)
+                self._new_samples.append((t, x))
 
     def result(self, result, counters: dict) -> None:
         """Record one window's result and the stream's counters after it (the stream's thread)."""
@@ -86,8 +85,10 @@ class LiveView:
 
     @staticmethod
     def _signal_json(chunks) -> dict:
-        array = np.concatenate(chunks) if chunks else np.zeros((0, 7))
-        return {"t": _round(array[:, 0], 3), "x": _round(array[:, 1:].T, 4)}
+        if not chunks:
+            return {"t": [], "x": [[] for _ in range(6)]}
+        t, x = np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+        return {"t": _round(t, 3), "x": _round(x.T, 4)}
 
     def snapshot(self) -> dict:
         with self._lock:

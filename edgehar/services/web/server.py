@@ -23,7 +23,6 @@ import json
 import secrets
 import sys
 import threading
-import time
 import traceback
 from collections import deque
 from collections.abc import Callable
@@ -220,7 +219,7 @@ class WebServer:
             raise OptionError(f"--http {bind}: cannot listen ({err.strerror or err})") from None
         self.port = self.httpd.server_address[1]
         self.pusher = Pusher()
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.5},
                                         name="http", daemon=True)
 
     @property
@@ -343,8 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _events(self, stream: EventStream) -> None:
-        """Hold the connection: the snapshot, then each published event, a comment every
-        KEEPALIVE_S; until the client goes or the server closes."""
+        """Hold the connection: the snapshot, then each published event, a comment after
+        KEEPALIVE_S without one; until the client goes or the server closes."""
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
@@ -353,20 +352,16 @@ class _Handler(BaseHTTPRequestHandler):
         client = stream.hub.subscribe()
         try:
             self._write("snapshot", json.dumps(stream.snapshot(), separators=(",", ":")))
-            quiet = time.monotonic()
             while not self.app.closing.is_set():
-                item = client.get(timeout=0.5)
+                item = client.get(timeout=KEEPALIVE_S)
                 if item is None:
-                    if time.monotonic() - quiet > KEEPALIVE_S:
-                        self.wfile.write(b": keepalive\n\n")
-                        self.wfile.flush()
-                        quiet = time.monotonic()
+                    self.wfile.write(b": keepalive\n\n")
+                    self.wfile.flush()
                     continue
                 event, data = item
                 if event == "snapshot":
                     data = json.dumps(stream.snapshot(), separators=(",", ":"))
                 self._write(event, data)
-                quiet = time.monotonic()
         except OSError:
             pass  # the client went away
         finally:
@@ -381,7 +376,7 @@ class Pusher:
     """One thread that calls every view's ``push()`` each ``every_s``: views gather what the
     stream recorded since the last push and publish it as one event."""
 
-    def __init__(self, every_s: float = 0.25):
+    def __init__(self, every_s: float = 0.5):
         self.every_s = every_s
         self.views: list = []
         self._stop = threading.Event()

@@ -1,0 +1,89 @@
+"""What the live page costs the stream: CPU of `edgehar stream --source demo --speed realtime`
+with and without `--http` (and one page connected, reading the event stream), measured from
+/proc over the same stretch of the demo.
+
+    python tools/bench_web.py [--seconds 60] [--warmup 10] [--json]
+
+Each run starts the command, waits ``--warmup`` seconds (imports, model load; with --http a
+client connects and reads the server-sent events), then takes the process's CPU time (user +
+system, all threads: the stream, the web server, the pusher) over the next ``--seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def read_events(url: str, counts: dict) -> None:
+    """A page's event stream, read until the server closes it."""
+    try:
+        with urllib.request.urlopen(url, timeout=600) as stream:
+            for line in stream:
+                if line.startswith(b"event:"):
+                    counts["events"] += 1
+                counts["bytes"] += len(line)
+    except OSError:
+        pass
+
+
+def measure(http: bool, seconds: float, warmup: float) -> dict:
+    command = [sys.executable, "-m", "edgehar", "stream", "--source", "demo", "--speed", "realtime",
+               "--jsonl", "--out", os.devnull] + (["--http", "0"] if http else [])
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    counts = {"events": 0, "bytes": 0}
+    try:
+        if http:
+            url = re.search(r"(http://\S+)", process.stderr.readline())[1]
+            threading.Thread(target=read_events, args=(url + "events", counts), daemon=True).start()
+        time.sleep(warmup)
+        start_cpu, start = cpu_seconds(process.pid), time.monotonic()
+        time.sleep(seconds)
+        cpu, wall = cpu_seconds(process.pid) - start_cpu, time.monotonic() - start
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    return {"http": http, "cpu_s": round(cpu, 3), "wall_s": round(wall, 2),
+            "cpu_percent_of_core": round(100 * cpu / wall, 2), **({"client": counts} if http else {})}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--warmup", type=float, default=10.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    plain = measure(False, args.seconds, args.warmup)
+    served = measure(True, args.seconds, args.warmup)
+    report = {"without_http": plain, "with_http_and_a_page": served,
+              "extra_cpu_percent": round(100 * (served["cpu_s"] / plain["cpu_s"] - 1), 1),
+              "extra_cpu_percent_of_core": round(
+                  served["cpu_percent_of_core"] - plain["cpu_percent_of_core"], 2)}
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"stream --speed realtime, {args.seconds:g} s of the demo after {args.warmup:g} s:")
+    for what, r in (("without --http:          ", plain), ("with --http, a page open:", served)):
+        print(f"  {what} {r['cpu_s']:.2f} s CPU ({r['cpu_percent_of_core']:.2f} % of a core)"
+              + (f", {r['client']['events']} events, {r['client']['bytes']} bytes" if r["http"] else ""))
+    print(f"  the page costs {report['extra_cpu_percent']:+.1f} % CPU "
+          f"({report['extra_cpu_percent_of_core']:+.2f} points of one core)")
+
+
+if __name__ == "__main__":
+    main()
