@@ -67,6 +67,7 @@ function onScale(u, key) {
   state.syncing = true;
   for (const other of state.charts) if (other !== u) other.setScale("x", {min, max});
   state.syncing = false;
+  markSelection();
   clearTimeout(state.fetchTimer);
   state.fetchTimer = setTimeout(() => fetchSignal(min, max), 150);
 }
@@ -81,6 +82,15 @@ async function fetchSignal(min, max) {
   state.syncing = false;
 }
 function zoom(min, max) { state.charts[0].setScale("x", {min, max}); }
+// Show the stretch of the from/to fields as the charts' selection.
+function markSelection() {
+  const a = parseFloat(document.getElementById("from").value), b = parseFloat(document.getElementById("to").value);
+  for (const u of state.charts) {
+    if (!(b > a)) { u.setSelect({left: 0, width: 0, top: 0, height: 0}, false); continue; }
+    const left = u.valToPos(a, "x"), right = u.valToPos(b, "x");
+    u.setSelect({left, width: right - left, top: 0, height: u.bbox.height / devicePixelRatio}, false);
+  }
+}
 
 function drawAll() {
   const bands = state.charts[2], m = state.model;
@@ -160,6 +170,7 @@ async function showRecording(name) {
     const a = parseFloat(document.getElementById("from").value), b = parseFloat(document.getElementById("to").value);
     if (b > a) zoom(a - (b - a) * 0.25, b + (b - a) * 0.25);
   });
+  for (const id of ["from", "to"]) document.getElementById(id).addEventListener("change", markSelection);
   document.getElementById("whole").addEventListener("click", () => zoom(state.rec.t0, state.rec.t1));
   window.addEventListener("resize", () => { for (const u of state.charts) u.setSize({width: u.root.parentNode.clientWidth, height: u.height}); });
 }
