@@ -35,7 +35,8 @@ function ages() {
   const now = Date.now() / 1000 - fleet.clockSkew;
   let online = 0;
   for (const row of fleet.rows.values()) {
-    setText(row.cells.age, Math.max(0, now - row.data.lastSeen).toFixed(0) + " s ago");
+    const age = now - row.data.lastSeen;  // "now" while a device keeps sending: no cell changes each second
+    setText(row.cells.age, age < 5 ? "now" : age.toFixed(0) + " s ago");
     online += row.data.status === "online";
   }
   setText(document.getElementById("totals"), `${fleet.rows.size} devices, ${online} online`);
