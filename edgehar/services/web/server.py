@@ -188,8 +188,9 @@ STATIC = frozenset(p.name for p in resources.files("edgehar.services.web").joinp
 
 
 def page(name: str, request: Request, **values) -> Response:
-    """A static HTML page with ``{{token}}`` and ``values`` filled in (all JSON-escaped text)."""
-    html = static_file(name).decode()
+    """A static HTML page, its ``{{head}}`` the pages' common head, with ``{{token}}`` and
+    ``values`` filled in (HTML-escaped)."""
+    html = static_file(name).decode().replace("{{head}}\n", static_file("head.html").decode())
     for key, value in {"token": request.token, **values}.items():
         html = html.replace("{{" + key + "}}", _html_escape(str(value)))
     return Response(html, content_type="text/html; charset=utf-8")
