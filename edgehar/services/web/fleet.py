@@ -19,8 +19,6 @@ from edgehar.services.web.live import LiveView
 from edgehar.services.web.server import EventStream, HttpError, Hub, Request, Response, page
 
 DEVICE_PAGE = "/device"
-DEVICE_HISTORY = 240
-"""Windows kept per device for its page (5 minutes at the usual hop; about 20 KB per device)."""
 
 
 @dataclass
@@ -62,7 +60,7 @@ class FleetView:
         live = self.lives.get(device)
         if live is None:
             live = self.lives[device] = LiveView(self.classes, self.model, f"{device} · edgehar serve",
-                                                 self.rate_hz, DEVICE_HISTORY)
+                                                 self.rate_hz)
         live.samples(chunk.t, chunk.x)
         counters = None
         if results:

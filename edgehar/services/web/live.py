@@ -18,8 +18,10 @@ from edgehar.services.web.server import EventStream, Hub, Request, Response, pag
 
 SIGNAL_S = 10.0
 """Seconds of accelerometer and gyroscope signal a page shows (and gets on connect)."""
-HISTORY = 512
-"""Windows in the label timeline (at the usual hop of 64 samples: about 11 minutes)."""
+HISTORY = 2880
+"""Windows in the label timeline: an hour at the usual hop of 64 samples (1.28 s); 14 bytes each."""
+ROW = np.dtype([("t", "f8"), ("label", "i1"), ("smoothed", "i1"), ("confidence", "f4")])
+"""A window in the timeline: its end (source time), label and smoothed label (class indices), confidence."""
 
 
 def _round(values, digits: int) -> list:
@@ -34,9 +36,11 @@ class LiveView:
         self.classes, self.model, self.title = list(classes), model, title
         self.hub = Hub()
         self._lock = threading.Lock()
-        self._results = np.zeros((history, 4 + len(self.classes)))
-        """A ring of the last windows: t_end, label index, smoothed index, confidence, probabilities."""
+        self._results = np.zeros(history, ROW)
+        """A ring of the last windows."""
         self._count = 0
+        self._probs: list[float] = []
+        """The last window's probabilities."""
         self._signal: deque = deque()
         """Chunks (t, x) as the source delivered them: the last ``_keep`` samples and a chunk at most."""
         self._signal_n, self._keep = 0, int(SIGNAL_S * rate_hz)
@@ -59,12 +63,12 @@ class LiveView:
 
     def result(self, result, counters: dict) -> None:
         """Record one window's result and the stream's counters after it (the stream's thread)."""
-        row = np.array([result.t_end, self.classes.index(result.label), self.classes.index(result.smoothed),
-                        result.confidence, *result.probs])
+        row = (result.t_end, self.classes.index(result.label), self.classes.index(result.smoothed),
+               result.confidence)
         with self._lock:
             self._results[self._count % len(self._results)] = row
             self._count += 1
-            self.counters = counters
+            self._probs, self.counters = result.probs, counters
             if self.hub.watched:
                 self._new_results.append(row)
 
@@ -75,13 +79,9 @@ class LiveView:
             yield chunk
 
     @staticmethod
-    def _results_json(rows) -> dict:
-        if not len(rows):
-            return {"t": [], "label": [], "smoothed": [], "confidence": [], "probs": []}
-        rows = np.asarray(rows)
-        return {"t": _round(rows[:, 0], 3), "label": rows[:, 1].astype(int).tolist(),
-                "smoothed": rows[:, 2].astype(int).tolist(), "confidence": _round(rows[:, 3], 3),
-                "probs": _round(rows[:, 4:], 3)}
+    def _results_json(rows: np.ndarray) -> dict:
+        return {"t": _round(rows["t"], 3), "label": rows["label"].tolist(),
+                "smoothed": rows["smoothed"].tolist(), "confidence": _round(rows["confidence"], 3)}
 
     @staticmethod
     def _signal_json(chunks) -> dict:
@@ -95,8 +95,10 @@ class LiveView:
             n = min(self._count, len(self._results))
             order = (self._count - n + np.arange(n)) % len(self._results)
             results, signal, counters = self._results[order], list(self._signal), dict(self.counters)
+            probs = self._probs
         return {"classes": self.classes, "model": self.model, "title": self.title,
-                "results": self._results_json(results), "signal": self._signal_json(signal),
+                "results": self._results_json(results), "probs": _round(probs, 3),
+                "signal": self._signal_json(signal),
                 "counters": counters, "signal_s": SIGNAL_S}
 
     def push(self) -> None:
@@ -106,10 +108,11 @@ class LiveView:
         with self._lock:
             results, samples = self._new_results, self._new_samples
             self._new_results, self._new_samples = [], []
-            counters = self.counters
+            counters, probs = self.counters, self._probs
         if not results and not samples:
             return
-        update: dict = {"results": self._results_json(results), "signal": self._signal_json(samples)}
+        update: dict = {"results": self._results_json(np.array(results, ROW)), "probs": _round(probs, 3),
+                        "signal": self._signal_json(samples)}
         if counters is not self._counters_sent:
             update["counters"], self._counters_sent = counters, counters
         self.hub.publish("update", update)

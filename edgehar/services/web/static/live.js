@@ -1,8 +1,8 @@
 // The live page: a snapshot on connect, then pushed updates (server-sent events).
 "use strict";
-const TIMELINE_S = 300;
+const HISTORY_S = 3600;  // what the page keeps; the timeline shows the last 5 minutes or the hour
 const AXES = ["x", "y", "z"];
-const live = {classes: [], results: {t: [], label: [], smoothed: [], confidence: [], probs: []},
+const live = {classes: [], results: {t: [], label: [], smoothed: [], confidence: []}, probs: [], span: 300,
               signal: {t: [], x: [[], [], [], [], [], []]}, counters: {}, signalS: 10, hop: 1.28};
 let charts = null, drawPending = false;
 
@@ -33,11 +33,12 @@ function apply(update) {
   live.signal.t.push(...update.signal.t);
   update.signal.x.forEach((a, i) => live.signal.x[i].push(...a));
   if (update.counters) live.counters = update.counters;
+  if (update.probs) live.probs = update.probs;
   const tEnd = live.signal.t.length ? live.signal.t[live.signal.t.length - 1] : 0;
   let n = 0; while (n < live.signal.t.length && live.signal.t[n] < tEnd - live.signalS) n++;
   trimFront(live.signal, n);
   const rEnd = live.results.t.length ? live.results.t[live.results.t.length - 1] : 0;
-  n = 0; while (n < live.results.t.length - 1 && live.results.t[n] < rEnd - TIMELINE_S) n++;
+  n = 0; while (n < live.results.t.length - 1 && live.results.t[n] < rEnd - HISTORY_S) n++;
   trimFront(live.results, n);
   schedule();
 }
@@ -54,7 +55,7 @@ function draw() {
     activity.dataset.label = live.classes[s];
     detail.textContent = `model: ${live.classes[l]} ${(r.confidence[last] * 100).toFixed(0)} % · window ending ${r.t[last].toFixed(2)} s`;
     document.querySelectorAll("#bars .bar").forEach((bar, i) => {
-      const p = r.probs[last][i];
+      const p = live.probs[i] || 0;
       bar.querySelector(".fill").style.width = (p * 100).toFixed(1) + "%";
       bar.querySelector(".value").textContent = (p * 100).toFixed(0) + " %";
     });
@@ -73,7 +74,7 @@ function drawTimeline() {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, w, h);
   if (!r.t.length) return;
-  const t1 = r.t[r.t.length - 1], t0 = Math.max(r.t[0] - live.hop, t1 - TIMELINE_S);
+  const t1 = r.t[r.t.length - 1], t0 = Math.max(r.t[0] - live.hop, t1 - live.span);
   drawRuns(ctx, r.t, r.label, t0, t1, 0, h / 2 - 2, w, live.hop);
   drawRuns(ctx, r.t, r.smoothed, t0, t1, h / 2 + 2, h / 2 - 2, w, live.hop);
   document.getElementById("timeline-axis").textContent = `${t0.toFixed(0)} s … ${t1.toFixed(0)} s`;
@@ -89,7 +90,7 @@ function drawCounters() {
 function reset(snapshot) {
   live.classes = snapshot.classes;
   live.signalS = snapshot.signal_s;
-  live.results = {t: [], label: [], smoothed: [], confidence: [], probs: []};
+  live.results = {t: [], label: [], smoothed: [], confidence: []};
   live.signal = {t: [], x: [[], [], [], [], [], []]};
   live.counters = {};
   document.getElementById("model").textContent = snapshot.model;
@@ -99,7 +100,7 @@ function reset(snapshot) {
     el("div", {class: "bar"}, el("span", {class: "name", text: c}),
        el("span", {class: "track"}, el("span", {class: "fill", style: "display:block;background:" + classColour(i)})),
        el("span", {class: "value", text: "–"}))));
-  apply({results: snapshot.results, signal: snapshot.signal, counters: snapshot.counters});
+  apply({results: snapshot.results, signal: snapshot.signal, counters: snapshot.counters, probs: snapshot.probs});
   const t = live.results.t; if (t.length > 1) live.hop = t[t.length - 1] - t[t.length - 2];
 }
 function connect() {
@@ -111,5 +112,12 @@ function connect() {
   source.onerror = () => { status.textContent = "reconnecting…"; };
 }
 if (document.getElementById("back").getAttribute("href")) document.getElementById("back").hidden = false;
+for (const button of document.querySelectorAll("#span button")) {
+  button.addEventListener("click", () => {
+    live.span = Number(button.dataset.span);
+    document.querySelectorAll("#span button").forEach(b => b.disabled = b === button);
+    schedule();
+  });
+}
 setupCharts();
 connect();
