@@ -2,11 +2,12 @@
 with and without `--http` (and one page connected, reading the event stream), measured from
 /proc over the same stretch of the demo.
 
-    python tools/bench_web.py [--seconds 60] [--warmup 10] [--json]
+    python tools/bench_web.py [--seconds 60] [--warmup 10] [--repeat 3] [--json]
 
 Each run starts the command, waits ``--warmup`` seconds (imports, model load; with --http a
 client connects and reads the server-sent events), then takes the process's CPU time (user +
-system, all threads: the stream, the web server, the pusher) over the next ``--seconds``.
+system, all threads: the stream, the web server, the pusher) over the next ``--seconds``. The
+runs alternate (without, with, without, ...) ``--repeat`` times; the figures are the medians.
 """
 
 from __future__ import annotations
@@ -66,18 +67,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    plain = measure(False, args.seconds, args.warmup)
-    served = measure(True, args.seconds, args.warmup)
+    runs = [(measure(False, args.seconds, args.warmup), measure(True, args.seconds, args.warmup))
+            for _ in range(args.repeat)]
+    plain, served = (sorted((pair[i] for pair in runs), key=lambda r: r["cpu_s"])[len(runs) // 2]
+                     for i in (0, 1))
     report = {"without_http": plain, "with_http_and_a_page": served,
+              "cpu_s": {"without_http": [p["cpu_s"] for p, _ in runs],
+                        "with_http": [s["cpu_s"] for _, s in runs]},
               "extra_cpu_percent": round(100 * (served["cpu_s"] / plain["cpu_s"] - 1), 1),
               "extra_cpu_percent_of_core": round(
                   served["cpu_percent_of_core"] - plain["cpu_percent_of_core"], 2)}
     if args.json:
         print(json.dumps(report))
         return
-    print(f"stream --speed realtime, {args.seconds:g} s of the demo after {args.warmup:g} s:")
+    print(f"stream --speed realtime, {args.seconds:g} s of the demo after {args.warmup:g} s, "
+          f"median of {args.repeat} alternating runs (CPU s without: {report['cpu_s']['without_http']}, "
+          f"with: {report['cpu_s']['with_http']}):")
     for what, r in (("without --http:          ", plain), ("with --http, a page open:", served)):
         print(f"  {what} {r['cpu_s']:.2f} s CPU ({r['cpu_percent_of_core']:.2f} % of a core)"
               + (f", {r['client']['events']} events, {r['client']['bytes']} bytes" if r["http"] else ""))
