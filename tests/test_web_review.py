@@ -4,9 +4,12 @@ previous version back."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -104,5 +107,28 @@ def test_dragging_across_the_charts_selects_the_stretch_to_correct(folder, page)
         page.mouse.up()
         start, end = float(page.input_value("#from")), float(page.input_value("#to"))
         assert 20 < start < 40 < end < 70, (start, end)  # a quarter to a half of 120 s
+    finally:
+        served.stop()
+
+
+def test_a_recording_still_being_recorded_or_compressed_is_shown_but_not_rewritten(folder):
+    side = json.loads((folder / "exp01.json").read_text())
+    del side["ended"]  # what `record` leaves while it runs (or after a power cut)
+    (folder / "exp01.json").write_text(json.dumps(side))
+    (folder / "old.csv.gz").write_bytes(gzip.compress((folder / "exp01.csv").read_bytes()))
+    before = (folder / "exp01.csv").read_bytes()
+    served = Served("review", str(folder), "--http", "0")
+    try:
+        base = served.url.rstrip("/")
+        for name, reason in (("exp01.csv", "still being recorded"), ("old.csv.gz", "compressed")):
+            with urllib.request.urlopen(f"{base}/api/recording?name={name}") as answer:
+                assert reason in json.load(answer)["read_only"]
+            request = urllib.request.Request(f"{base}/api/label", json.dumps(
+                {"name": name, "start": 0, "end": 10, "label": "SITTING"}).encode(), method="POST",
+                headers={"Origin": base, "Content-Type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request)
+            assert refused.value.code == 409 and reason in json.load(refused.value)["error"]
+        assert (folder / "exp01.csv").read_bytes() == before
     finally:
         served.stop()
