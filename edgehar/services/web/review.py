@@ -312,6 +312,8 @@ class Review:
             side = kept.with_name(kept.name.replace(".csv.undo-", ".json.undo-"))
             if side.exists():
                 os.replace(side, sidecar_path(path))
+            else:  # the recording had no sidecar before that correction
+                sidecar_path(path).unlink(missing_ok=True)
             os.replace(kept, path)
             atomic.fsync_dir(path.parent)
             self._recordings.pop(path, None)
