@@ -29,9 +29,9 @@ def review(
     from edgehar.services.web.app import serve_review
     from edgehar.services.web.review import Review
 
-    server = serve_review(http, Review(folder, _bundle(model), variant))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    server = serve_review(http, Review(folder, _bundle(model), variant))
     try:
         stop.wait()
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ import hmac
 import ipaddress
 import json
 import secrets
+import socket
 import sys
 import threading
 import traceback
@@ -220,7 +221,7 @@ class WebServer:
             raise OptionError(f"--http {bind}: cannot listen ({err.strerror or err})") from None
         self.port = self.httpd.server_address[1]
         self.pusher = Pusher()
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.5},
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 3600},
                                         name="http", daemon=True)
 
     @property
@@ -235,16 +236,22 @@ class WebServer:
         return self
 
     def close(self) -> None:
+        """Stop serving. The server's loop sleeps until a connection comes (it costs the stream
+        nothing while idle): one made here wakes it to see the shutdown."""
         self.pusher.close()
         self.closing.set()
-        self.httpd.shutdown()
+        threading.Thread(target=self.httpd.shutdown, daemon=True).start()
+        local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        for _ in range(50):  # until the loop has seen the shutdown (it may wake before it is asked)
+            with contextlib.suppress(OSError):
+                socket.create_connection((local, self.port), timeout=1).close()
+            self._thread.join(timeout=0.1)
+            if not self._thread.is_alive():
+                break
         self.httpd.server_close()
-        self._thread.join(timeout=5)
 
 
 def _family(host: str):
-    import socket
-
     with contextlib.suppress(ValueError):
         if ipaddress.ip_address(host).version == 6:
             return socket.AF_INET6
@@ -377,7 +384,7 @@ class Pusher:
     """One thread that calls every view's ``push()`` each ``every_s``: views gather what the
     stream recorded since the last push and publish it as one event."""
 
-    def __init__(self, every_s: float = 0.5):
+    def __init__(self, every_s: float = 1.0):
         self.every_s = every_s
         self.views: list = []
         self._stop = threading.Event()
