@@ -14,6 +14,7 @@ STREAMING_FILES = ("metadata.json", "README.md", "model_*.tflite")
 default = (Path(__file__).parent / "models" / "DEFAULT").read_text().strip()
 setup(package_data={
     "edgehar": ["demo/*.csv.gz", "demo/*.md"],
+    "edgehar.services.web": ["static/*"],
     "edgehar.firmware_export": ["*.c", "Makefile", "README.md", "CMakeLists.txt", "idf_component.yml",
                                 "src/*", "tflm/*", "zephyr/*", "examples/*/*", "templates/**/*.in"],
     "edgehar.models": ["DEFAULT", *(f"{default}/{name}" for name in STREAMING_FILES)],

@@ -88,6 +88,13 @@ def test_the_wheel_carries_the_default_models_streaming_files_only(wheel):
     assert wheel.stat().st_size < 1_000_000
 
 
+def test_the_wheel_carries_the_web_pages_and_their_vendored_chart_library(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = REPO / "edgehar" / "services" / "web" / "static"
+    assert {f"edgehar/services/web/static/{p.name}" for p in static.iterdir()} <= names
+    assert {f"edgehar/services/web/static/uPlot.{end}" for end in ("iife.min.js", "LICENSE")} <= names
+
+
 def test_the_wheel_carries_whichever_bundle_models_default_names(tmp_path):
     source = copy_checkout(tmp_path / "checkout")
     (source / "models" / "DEFAULT").write_text("dscnn\n")

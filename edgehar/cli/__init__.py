@@ -12,6 +12,7 @@ from edgehar.cli import (  # noqa: F401  (they register their commands)
     export,
     finetune,
     record,
+    review,
     serve,
     stream,
     train,

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from edgehar.cli.app import app
+from edgehar.cli.http_options import HttpOption
 from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption
 from edgehar.cli.stream import EXIT_CODES, ModelOption, VariantOption, _bundle
 
@@ -33,6 +34,7 @@ def serve(
     mqtt_ca: MqttCaOption = None,
     mqtt_buffer: MqttBufferOption = 10_000,
     discovery_prefix: DiscoveryOption = "homeassistant",
+    http: HttpOption = None,
 ) -> None:
     """Classify the IMU streams of many sensor nodes that publish raw samples over MQTT."""
     from edgehar.runtime.stream import Terminated
@@ -44,11 +46,20 @@ def serve(
     conn = Connection(target, f"{target.topic}/_gateway/availability", ca_file=mqtt_ca, buffer=mqtt_buffer)
     gateway = Gateway(conn, bundle, target.topic, variant=variant, hop=hop, smooth=smooth or bundle.smoothing,
                       max_gap_s=max_gap, idle_s=idle, discovery_prefix=discovery_prefix)
+    if http:
+        from edgehar.services.web.app import serve_fleet
+
+        web = serve_fleet(http, gateway)
+
     def terminate(signum, frame):
         raise Terminated
 
     signal.signal(signal.SIGTERM, terminate)
-    end = gateway.serve()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        end = gateway.serve()
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if http:
+            web.close()
     print(json.dumps({"end": end, **gateway.close()}), file=sys.stderr)
     raise typer.Exit(EXIT_CODES[end])

@@ -16,6 +16,7 @@ import typer
 
 from edgehar.bundle import Bundle
 from edgehar.cli.app import DataOption, RecordingsOption, app, count, on_command_line, progress
+from edgehar.cli.http_options import HttpOption
 from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption, PublishOption
 from edgehar.cli.source_options import AccUnitOption, AxesOption, GyroUnitOption, TimeoutOption
 from edgehar.errors import EdgeharError, OptionError
@@ -66,6 +67,7 @@ def stream(
     mqtt_ca: MqttCaOption = None,
     mqtt_buffer: MqttBufferOption = 10_000,
     discovery_prefix: DiscoveryOption = "homeassistant",
+    http: HttpOption = None,
 ) -> None:
     """Classify a live 50 Hz IMU stream (or a replayed recording), one line per window.
 
@@ -89,6 +91,11 @@ def stream(
 
         publisher, conn = open_publisher(publish, bundle.classes, bundle.name, ca_file=mqtt_ca,
                                          buffer=mqtt_buffer, discovery_prefix=discovery_prefix)
+    if http:
+        from edgehar.services.web.app import serve_live
+
+        live, web = serve_live(http, bundle, title=f"edgehar stream {source}")
+        chunks = live.tap(chunks)
     try:
         sink = out.open("w") if out else sys.stdout
     except OSError as err:
@@ -99,6 +106,8 @@ def stream(
         sink.flush()
         if publish:
             publisher.publish(result)
+        if http:
+            live.result(result, streamer.summary("running"))
 
     def terminate(signum, frame):
         raise Terminated
@@ -109,10 +118,14 @@ def stream(
     try:
         summary = run(streamer, chunks, emit, idle_timeout=timeout if is_live(source) else None,
                       queued=queues(source))
+        if http:
+            live.end(summary)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if out:
             sink.close()
+        if http:
+            web.close()
     if publish:
         summary["mqtt"] = {**publisher.counts(), **conn.close(last=(publisher.availability, "offline"))}
     if summary["end"] == "output_closed":  # e.g. `| head`: nothing more may go to stdout

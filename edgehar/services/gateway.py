@@ -105,6 +105,10 @@ class Gateway:
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         """(topic, payload, arrival time) from paho's network thread to the classifying one."""
         self._announce = threading.Event()
+        self.observers: list = []
+        """Objects told, on the classifying thread, ``results(device, chunk, results, streamer)``
+        after each message and ``offline(device)`` when a device is forgotten (the web page's hook:
+        they must return at once)."""
         conn.on_connect.append(self._connected)
         conn.subscribe(f"{root}/+/imu", lambda client, userdata, msg: self.inbox.put(
             (msg.topic, msg.payload, time.perf_counter())))
@@ -139,8 +143,11 @@ class Gateway:
         device.last_seen = arrived
         chunk = decode_batch(payload)
         device.streamer.note_skipped(chunk.skipped)
-        for result in device.streamer.feed(chunk.t, chunk.x, arrived):
+        results = device.streamer.feed(chunk.t, chunk.x, arrived)
+        for result in results:
             device.publisher.publish(result)
+        for observer in self.observers:
+            observer.results(name, chunk, results, device.streamer)
 
     def forget_idle(self, now: float) -> None:
         """Mark devices silent for ``idle_s`` offline and drop their state."""
@@ -149,6 +156,8 @@ class Gateway:
             self.conn.publish(device.publisher.availability, "offline", retain=True)
             self.forgotten += 1
             _log("forgotten", device=name, **self._counts(device))
+            for observer in self.observers:
+                observer.offline(name)
 
     @staticmethod
     def _counts(device: Device) -> dict:

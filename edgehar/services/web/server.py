@@ -1,0 +1,404 @@
+"""The web server of ``--http``: the standard library's threading HTTP server, server-sent events
+and the safety rules every page shares.
+
+- It binds 127.0.0.1 unless a host is given. Bound to any other address (127.0.0.2 and 0.0.0.0
+  included) it needs a token, generated at start and printed in the URL as Jupyter does, for
+  every page, asset, event stream and API call: ``?token=`` (the page then keeps it in a cookie
+  for the port) or the ``X-Edgehar-Token`` header.
+- On loopback the ``Host`` header must name loopback too (a DNS-rebinding page cannot reach it).
+- Writes are POST only, from the same origin (``Origin`` matches ``Host``) and, with a token,
+  carry it in the ``X-Edgehar-Token`` header, which no cross-site form can set.
+- Static files are served from a fixed list of the package's files: no path reaches the disk.
+
+Events go to each client through a bounded queue (:class:`Hub`): publishing never blocks, and a
+client too slow to keep up drops what is queued and is sent a fresh snapshot instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import ipaddress
+import json
+import secrets
+import socket
+import sys
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from urllib.parse import parse_qs, urlsplit
+
+from edgehar.errors import EdgeharError, OptionError
+
+LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
+"""Hosts served without a token."""
+KEEPALIVE_S = 15.0
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
+
+
+def parse_bind(spec: str) -> tuple[str, int]:
+    """``[HOST:]PORT`` (``[::1]:8000`` for IPv6) -> (host, port); host 127.0.0.1 when not given."""
+    host, sep, port = str(spec).rpartition(":")
+    if not sep:
+        host = ""
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise OptionError(f"--http {spec!r}: expected [HOST:]PORT with PORT 0..65535, e.g. 8000 or "
+                          "0.0.0.0:8000")
+    return host, int(port)
+
+
+def needs_token(host: str) -> bool:
+    """Anything but 127.0.0.1, ::1 and localhost needs the token (127.0.0.2 too: other users of
+    the machine, containers sharing its network, may reach it)."""
+    return host not in LOOPBACK_NAMES
+
+
+class Client:
+    """One event-stream connection: a bounded queue of (event, data) filled by :meth:`Hub.publish`."""
+
+    def __init__(self, backlog: int):
+        self._queue: deque = deque()
+        self._backlog = backlog
+        self._ready = threading.Condition()
+        self.behind = False
+        """Its queue overflowed: what was queued is dropped and it gets a snapshot next."""
+
+    def put(self, event: str, data: str) -> None:
+        with self._ready:
+            if len(self._queue) >= self._backlog:
+                self._queue.clear()
+                self.behind = True
+            else:
+                self._queue.append((event, data))
+            self._ready.notify()
+
+    def get(self, timeout: float) -> tuple[str, str] | None:
+        """The next event; ('snapshot', '') after an overflow; None after ``timeout`` s without one."""
+        with self._ready:
+            if not self._queue and not self.behind:
+                self._ready.wait(timeout)
+            if self.behind:
+                self.behind = False
+                return "snapshot", ""
+            return self._queue.popleft() if self._queue else None
+
+
+class Hub:
+    """Fans events out to the clients of one view; never blocks the publisher."""
+
+    def __init__(self, backlog: int = 64):
+        self.backlog = backlog
+        self._clients: set[Client] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def watched(self) -> bool:
+        return bool(self._clients)
+
+    def subscribe(self) -> Client:
+        client = Client(self.backlog)
+        with self._lock:
+            self._clients.add(client)
+        return client
+
+    def unsubscribe(self, client: Client) -> None:
+        with self._lock:
+            self._clients.discard(client)
+
+    def publish(self, event: str, data) -> None:
+        """Send ``data`` (JSON-serialised once) to every client."""
+        with self._lock:
+            clients = list(self._clients)
+        if clients:
+            text = json.dumps(data, separators=(",", ":"))
+            for client in clients:
+                client.put(event, text)
+
+
+@dataclass
+class EventStream:
+    """A route's answer that keeps the connection open: ``snapshot()`` first (and after an
+    overflow), then what ``hub`` publishes."""
+
+    hub: Hub
+    snapshot: Callable[[], dict]
+
+
+@dataclass
+class Response:
+    body: bytes | str | dict | list
+    status: int = 200
+    content_type: str = "application/json"
+    headers: dict = field(default_factory=dict)
+
+    def encoded(self) -> bytes:
+        if isinstance(self.body, dict | list):
+            return json.dumps(self.body, separators=(",", ":")).encode()
+        return self.body.encode() if isinstance(self.body, str) else self.body
+
+
+class HttpError(Exception):
+    """Answer the request with ``status`` and a one-line JSON ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: bytes
+    token: str
+    """The server's token ('' on loopback), for pages that embed it for their POSTs."""
+
+    def param(self, name: str) -> str:
+        if name not in self.query:
+            raise HttpError(400, f"missing parameter {name}")
+        return self.query[name]
+
+    def json(self) -> dict:
+        try:
+            data = json.loads(self.body or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise HttpError(400, f"body is not JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise HttpError(400, "body must be a JSON object")
+        return data
+
+
+Route = Callable[[Request], "Response | EventStream | dict | list"]
+"""A page or API call: a JSON answer may be given as a dict or list."""
+
+
+def static_file(name: str) -> bytes:
+    return resources.files("edgehar.services.web").joinpath("static").joinpath(name).read_bytes()
+
+
+STATIC = frozenset(p.name for p in resources.files("edgehar.services.web").joinpath("static").iterdir()
+                   if p.is_file())
+
+
+def page(name: str, request: Request, **values) -> Response:
+    """A static HTML page, its ``{{head}}`` the pages' common head, with ``{{token}}`` and
+    ``values`` filled in (HTML-escaped)."""
+    html = static_file(name).decode().replace("{{head}}\n", static_file("head.html").decode())
+    for key, value in {"token": request.token, **values}.items():
+        html = html.replace("{{" + key + "}}", _html_escape(str(value)))
+    return Response(html, content_type="text/html; charset=utf-8")
+
+
+def _html_escape(text: str) -> str:
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;"))
+
+
+class WebServer:
+    """Serves ``routes`` ({(method, path): handler}) and the package's static files on a thread."""
+
+    def __init__(self, bind: str, routes: dict[tuple[str, str], Route], *, token: str | None = None):
+        host, port = parse_bind(bind)
+        self.host = host
+        self.token = (token or secrets.token_urlsafe(24)) if needs_token(host) else ""
+        self.routes = routes
+        self.closing = threading.Event()
+        handler = type("Handler", (_Handler,), {"app": self})
+        try:
+            family = _family(host)
+            server_class = type("Server", (ThreadingHTTPServer,), {"address_family": family,
+                                                                  "daemon_threads": True})
+            self.httpd = server_class((host, port), handler)
+        except OSError as err:
+            raise OptionError(f"--http {bind}: cannot listen ({err.strerror or err})") from None
+        self.port = self.httpd.server_address[1]
+        self.pusher = Pusher()
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 3600},
+                                        name="http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+
+    def start(self, what: str = "page") -> WebServer:
+        self._thread.start()
+        self.pusher.start()
+        print(f"{what}: {self.url}", file=sys.stderr, flush=True)
+        return self
+
+    def close(self) -> None:
+        """Stop serving. The server's loop sleeps until a connection comes (it costs the stream
+        nothing while idle): one made here wakes it to see the shutdown."""
+        self.pusher.close()
+        self.closing.set()
+        threading.Thread(target=self.httpd.shutdown, daemon=True).start()
+        local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        for _ in range(50):  # until the loop has seen the shutdown (it may wake before it is asked)
+            with contextlib.suppress(OSError):
+                socket.create_connection((local, self.port), timeout=1).close()
+            self._thread.join(timeout=0.1)
+            if not self._thread.is_alive():
+                break
+        self.httpd.server_close()
+
+
+def _family(host: str):
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).version == 6:
+            return socket.AF_INET6
+    return socket.AF_INET
+
+
+class _Handler(BaseHTTPRequestHandler):
+    app: WebServer
+    protocol_version = "HTTP/1.1"
+    server_version = "edgehar"
+
+    def log_message(self, format, *args) -> None:  # noqa: A002  (the base class's name)
+        pass  # stderr carries the stream's summary; requests are not logged there
+
+    def do_GET(self) -> None:  # noqa: N802  (the base class's name)
+        self._serve("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve("POST")
+
+    def _serve(self, method: str) -> None:
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            self._check(method, query)
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > 1_000_000:
+                raise HttpError(413, "request body too large")
+            body = self.rfile.read(length) if length else b""
+            if method == "GET" and url.path == "/favicon.ico":
+                answer = Response(b"", status=204, content_type="image/x-icon")
+            elif method == "GET" and url.path.startswith("/static/"):
+                name = url.path[len("/static/"):]
+                if name not in STATIC:
+                    raise HttpError(404, "no such file")
+                suffix = name[name.rfind("."):]
+                answer = Response(static_file(name), content_type=STATIC_TYPES.get(suffix, "text/plain"),
+                                  headers={"Cache-Control": "max-age=3600"})
+            else:
+                route = self.app.routes.get((method, url.path))
+                if route is None:
+                    raise HttpError(404 if method == "GET" else 405, f"no {method} {url.path}")
+                answer = route(Request(method, url.path, query, body, self.app.token))
+                if isinstance(answer, dict | list):
+                    answer = Response(answer)
+        except HttpError as err:
+            answer = Response({"error": str(err)}, status=err.status)
+        except EdgeharError as err:
+            answer = Response({"error": str(err)}, status=422)
+        except Exception:  # a bug: the page gets a 500, the server's stderr the traceback
+            traceback.print_exc()
+            answer = Response({"error": "internal error (the server's output has the details)"}, status=500)
+        if isinstance(answer, EventStream):
+            self._events(answer)
+        else:
+            self._send(answer, query)
+
+    def _check(self, method: str, query: dict) -> None:
+        """Refuse what the safety rules (module docstring) do not allow."""
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
+        if not self.app.token and host not in LOOPBACK_NAMES:
+            raise HttpError(403, f"Host {host!r} is not loopback")
+        if self.app.token:
+            given = query.get("token") or self.headers.get("X-Edgehar-Token") or self._cookie()
+            if not hmac.compare_digest(given.encode(), self.app.token.encode()):
+                raise HttpError(403, "a token is needed: open the URL printed at start (…/?token=…)")
+        if method == "POST":
+            origin = self.headers.get("Origin")
+            if origin != f"http://{self.headers.get('Host')}":
+                raise HttpError(403, "writes are accepted from this server's own pages only")
+            if self.app.token and self.headers.get("X-Edgehar-Token") != self.app.token:
+                raise HttpError(403, "writes need the X-Edgehar-Token header")
+
+    def _cookie_name(self) -> str:
+        return f"edgehar_token_{self.app.port}"
+
+    def _cookie(self) -> str:
+        morsel = SimpleCookie(self.headers.get("Cookie") or "").get(self._cookie_name())
+        return morsel.value if morsel else ""
+
+    def _send(self, answer: Response, query: dict) -> None:
+        body = answer.encoded()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'")
+        self.send_header("Referrer-Policy", "no-referrer")
+        if self.app.token and query.get("token"):
+            self.send_header("Set-Cookie", f"{self._cookie_name()}={self.app.token}; Path=/; HttpOnly; "
+                             "SameSite=Strict")
+        for key, value in answer.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(body)
+
+    def _events(self, stream: EventStream) -> None:
+        """Hold the connection: the snapshot, then each published event, a comment after
+        KEEPALIVE_S without one; until the client goes or the server closes."""
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.close_connection = True
+        client = stream.hub.subscribe()
+        try:
+            self._write("snapshot", json.dumps(stream.snapshot(), separators=(",", ":")))
+            while not self.app.closing.is_set():
+                item = client.get(timeout=KEEPALIVE_S)
+                if item is None:
+                    self.wfile.write(b": keepalive\n\n")
+                    self.wfile.flush()
+                    continue
+                event, data = item
+                if event == "snapshot":
+                    data = json.dumps(stream.snapshot(), separators=(",", ":"))
+                self._write(event, data)
+        except OSError:
+            pass  # the client went away
+        finally:
+            stream.hub.unsubscribe(client)
+
+    def _write(self, event: str, data: str) -> None:
+        self.wfile.write(f"event: {event}\ndata: {data}\n\n".encode())
+        self.wfile.flush()
+
+
+class Pusher:
+    """One thread that calls every view's ``push()`` each ``every_s``: views gather what the
+    stream recorded since the last push and publish it as one event."""
+
+    def __init__(self, every_s: float = 1.0):
+        self.every_s = every_s
+        self.views: list = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="http-push", daemon=True)
+
+    def start(self) -> Pusher:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            for view in list(self.views):
+                view.push()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
