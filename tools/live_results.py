@@ -36,7 +36,7 @@ from edgehar.data.uci import load_split
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.preprocess.prepare import channel_windows, model_inputs
 from edgehar.runtime.hmm import HmmDecoder
-from edgehar.runtime.hmm_fit import estimate_hmm
+from edgehar.runtime.hmm_fit import estimate_hmm, with_durations
 from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.scoring.livescore import StreamedRecording, live_scores
@@ -59,10 +59,11 @@ RECIPES = {
     "pi-hapt-rot5": dict(family="dscnn", params=PI, data="hapt", per_channel=True, max_rotation=5.0),
 }
 VARIANTS = ("int8", "float32")
-SMOOTHERS = ("none", "vote:5", "hmm", "hmm:1", "hmm:2")
+SMOOTHERS = ("none", "vote:5", "hmm", "hmm:1", "hmm:2", "hsmm", "hsmm:1", "hsmm:2")
 EMISSION_WEIGHTS = (1.0, 0.5, 0.3)
-"""The HMM decoder is estimated per fold from the fold's training subjects' labels, once per
-emission weight: ``hmm@0.5`` is ``hmm`` with emission weight 0.5."""
+"""The HMM decoder (and the duration decoder made from it) is estimated per fold from the
+fold's training subjects' labels, once per emission weight: ``hmm@0.5`` is ``hmm`` with
+emission weight 0.5, as ``--smooth hmm@0.5`` runs it."""
 FOLDS = 7
 
 
@@ -172,12 +173,14 @@ def fold_smoothers(meta: dict, segments) -> dict:
     factories = {}
     for spec in SMOOTHERS:
         kind, _, lag = spec.partition(":")
-        if kind != "hmm":
+        if kind not in ("hmm", "hsmm"):
             factories[spec] = partial(make_smoother, spec)
             continue
         for weight in EMISSION_WEIGHTS:
             params = estimate_hmm(segments, tuple(meta["classes"]), window=WINDOW, hop=HOP,
                                   subjects=meta["train_subjects"], emission_weight=weight)
+            if kind == "hsmm":
+                params = with_durations(params)
             name = spec if weight == 1.0 else f"{spec}@{weight:g}"
             factories[name] = partial(HmmDecoder, params, int(lag or 0))
     return factories

@@ -30,6 +30,7 @@ import numpy as np
 from edgehar.bundle import Bundle
 from edgehar.errors import EdgeharError
 from edgehar.preprocess.pipeline import Pipeline
+from edgehar.runtime.activity import ActivityLabels
 from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import NoSmoothing
@@ -44,7 +45,9 @@ class Terminated(Exception):  # noqa: N818  (a signal, like KeyboardInterrupt)
 class Result:
     """One classified window. ``end`` is exclusive; indices count 50 Hz samples from the
     stream's first sample, ``t_start``/``t_end`` are the matching source times (s). ``true``
-    is the input's label column where every sample of the window carries the same class."""
+    is the input's label column where every sample of the window carries the same class.
+    ``label_activity`` and ``smoothed_activity``: the activity ``label`` and ``smoothed`` stand
+    for, the same unless the model outputs transitions (:mod:`edgehar.runtime.activity`)."""
 
     start: int
     end: int
@@ -55,6 +58,8 @@ class Result:
     probs: list[float]
     smoothed: str
     latency_ms: float
+    label_activity: str
+    smoothed_activity: str
     true: str | None = None
 
     def to_json(self) -> str:
@@ -126,6 +131,8 @@ class Streamer:
         self._bounds = self.limits.bounds()
         self.rate_hz = pipeline.sample_rate_hz
         self.smoother = smoother or NoSmoothing()
+        self._label_activities = ActivityLabels(self.classes)
+        self._smoothed_activities = ActivityLabels(self.classes)
         if getattr(self.smoother, "hop", hop) != hop:
             raise EdgeharError(f"--smooth {self.smoother.spec}: the decoder was estimated for windows "
                                f"{self.smoother.hop} samples apart, not {hop}; stream with the bundle's hop")
@@ -317,6 +324,8 @@ class Streamer:
         self._resampler = Resampler(self.rate_hz)
         self._filled = 0
         self.smoother.reset()
+        self._label_activities.reset()
+        self._smoothed_activities.reset()
 
     def _push(self, t, x, codes, arrived: float, results: list[Result]) -> None:
         """Samples continuing the current segment -> the 50 Hz grid -> features -> windows."""
@@ -371,7 +380,9 @@ class Streamer:
         return Result(start=end - self.window, end=end, t_start=float(t_end - self.window / self.rate_hz),
                       t_end=float(t_end), label=self.classes[top], confidence=float(probs[top]),
                       probs=[round(float(p), 6) for p in probs], smoothed=smoothed,
-                      latency_ms=(time.perf_counter() - arrived) * 1e3, true=true)
+                      latency_ms=(time.perf_counter() - arrived) * 1e3,
+                      label_activity=self._label_activities.of(self.classes[top], probs),
+                      smoothed_activity=self._smoothed_activities.of(smoothed, probs), true=true)
 
     def note_skipped(self, skipped: Counter) -> None:
         """Count lines a source dropped before they became samples."""
