@@ -36,7 +36,12 @@ from edgehar.data.uci import load_split
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.preprocess.prepare import channel_windows, model_inputs
 from edgehar.runtime.hmm import HmmDecoder
-from edgehar.runtime.hmm_fit import estimate_hmm, with_durations
+from edgehar.runtime.hmm_fit import (
+    DEFAULT_EMISSION_WEIGHT,
+    DEFAULT_HSMM_EMISSION_WEIGHT,
+    estimate_hmm,
+    estimate_hsmm,
+)
 from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.scoring.livescore import StreamedRecording, live_scores
@@ -60,10 +65,12 @@ RECIPES = {
 }
 VARIANTS = ("int8", "float32")
 SMOOTHERS = ("none", "vote:5", "hmm", "hmm:1", "hmm:2", "hsmm", "hsmm:1", "hsmm:2")
-EMISSION_WEIGHTS = (1.0, 0.5, 0.3)
-"""The HMM decoder (and the duration decoder made from it) is estimated per fold from the
-fold's training subjects' labels, once per emission weight: ``hmm@0.5`` is ``hmm`` with
-emission weight 0.5, as ``--smooth hmm@0.5`` runs it."""
+WEIGHTS = {"hmm": (DEFAULT_EMISSION_WEIGHT, 0.5, 0.3),
+           "hsmm": (DEFAULT_HSMM_EMISSION_WEIGHT, 1.0, 0.5)}
+"""The decoders are estimated per fold from the fold's training subjects' labels, once per
+emission weight (the default first): ``hmm@0.5`` is ``hmm`` with emission weight 0.5, as
+``--smooth hmm@0.5`` runs it."""
+ESTIMATE = {"hmm": estimate_hmm, "hsmm": estimate_hsmm}
 FOLDS = 7
 
 
@@ -168,20 +175,19 @@ def run_fold(name: str, recipe: dict, fold: int, held: list[int], subjects: list
 
 
 def fold_smoothers(meta: dict, segments) -> dict:
-    """Each smoothing of SMOOTHERS (HMMs per emission weight, estimated on the fold's training
+    """Each smoothing of SMOOTHERS (decoders per emission weight, estimated on the fold's training
     subjects only) as a factory of fresh smoothers, by name."""
     factories = {}
     for spec in SMOOTHERS:
         kind, _, lag = spec.partition(":")
-        if kind not in ("hmm", "hsmm"):
+        if kind not in WEIGHTS:
             factories[spec] = partial(make_smoother, spec)
             continue
-        for weight in EMISSION_WEIGHTS:
-            params = estimate_hmm(segments, tuple(meta["classes"]), window=WINDOW, hop=HOP,
-                                  subjects=meta["train_subjects"], emission_weight=weight)
-            if kind == "hsmm":
-                params = with_durations(params)
-            name = spec if weight == 1.0 else f"{spec}@{weight:g}"
+        default, *others = WEIGHTS[kind]
+        for weight in (default, *others):
+            params = ESTIMATE[kind](segments, tuple(meta["classes"]), window=WINDOW, hop=HOP,
+                                    subjects=meta["train_subjects"], emission_weight=weight)
+            name = spec if weight == default else f"{spec}@{weight:g}"
             factories[name] = partial(HmmDecoder, params, int(lag or 0))
     return factories
 

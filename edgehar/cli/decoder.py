@@ -1,4 +1,5 @@
-"""`edgehar decoder`: estimate a bundle's HMM decoder (for `--smooth hmm`) from labelled recordings."""
+"""`edgehar decoder`: estimate a bundle's decoders (for `--smooth hmm` and `--smooth hsmm`) from
+labelled recordings."""
 
 from __future__ import annotations
 
@@ -36,13 +37,18 @@ def decoder(
         "subject names). Default: all.")] = None,
     alpha: Annotated[float, typer.Option(help="Added to every allowed move's count.")] = 1.0,
     emission_weight: Annotated[float, typer.Option(
-        help="Exponent of each window's likelihoods: below 1 trusts one window less.")] = 1.0,
+        help="The HMM decoder's (hmm) exponent of each window's likelihoods: below 1 trusts one window "
+        "less. The duration decoder (hsmm) takes 0.7. Either can be changed when streaming: "
+        "--smooth hmm:1@0.5.")] = 1.0,
     default_smooth: Annotated[str, typer.Option(
-        help="What `edgehar stream` smooths with when --smooth is not given, e.g. hmm:1.")] = "hmm",
+        help="What `edgehar stream` smooths with when --smooth is not given, e.g. hsmm:1 or "
+        "hmm:1@0.5.")] = "hmm",
 ) -> None:
-    """Estimate the HMM decoder `--smooth hmm` runs (class transitions at the bundle's hop, class
-    priors, postural transitions) and store it in the bundle's metadata.json, with the smoothing
-    `edgehar stream` uses by default."""
+    """Estimate the decoders and store them in the bundle's metadata.json, with the smoothing
+    `edgehar stream` uses by default: the HMM decoder `--smooth hmm` runs (class transitions at
+    the bundle's hop, class priors, postural transitions) and the duration decoder `--smooth
+    hsmm` runs (the same, with a minimum stay in each activity and the unlabelled stretches
+    between activities; see docs/labels.md)."""
     from edgehar.runtime.hmm_fit import add_decoder, add_decoder_from_recordings
     from edgehar.runtime.smoothing import make_smoother
 
@@ -58,6 +64,7 @@ def decoder(
     make_smoother(default_smooth, updated)  # a bad spec is refused, never stored
     updated = updated.update_metadata(smoothing=default_smooth)
     source = updated.metadata["decoder"]["source"]
-    print(f"{updated.path}: decoder with {len(updated.metadata['decoder']['states'])} states from "
+    print(f"{updated.path}: decoder with {len(updated.metadata['decoder']['states'])} states (hmm) and "
+          f"duration decoder with {len(updated.metadata['duration_decoder']['states'])} (hsmm) from "
           f"{source['windows']} windows of subjects {source['subjects']}; stream smooths with "
           f"{default_smooth} by default")

@@ -259,26 +259,44 @@ def with_durations(params: HmmParams, max_min_windows: int = DEFAULT_MIN_WINDOWS
                      kind="hsmm")
 
 
+def estimate_hsmm(segments: Iterable[LabelSegment], classes: tuple[str, ...], *, window: int, hop: int,
+                  emission_weight: float = DEFAULT_HSMM_EMISSION_WEIGHT,
+                  other_likelihood: float = DEFAULT_OTHER_LIKELIHOOD,
+                  max_min_windows: int = DEFAULT_MIN_WINDOWS, **kwargs) -> HmmParams:
+    """The duration decoder from HAPT label segments (``kwargs`` as :func:`estimate_hmm` takes them)."""
+    params = estimate_hmm(segments, classes, window=window, hop=hop, emission_weight=emission_weight,
+                          other_likelihood=other_likelihood, **kwargs)
+    return with_durations(params, max_min_windows)
+
+
+def _store(bundle: Bundle, estimate) -> Bundle:
+    """Store the HMM and the duration decoder ``estimate(**settings)`` gives in the bundle."""
+    hmm = estimate()
+    hsmm = with_durations(estimate(emission_weight=DEFAULT_HSMM_EMISSION_WEIGHT,
+                                   other_likelihood=DEFAULT_OTHER_LIKELIHOOD), DEFAULT_MIN_WINDOWS)
+    return bundle.update_metadata(decoder=hmm.to_metadata(), duration_decoder=hsmm.to_metadata())
+
+
 def add_decoder(bundle: Bundle, raw_dir: Path, *, subjects: Iterable[int] | None = None,
                 alpha: float = DEFAULT_ALPHA, floor: float = DEFAULT_FLOOR,
                 emission_weight: float = DEFAULT_EMISSION_WEIGHT) -> Bundle:
-    """Estimate the decoder from a HAPT ``RawData`` folder's labels.txt and store it in the bundle."""
+    """Estimate the decoders (the HMM with ``emission_weight``, and the duration decoder) from a
+    HAPT ``RawData`` folder's labels.txt and store them in the bundle."""
     labels = Path(raw_dir) / "labels.txt"
-    params = estimate_hmm(read_hapt_labels(labels), bundle.classes, window=bundle.window, hop=bundle.hop,
-                          subjects=subjects, alpha=alpha, floor=floor, emission_weight=emission_weight,
-                          source={"labels": labels.name})
-    return bundle.update_metadata(decoder=params.to_metadata())
+    segments = read_hapt_labels(labels)
+    return _store(bundle, lambda **settings: estimate_hmm(
+        segments, bundle.classes, window=bundle.window, hop=bundle.hop, subjects=subjects, alpha=alpha,
+        floor=floor, source={"labels": labels.name}, **{"emission_weight": emission_weight, **settings}))
 
 
 def add_decoder_from_recordings(bundle: Bundle, folder: Path, *, subjects: Iterable[str] | None = None,
                                 alpha: float = DEFAULT_ALPHA, floor: float = DEFAULT_FLOOR,
                                 emission_weight: float = DEFAULT_EMISSION_WEIGHT) -> Bundle:
-    """Estimate the decoder from the label sequences of the recordings in ``folder``, labelled by
-    the bundle's class map, and store it in the bundle."""
+    """Estimate the decoders from the label sequences of the recordings in ``folder``, labelled by
+    the bundle's class map, and store them in the bundle."""
     from edgehar.data.labelled import labelled_recordings
 
     recordings, class_map = labelled_recordings(bundle, folder)
-    params = estimate_hmm_recordings(recordings, class_map, window=bundle.window, hop=bundle.hop,
-                                     subjects=subjects, alpha=alpha, floor=floor,
-                                     emission_weight=emission_weight, source={"folder": str(folder)})
-    return bundle.update_metadata(decoder=params.to_metadata())
+    return _store(bundle, lambda **settings: estimate_hmm_recordings(
+        recordings, class_map, window=bundle.window, hop=bundle.hop, subjects=subjects, alpha=alpha,
+        floor=floor, source={"folder": str(folder)}, **{"emission_weight": emission_weight, **settings}))

@@ -13,6 +13,7 @@ stored one, e.g. ``hmm:1@0.5``); ``hsmm[:LAG][@W]`` likewise with the bundle's d
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import deque
 
 import numpy as np
@@ -100,7 +101,7 @@ def make_smoother(spec: str, bundle: Bundle | None = None):
             if n >= 1 and 0 < clear <= 1:
                 return Hysteresis(n, clear)
         if kind in KINDS and len(parts) <= 1 and (not parts or int(parts[0]) >= 0) \
-                and (not at or float(weight) > 0):
+                and (not at or 0 < float(weight) < math.inf):
             if bundle is None:
                 raise EdgeharError(f"--smooth {kind} needs a model bundle with a decoder")
             params = HmmParams.from_bundle(bundle, kind)

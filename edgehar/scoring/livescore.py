@@ -126,7 +126,7 @@ def transition_hits(recording: StreamedRecording, labels: np.ndarray, classes) -
     """(windows whose centre sample is labelled a postural transition, those of them labelled with
     that transition or ``TRANSITION``)."""
     names = np.array([""] + list(recording.label_names))
-    centre = names[recording.sample_labels[(recording.start + recording.end - 1) // 2]]
+    centre = names[recording.sample_labels[recording.start + (recording.end - recording.start) // 2]]
     inside = np.isin(centre, list(POSTURAL_TRANSITIONS))
     said = np.array(classes)[labels]
     return int(inside.sum()), int((inside & ((said == centre) | (said == TRANSITION))).sum())
