@@ -21,7 +21,7 @@ from edgehar.errors import EdgeharError
 from edgehar.export.firmware import write_firmware
 from edgehar.runtime.hmm import HmmDecoder, HmmParams
 from edgehar.runtime.hmm_fit import (
-    DEFAULT_HSMM_EMISSION_WEIGHT,
+    DEFAULT_EMISSION_WEIGHT,
     estimate_hmm,
     estimate_hsmm,
     other_sequence,
@@ -60,7 +60,7 @@ def base_state(params: HmmParams, state: int) -> str:
 
 def test_each_activity_is_a_chain_whose_length_the_training_labels_give(hsmm):
     minimum = hsmm.source["min_windows"]
-    assert hsmm.kind == "hsmm" and hsmm.emission_weight == DEFAULT_HSMM_EMISSION_WEIGHT
+    assert hsmm.kind == "hsmm" and hsmm.emission_weight == DEFAULT_EMISSION_WEIGHT
     assert hsmm.classes == ACTIVITIES
     # HAPT's activities last 10 to 30 windows, its postural transitions 1 to 4
     assert all(minimum[name] >= 3 for name in ACTIVITIES)

@@ -38,7 +38,6 @@ from edgehar.preprocess.prepare import channel_windows, model_inputs
 from edgehar.runtime.hmm import HmmDecoder
 from edgehar.runtime.hmm_fit import (
     DEFAULT_EMISSION_WEIGHT,
-    DEFAULT_HSMM_EMISSION_WEIGHT,
     estimate_hmm,
     estimate_hsmm,
 )
@@ -65,8 +64,7 @@ RECIPES = {
 }
 VARIANTS = ("int8", "float32")
 SMOOTHERS = ("none", "vote:5", "hmm", "hmm:1", "hmm:2", "hsmm", "hsmm:1", "hsmm:2")
-WEIGHTS = {"hmm": (DEFAULT_EMISSION_WEIGHT, 0.5, 0.3),
-           "hsmm": (DEFAULT_HSMM_EMISSION_WEIGHT, 1.0, 0.5)}
+WEIGHTS = {"hmm": (DEFAULT_EMISSION_WEIGHT, 0.5, 0.3), "hsmm": (DEFAULT_EMISSION_WEIGHT, 0.7, 0.5)}
 """The decoders are estimated per fold from the fold's training subjects' labels, once per
 emission weight (the default first): ``hmm@0.5`` is ``hmm`` with emission weight 0.5, as
 ``--smooth hmm@0.5`` runs it."""

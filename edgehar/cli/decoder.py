@@ -37,9 +37,8 @@ def decoder(
         "subject names). Default: all.")] = None,
     alpha: Annotated[float, typer.Option(help="Added to every allowed move's count.")] = 1.0,
     emission_weight: Annotated[float, typer.Option(
-        help="The HMM decoder's (hmm) exponent of each window's likelihoods: below 1 trusts one window "
-        "less. The duration decoder (hsmm) takes 0.7. Either can be changed when streaming: "
-        "--smooth hmm:1@0.5.")] = 1.0,
+        help="Both decoders' exponent of each window's likelihoods: below 1 trusts one window less. "
+        "Also a part of the --smooth spec: hsmm:1@0.5 runs the stored decoder at 0.5.")] = 1.0,
     default_smooth: Annotated[str, typer.Option(
         help="What `edgehar stream` smooths with when --smooth is not given, e.g. hsmm:1 or "
         "hmm:1@0.5.")] = "hmm",

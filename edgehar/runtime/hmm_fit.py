@@ -46,9 +46,9 @@ DEFAULT_FLOOR = 1e-4
 DEFAULT_EMISSION_WEIGHT = 1.0
 DEFAULT_MIN_WINDOWS = 6
 """The duration decoder's longest minimum stay, in windows (see :func:`with_durations`)."""
-DEFAULT_OTHER_LIKELIHOOD = 1.5
-DEFAULT_HSMM_EMISSION_WEIGHT = 0.7
-"""The duration decoder's defaults, chosen on the live benchmark (tools/live_results.py)."""
+DEFAULT_OTHER_LIKELIHOOD = 2.0
+"""The likelihood of the duration decoder's "other" states, chosen with DEFAULT_MIN_WINDOWS on the
+live benchmark (tools/live_results.py; see docs/labels.md)."""
 
 
 def decoder_states(classes: tuple[str, ...], taken: Iterable[str] = ()) -> tuple[str, ...]:
@@ -260,7 +260,7 @@ def with_durations(params: HmmParams, max_min_windows: int = DEFAULT_MIN_WINDOWS
 
 
 def estimate_hsmm(segments: Iterable[LabelSegment], classes: tuple[str, ...], *, window: int, hop: int,
-                  emission_weight: float = DEFAULT_HSMM_EMISSION_WEIGHT,
+                  emission_weight: float = DEFAULT_EMISSION_WEIGHT,
                   other_likelihood: float = DEFAULT_OTHER_LIKELIHOOD,
                   max_min_windows: int = DEFAULT_MIN_WINDOWS, **kwargs) -> HmmParams:
     """The duration decoder from HAPT label segments (``kwargs`` as :func:`estimate_hmm` takes them)."""
@@ -272,21 +272,20 @@ def estimate_hsmm(segments: Iterable[LabelSegment], classes: tuple[str, ...], *,
 def _store(bundle: Bundle, estimate) -> Bundle:
     """Store the HMM and the duration decoder ``estimate(**settings)`` gives in the bundle."""
     hmm = estimate()
-    hsmm = with_durations(estimate(emission_weight=DEFAULT_HSMM_EMISSION_WEIGHT,
-                                   other_likelihood=DEFAULT_OTHER_LIKELIHOOD), DEFAULT_MIN_WINDOWS)
+    hsmm = with_durations(estimate(other_likelihood=DEFAULT_OTHER_LIKELIHOOD), DEFAULT_MIN_WINDOWS)
     return bundle.update_metadata(decoder=hmm.to_metadata(), duration_decoder=hsmm.to_metadata())
 
 
 def add_decoder(bundle: Bundle, raw_dir: Path, *, subjects: Iterable[int] | None = None,
                 alpha: float = DEFAULT_ALPHA, floor: float = DEFAULT_FLOOR,
                 emission_weight: float = DEFAULT_EMISSION_WEIGHT) -> Bundle:
-    """Estimate the decoders (the HMM with ``emission_weight``, and the duration decoder) from a
-    HAPT ``RawData`` folder's labels.txt and store them in the bundle."""
+    """Estimate the decoders (the HMM and the duration decoder, both with ``emission_weight``) from
+    a HAPT ``RawData`` folder's labels.txt and store them in the bundle."""
     labels = Path(raw_dir) / "labels.txt"
     segments = read_hapt_labels(labels)
     return _store(bundle, lambda **settings: estimate_hmm(
         segments, bundle.classes, window=bundle.window, hop=bundle.hop, subjects=subjects, alpha=alpha,
-        floor=floor, source={"labels": labels.name}, **{"emission_weight": emission_weight, **settings}))
+        floor=floor, emission_weight=emission_weight, source={"labels": labels.name}, **settings))
 
 
 def add_decoder_from_recordings(bundle: Bundle, folder: Path, *, subjects: Iterable[str] | None = None,
@@ -299,4 +298,4 @@ def add_decoder_from_recordings(bundle: Bundle, folder: Path, *, subjects: Itera
     recordings, class_map = labelled_recordings(bundle, folder)
     return _store(bundle, lambda **settings: estimate_hmm_recordings(
         recordings, class_map, window=bundle.window, hop=bundle.hop, subjects=subjects, alpha=alpha,
-        floor=floor, source={"folder": str(folder)}, **{"emission_weight": emission_weight, **settings}))
+        floor=floor, emission_weight=emission_weight, source={"folder": str(folder)}, **settings))
