@@ -46,6 +46,8 @@ DEFAULT_FLOOR = 1e-4
 DEFAULT_EMISSION_WEIGHT = 1.0
 DEFAULT_MIN_WINDOWS = 6
 """The duration decoder's longest minimum stay, in windows (see :func:`with_durations`)."""
+OTHER = "+other"
+"""The suffix of the name of a state's "other" state."""
 DEFAULT_OTHER_LIKELIHOOD = 2.0
 """The likelihood of the duration decoder's "other" states, chosen with DEFAULT_MIN_WINDOWS on the
 live benchmark (tools/live_results.py; see docs/labels.md)."""
@@ -168,7 +170,7 @@ def _fit(sequences: list[np.ndarray], states: tuple[str, ...], classes: tuple[st
         sequences = [other_sequence(seq, S) for seq in sequences]
         stay = np.eye(S, dtype=bool)
         allowed = np.block([[allowed, stay], [allowed, stay]])
-        states = states + tuple(f"{name}+other" for name in states)
+        states = states + tuple(name + OTHER for name in states)
     index = {name: i for i, name in enumerate(states)}
     moves = np.zeros((len(states),) * 2)
     visits = np.zeros(len(states))
@@ -223,13 +225,14 @@ def with_durations(params: HmmParams, max_min_windows: int = DEFAULT_MIN_WINDOWS
     (a geometric tail: beyond the minimum, leaving is as likely at any window, which holds for
     the wearer's day better than the protocol's stretch lengths), and leaves to the other
     states' first sub-states in the HMM's proportions. ``n = 1`` everywhere is the HMM itself.
-    A state without runs in the labels keeps ``n = 1``."""
+    A state without runs in the labels keeps ``n = 1``, and so does an "other" state: how long
+    the wearer spends between two activities is the recording protocol's, not the wearer's."""
     if max_min_windows < 1:
         raise DataError(f"max_min_windows {max_min_windows} must be >= 1")
     S = len(params.states)
     runs = params.source.get("runs", {})
-    lengths = [int(np.clip(runs[name]["p5"] // 2, 1, max_min_windows)) if name in runs else 1
-               for name in params.states]
+    lengths = [int(np.clip(runs[name]["p5"] // 2, 1, max_min_windows))
+               if name in runs and not name.endswith(OTHER) else 1 for name in params.states]
     chains, names = [], list(params.states)
     for s, n in enumerate(lengths):
         chains.append([s] + list(range(len(names), len(names) + n - 1)))
