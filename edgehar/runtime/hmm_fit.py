@@ -49,8 +49,9 @@ DEFAULT_MIN_WINDOWS = 6
 OTHER = "+other"
 """The suffix of the name of a state's "other" state."""
 DEFAULT_OTHER_LIKELIHOOD = 2.0
-"""The likelihood of the duration decoder's "other" states, chosen with DEFAULT_MIN_WINDOWS on the
-live benchmark (tools/live_results.py; see docs/labels.md)."""
+DEFAULT_HSMM_ALPHA = 0.1
+"""The likelihood of the duration decoder's "other" states and its ``alpha``, chosen with
+DEFAULT_MIN_WINDOWS on the live benchmark (tools/live_results.py; see docs/labels.md)."""
 
 
 def decoder_states(classes: tuple[str, ...], taken: Iterable[str] = ()) -> tuple[str, ...]:
@@ -263,36 +264,38 @@ def with_durations(params: HmmParams, max_min_windows: int = DEFAULT_MIN_WINDOWS
 
 
 def estimate_hsmm(segments: Iterable[LabelSegment], classes: tuple[str, ...], *, window: int, hop: int,
-                  emission_weight: float = DEFAULT_EMISSION_WEIGHT,
+                  emission_weight: float = DEFAULT_EMISSION_WEIGHT, alpha: float = DEFAULT_HSMM_ALPHA,
                   other_likelihood: float = DEFAULT_OTHER_LIKELIHOOD,
                   max_min_windows: int = DEFAULT_MIN_WINDOWS, **kwargs) -> HmmParams:
     """The duration decoder from HAPT label segments (``kwargs`` as :func:`estimate_hmm` takes them)."""
     params = estimate_hmm(segments, classes, window=window, hop=hop, emission_weight=emission_weight,
-                          other_likelihood=other_likelihood, **kwargs)
+                          alpha=alpha, other_likelihood=other_likelihood, **kwargs)
     return with_durations(params, max_min_windows)
 
 
-def _store(bundle: Bundle, estimate) -> Bundle:
-    """Store the HMM and the duration decoder ``estimate(**settings)`` gives in the bundle."""
-    hmm = estimate()
-    hsmm = with_durations(estimate(other_likelihood=DEFAULT_OTHER_LIKELIHOOD), DEFAULT_MIN_WINDOWS)
+def _store(bundle: Bundle, estimate, alpha: float | None) -> Bundle:
+    """Store the HMM and the duration decoder ``estimate(**settings)`` gives in the bundle, with
+    ``alpha`` or each one's default."""
+    hmm = estimate(alpha=DEFAULT_ALPHA if alpha is None else alpha)
+    hsmm = with_durations(estimate(alpha=DEFAULT_HSMM_ALPHA if alpha is None else alpha,
+                                   other_likelihood=DEFAULT_OTHER_LIKELIHOOD), DEFAULT_MIN_WINDOWS)
     return bundle.update_metadata(decoder=hmm.to_metadata(), duration_decoder=hsmm.to_metadata())
 
 
 def add_decoder(bundle: Bundle, raw_dir: Path, *, subjects: Iterable[int] | None = None,
-                alpha: float = DEFAULT_ALPHA, floor: float = DEFAULT_FLOOR,
+                alpha: float | None = None, floor: float = DEFAULT_FLOOR,
                 emission_weight: float = DEFAULT_EMISSION_WEIGHT) -> Bundle:
     """Estimate the decoders (the HMM and the duration decoder, both with ``emission_weight``) from
     a HAPT ``RawData`` folder's labels.txt and store them in the bundle."""
     labels = Path(raw_dir) / "labels.txt"
     segments = read_hapt_labels(labels)
     return _store(bundle, lambda **settings: estimate_hmm(
-        segments, bundle.classes, window=bundle.window, hop=bundle.hop, subjects=subjects, alpha=alpha,
-        floor=floor, emission_weight=emission_weight, source={"labels": labels.name}, **settings))
+        segments, bundle.classes, window=bundle.window, hop=bundle.hop, subjects=subjects, floor=floor,
+        emission_weight=emission_weight, source={"labels": labels.name}, **settings), alpha)
 
 
 def add_decoder_from_recordings(bundle: Bundle, folder: Path, *, subjects: Iterable[str] | None = None,
-                                alpha: float = DEFAULT_ALPHA, floor: float = DEFAULT_FLOOR,
+                                alpha: float | None = None, floor: float = DEFAULT_FLOOR,
                                 emission_weight: float = DEFAULT_EMISSION_WEIGHT) -> Bundle:
     """Estimate the decoders from the label sequences of the recordings in ``folder``, labelled by
     the bundle's class map, and store them in the bundle."""
@@ -300,5 +303,5 @@ def add_decoder_from_recordings(bundle: Bundle, folder: Path, *, subjects: Itera
 
     recordings, class_map = labelled_recordings(bundle, folder)
     return _store(bundle, lambda **settings: estimate_hmm_recordings(
-        recordings, class_map, window=bundle.window, hop=bundle.hop, subjects=subjects, alpha=alpha,
-        floor=floor, emission_weight=emission_weight, source={"folder": str(folder)}, **settings))
+        recordings, class_map, window=bundle.window, hop=bundle.hop, subjects=subjects, floor=floor,
+        emission_weight=emission_weight, source={"folder": str(folder)}, **settings), alpha)
