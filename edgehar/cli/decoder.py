@@ -36,7 +36,7 @@ def decoder(
         help="Only these subjects, e.g. 1,3,5 (the model's training subjects; with --recordings, "
         "subject names). Default: all.")] = None,
     alpha: Annotated[float | None, typer.Option(
-        help="Added to every allowed move's count. Default: 1 (hmm), 0.1 (hsmm).")] = None,
+        help="Added to every allowed move's count. Default: 1 (hmm), 0.03 (hsmm).")] = None,
     emission_weight: Annotated[float, typer.Option(
         help="Both decoders' exponent of each window's likelihoods: below 1 trusts one window less. "
         "Also a part of the --smooth spec: hsmm:1@0.5 runs the stored decoder at 0.5.")] = 1.0,

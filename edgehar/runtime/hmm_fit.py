@@ -49,7 +49,7 @@ DEFAULT_MIN_WINDOWS = 6
 OTHER = "+other"
 """The suffix of the name of a state's "other" state."""
 DEFAULT_OTHER_LIKELIHOOD = 2.0
-DEFAULT_HSMM_ALPHA = 0.1
+DEFAULT_HSMM_ALPHA = 0.03
 """The likelihood of the duration decoder's "other" states and its ``alpha``, chosen with
 DEFAULT_MIN_WINDOWS on the live benchmark (tools/live_results.py; see docs/labels.md)."""
 
