@@ -7,16 +7,23 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from test_hmm import (  # noqa: F401  (fixtures and helpers)
+    DOWN,
+    SIT,
+    STAND,
+    WALK,
+    bundle_copy,
+    decode,
+    edgehar,
+    posterior,
+    segments,
+    streamed_smoothing,
+)
 
-from edgehar.bundle import DEFAULT_MODEL_FILE, Bundle
-from edgehar.data.recordings import read_hapt_labels
+from edgehar.bundle import Bundle
 from edgehar.errors import EdgeharError
 from edgehar.export.firmware import write_firmware
 from edgehar.runtime.hmm import HmmDecoder, HmmParams
@@ -30,23 +37,12 @@ from edgehar.runtime.hmm_fit import (
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.spec import ACTIVITIES, HOP, WINDOW
 
-REPO = Path(__file__).resolve().parent.parent
-WALK, UP, DOWN, SIT, STAND, LAY = range(6)
+SURE = 0.95
 
 
-def posterior(k: int, confidence: float = 0.95) -> np.ndarray:
-    p = np.full(len(ACTIVITIES), (1 - confidence) / (len(ACTIVITIES) - 1))
-    p[k] = confidence
-    return p
-
-
-def decode(decoder: HmmDecoder, sequence) -> list[int]:
-    return [decoder.update(posterior(k)) for k in sequence]
-
-
-@pytest.fixture(scope="module")
-def segments(hapt_raw):
-    return read_hapt_labels(hapt_raw / "labels.txt")
+def sure(sequence) -> list[np.ndarray]:
+    """A sure model's posteriors for a sequence of class indices."""
+    return [posterior(k, SURE) for k in sequence]
 
 
 @pytest.fixture(scope="module")
@@ -103,21 +99,21 @@ def test_other_states_report_the_activity_before_and_transitions_are_unknown_to_
     likelihoods = HmmDecoder(hsmm).likelihoods
     at_one = HmmDecoder(dataclasses.replace(hsmm, emission_weight=1.0)).likelihoods
     for k in range(len(ACTIVITIES)):  # at emission weight 1, the same for every window
-        assert at_one(posterior(k))[other] == pytest.approx(hsmm.source["other_likelihood"])
-        assert at_one(posterior(k))[hsmm.states.index("SIT_TO_LIE")] == pytest.approx(1)
-    assert likelihoods(posterior(SIT))[SIT] > likelihoods(posterior(SIT))[other]
+        assert at_one(posterior(k, SURE))[other] == pytest.approx(hsmm.source["other_likelihood"])
+        assert at_one(posterior(k, SURE))[hsmm.states.index("SIT_TO_LIE")] == pytest.approx(1)
+    assert likelihoods(posterior(SIT, SURE))[SIT] > likelihoods(posterior(SIT, SURE))[other]
 
 
 def test_a_short_pause_between_walks_keeps_the_walk_where_the_hmm_reports_it(segments, hsmm):
     hmm = estimate_hmm(segments, ACTIVITIES, window=WINDOW, hop=HOP)
     pause = [WALK] * 12 + [STAND] * 2 + [DOWN] * 10
-    assert STAND in decode(HmmDecoder(hmm, 1), pause)
-    decoded = decode(HmmDecoder(hsmm, 1), pause)
+    assert STAND in decode(HmmDecoder(hmm, 1), sure(pause))
+    decoded = decode(HmmDecoder(hsmm, 1), sure(pause))
     assert STAND not in decoded and decoded[-5:] == [DOWN] * 5
     # a real change is still followed: at once where the training labels make it common, after
     # more windows where they never show it (HAPT's protocol has no walk that ends standing)
-    assert decode(HmmDecoder(hsmm, 1), [WALK] * 12 + [DOWN] * 12)[-10:] == [DOWN] * 10
-    assert decode(HmmDecoder(hsmm, 1), [WALK] * 12 + [STAND] * 12)[-3:] == [STAND] * 3
+    assert decode(HmmDecoder(hsmm, 1), sure([WALK] * 12 + [DOWN] * 12))[-10:] == [DOWN] * 10
+    assert decode(HmmDecoder(hsmm, 1), sure([WALK] * 12 + [STAND] * 12))[-3:] == [STAND] * 3
 
 
 def brute_force(params: HmmParams, probs: np.ndarray, lag: int) -> np.ndarray:
@@ -173,30 +169,11 @@ def test_an_answer_depends_only_on_the_windows_up_to_lag_after_it(hsmm):
         assert answers[0][:20] == answers[1][:20]
 
 
-@pytest.fixture()
-def bundle_copy(tmp_path) -> Bundle:
-    """The shipped default's metadata and int8 model, without its decoders."""
-    models = REPO / "models"
-    default = models / (models / DEFAULT_MODEL_FILE).read_text().strip()
-    for name in ("metadata.json", "model_int8.tflite"):
-        shutil.copyfile(default / name, tmp_path / name)
-    metadata = json.loads((tmp_path / "metadata.json").read_text())
-    for key in ("decoder", "duration_decoder", "smoothing"):
-        metadata.pop(key, None)
-    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
-    return Bundle.load(tmp_path)
-
-
-def edgehar(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgehar", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
-
-
 def test_decoder_cli_stores_the_duration_decoder_and_stream_runs_it_as_the_default(bundle_copy, hapt_raw,
                                                                                     segments, tmp_path):
     with pytest.raises(EdgeharError, match="no decoder for --smooth hsmm"):
         make_smoother("hsmm", bundle_copy)
-    done = edgehar("decoder", bundle_copy.path, "--hapt", hapt_raw, "--subjects", "1,3,5",
+    done = edgehar("decoder", str(bundle_copy.path), "--hapt", str(hapt_raw), "--subjects", "1,3,5",
                    "--default-smooth", "hsmm:1@0.5")
     assert done.returncode == 0, done.stderr
     assert "duration decoder with" in done.stdout
@@ -208,9 +185,7 @@ def test_decoder_cli_stores_the_duration_decoder_and_stream_runs_it_as_the_defau
     np.testing.assert_array_equal(smoother.params.transition, fitted.transition)
     stored = json.loads(json.dumps(fitted.to_metadata()))
     assert HmmParams.from_metadata(stored, ACTIVITIES, "x", "hsmm").to_metadata() == stored
-    streamed = edgehar("stream", "--model", bundle_copy.path, "--source", "demo", "--jsonl")
-    assert streamed.returncode == 0, streamed.stderr
-    assert json.loads(streamed.stderr.strip().splitlines()[-1])["smoothing"] == "hsmm:1@0.5"
+    assert streamed_smoothing(reloaded) == "hsmm:1@0.5"
     # the firmware runs the decoder of the default smoothing, at its emission weight
     write_firmware(reloaded, tmp_path / "fw")
     header = (tmp_path / "fw" / "src" / "edgehar_hmm_params.h").read_text()
