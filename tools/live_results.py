@@ -236,11 +236,12 @@ def choose(results: dict, folds_needed: int = FOLDS, max_delay_s: float = 3.0) -
 
 def _mean_std(rows: list[dict]) -> dict:
     keys = ("accuracy", "macro_f1", "label_changes_per_minute", "true_changes_per_minute", "changes_ratio",
-            "delay_s_median", "delay_s_p90")
+            "delay_s_median", "delay_s_p90", "transition_recall")
     summary = {}
     for key in keys:
-        values = np.array([r[key] for r in rows if r[key] is not None], dtype=float)
-        summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
+        values = np.array([r[key] for r in rows if r.get(key) is not None], dtype=float)
+        if len(values):  # transition_recall: only for models with transition outputs
+            summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
     for cls in rows[0]["recall"]:
         values = np.array([r["recall"].get(cls, np.nan) for r in rows])
         summary[f"recall_{cls}"] = {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values))}
