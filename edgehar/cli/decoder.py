@@ -41,8 +41,9 @@ def decoder(
         help="Both decoders' exponent of each window's likelihoods: below 1 trusts one window less. "
         "Also a part of the --smooth spec: hsmm:1@0.5 runs the stored decoder at 0.5.")] = 1.0,
     default_smooth: Annotated[str, typer.Option(
-        help="What `edgehar stream` smooths with when --smooth is not given, e.g. hsmm:1 or "
-        "hmm:1@0.5.")] = "hmm",
+        help="What `edgehar stream`, `serve` and the firmware package smooth with when --smooth is "
+        "not given, e.g. hmm:1 or hsmm:1@0.5. Default: the live benchmark's choice "
+        "(docs/labels.md).")] = "hsmm:1",
 ) -> None:
     """Estimate the decoders and store them in the bundle's metadata.json, with the smoothing
     `edgehar stream` uses by default: the HMM decoder `--smooth hmm` runs (class transitions at
