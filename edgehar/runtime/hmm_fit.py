@@ -25,7 +25,9 @@ state, entered only from ``s`` and left wherever ``s`` may go; it reports what `
 is L for every window, where a class state's is its posterior over its prior (about 1/prior
 when the model is sure, near 0 when it is sure of another class). A postural transition that
 is no class of the model gets likelihood 1 for every window likewise: the model has never
-seen one, so its posterior says nothing about it.
+seen one, so its posterior says nothing about it. One that is a class is trusted half
+(``TRANSITION_TRUST``): its likelihood is the mean of 1 and its posterior over its prior, so a
+posture change the model does not see as a transition (it misses one in five) still passes.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ DEFAULT_FLOOR = 1e-4
 DEFAULT_EMISSION_WEIGHT = 1.0
 DEFAULT_MIN_WINDOWS = 6
 """The duration decoder's longest minimum stay, in windows (see :func:`with_durations`)."""
+TRANSITION_TRUST = 0.5
+"""How far the duration decoder trusts a model's postural transition output (see the module doc)."""
 OTHER = "+other"
 """The suffix of the name of a state's "other" state."""
 DEFAULT_OTHER_LIKELIHOOD = 2.0
@@ -194,6 +198,8 @@ def _fit(sequences: list[np.ndarray], states: tuple[str, ...], classes: tuple[st
     for i, name in enumerate(states):
         if i < K:
             emission[i, i] = report[i, i] = 1.0
+            if other_likelihood is not None and name in POSTURAL_TRANSITIONS:  # trusted half
+                emission[i] = (1 - TRANSITION_TRUST) * prior + TRANSITION_TRUST * emission[i]
         elif i >= S:  # "other": likelihood other_likelihood whatever the window (at emission weight 1)
             emission[i] = other_likelihood * prior
             report[i] = report[i - S]
