@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from test_hmm import (  # noqa: F401  (fixtures and helpers)
     DOWN,
+    LAY,
     SIT,
     STAND,
     WALK,
@@ -35,7 +36,7 @@ from edgehar.runtime.hmm_fit import (
     with_durations,
 )
 from edgehar.runtime.smoothing import make_smoother
-from edgehar.spec import ACTIVITIES, HOP, WINDOW
+from edgehar.spec import ACTIVITIES, HAPT_ACTIVITIES, HOP, WINDOW
 
 SURE = 0.95
 
@@ -202,3 +203,21 @@ def test_bad_decoder_specs_are_refused_by_name(spec):
 def test_hmm_specs_with_an_emission_weight_run_the_stored_decoder_at_that_weight():
     smoother = make_smoother("hmm:1@0.3", Bundle.default())
     assert smoother.spec == "hmm:1@0.3" and smoother.lag == 1 and smoother.params.emission_weight == 0.3
+
+
+def test_a_posture_change_the_model_does_not_call_a_transition_is_still_followed(segments):
+    """A twelve-class model that misses the transition (LIE_TO_STAND never above 0) still moves the
+    decoder from LAYING to STANDING through its transition state, trusted half: it is not held
+    in the laying's "other" state."""
+    twelve = estimate_hsmm(segments, HAPT_ACTIVITIES, window=WINDOW, hop=HOP)
+    assert twelve.states[:12] == HAPT_ACTIVITIES
+
+    def sure12(k):  # int8 outputs: the transitions exactly 0
+        p = np.zeros(len(HAPT_ACTIVITIES))
+        p[:len(ACTIVITIES)] = 0.01
+        p[k] = 1 - 0.01 * (len(ACTIVITIES) - 1)
+        return p
+
+    decoded = decode(HmmDecoder(twelve, 1), [sure12(LAY)] * 15 + [sure12(STAND)] * 15)
+    to_stand = {STAND, HAPT_ACTIVITIES.index("LIE_TO_STAND")}
+    assert set(decoded[:15]) == {LAY} and set(decoded[18:]) <= to_stand
