@@ -88,9 +88,10 @@ def test_mqtt_state_says_the_activity_and_discovery_offers_only_activities(broke
     transition = next(r for r in results if r.label == TRANSITION)
     publisher.publish(transition)
     conn.close(drain_s=10)
-    (config,) = recorder.json_on("homeassistant/sensor/edgehar_hall/activity/config")
-    assert config["options"] == ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING"]
     (state,) = [json.loads(p) for p in recorder.wait_for("edgehar/hall/state", 1)]
+    discovery = "homeassistant/sensor/edgehar_hall/activity/config"
+    (config,) = [json.loads(p) for p in recorder.wait_for(discovery, 1)]
+    assert config["options"] == ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING"]
     assert state["label"] == state["smoothed"] == TRANSITION
     assert state["activity"] == state["label_activity"] == transition.label_activity in config["options"]
 
