@@ -1,7 +1,8 @@
 """The firmware's decoder (edgehar_hmm.c, float32) against edgehar/runtime/hmm.py (float64).
 
 The C is built with the host compiler (-std=c11 -Wall -Wextra -Werror, via the package
-Makefile) from the decoder estimated on the real HAPT labels, and fed the shipped default
+Makefile) from the decoders (hmm, and the duration decoder hsmm) estimated on the real HAPT
+labels, and fed the shipped default
 model's real streamed posteriors of a HAPT recording (with a reset as after a gap), plus
 hand-made one-hot windows (exact 0 and 1, as int8 outputs give).
 """
@@ -19,7 +20,7 @@ from edgehar.bundle import Bundle
 from edgehar.data.recordings import hapt_files, read_hapt_experiment, read_hapt_labels
 from edgehar.export.carrays import FIRMWARE_TEMPLATE, hmm_sources
 from edgehar.runtime.hmm import HmmDecoder, HmmParams
-from edgehar.runtime.hmm_fit import estimate_hmm
+from edgehar.runtime.hmm_fit import estimate_hmm, estimate_hsmm
 from edgehar.runtime.sources import iter_array
 from edgehar.runtime.stream import Streamer, run
 from edgehar.spec import ACTIVITIES, HOP, WINDOW
@@ -63,8 +64,10 @@ def run_python(params: HmmParams, runs: list[np.ndarray], lag: int):
 
 
 @pytest.fixture(scope="module")
-def params(hapt_raw) -> HmmParams:
-    return estimate_hmm(read_hapt_labels(hapt_raw / "labels.txt"), ACTIVITIES, window=WINDOW, hop=HOP)
+def decoders(hapt_raw) -> dict[str, HmmParams]:
+    segments = read_hapt_labels(hapt_raw / "labels.txt")
+    return {"hmm": estimate_hmm(segments, ACTIVITIES, window=WINDOW, hop=HOP),
+            "hsmm": estimate_hsmm(segments, ACTIVITIES, window=WINDOW, hop=HOP)}
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +82,11 @@ def posteriors(hapt_raw) -> list[np.ndarray]:
     return [probs[:150], probs[150:], one_hot]
 
 
-@pytest.mark.parametrize("lag, emission_weight", [(0, 1.0), (2, 0.5)])
-def test_c_decoder_equals_python_on_real_posteriors(params, posteriors, tmp_path, lag, emission_weight):
-    params = dataclasses.replace(params, emission_weight=emission_weight)
+@pytest.mark.parametrize("kind, lag, emission_weight", [("hmm", 0, 1.0), ("hmm", 2, 0.5), ("hsmm", 0, 1.0),
+                                                        ("hsmm", 1, 1.0), ("hsmm", 2, 0.7)])
+def test_c_decoder_equals_python_on_real_posteriors(decoders, posteriors, tmp_path, kind, lag,
+                                                    emission_weight):
+    params = dataclasses.replace(decoders[kind], emission_weight=emission_weight)
     program = build_hmm_test(tmp_path / "hmm", params, lag=lag)
     c_labels, c_classes, c_states = run_c(program, posteriors)
     labels, classes, states = run_python(params, posteriors, lag)

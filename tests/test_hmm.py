@@ -49,14 +49,14 @@ def params(segments) -> HmmParams:
 
 @pytest.fixture()
 def bundle_copy(tmp_path) -> Bundle:
-    """The shipped default's metadata and int8 model, without its decoder."""
+    """The shipped default's metadata and int8 model, without its decoders."""
     models = REPO / "models"
     default = models / (models / DEFAULT_MODEL_FILE).read_text().strip()
     for name in ("metadata.json", "model_int8.tflite"):
         shutil.copyfile(default / name, tmp_path / name)
     metadata = json.loads((tmp_path / "metadata.json").read_text())
-    metadata.pop("decoder", None)
-    metadata.pop("smoothing", None)
+    for key in ("decoder", "duration_decoder", "smoothing"):
+        metadata.pop(key, None)
     (tmp_path / "metadata.json").write_text(json.dumps(metadata))
     return Bundle.load(tmp_path)
 

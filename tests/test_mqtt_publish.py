@@ -61,9 +61,12 @@ def test_every_demo_window_arrives_in_order_with_discovery_state_and_availabilit
     assert config["device"]["identifiers"] == ["edgehar_den"]
     states = recorder.json_on("edgehar/den/state")
     last = json.loads(lines[-1])
-    assert len(states) == 224 and states[-1] == {"activity": last["smoothed"], "label": last["label"],
+    assert len(states) == 224 and states[-1] == {"activity": last["smoothed_activity"],
+                                                 "smoothed": last["smoothed"], "label": last["label"],
+                                                 "label_activity": last["label_activity"],
                                                  "confidence": round(last["confidence"], 4),
                                                  "t_end": last["t_end"]}
+    assert last["smoothed_activity"] == last["smoothed"]  # a model without transition outputs
     assert recorder.on("edgehar/den/availability") == [b"online", b"offline"]
 
     late = Recorder(broker, "edgehar/den/#")  # a dashboard that starts later sees the retained values

@@ -165,7 +165,8 @@ def test_result_json_carries_every_field(tiny_bundle, raw):
     (first, *_), _ = stream(tiny_bundle, np.arange(200) / 50 + 10.0, raw[:200])
     record = json.loads(first.to_json())
     assert set(record) == {"start", "end", "t_start", "t_end", "label", "confidence", "probs",
-                           "smoothed", "latency_ms"}
+                           "smoothed", "latency_ms", "label_activity", "smoothed_activity"}
+    assert record["label_activity"] == record["label"]  # a model without transition outputs
     assert (record["start"], record["end"]) == (0, 128)
     assert record["t_start"] == 10.0 and record["t_end"] == pytest.approx(12.56)
     assert record["label"] in tiny_bundle.classes and len(record["probs"]) == len(tiny_bundle.classes)

@@ -36,7 +36,11 @@ from edgehar.data.uci import load_split
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.preprocess.prepare import channel_windows, model_inputs
 from edgehar.runtime.hmm import HmmDecoder
-from edgehar.runtime.hmm_fit import estimate_hmm
+from edgehar.runtime.hmm_fit import (
+    DEFAULT_EMISSION_WEIGHT,
+    estimate_hmm,
+    estimate_hsmm,
+)
 from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.scoring.livescore import StreamedRecording, live_scores
@@ -59,10 +63,12 @@ RECIPES = {
     "pi-hapt-rot5": dict(family="dscnn", params=PI, data="hapt", per_channel=True, max_rotation=5.0),
 }
 VARIANTS = ("int8", "float32")
-SMOOTHERS = ("none", "vote:5", "hmm", "hmm:1", "hmm:2")
-EMISSION_WEIGHTS = (1.0, 0.5, 0.3)
-"""The HMM decoder is estimated per fold from the fold's training subjects' labels, once per
-emission weight: ``hmm@0.5`` is ``hmm`` with emission weight 0.5."""
+SMOOTHERS = ("none", "vote:5", "hmm", "hmm:1", "hmm:2", "hsmm", "hsmm:1", "hsmm:2")
+WEIGHTS = {"hmm": (DEFAULT_EMISSION_WEIGHT, 0.5, 0.3), "hsmm": (DEFAULT_EMISSION_WEIGHT, 0.7, 0.5)}
+"""The decoders are estimated per fold from the fold's training subjects' labels, once per
+emission weight (the default first): ``hmm@0.5`` is ``hmm`` with emission weight 0.5, as
+``--smooth hmm@0.5`` runs it."""
+ESTIMATE = {"hmm": estimate_hmm, "hsmm": estimate_hsmm}
 FOLDS = 7
 
 
@@ -167,18 +173,19 @@ def run_fold(name: str, recipe: dict, fold: int, held: list[int], subjects: list
 
 
 def fold_smoothers(meta: dict, segments) -> dict:
-    """Each smoothing of SMOOTHERS (HMMs per emission weight, estimated on the fold's training
+    """Each smoothing of SMOOTHERS (decoders per emission weight, estimated on the fold's training
     subjects only) as a factory of fresh smoothers, by name."""
     factories = {}
     for spec in SMOOTHERS:
         kind, _, lag = spec.partition(":")
-        if kind != "hmm":
+        if kind not in WEIGHTS:
             factories[spec] = partial(make_smoother, spec)
             continue
-        for weight in EMISSION_WEIGHTS:
-            params = estimate_hmm(segments, tuple(meta["classes"]), window=WINDOW, hop=HOP,
-                                  subjects=meta["train_subjects"], emission_weight=weight)
-            name = spec if weight == 1.0 else f"{spec}@{weight:g}"
+        default, *others = WEIGHTS[kind]
+        for weight in (default, *others):
+            params = ESTIMATE[kind](segments, tuple(meta["classes"]), window=WINDOW, hop=HOP,
+                                    subjects=meta["train_subjects"], emission_weight=weight)
+            name = spec if weight == default else f"{spec}@{weight:g}"
             factories[name] = partial(HmmDecoder, params, int(lag or 0))
     return factories
 
@@ -229,11 +236,12 @@ def choose(results: dict, folds_needed: int = FOLDS, max_delay_s: float = 3.0) -
 
 def _mean_std(rows: list[dict]) -> dict:
     keys = ("accuracy", "macro_f1", "label_changes_per_minute", "true_changes_per_minute", "changes_ratio",
-            "delay_s_median", "delay_s_p90")
+            "delay_s_median", "delay_s_p90", "transition_recall")
     summary = {}
     for key in keys:
-        values = np.array([r[key] for r in rows if r[key] is not None], dtype=float)
-        summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
+        values = np.array([r[key] for r in rows if r.get(key) is not None], dtype=float)
+        if len(values):  # transition_recall: only for models with transition outputs
+            summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
     for cls in rows[0]["recall"]:
         values = np.array([r["recall"].get(cls, np.nan) for r in rows])
         summary[f"recall_{cls}"] = {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values))}

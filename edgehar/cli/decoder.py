@@ -1,4 +1,5 @@
-"""`edgehar decoder`: estimate a bundle's HMM decoder (for `--smooth hmm`) from labelled recordings."""
+"""`edgehar decoder`: estimate a bundle's decoders (for `--smooth hmm` and `--smooth hsmm`) from
+labelled recordings."""
 
 from __future__ import annotations
 
@@ -34,15 +35,21 @@ def decoder(
     subjects: Annotated[str | None, typer.Option(
         help="Only these subjects, e.g. 1,3,5 (the model's training subjects; with --recordings, "
         "subject names). Default: all.")] = None,
-    alpha: Annotated[float, typer.Option(help="Added to every allowed move's count.")] = 1.0,
+    alpha: Annotated[float | None, typer.Option(
+        help="Added to every allowed move's count. Default: 1 (hmm), 0.03 (hsmm).")] = None,
     emission_weight: Annotated[float, typer.Option(
-        help="Exponent of each window's likelihoods: below 1 trusts one window less.")] = 1.0,
+        help="Both decoders' exponent of each window's likelihoods: below 1 trusts one window less. "
+        "Also a part of the --smooth spec: hsmm:1@0.5 runs the stored decoder at 0.5.")] = 1.0,
     default_smooth: Annotated[str, typer.Option(
-        help="What `edgehar stream` smooths with when --smooth is not given, e.g. hmm:1.")] = "hmm",
+        help="What `edgehar stream`, `serve` and the firmware package smooth with when --smooth is "
+        "not given, e.g. hmm:1 or hsmm:1@0.5. Default: the live benchmark's choice "
+        "(docs/labels.md).")] = "hsmm:1",
 ) -> None:
-    """Estimate the HMM decoder `--smooth hmm` runs (class transitions at the bundle's hop, class
-    priors, postural transitions) and store it in the bundle's metadata.json, with the smoothing
-    `edgehar stream` uses by default."""
+    """Estimate the decoders and store them in the bundle's metadata.json, with the smoothing
+    `edgehar stream` uses by default: the HMM decoder `--smooth hmm` runs (class transitions at
+    the bundle's hop, class priors, postural transitions) and the duration decoder `--smooth
+    hsmm` runs (the same, with a minimum stay in each activity and the unlabelled stretches
+    between activities; see docs/labels.md)."""
     from edgehar.runtime.hmm_fit import add_decoder, add_decoder_from_recordings
     from edgehar.runtime.smoothing import make_smoother
 
@@ -58,7 +65,8 @@ def decoder(
     make_smoother(default_smooth, updated)  # a bad spec is refused, never stored
     updated = updated.update_metadata(smoothing=default_smooth)
     source = updated.metadata["decoder"]["source"]
-    print(f"{updated.path}: decoder with {len(updated.metadata['decoder']['states'])} states from "
+    print(f"{updated.path}: decoder with {len(updated.metadata['decoder']['states'])} states (hmm) and "
+          f"duration decoder with {len(updated.metadata['duration_decoder']['states'])} (hsmm) from "
           f"{source['windows']} windows of subjects {source['subjects']}; stream smooths with "
           f"{default_smooth} by default")
     warn_if_undertrained(updated)

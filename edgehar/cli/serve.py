@@ -25,8 +25,8 @@ def serve(
     variant: VariantOption = "int8",
     hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
     smooth: Annotated[str | None, typer.Option(
-        help="none, vote:K, ema:A, hysteresis[:N[:P]] or hmm[:LAG] (the bundle's decoder), per device. "
-        "Default: the bundle's choice, as for stream.",
+        help="none, vote:K, ema:A, hysteresis[:N[:P]], hmm[:LAG][@W] or hsmm[:LAG][@W] (the bundle's "
+        "decoders), per device. Default: the bundle's choice, as for stream.",
     )] = None,
     max_gap: Annotated[float, typer.Option(
         help="A pause longer than this (s) restarts a device's window and filters.")] = 0.1,

@@ -45,8 +45,9 @@ def stream(
     variant: VariantOption = "int8",
     hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
     smooth: Annotated[str | None, typer.Option(
-        help="none, vote:K, ema:A, hysteresis[:N[:P]], or hmm[:LAG] (the bundle's decoder, LAG windows "
-        "behind). Default: the bundle's choice (metadata 'smoothing'), else none.")] = None,
+        help="none, vote:K, ema:A, hysteresis[:N[:P]], hmm[:LAG][@W] or hsmm[:LAG][@W] (the bundle's "
+        "decoder or duration decoder, LAG windows behind, emission weight W). Default: the bundle's "
+        "choice (metadata 'smoothing'), else none.")] = None,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per window.")] = False,
     out: Annotated[Path | None, typer.Option(help="Write results here instead of stdout.")] = None,
     speed: Annotated[str, typer.Option(

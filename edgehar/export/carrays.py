@@ -17,7 +17,7 @@ from string import Template
 import numpy as np
 
 from edgehar.preprocess.pipeline import Pipeline
-from edgehar.runtime.hmm import HmmParams
+from edgehar.runtime.hmm import KINDS, HmmParams
 
 FIRMWARE_TEMPLATE = Path(next(iter(importlib.util.find_spec("edgehar.firmware_export")
                                     .submodule_search_locations)))
@@ -143,7 +143,8 @@ def hmm_sources(params: HmmParams, from_bundle: bool, bundle_name: str) -> dict[
     """``edgehar_hmm_params.h``/``.c``: the decoder's constants, in float32."""
     values = dict(
         bundle_name=bundle_name, from_bundle=int(from_bundle),
-        decoder_description="its metadata.json decoder" if from_bundle else "no decoder: pass-through",
+        decoder_description=f"its metadata.json {KINDS[params.kind]!r}, {params.kind}"
+        if from_bundle else "no decoder: pass-through",
         num_classes=len(params.class_prior), num_states=len(params.states), floor=c_float(params.floor),
         emission_weight=c_float(params.emission_weight),
         state_names=",\n".join(f"  {c_string(name)}" for name in params.states),

@@ -23,7 +23,8 @@ from edgehar import atomic
 from edgehar.bundle import Bundle
 from edgehar.errors import ExportError
 from edgehar.export.carrays import FIRMWARE_TEMPLATE, hmm_sources, model_data_sources, params_sources, render
-from edgehar.runtime.hmm import HmmParams
+from edgehar.runtime.hmm import HmmDecoder, HmmParams
+from edgehar.runtime.smoothing import make_smoother
 
 ARENA_MARGIN = 0.10
 ARENA_ALIGN = 16
@@ -150,7 +151,11 @@ def _check_out_dir(out_dir: Path) -> None:
 
 
 def _hmm_sources(bundle: Bundle) -> dict[str, str]:
-    """The bundle's decoder in C, or a pass-through one if it has none."""
+    """The decoder of the bundle's default smoothing in C (hmm or hsmm, with its emission weight),
+    else the bundle's HMM decoder, or a pass-through one if it has none."""
+    smoother = make_smoother(bundle.smoothing, bundle)
+    if isinstance(smoother, HmmDecoder):
+        return hmm_sources(smoother.params, True, bundle.name)
     if "decoder" in bundle.metadata:
         return hmm_sources(HmmParams.from_bundle(bundle), True, bundle.name)
     return hmm_sources(HmmParams.passthrough(bundle.classes, bundle.window, bundle.hop), False, bundle.name)

@@ -14,8 +14,15 @@ The label reported is the most probable model class of ``report.T @ state_probs`
 state reports its class, an added transition state its destination posture (the wearer is
 on the way there); a model trained with transition outputs reports the transition's name.
 
-The parameters live in the bundle's ``metadata.json`` under ``"decoder"`` (see
-:meth:`HmmParams.to_metadata`); :mod:`edgehar.runtime.hmm_fit` estimates them.
+The duration decoder (``--smooth hsmm``, :func:`edgehar.runtime.hmm_fit.with_durations`) is
+the same algorithm over more states: each state above becomes a chain of sub-states, so that an
+activity, once entered, lasts a minimum number of windows (an expanded-state hidden semi-Markov
+model). Its first ``len(classes)`` states are still named after the model's classes (each chain's
+first sub-state); the chains' further sub-states follow, named ``NAME.2``, ``NAME.3``, ...
+
+The parameters live in the bundle's ``metadata.json`` under ``"decoder"`` (kind ``hmm``) and
+``"duration_decoder"`` (kind ``hsmm``) (see :meth:`HmmParams.to_metadata`);
+:mod:`edgehar.runtime.hmm_fit` estimates them.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from edgehar.bundle import Bundle
 from edgehar.errors import BundleError
 
 KIND = "hmm"
+KINDS = {"hmm": "decoder", "hsmm": "duration_decoder"}
+"""Decoder kind (the ``--smooth`` spec's name) -> its key in metadata.json."""
 MATRICES = ("transition", "initial", "class_prior", "emission", "report")
 
 
@@ -36,7 +45,7 @@ MATRICES = ("transition", "initial", "class_prior", "emission", "report")
 class HmmParams:
     """S states over K model classes: ``transition`` (S, S), rows = from; ``initial`` (S,);
     ``class_prior`` (K,); ``emission`` and ``report`` (S, K); windows ``hop`` samples apart;
-    ``emission_weight`` the exponent of the likelihood ratios."""
+    ``emission_weight`` the exponent of the likelihood ratios; ``kind`` one of :data:`KINDS`."""
 
     states: tuple[str, ...]
     transition: np.ndarray
@@ -49,6 +58,7 @@ class HmmParams:
     window: int
     hop: int
     source: dict
+    kind: str = KIND
 
     def __post_init__(self):
         S, K = len(self.states), len(self.class_prior)
@@ -72,22 +82,22 @@ class HmmParams:
 
     def to_metadata(self) -> dict:
         """The ``"decoder"`` value of metadata.json."""
-        return {"kind": KIND, "states": list(self.states),
+        return {"kind": self.kind, "states": list(self.states),
                 **{name: getattr(self, name).tolist() for name in MATRICES},
                 "floor": self.floor, "emission_weight": self.emission_weight, "window": self.window,
                 "hop": self.hop, "source": self.source}
 
     @classmethod
-    def from_metadata(cls, value: dict, classes: tuple[str, ...], where: str) -> HmmParams:
-        """Read a ``"decoder"`` value; BundleError naming ``where`` if it does not fit ``classes``."""
+    def from_metadata(cls, value: dict, classes: tuple[str, ...], where: str, kind: str = KIND) -> HmmParams:
+        """Read a decoder value of ``kind``; BundleError naming ``where`` if it does not fit ``classes``."""
         try:
-            if value["kind"] != KIND:
-                raise BundleError(f"{where}: decoder kind {value['kind']!r} is not {KIND!r}")
+            if value["kind"] != kind:
+                raise BundleError(f"{where}: decoder kind {value['kind']!r} is not {kind!r}")
             params = cls(states=tuple(value["states"]),
                          **{name: np.asarray(value[name], dtype=np.float64) for name in MATRICES},
                          floor=float(value["floor"]), emission_weight=float(value["emission_weight"]),
                          window=int(value["window"]), hop=int(value["hop"]),
-                         source=dict(value.get("source", {})))
+                         source=dict(value.get("source", {})), kind=kind)
         except (KeyError, TypeError, ValueError) as err:
             raise BundleError(f"{where}: malformed decoder ({type(err).__name__}: {err})") from None
         except BundleError as err:
@@ -106,12 +116,13 @@ class HmmParams:
                    floor=1e-4, emission_weight=1.0, window=window, hop=hop, source={})
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle) -> HmmParams:
-        if "decoder" not in bundle.metadata:
-            raise BundleError(f"{bundle.path}: the bundle has no decoder for --smooth hmm; add one with "
+    def from_bundle(cls, bundle: Bundle, kind: str = KIND) -> HmmParams:
+        """The bundle's decoder of ``kind`` (``hmm`` or ``hsmm``)."""
+        if KINDS[kind] not in bundle.metadata:
+            raise BundleError(f"{bundle.path}: the bundle has no decoder for --smooth {kind}; add one with "
                               f"`edgehar decoder {bundle.path} --hapt HAPT/RawData`")
-        return cls.from_metadata(bundle.metadata["decoder"], bundle.classes,
-                                 str(bundle.path / "metadata.json"))
+        return cls.from_metadata(bundle.metadata[KINDS[kind]], bundle.classes,
+                                 str(bundle.path / "metadata.json"), kind)
 
 
 class HmmDecoder:
@@ -122,7 +133,8 @@ class HmmDecoder:
         if lag < 0:
             raise ValueError("lag must be >= 0")
         self.params, self.lag, self.hop = params, lag, params.hop
-        self.spec = KIND if lag == 0 else f"{KIND}:{lag}"
+        self.spec = params.kind + (f":{lag}" if lag else "") + (f"@{params.emission_weight:g}"
+                                                                  if params.emission_weight != 1 else "")
         self.reset()
 
     def reset(self) -> None:

@@ -4,19 +4,23 @@ Specs: ``none``; ``vote:K`` (majority of the last K argmax labels, ties to the n
 ``ema:A`` (exponential moving average of probabilities, weight A on the newest);
 ``hysteresis[:N[:P]]`` (keep the current label until another class is on top for N
 consecutive windows, default 3, or at once when its probability is at least P, default 0.9);
-``hmm[:LAG]`` (the bundle's HMM decoder, :mod:`edgehar.runtime.hmm`: forward filtering, or
-fixed-lag smoothing LAG windows behind, default 0).
+``hmm[:LAG][@W]`` (the bundle's HMM decoder, :mod:`edgehar.runtime.hmm`: forward filtering, or
+fixed-lag smoothing LAG windows behind, default 0; ``@W`` its emission weight W instead of the
+stored one, e.g. ``hmm:1@0.5``); ``hsmm[:LAG][@W]`` likewise with the bundle's duration decoder
+(activities last a minimum number of windows, :func:`edgehar.runtime.hmm_fit.with_durations`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections import deque
 
 import numpy as np
 
 from edgehar.bundle import Bundle
 from edgehar.errors import EdgeharError
-from edgehar.runtime.hmm import HmmDecoder, HmmParams
+from edgehar.runtime.hmm import KINDS, HmmDecoder, HmmParams
 
 
 class NoSmoothing:
@@ -79,9 +83,12 @@ class Hysteresis:
 def make_smoother(spec: str, bundle: Bundle | None = None):
     """A fresh smoother from its spec string (see the module docstring); ``hmm`` reads the
     decoder of ``bundle``."""
+    spec, at, weight = spec.partition("@")
     kind, _, args = spec.partition(":")
     parts = args.split(":") if args else []
     try:
+        if at and kind not in KINDS:
+            raise ValueError(f"@ takes {' and '.join(KINDS)} only")
         if kind == "none" and not parts:
             return NoSmoothing()
         if kind == "vote" and len(parts) == 1 and int(parts[0]) >= 1:
@@ -93,11 +100,15 @@ def make_smoother(spec: str, bundle: Bundle | None = None):
             clear = float(parts[1]) if len(parts) > 1 else 0.9
             if n >= 1 and 0 < clear <= 1:
                 return Hysteresis(n, clear)
-        if kind == "hmm" and len(parts) <= 1 and (not parts or int(parts[0]) >= 0):
+        if kind in KINDS and len(parts) <= 1 and (not parts or int(parts[0]) >= 0) \
+                and (not at or 0 < float(weight) < math.inf):
             if bundle is None:
-                raise EdgeharError("--smooth hmm needs a model bundle with a decoder")
-            return HmmDecoder(HmmParams.from_bundle(bundle), int(parts[0]) if parts else 0)
+                raise EdgeharError(f"--smooth {kind} needs a model bundle with a decoder")
+            params = HmmParams.from_bundle(bundle, kind)
+            if at:
+                params = dataclasses.replace(params, emission_weight=float(weight))
+            return HmmDecoder(params, int(parts[0]) if parts else 0)
     except ValueError:
         pass
-    raise EdgeharError(f"bad --smooth {spec!r}: use none, vote:K (K >= 1), ema:A (0 < A <= 1), "
-                       "hysteresis[:N[:P]] or hmm[:LAG] (LAG >= 0)")
+    raise EdgeharError(f"bad --smooth {spec + at + weight!r}: use none, vote:K (K >= 1), ema:A (0 < A <= 1), "
+                       "hysteresis[:N[:P]], hmm[:LAG][@W] or hsmm[:LAG][@W] (LAG >= 0, W > 0)")

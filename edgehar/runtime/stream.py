@@ -33,6 +33,7 @@ import numpy as np
 from edgehar.bundle import Bundle
 from edgehar.errors import EdgeharError
 from edgehar.preprocess.pipeline import Pipeline
+from edgehar.runtime.activity import ActivityLabels
 from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import NoSmoothing
@@ -51,7 +52,9 @@ class Terminated(Exception):  # noqa: N818  (a signal, like KeyboardInterrupt)
 class Result:
     """One classified window. ``end`` is exclusive; indices count 50 Hz samples from the
     stream's first sample, ``t_start``/``t_end`` are the matching source times (s). ``true``
-    is the input's label column where every sample of the window carries the same class."""
+    is the input's label column where every sample of the window carries the same class.
+    ``label_activity`` and ``smoothed_activity``: the activity ``label`` and ``smoothed`` stand
+    for, the same unless the model outputs transitions (:mod:`edgehar.runtime.activity`)."""
 
     start: int
     end: int
@@ -62,6 +65,8 @@ class Result:
     probs: list[float]
     smoothed: str
     latency_ms: float
+    label_activity: str
+    smoothed_activity: str
     true: str | None = None
 
     def to_json(self) -> str:
@@ -144,6 +149,8 @@ class Streamer:
         self._grid_step_fits = 1.02 / self.rate_hz < max_gap_s
         """Whether consecutive grid points (a period apart, ±1 %) are closer than a gap."""
         self.smoother = smoother or NoSmoothing()
+        self._label_activities = ActivityLabels(self.classes)
+        self._smoothed_activities = ActivityLabels(self.classes)
         if getattr(self.smoother, "hop", hop) != hop:
             raise EdgeharError(f"--smooth {self.smoother.spec}: the decoder was estimated for windows "
                                f"{self.smoother.hop} samples apart, not {hop}; stream with the bundle's hop")
@@ -342,6 +349,8 @@ class Streamer:
         self._block, self._due = [], self.window
         """Grid samples (with their labels) held back, and how many more complete the next window."""
         self.smoother.reset()
+        self._label_activities.reset()
+        self._smoothed_activities.reset()
 
     def _push(self, t, x, codes, arrived: float, results: list[Result], on_grid: bool = False) -> None:
         """Samples continuing the current segment -> the 50 Hz grid, held until a window is
@@ -401,7 +410,9 @@ class Streamer:
         return Result(start=end - self.window, end=end, t_start=t_start,
                       t_end=float(t_end), label=self.classes[top], confidence=float(probs[top]),
                       probs=[round(p, 6) for p in probs.tolist()], smoothed=smoothed,
-                      latency_ms=(time.perf_counter() - arrived) * 1e3, true=true)
+                      latency_ms=(time.perf_counter() - arrived) * 1e3,
+                      label_activity=self._label_activities.of(self.classes[top], probs),
+                      smoothed_activity=self._smoothed_activities.of(smoothed, probs), true=true)
 
     def idle_s(self) -> float:
         """Seconds, at the nominal rate, until ``WAKE_EARLY`` samples before the next window

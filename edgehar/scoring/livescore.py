@@ -17,6 +17,12 @@ the label of its own name). :func:`live_scores` runs a smoother over those proba
 - what the stream says on windows that touch a transition: a sample labelled with a
   postural transition's name (HAPT's STAND_TO_SIT, ..., even when it is a class) or with
   a label that makes no class. Unlabelled samples are neither scored nor counted there.
+
+A model that outputs transitions (:mod:`edgehar.runtime.activity`) is scored on the activity each
+label stands for (a transition: its destination posture; ``TRANSITION``: the activity said
+before), over its activity classes: all of the above counts activities. Its transition outputs
+are scored apart: ``transition_recall`` is the share of windows whose centre sample lies in a
+postural transition that the stream labels with that transition (its name, or ``TRANSITION``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgehar.runtime.activity import TRANSITION, ActivityLabels, activity_classes, is_transition
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.spec import HAPT_ACTIVITIES, POSTURAL_TRANSITIONS
 
@@ -106,19 +113,44 @@ def smooth(recording: StreamedRecording, new_smoother) -> tuple[np.ndarray, np.n
     return labels, known_at
 
 
+def activity_indices(recording: StreamedRecording, labels: np.ndarray, classes) -> np.ndarray:
+    """Index into ``activity_classes(classes)`` of the activity each window's label (a class
+    index, in stream order) stands for."""
+    tracker, activities = ActivityLabels(classes), activity_classes(classes)
+    return np.array([activities.index(tracker.of(classes[k], p)) for k, p in zip(labels, recording.probs,
+                                                                                  strict=True)],
+                    dtype=np.int64)
+
+
+def transition_hits(recording: StreamedRecording, labels: np.ndarray, classes) -> tuple[int, int]:
+    """(windows whose centre sample is labelled a postural transition, those of them labelled with
+    that transition or ``TRANSITION``)."""
+    names = np.array([""] + list(recording.label_names))
+    centre = names[recording.sample_labels[recording.start + (recording.end - recording.start) // 2]]
+    inside = np.isin(centre, list(POSTURAL_TRANSITIONS))
+    said = np.array(classes)[labels]
+    return int(inside.sum()), int((inside & ((said == centre) | (said == TRANSITION))).sum())
+
+
 def live_scores(recordings: list[StreamedRecording], classes, spec: str = "none",
                 new_smoother: Callable[[], object] | None = None,
                 members: Mapping[str, tuple[str, ...]] | None = None) -> dict:
     """Window accuracy, macro-F1, recall per class, label changes per minute, detection delay
     and labels on transitions, pooled over ``recordings``, after smoothing ``spec`` (made by
-    ``new_smoother`` when given, e.g. a decoder fitted elsewhere); ``members``: which labels
-    make each class (default: its own name)."""
-    classes = tuple(classes)
+    ``new_smoother`` when given, e.g. a decoder fitted elsewhere), all over the activities the
+    labels stand for; the recall of transition outputs, when the model has any; ``members``:
+    which labels make each class (default: its own name)."""
+    all_classes = tuple(classes)
+    classes = activity_classes(all_classes)
     new_smoother = new_smoother or (lambda: make_smoother(spec))
     truth, predicted, delays, missed, changes, true_changes, minutes = [], [], [], 0, 0, 0, 0.0
+    in_transition = transition_said = 0
     during_transitions: Counter = Counter()
     for rec in recordings:
-        labels, known_at = smooth(rec, new_smoother)
+        said, known_at = smooth(rec, new_smoother)
+        inside, hits = transition_hits(rec, said, all_classes)
+        in_transition, transition_said = in_transition + inside, transition_said + hits
+        labels = activity_indices(rec, said, all_classes)
         truth.append(rec.window_truth(classes, members))
         predicted.append(labels)
         changes += int(np.count_nonzero(np.diff(labels)))
@@ -164,4 +196,6 @@ def live_scores(recordings: list[StreamedRecording], classes, spec: str = "none"
         "transition_windows": transition_windows,
         "labels_on_transitions": {k: round(v / transition_windows, 4)
                                   for k, v in sorted(during_transitions.items())},
+        "transition_recall": transition_said / in_transition
+        if in_transition and any(map(is_transition, all_classes)) else None,
     }

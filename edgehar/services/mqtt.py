@@ -3,10 +3,12 @@
 Under a base topic ``B`` (the path of ``mqtt://HOST/B``) a :class:`ResultPublisher` sends
 
 - ``B/window``: every window's JSON object, as ``stream --jsonl`` prints it (QoS 1);
-- ``B/state``: retained ``{"activity": smoothed, "label", "confidence", "t_end"}``;
+- ``B/state``: retained ``{"activity", "smoothed", "label", "label_activity", "confidence", "t_end"}``:
+  ``activity`` is the smoothed activity (``smoothed_activity``: a model's transition label,
+  in ``smoothed``, stands for its destination posture, :mod:`edgehar.runtime.activity`);
 - ``B/availability``: retained ``online`` / ``offline``;
 - ``<prefix>/sensor/<id>/activity/config``: Home Assistant MQTT discovery of an ``enum`` sensor
-  whose options are the model's classes, with the state's fields as attributes.
+  whose options are the model's activity classes, with the state's fields as attributes.
 
 A :class:`Connection` connects once, failing with one clear line (bad credentials, no broker,
 TLS), then paho's network thread does all I/O and reconnects by itself: publishing only
@@ -27,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 import edgehar
 from edgehar.errors import EdgeharError
+from edgehar.runtime.activity import activity_classes
 
 USERNAME_ENV, PASSWORD_ENV = "EDGEHAR_MQTT_USERNAME", "EDGEHAR_MQTT_PASSWORD"
 DEFAULT_BUFFER = 10_000
@@ -196,7 +199,7 @@ def discovery_config(topic: str, classes, model: str, availability: list[str]) -
         "json_attributes_topic": f"{topic}/state",
         "qos": 1,  # Home Assistant subscribes at the QoS edgehar publishes with
         "device_class": "enum",
-        "options": list(classes),
+        "options": list(activity_classes(classes)),
         "icon": "mdi:run",
         "availability": [{"topic": t} for t in availability],
         "availability_mode": "all",
@@ -235,8 +238,9 @@ class ResultPublisher:
             self.dropped += 1
             return
         self.conn.publish(f"{self.topic}/state", json.dumps(
-            {"activity": result.smoothed, "label": result.label,
-             "confidence": round(result.confidence, 4), "t_end": result.t_end}), retain=True)
+            {"activity": result.smoothed_activity, "smoothed": result.smoothed, "label": result.label,
+             "label_activity": result.label_activity, "confidence": round(result.confidence, 4),
+             "t_end": result.t_end}), retain=True)
 
     def counts(self) -> dict:
         return {"windows": self.windows, "dropped_windows": self.dropped}
