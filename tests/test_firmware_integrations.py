@@ -79,9 +79,10 @@ TFLM_LIBRARY_H = "#pragma once\n// The board's TensorFlow Lite Micro library (he
 
 
 def tflm_include_dirs(tree) -> list[str]:
-    """Where the TFLM library's includes resolve (its Arduino port rewrites them into src/)."""
-    return [f"-I{tree / d}" for d in (".", "third_party/flatbuffers/include", "third_party/gemmlowp",
-                                      "third_party/ruy", "third_party/kissfft")]
+    """Where the TFLM library's includes resolve (its Arduino port rewrites them into src/);
+    system headers: -Wextra -Werror judge the package's code, not TFLM's."""
+    return [f"-isystem{tree / d}" for d in (".", "third_party/flatbuffers/include", "third_party/gemmlowp",
+                                            "third_party/ruy", "third_party/kissfft")]
 
 
 @pytest.fixture(scope="module")
