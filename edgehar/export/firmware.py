@@ -270,7 +270,8 @@ def record_firmware(bundle: Bundle, firmware: dict) -> None:
     report = _report(bundle)
     if report is not None:
         old = report.get("firmware", {})
-        if "model_sha256" in firmware and old.get("model_sha256") != firmware["model_sha256"]:
+        sha = firmware.get("model_sha256")
+        if sha is not None and old.get("model_sha256", sha) != sha:  # a section without one: unknown
             old = {}
         report["firmware"] = {**old, **firmware}
         atomic.write_json(bundle.path / REPORT_FILE, report)

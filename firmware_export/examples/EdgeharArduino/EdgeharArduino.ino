@@ -12,7 +12,7 @@
 #include <stdlib.h>
 
 extern "C" bool edgehar_read_sample(float acc_g[3], float gyro_rads[3]) {
-  char line[128];
+  char line[256]; /* six numbers of 17 significant digits (-1.2345678901234567e-05) fit */
   const size_t length = Serial.readBytesUntil('\n', line, sizeof line - 1);
   line[length] = '\0';
   char *next = line;
