@@ -151,7 +151,8 @@ def test_the_package_is_an_arduino_library_whose_example_links_on_its_own_and_la
 def zephyr_module() -> tuple[list[str], list[str], str]:
     """(sources, compile definitions, C++ options) the module's CMakeLists.txt gives."""
     cmake = (PACKAGE / "zephyr" / "CMakeLists.txt").read_text()
-    sources = re.findall(r"\$\{src\}/(\S+?\.(?:c|cpp))\b", cmake)
+    listed = re.search(r"zephyr_library_sources\(([^)]*)\)", cmake).group(1)
+    sources = re.findall(r"\$\{src\}/(\S+)", listed)
     defines = re.search(r"zephyr_compile_definitions\(([^)]*)\)", cmake).group(1).split()
     options = re.search(r"zephyr_library_compile_options\((.*)\)\n", cmake).group(1)
     return sources, defines, options
