@@ -75,8 +75,8 @@ def export(
     calibration, validation = export_data(loaded, data, recordings)
     calibration = finetuned_calibration(loaded, calibration)
     regenerate = recorded_firmware(loaded) if firmware is None and "int8" in variants else None
-    target = firmware or regenerate
-    inside = _inside(target, loaded.path) if target is not None else None
+    package = firmware or regenerate
+    inside = _inside(package, loaded.path) if package is not None else None
     with loaded.edit() as stage:  # the bundle changes in one step, once everything is written
         with progress("converting") as step:
             paths = export_variants(stage, calibration, variants,
@@ -93,11 +93,11 @@ def export(
         mark = "[green]pass[/]" if target["pass"] else "[red]FAIL[/]"
         console.print(f"{mark} {name}: {target['value']} (limit {target['limit']})")
     console.print(f"wrote {loaded.path / REPORT_FILE}")
-    if target is not None:
+    if package is not None:
         if inside is None:
-            write_firmware(Bundle.load(loaded.path), target, tflm_sources=sources)
+            write_firmware(Bundle.load(loaded.path), package, tflm_sources=sources)
         why = "" if firmware else " (regenerated for the new int8 model: an earlier export wrote it there)"
-        console.print(f"wrote firmware package {target}{why}", highlight=False, soft_wrap=True)
+        console.print(f"wrote firmware package {package}{why}", highlight=False, soft_wrap=True)
     failed = failed_checks(report)
     if failed and not accept_failed_checks:
         console.print(f"[red]{len(failed)} validation check(s) failed[/] ({', '.join(failed)}): "
