@@ -17,6 +17,7 @@ static void print_params(void) {
   printf("window %d\nhop %d\nsample_rate_hz %.17g\n", EDGEHAR_WINDOW, EDGEHAR_HOP,
          (double)EDGEHAR_SAMPLE_RATE_HZ);
   printf("arena_size %d\nring_rows %d\n", EDGEHAR_ARENA_SIZE, EDGEHAR_RING_ROWS);
+  printf("sample_limits %.9g %.9g %d\n", (double)EDGEHAR_MAX_ACC_G, (double)EDGEHAR_MAX_GYRO_RADS, EDGEHAR_MAX_BRIDGED);
   printf("input_quantization %.9g %d\n", (double)EDGEHAR_INPUT_SCALE, EDGEHAR_INPUT_ZERO_POINT);
   printf("output_quantization %.9g %d\n", (double)EDGEHAR_OUTPUT_SCALE, EDGEHAR_OUTPUT_ZERO_POINT);
   printf("classes");

@@ -14,7 +14,7 @@ from edgehar.preprocess.pipeline import Pipeline
 
 def test_model_array_holds_the_bytes_in_order():
     data = bytes(range(256)) * 3 + b"\x00\xff\x10"  # not a multiple of a line
-    source = model_data_sources(data, "b", "int8")["src/model_data.cc"]
+    source = model_data_sources(data, "b", "int8")["src/model_data.cpp"]
     body = source[source.index("g_model_data[] = {"):source.index("};")]
     assert bytes(int(b, 16) for b in re.findall(r"0x([0-9a-f]{2})", body)) == data
     assert f"g_model_data_len = {len(data)};" in source
@@ -43,4 +43,4 @@ def test_number_literals_read_back_exactly_in_c(tmp_path):
 
 def test_a_template_value_left_out_is_an_error():
     with pytest.raises(KeyError, match="model_bytes"):
-        render("src/model_data.cc", bundle_name="b", variant="int8", model_len=0)
+        render("src/model_data.cpp", bundle_name="b", variant="int8", model_len=0)

@@ -72,6 +72,6 @@ def test_default_streams_the_pipeline_the_causal_audit_chose(default):
 
 
 def test_mcu_default_firmware_package_carries_its_model(mcu_default):
-    array = (mcu_default.path / "firmware" / "src" / "model_data.cc").read_text()
+    array = (mcu_default.path / "firmware" / "src" / "model_data.cpp").read_text()
     data = bytes(int(b, 16) for b in re.findall(r"0x([0-9a-f]{2})", array))
     assert data == mcu_default.tflite("int8").read_bytes()

@@ -3,18 +3,21 @@
 Bundle names go into comments, class and decoder state names into C string literals. For any name (``*/``,
 newlines, quotes, backslashes, trigraphs, any Unicode), the sources must be the same code as
 for a plain name once gcc strips the comments, and the compiled label strings must hold the
-class names' UTF-8 bytes exactly.
+class names' UTF-8 bytes exactly. The bundle name also goes into the PlatformIO and Arduino
+library manifests: they must keep their fields and formats for any name.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgehar.export.carrays import hmm_sources, model_data_sources, params_sources
-from edgehar.export.firmware import op_resolver_sources
+from edgehar.export.firmware import manifest_sources, op_resolver_sources
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.runtime.hmm import HmmParams
 
@@ -87,3 +90,41 @@ def test_the_injection_from_the_issue_stays_inside_one_comment(tmp_path):
         assert first.count("*/") == (1 if first.endswith("*/") else 0)  # only the comment's own end
     assert code_without_comments(files, tmp_path) == code_without_comments(
         sources("plain", ["WALKING", "LAYING"]), tmp_path)
+
+
+PLATFORMIO_NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+"""PlatformIO's library.json name: a-z, digits and single dashes, not at either end (<= 50)."""
+ARDUINO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.\-]*")
+"""Arduino's library.properties name: letters, digits, space, _ . - (<= 63), from the library
+specification (arduino-lint's schema)."""
+PROPERTIES_KEYS = ["name", "version", "author", "maintainer", "sentence", "paragraph", "category", "url",
+                   "architectures", "depends", "includes"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=names)
+def test_no_bundle_name_adds_a_field_to_the_library_manifests_or_breaks_them(name):
+    files = manifest_sources(name, "0.1.0")
+    manifest = json.loads(files["library.json"])  # valid JSON for any name (a backslash, a quote)
+    assert set(manifest) == {"name", "version", "description", "keywords", "license", "frameworks",
+                             "platforms", "build", "export"}
+    assert PLATFORMIO_NAME.fullmatch(manifest["name"]) and len(manifest["name"]) <= 50
+    assert manifest["name"].startswith("edgehar") and len(manifest["description"]) <= 255
+    assert manifest["build"]["flags"] == ["-DTF_LITE_STATIC_MEMORY", "-DEDGEHAR_NO_MAIN", "-ffp-contract=off"]
+
+    lines = files["library.properties"].splitlines()
+    assert [line.split("=", 1)[0] for line in lines] == PROPERTIES_KEYS  # one line each, nothing injected
+    values = dict(line.split("=", 1) for line in lines)
+    assert ARDUINO_NAME.fullmatch(values["name"]) and len(values["name"]) <= 63
+    assert all(c.isprintable() for c in files["library.properties"].replace("\n", ""))
+    assert values["depends"] == "Arduino_TensorFlowLite" and values["includes"] == "edgehar.h"
+
+
+def test_the_manifest_injections_from_the_issue_stay_text():
+    name = 'x", "dependencies": {"evil/lib": "*"}, "y": "\\'
+    manifest = json.loads(manifest_sources(name, "0.1.0")["library.json"])
+    assert "dependencies" not in manifest and name in manifest["description"]
+    properties = manifest_sources("x\ndepends=Evil\r\nurl=http://evil", "0.1.0")["library.properties"]
+    values = dict(line.split("=", 1) for line in properties.splitlines())
+    assert [line.split("=", 1)[0] for line in properties.splitlines()] == PROPERTIES_KEYS
+    assert values["depends"] == "Arduino_TensorFlowLite" and values["url"] == "https://pypi.org/project/edgehar/"

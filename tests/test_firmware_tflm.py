@@ -86,7 +86,8 @@ def samples_text(segments) -> str:
 
 
 def run_host(host, text: str, *args: str) -> tuple[str, np.ndarray, np.ndarray, list[int]]:
-    """(arena line, window ends, int8 scores, stats) of one run of the host example."""
+    """(arena line, window ends, int8 scores, stats: samples, windows, classified, skipped,
+    rejected) of one run of the host example."""
     out = subprocess.run([str(host), *args], input=text, capture_output=True, text=True,
                          check=True).stdout
     lines = [line.split() for line in out.splitlines()]
@@ -94,7 +95,7 @@ def run_host(host, text: str, *args: str) -> tuple[str, np.ndarray, np.ndarray, 
     stats = [int(v) for v in lines[-1][1:]]
     assert lines[-1][0] == "stats"
     return (" ".join(lines[0]), np.array([int(w[0]) for w in windows]),
-            np.array([w[2:] for w in windows], np.int64), stats)
+            np.array([w[3:] for w in windows], np.int64), stats)
 
 
 def expected_scores(bundle: Bundle, segments) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +136,7 @@ def test_shipped_package_scores_equal_tflm_python_bit_for_bit(name, kernel_set, 
     np.testing.assert_array_equal(scores, want_scores)
     assert len(np.unique(scores.argmax(axis=1))) >= 4  # real activities, not one constant answer
     samples = sum(len(raw) for raw in test_segments)
-    assert stats == [samples, len(want_ends), len(want_ends), 0]
+    assert stats == [samples, len(want_ends), len(want_ends), 0, 0]
     used, size = (int(v) for v in arena.split()[1:])
     assert used <= size
 
@@ -155,67 +156,4 @@ def test_inference_slower_than_a_hop_skips_windows_and_counts_them(host_build, t
     np.testing.assert_array_equal(scores, want_scores[taken])
     samples = sum(len(raw) for raw in segments)
     pending = int(ends[-1] != want_ends[-1])  # complete after the last poll: not skipped (yet)
-    assert stats == [samples, len(want_ends), len(ends), len(want_ends) - len(ends) - pending]
-
-
-SKETCH_HOST = r"""
-// The Arduino sketch on the host: its setup() and loop() run as Arduino's main() would run
-// them, and the board's IMU is a recording on stdin ("ax ay az gx gy gz" lines).
-#include <cstdio>
-#include "edgehar.h"
-
-void setup();
-void loop();
-
-static bool recording_left = true;
-
-extern "C" bool edgehar_read_sample(float acc_g[3], float gyro_rads[3]) {
-  char line[256];
-  if (std::fgets(line, sizeof line, stdin) == nullptr) {
-    recording_left = false;
-    return false;
-  }
-  return std::sscanf(line, "%f %f %f %f %f %f", &acc_g[0], &acc_g[1], &acc_g[2], &gyro_rads[0],
-                     &gyro_rads[1], &gyro_rads[2]) == 6;
-}
-
-int main() {
-  setup();
-  while (recording_left) {
-    loop();
-  }
-}
-"""
-
-SKETCH_PROJECT = """
-cmake_minimum_required(VERSION 3.16)
-project(sketch_on_host C CXX)
-add_subdirectory({package} edgehar)
-# As Arduino's builder does, the .ino becomes a C++ file.
-configure_file({sketch} EdgeharArduino.cc COPYONLY)
-add_executable(sketch sketch_host.cc ${{CMAKE_CURRENT_BINARY_DIR}}/EdgeharArduino.cc)
-target_compile_options(sketch PRIVATE -Wall -Wextra -Werror)
-target_link_libraries(sketch PRIVATE edgehar)
-"""
-
-
-def test_arduino_sketch_in_a_new_cmake_project_prints_the_host_labels(builder, host_build, test_segments,
-                                                                     tmp_path):
-    """A CMake project of its own adds the package (add_subdirectory) and compiles the Arduino
-    example sketch as C++; in a Debug build it reports the arena at start-up, then prints the
-    label of every window, the same as the host example's."""
-    package = REPO / "models" / SHIPPED[0] / "firmware"
-    sketch = package / "examples" / "EdgeharArduino" / "EdgeharArduino.ino"
-    (tmp_path / "sketch_host.cc").write_text(SKETCH_HOST)
-    (tmp_path / "CMakeLists.txt").write_text(SKETCH_PROJECT.format(package=package, sketch=sketch))
-    builder.build(tmp_path, package, "reference", tmp_path / "build", "sketch", build_type="Debug")
-    text = samples_text(test_segments[:3]).replace("gap\n", "")
-    run = subprocess.run([str(tmp_path / "build" / "sketch")], input=text, capture_output=True,
-                         text=True, check=True)
-    printed = run.stderr.splitlines()  # MicroPrintf writes to stderr on a host
-
-    bundle = Bundle.load(package.parent)
-    _, _, scores, _ = run_host(host_build(SHIPPED[0], "reference")[0], text)
-    assert re.fullmatch(r"edgehar: tensor arena \d+ of \d+ bytes used", printed[0])
-    assert [line.split()[0] for line in printed[1:]] == [bundle.classes[k] for k in scores.argmax(axis=1)]
-    assert len(printed) > 20
+    assert stats == [samples, len(want_ends), len(ends), len(want_ends) - len(ends) - pending, 0]

@@ -5,7 +5,7 @@
 Builds the shipped package with its own CMake file, TFLM and the CMSIS-NN kernels with
 arm-none-eabi-gcc (-mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard, -O2) into an image
 for QEMU's mps2-an386 (tools/cortex_m4/: start-up, linker script, and a board file that plays
-recorded samples as the IMU into the package's unchanged src/main.cc), reports its flash and
+recorded samples as the IMU into the package's unchanged src/main.cpp), reports its flash and
 static RAM (arm-none-eabi-size), runs it under `qemu-system-arm -M mps2-an386 -semihosting`
 on the first stitched UCI HAR test segments of distinct activities, and compares the labels it
 prints with those of the host build (x86-64, reference kernels) on the same samples.

@@ -48,7 +48,8 @@ def export(
         help="Variants, comma-separated: float32, float16, dynamic, int8; or all.")] = ALL,
     data: DataOption = None,
     firmware: Annotated[Path | None, typer.Option(
-        help="Also write the TFLite-Micro firmware package (int8) to this folder.")] = None,
+        help="Also write the TFLite-Micro firmware package (int8) to this folder. Without it, a "
+             "package an earlier export wrote is regenerated for the new int8 model.")] = None,
     per_tensor: Annotated[bool | None, typer.Option(
         "--per-tensor/--per-channel",
         help="int8 with one scale per weight tensor (a smaller file) or per output channel. "
@@ -73,7 +74,7 @@ def export(
     """
     from edgehar.bundle import Bundle
     from edgehar.export.convert import export_variants
-    from edgehar.export.firmware import write_firmware
+    from edgehar.export.firmware import recorded_firmware, write_firmware
     from edgehar.export.report import REPORT_FILE, failed_checks, report_table, validate
     from edgehar.export.tflm_build import TflmSources
 
@@ -82,7 +83,9 @@ def export(
     loaded = Bundle.load(bundle)
     calibration, validation = export_data(loaded, data, recordings)
     calibration = finetuned_calibration(loaded, calibration)
-    inside = _inside(firmware, loaded.path) if firmware is not None else None
+    regenerate = recorded_firmware(loaded) if firmware is None and "int8" in variants else None
+    package = firmware or regenerate
+    inside = _inside(package, loaded.path) if package is not None else None
     with loaded.edit() as stage:  # the bundle changes in one step, once everything is written
         with progress("converting") as step:
             paths = export_variants(stage, calibration, variants,
@@ -90,7 +93,8 @@ def export(
         with progress("validating") as step:
             report = validate(stage.reload(), validation, variants, progress=step)
         if inside is not None:
-            write_firmware(stage.reload(), stage.path / inside, tflm_sources=sources)
+            write_firmware(stage.reload(), stage.path / inside, tflm_sources=sources,
+                           record_as=inside.as_posix())
     for path in (loaded.path / p.name for p in paths.values()):
         console.print(f"wrote {path} ({path.stat().st_size:,} B)")
     print_table(console, report_table(report))
@@ -99,10 +103,11 @@ def export(
         console.print(Text.assemble(mark, f" {name}: {target['value']} (limit {target['limit']})"))
     console.print(f"wrote {loaded.path / REPORT_FILE}")
     warn_if_undertrained(loaded, report["keras"].get("mean_confidence"))
-    if firmware is not None:
+    if package is not None:
         if inside is None:
-            write_firmware(Bundle.load(loaded.path), firmware, tflm_sources=sources)
-        console.print(f"wrote firmware package {firmware}")
+            write_firmware(Bundle.load(loaded.path), package, tflm_sources=sources)
+        why = "" if firmware else " (regenerated for the new int8 model: an earlier export wrote it there)"
+        console.print(f"wrote firmware package {package}{why}", highlight=False, soft_wrap=True)
     failed = failed_checks(report)
     if failed and not accept_failed_checks:
         console.print(Text.assemble((f"{len(failed)} validation check(s) failed", "red"),

@@ -11,6 +11,7 @@ doubles with ``repr`` (shortest round trip), floats as float32 with an ``f`` suf
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from pathlib import Path
 from string import Template
 
@@ -18,12 +19,16 @@ import numpy as np
 
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.runtime.hmm import KINDS, HmmParams
+from edgehar.runtime.limits import SampleLimits
+from edgehar.runtime.stream import Streamer
 
 FIRMWARE_TEMPLATE = Path(next(iter(importlib.util.find_spec("edgehar.firmware_export")
                                     .submodule_search_locations)))
 """The firmware package template: static sources, and ``templates/`` to fill per model."""
 TEMPLATES = FIRMWARE_TEMPLATE / "templates"
 BYTES_PER_LINE = 12
+MAX_GAP_S = inspect.signature(Streamer).parameters["max_gap_s"].default
+"""`edgehar stream`'s default --max-gap: shorter holes are bridged, longer ones are gaps."""
 
 
 def render(name: str, **values) -> str:
@@ -86,7 +91,7 @@ def model_data_sources(model: bytes, bundle_name: str, variant: str) -> dict[str
     """``model_data.h``/``.cc``: ``g_model_data`` (16-byte aligned) and ``g_model_data_len``."""
     values = dict(bundle_name=bundle_name, variant=variant)
     return {"src/model_data.h": render("src/model_data.h", **values),
-            "src/model_data.cc": render("src/model_data.cc", model_bytes=byte_lines(model),
+            "src/model_data.cpp": render("src/model_data.cpp", model_bytes=byte_lines(model),
                                         model_len=len(model), **values)}
 
 
@@ -106,12 +111,17 @@ def _filter_values(pipeline: Pipeline) -> dict[str, str | int]:
 
 def params_sources(pipeline: Pipeline, classes: tuple[str, ...], window: int, hop: int,
                    tensors: dict, arena_description: str, arena_size: int, ring_rows: int,
-                   bundle_name: str, variant: str) -> dict[str, str]:
-    """``edgehar_params.h``/``.c``: geometry, labels, quantization, arena and preprocessing.
+                   bundle_name: str, variant: str, limits: SampleLimits | None = None,
+                   max_gap_s: float = MAX_GAP_S) -> dict[str, str]:
+    """``edgehar_params.h``/``.c``: geometry, labels, quantization, arena, sample limits and
+    preprocessing.
 
     ``tensors`` is ``{"input": {"scale", "zero_point"}, "output": {...}}`` of the model.
     Without a fitted normalization, mean 0 and std 1 make (x - mean) / std exactly x.
+    ``limits`` (default: edgehar's): the samples the firmware drops, as the stream does; dropped
+    samples are bridged while the hole they leave is at most ``max_gap_s`` long.
     """
+    limits = limits or SampleLimits()
     channels = len(pipeline.channels)
     fitted = pipeline.mean is not None
     mean = pipeline.mean if fitted else (0.0,) * channels
@@ -127,6 +137,8 @@ def params_sources(pipeline: Pipeline, classes: tuple[str, ...], window: int, ho
         output_scale=c_float(tensors["output"]["scale"]),
         output_zero_point=int(tensors["output"]["zero_point"]),
         arena_description=arena_description, arena_size=arena_size, ring_rows=ring_rows,
+        max_acc_g=c_float(limits.acc_g), max_gyro_rads=c_float(limits.bounds()[3]),
+        max_gap_s=f"{max_gap_s:g}", max_bridged=max(0, round(max_gap_s * pipeline.sample_rate_hz) - 1),
         normalization_description="fitted on the training windows" if fitted
         else "identity: the bundle has no normalization",
         mean=", ".join(c_float(v) for v in mean), std=", ".join(c_float(v) for v in std),
@@ -139,10 +151,12 @@ def _float_rows(matrix: np.ndarray) -> str:
     return ",\n".join("  {" + ", ".join(c_float(v) for v in row) + "}" for row in matrix)
 
 
-def hmm_sources(params: HmmParams, from_bundle: bool, bundle_name: str) -> dict[str, str]:
-    """``edgehar_hmm_params.h``/``.c``: the decoder's constants, in float32."""
+def hmm_sources(params: HmmParams, from_bundle: bool, bundle_name: str, lag: int = 0,
+                lag_description: str = "lag 0") -> dict[str, str]:
+    """``edgehar_hmm_params.h``/``.c``: the decoder's constants, in float32, and its default lag."""
     values = dict(
-        bundle_name=bundle_name, from_bundle=int(from_bundle),
+        bundle_name=bundle_name, from_bundle=int(from_bundle), lag=lag,
+        lag_description=c_comment(lag_description),
         decoder_description=f"its metadata.json {KINDS[params.kind]!r}, {params.kind}"
         if from_bundle else "no decoder: pass-through",
         num_classes=len(params.class_prior), num_states=len(params.states), floor=c_float(params.floor),

@@ -8,12 +8,18 @@ and Arduino library manifests.
 
 The tensor arena is measured per kernel set: the reference kernels with TFLM's Python
 interpreter, the CMSIS-NN kernels (when TFLM's sources are given) with a host build of the
-package itself; the package reserves the largest plus ``ARENA_MARGIN``.
+package itself; the package reserves the largest plus ``ARENA_MARGIN``. Without TFLM's
+sources the CMSIS-NN need is taken as the reference one plus ``CMSIS_NN_ALLOWANCE``.
+The bundle's export_report.json records the package (``firmware``: folder, model checksum,
+arenas), so that a later export of the bundle regenerates it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import re
 import shutil
 import tempfile
 from importlib.metadata import version
@@ -24,9 +30,14 @@ from edgehar.bundle import Bundle
 from edgehar.errors import ExportError
 from edgehar.export.carrays import FIRMWARE_TEMPLATE, hmm_sources, model_data_sources, params_sources, render
 from edgehar.runtime.hmm import HmmDecoder, HmmParams
+from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import make_smoother
 
 ARENA_MARGIN = 0.10
+CMSIS_NN_ALLOWANCE = 0.25
+"""Arena the CMSIS-NN kernels may need beyond the reference kernels' when it was not measured:
+their scratch buffers took up to 16% more in the shipped models (lstm100: 22,016 B against
+18,944 B), 25% leaves room for other models."""
 ARENA_ALIGN = 16
 MEASURE_ARENA = 1 << 20
 """Arena the CMSIS-NN host build is given to measure what the model uses."""
@@ -111,7 +122,7 @@ def op_resolver_sources(ops: list[str], bundle_name: str, variant: str) -> dict[
     values = dict(bundle_name=bundle_name, variant=variant)
     return {"src/op_resolver.h": render("src/op_resolver.h", op_count=len(ops), op_list=" ".join(ops),
                                         **values),
-            "src/op_resolver.cc": render("src/op_resolver.cc", add_calls=calls, **values)}
+            "src/op_resolver.cpp": render("src/op_resolver.cpp", add_calls=calls, **values)}
 
 
 def tflm_kernel_sources(ops: list[str], bundle_name: str, variant: str) -> dict[str, str]:
@@ -151,19 +162,61 @@ def _check_out_dir(out_dir: Path) -> None:
 
 
 def _hmm_sources(bundle: Bundle) -> dict[str, str]:
-    """The decoder of the bundle's default smoothing in C (hmm or hsmm, with its emission weight),
-    else the bundle's HMM decoder, or a pass-through one if it has none."""
+    """The decoder of the bundle's default smoothing in C (hmm or hsmm, with its emission weight and
+    its lag, so that the device decodes as `edgehar stream` does out of the box), else the bundle's
+    HMM decoder at lag 0, or a pass-through one if it has none."""
     smoother = make_smoother(bundle.smoothing, bundle)
     if isinstance(smoother, HmmDecoder):
-        return hmm_sources(smoother.params, True, bundle.name)
+        return hmm_sources(smoother.params, True, bundle.name, smoother.lag,
+                           f"the bundle's default smoothing, {smoother.spec}")
     if "decoder" in bundle.metadata:
-        return hmm_sources(HmmParams.from_bundle(bundle), True, bundle.name)
-    return hmm_sources(HmmParams.passthrough(bundle.classes, bundle.window, bundle.hop), False, bundle.name)
+        return hmm_sources(HmmParams.from_bundle(bundle), True, bundle.name, 0,
+                           f"lag 0: the bundle's default smoothing, {bundle.smoothing}, is not its decoder")
+    passthrough = HmmParams.passthrough(bundle.classes, bundle.window, bundle.hop)
+    return hmm_sources(passthrough, False, bundle.name)
+
+
+def _manifest_name(name: str, allowed: str, max_length: int) -> str:
+    """``edgehar-NAME`` with every character outside ``allowed`` (a regex class) made a dash,
+    no dashes doubled or at the ends, at most ``max_length`` characters."""
+    slug = re.sub(r"-{2,}", "-", re.sub(f"[^{allowed}]", "-", name)).strip("-")
+    return f"edgehar-{slug or 'model'}"[:max_length].rstrip("-")
+
+
+def one_line(text: str) -> str:
+    """``text`` without line breaks or control characters (each one a space)."""
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
+def manifest_sources(bundle_name: str, version: str) -> dict[str, str]:
+    """``library.json`` (PlatformIO: name a-z, digits, dashes, <= 50) written by a JSON encoder,
+    and ``library.properties`` (Arduino: one ``key=value`` per line, the name of letters,
+    digits, space, ``_.-``, <= 63): no bundle name can add a field to either."""
+    description = ("Human activity recognition from a 6-axis IMU on TensorFlow Lite Micro: "
+                   f"edgehar model {bundle_name}")
+    library_json = {
+        "name": _manifest_name(bundle_name.lower(), "a-z0-9", 50),
+        "version": version,
+        "description": description[:255],
+        "keywords": "tflite-micro, imu, activity-recognition, har",
+        "license": "Apache-2.0",
+        "frameworks": "*",
+        "platforms": "*",
+        "build": {"srcDir": "src", "includeDir": "src",
+                  "flags": ["-DTF_LITE_STATIC_MEMORY", "-DEDGEHAR_NO_MAIN", "-ffp-contract=off"]},
+        "export": {"exclude": ["host_test.c", "hmm_test.c", "intake_test.c", "Makefile", "tflm", "zephyr",
+                               "examples/host"]},
+    }
+    properties = render("library.properties", library_name=_manifest_name(bundle_name, "A-Za-z0-9_.", 63),
+                        version=version, sentence=one_line(description))
+    return {"library.json": json.dumps(library_json, indent=2, ensure_ascii=False) + "\n",
+            "library.properties": properties}
 
 
 def ring_rows(window: int, hop: int) -> int:
-    """Rows of the firmware's input ring: the smallest power of two >= window + hop."""
-    return 1 << (window + hop - 1).bit_length()
+    """Rows of the firmware's input ring: the smallest power of two > window + hop (a window
+    stays intact for rows - window - 1 >= hop samples, with intake on another core)."""
+    return 1 << (window + hop).bit_length()
 
 
 def _static_files(tmp: Path) -> None:
@@ -172,14 +225,17 @@ def _static_files(tmp: Path) -> None:
 
 
 def _arenas(model: bytes, package: Path, sources) -> dict[str, dict]:
-    """Arena bytes per kernel set, measured; CMSIS-NN only with ``sources``."""
+    """Arena bytes per kernel set, measured; CMSIS-NN only with ``sources``, else estimated."""
     from edgehar.export.tflm import measure_arena
     from edgehar.export.tflm_build import HostBuilder, host_arena_used
 
-    arenas = {"reference": {"bytes": measure_arena(model),
+    reference = measure_arena(model)
+    arenas = {"reference": {"bytes": reference,
                             "measured_with": "TFLM's Python interpreter (reference kernels, x86-64)"}}
     if sources is None:
-        arenas["cmsis-nn"] = {"bytes": None, "measured_with": "not measured: export without TFLM sources"}
+        arenas["cmsis-nn"] = {"bytes": math.ceil(reference * (1 + CMSIS_NN_ALLOWANCE)), "estimated": True,
+                              "measured_with": f"not measured (export without TFLM sources): the reference "
+                                               f"kernels' plus {CMSIS_NN_ALLOWANCE:.0%}"}
         return arenas
     with tempfile.TemporaryDirectory(prefix="edgehar-arena-") as work:
         host, _ = HostBuilder(sources, Path(work) / "cache").build_host(
@@ -192,32 +248,62 @@ def _arenas(model: bytes, package: Path, sources) -> dict[str, dict]:
 
 def arena_description(arenas: dict[str, dict]) -> str:
     """One line for edgehar_params.h: what was measured and the margin."""
-    measured = ", ".join(f"{name} kernels {row['bytes']:,} B" for name, row in arenas.items() if row["bytes"])
-    missing = [name for name, row in arenas.items() if not row["bytes"]]
-    note = f"; {', '.join(missing)} not measured" if missing else ""
-    return (f"the largest arena measured on x86-64 ({measured}{note}) plus {ARENA_MARGIN:.0%}, "
+    measured = ", ".join(f"{name} kernels {row['bytes']:,} B" for name, row in arenas.items()
+                         if not row.get("estimated"))
+    estimated = "".join(f"; {name} not measured, taken as {row['bytes']:,} B (reference + "
+                        f"{CMSIS_NN_ALLOWANCE:.0%})" for name, row in arenas.items() if row.get("estimated"))
+    return (f"the largest arena on x86-64 ({measured}{estimated}) plus {ARENA_MARGIN:.0%}, "
             f"rounded up to {ARENA_ALIGN} bytes")
 
 
-def record_firmware(bundle: Bundle, firmware: dict) -> None:
-    """Add ``firmware`` to the bundle's export_report.json, if it has one."""
+def _report(bundle: Bundle) -> dict | None:
     from edgehar.export.report import REPORT_FILE
 
     path = bundle.path / REPORT_FILE
-    if path.is_file():
-        import json
-
-        report = json.loads(path.read_text())
-        report["firmware"] = {**report.get("firmware", {}), **firmware}
-        atomic.write_json(path, report)
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
-def write_firmware(bundle: Bundle, out_dir: Path | str, variant: str = "int8", tflm_sources=None) -> Path:
+def record_firmware(bundle: Bundle, firmware: dict) -> None:
+    """Add ``firmware`` to the bundle's export_report.json, if it has one. A section about
+    another int8 model (``model_sha256``) is replaced whole: its figures no longer hold."""
+    from edgehar.export.report import REPORT_FILE
+
+    report = _report(bundle)
+    if report is not None:
+        old = report.get("firmware", {})
+        sha = firmware.get("model_sha256")
+        if sha is not None and old.get("model_sha256", sha) != sha:  # a section without one: unknown
+            old = {}
+        report["firmware"] = {**old, **firmware}
+        atomic.write_json(bundle.path / REPORT_FILE, report)
+
+
+def recorded_firmware(bundle: Bundle) -> Path | None:
+    """The package an earlier export of ``bundle`` wrote, if it is still there."""
+    folder = ((_report(bundle) or {}).get("firmware") or {}).get("folder")
+    if not isinstance(folder, str):
+        return None
+    path = bundle.path / folder  # an absolute folder stays itself
+    return path if (path / "src" / "edgehar_params.h").is_file() else None
+
+
+def _folder_record(bundle: Bundle, out_dir: Path) -> str:
+    """``out_dir`` relative to the bundle when inside it (it moves with the bundle), else absolute."""
+    try:
+        return out_dir.resolve().relative_to(bundle.path.resolve()).as_posix()
+    except ValueError:
+        return str(out_dir.resolve())
+
+
+def write_firmware(bundle: Bundle, out_dir: Path | str, variant: str = "int8", tflm_sources=None,
+                   record_as: str | None = None) -> Path:
     """Write the firmware package of ``bundle``'s ``variant`` to ``out_dir``.
 
     ``out_dir`` must be new, empty or an earlier package; it is replaced whole, atomically.
     ``tflm_sources`` (a ``tflm_build.TflmSources``) also measures the CMSIS-NN arena.
-    The arenas and the size reserved are recorded in the bundle's export_report.json.
+    The folder (``record_as``, default ``out_dir`` relative to the bundle when inside it, else
+    absolute), the model's checksum, the arenas and the size reserved are recorded in the
+    bundle's export_report.json.
     """
     from edgehar.export.convert import operators, tensor_info
 
@@ -235,15 +321,14 @@ def write_firmware(bundle: Bundle, out_dir: Path | str, variant: str = "int8", t
         **model_data_sources(model, bundle.name, variant),
         **op_resolver_sources(ops, bundle.name, variant),
         **tflm_kernel_sources(ops, bundle.name, variant),
-        "library.json": render("library.json", **values),
-        "library.properties": render("library.properties", **values),
+        **manifest_sources(bundle.name, values["version"]),
         **_hmm_sources(bundle),
     }
 
     def params(arenas: dict[str, dict], arena_size: int) -> dict[str, str]:
         return params_sources(bundle.pipeline, bundle.classes, bundle.window, bundle.hop, tensors,
                               arena_description(arenas), arena_size, ring_rows(bundle.window, bundle.hop),
-                              bundle.name, variant)
+                              bundle.name, variant, SampleLimits.of_bundle(bundle))
 
     with atomic.folder(out_dir) as tmp:
         _static_files(tmp)
@@ -251,8 +336,10 @@ def write_firmware(bundle: Bundle, out_dir: Path | str, variant: str = "int8", t
         for name, text in {**sources, **params(provisional, MEASURE_ARENA)}.items():
             (tmp / name).write_text(text)
         arenas = _arenas(model, tmp, tflm_sources)
-        arena_size = arena_with_margin(max(row["bytes"] for row in arenas.values() if row["bytes"]))
+        arena_size = arena_with_margin(max(row["bytes"] for row in arenas.values()))
         for name, text in params(arenas, arena_size).items():
             (tmp / name).write_text(text)
-    record_firmware(bundle, {"arena": arenas, "arena_margin": ARENA_MARGIN, "arena_size": arena_size})
+    record_firmware(bundle, {"folder": record_as or _folder_record(bundle, out_dir),
+                             "model_sha256": hashlib.sha256(model).hexdigest(), "arena": arenas,
+                             "arena_margin": ARENA_MARGIN, "arena_size": arena_size})
     return out_dir

@@ -89,8 +89,24 @@ def validate(bundle: Bundle, test: HarWindows, variants=VARIANTS, progress=None)
                            "max_abs_prob_diff_vs_litert": litert["max_abs_prob_diff"]}
         report["variants"][variant] = row
     report["targets"] = _targets(report)
+    if (firmware := _firmware_of_the_same_model(bundle)) is not None:
+        report["firmware"] = firmware
     atomic.write_json(bundle.path / REPORT_FILE, report)
     return report
+
+
+def _firmware_of_the_same_model(bundle: Bundle) -> dict | None:
+    """The earlier report's firmware section, if it is about the int8 model there is now."""
+    import json
+
+    from edgehar.checksum import sha256_of
+
+    path, model = bundle.path / REPORT_FILE, bundle.path / "model_int8.tflite"
+    if not path.is_file() or not model.is_file():
+        return None
+    firmware = json.loads(path.read_text()).get("firmware")
+    same = isinstance(firmware, dict) and firmware.get("model_sha256") == sha256_of(model)
+    return firmware if same else None
 
 
 def failed_checks(report: dict) -> list[str]:

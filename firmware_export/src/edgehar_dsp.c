@@ -79,7 +79,7 @@ int8_t edgehar_quantize(float x) {
   /* rintf rounds half to even under the default rounding mode, like numpy.rint; clipping
    * in float before converting keeps out-of-range values defined. */
   float q = rintf(x / EDGEHAR_INPUT_SCALE) + EDGEHAR_INPUT_ZERO_POINT;
-  if (q < -128.0f) {
+  if (!(q >= -128.0f)) { /* NaN too (the intake's sample limits keep it out): defined */
     q = -128.0f;
   }
   if (q > 127.0f) {

@@ -12,9 +12,10 @@ extern "C" {
 #define EDGEHAR_HMM_FROM_BUNDLE 1
 #define EDGEHAR_HMM_CLASSES 6
 #define EDGEHAR_HMM_STATES 12
-/* Windows behind the stream the decoder answers for; compile with -DEDGEHAR_HMM_LAG=N to change. */
+/* Windows behind the stream the decoder answers for: the bundle's default smoothing, hmm:1.
+ * Compile with -DEDGEHAR_HMM_LAG=N to change it. */
 #ifndef EDGEHAR_HMM_LAG
-#define EDGEHAR_HMM_LAG 0
+#define EDGEHAR_HMM_LAG 1
 #endif
 #define EDGEHAR_HMM_FLOOR 1e-04f
 #define EDGEHAR_HMM_EMISSION_WEIGHT 1.0f

@@ -2,6 +2,7 @@
 #ifndef EDGEHAR_OP_RESOLVER_H
 #define EDGEHAR_OP_RESOLVER_H
 
+#include "edgehar_tflm.h"  // before TFLM's headers
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 
 /* RESHAPE CONV_2D DEPTHWISE_CONV_2D MEAN FULLY_CONNECTED SOFTMAX */

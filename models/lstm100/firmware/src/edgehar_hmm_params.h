@@ -12,7 +12,8 @@ extern "C" {
 #define EDGEHAR_HMM_FROM_BUNDLE 0
 #define EDGEHAR_HMM_CLASSES 6
 #define EDGEHAR_HMM_STATES 6
-/* Windows behind the stream the decoder answers for; compile with -DEDGEHAR_HMM_LAG=N to change. */
+/* Windows behind the stream the decoder answers for: lag 0.
+ * Compile with -DEDGEHAR_HMM_LAG=N to change it. */
 #ifndef EDGEHAR_HMM_LAG
 #define EDGEHAR_HMM_LAG 0
 #endif

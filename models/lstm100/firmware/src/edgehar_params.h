@@ -26,13 +26,20 @@ extern "C" {
 #define EDGEHAR_OUTPUT_SCALE 0.00390625f
 #define EDGEHAR_OUTPUT_ZERO_POINT -128
 
-/* Tensor arena: the largest arena measured on x86-64 (reference kernels 18,944 B, cmsis-nn kernels 22,016 B) plus 10%, rounded up to 16 bytes.
+/* Tensor arena: the largest arena on x86-64 (reference kernels 18,944 B, cmsis-nn kernels 22,016 B) plus 10%, rounded up to 16 bytes.
  * Define EDGEHAR_ARENA_SIZE when compiling to override it. */
 #ifndef EDGEHAR_ARENA_SIZE
 #define EDGEHAR_ARENA_SIZE 24224
 #endif
 
-/* Rows of the int8 input ring intake writes: a power of two >= WINDOW + HOP. */
+/* Sample limits, the bundle's (edgehar/runtime/limits.py, as `edgehar stream` applies them):
+ * a sample beyond them on an axis, or not finite, is dropped. Up to EDGEHAR_MAX_BRIDGED
+ * dropped in a row are bridged (the stream's --max-gap default, 0.1 s), more make a gap. */
+#define EDGEHAR_MAX_ACC_G 24.0f
+#define EDGEHAR_MAX_GYRO_RADS 52.35988f
+#define EDGEHAR_MAX_BRIDGED 4
+
+/* Rows of the int8 input ring intake writes: a power of two > WINDOW + HOP. */
 #define EDGEHAR_RING_ROWS 256
 
 /* Class names, in the order of the model's outputs. */

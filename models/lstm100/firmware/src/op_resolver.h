@@ -2,6 +2,7 @@
 #ifndef EDGEHAR_OP_RESOLVER_H
 #define EDGEHAR_OP_RESOLVER_H
 
+#include "edgehar_tflm.h"  // before TFLM's headers
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 
 /* UNIDIRECTIONAL_SEQUENCE_LSTM STRIDED_SLICE FULLY_CONNECTED SOFTMAX */

@@ -6,9 +6,10 @@
  * inference takes N sample periods would: windows it misses are counted as skipped.
  *
  * Input: one sample per line, "ax ay az gx gy gz" (g, rad/s), or the word "gap" where the
- * recording has a gap. Output: "arena USED SIZE", then for every classified window
- * "W END LABEL S0 S1 ..." (END: samples pushed when it was complete; S: the int8 scores),
- * then "stats SAMPLES WINDOWS CLASSIFIED SKIPPED".
+ * recording has a gap ("nan", "inf" and huge numbers are samples the intake drops). Output:
+ * "arena USED SIZE", then for every classified window "W END LABEL DECODED S0 S1 ..." (END:
+ * edgehar_stats.samples when it was complete; LABEL, DECODED: the model's and the decoder's
+ * class index; S: the int8 scores), then "stats SAMPLES WINDOWS CLASSIFIED SKIPPED REJECTED".
  */
 #include <cstdio>
 #include <cstdlib>
@@ -45,7 +46,7 @@ int main(int argc, char **argv) {
     }
     edgehar_result result;
     if (number % poll_every == 0 && edgehar_poll(&result)) {
-      std::printf("W %u %d", static_cast<unsigned>(result.end), result.label);
+      std::printf("W %u %d %d", static_cast<unsigned>(result.end), result.label, result.decoded);
       for (int k = 0; k < EDGEHAR_NUM_CLASSES; ++k) {
         std::printf(" %d", result.scores[k]);
       }
@@ -53,7 +54,8 @@ int main(int argc, char **argv) {
     }
   }
   const edgehar_stats stats = edgehar_get_stats();
-  std::printf("stats %u %u %u %u\n", static_cast<unsigned>(stats.samples), static_cast<unsigned>(stats.windows),
-              static_cast<unsigned>(stats.classified), static_cast<unsigned>(stats.windows_skipped));
+  std::printf("stats %u %u %u %u %u\n", static_cast<unsigned>(stats.samples), static_cast<unsigned>(stats.windows),
+              static_cast<unsigned>(stats.classified), static_cast<unsigned>(stats.windows_skipped),
+              static_cast<unsigned>(stats.rejected));
   return 0;
 }
