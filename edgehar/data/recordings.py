@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -113,6 +114,10 @@ class LabelSegment:
 
 
 
+class EmptyRecording(DataError):
+    """A recording with no sample (the recorder could not write one): skipped in a folder."""
+
+
 def _read_csv_table(path: Path, unfinished: bool = False) -> pd.DataFrame:
     """The CSV as strings. ``unfinished``: the recorder was stopped by a crash or power cut (its
     sidecar says when it started, not when it ended), so a last line without its newline was cut
@@ -125,7 +130,9 @@ def _read_csv_table(path: Path, unfinished: bool = False) -> pd.DataFrame:
         return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as err:
+    except pd.errors.EmptyDataError:
+        raise EmptyRecording(f"{path}: an empty file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as err:
         raise DataError(f"{path}: not a readable CSV ({str(err).strip()})") from None
 
 
@@ -135,13 +142,14 @@ def read_recording(csv_path: Path) -> Recording:
     or field."""
     path = Path(csv_path)
     side = read_sidecar(sidecar_path(path))
-    table = _read_csv_table(path, unfinished="started" in side and "ended" not in side)
+    unfinished = ("started" in side and "ended" not in side) or side.get("end") == "error"
+    table = _read_csv_table(path, unfinished=unfinished)
     header = [str(c).strip() for c in table.columns]
     if header not in (list(CSV_COLUMNS), [*CSV_COLUMNS, "label"]):
         raise DataError(f"{path}, line 1: header must be {','.join(CSV_COLUMNS)}[,label], "
                         f"found {excerpt(','.join(header), 80)}")
     if not len(table):
-        raise DataError(f"{path}: no samples after the header")
+        raise EmptyRecording(f"{path}: no samples after the header")
     numbers = table.iloc[:, :len(CSV_COLUMNS)].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     bad = np.argwhere(~np.isfinite(numbers))
     if len(bad):
@@ -298,7 +306,12 @@ def read_recordings(folder: Path) -> list[Recording]:
         root = Path(root)
         if is_hapt_folder(root):
             recordings += read_hapt_recordings(root)
-        recordings += [read_recording(root / n) for n in sorted(names) if n.endswith(CSV_SUFFIXES)]
+        for name in sorted(names):
+            if name.endswith(CSV_SUFFIXES):
+                try:
+                    recordings.append(read_recording(root / name))
+                except EmptyRecording as empty:
+                    print(f"note: {empty}; skipped", file=sys.stderr)
     if not recordings:
         raise DataError(f"{folder}: no recordings (NAME.csv with header {','.join(CSV_COLUMNS)},label, "
                         "or a HAPT RawData layout)")
