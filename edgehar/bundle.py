@@ -18,7 +18,7 @@ from pathlib import Path
 from edgehar import atomic
 from edgehar.checksum import sha256_of
 from edgehar.errors import BundleError
-from edgehar.metadata import SCHEMA, read_metadata
+from edgehar.metadata import SCHEMA, read_metadata, seal
 from edgehar.preprocess.pipeline import Pipeline
 
 __all__ = ["SCHEMA", "Bundle", "DEFAULT_MODEL_FILE", "models_dir", "sha256_of"]
@@ -139,7 +139,7 @@ class Bundle:
 
     def update_metadata(self, **changes) -> Bundle:
         """Merge top-level keys into metadata.json (atomically) and return the new bundle."""
-        metadata = {**self.metadata, **changes}
+        metadata = seal({**self.metadata, **changes})
         atomic.write_json(self.path / "metadata.json", metadata)
         return self.reload()
 

@@ -4,10 +4,17 @@ Types and ranges are checked by pydantic, then the values are checked against ea
 the pipeline's rate and channels against the bundle's, the model's and every exported
 variant's input and output shapes against the window, the channels and the classes. Any
 failure is one :class:`~edgehar.errors.BundleError` naming the file and the field.
+
+Every field that decides a label (:data:`LABEL_FIELDS`: the class order, the pipeline with its
+normalization, the window geometry, the sample limits, the smoothing and the decoder, the
+class map) is covered by ``labels_sha256``, as the artifacts are by ``sha256``: a bundle whose
+label-deciding metadata was changed by hand is refused. :func:`seal` records it; every writer
+of metadata.json calls it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Annotated, Literal
@@ -33,6 +40,14 @@ FileName = Annotated[str, StringConstraints(strict=True, max_length=128,
                                             pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
 """A plain file name inside the bundle: no folder, no leading dot."""
 Sha256 = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-f]{64}$")]
+Std = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=1e-6, le=1e6)]
+"""A normalization's std: a channel spread below 1e-6 (or above 1e6) of its unit is no real
+IMU channel and would turn rounding noise into the label."""
+Mean = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6)]
+
+LABEL_FIELDS = ("classes", "sample_rate_hz", "window", "hop", "pipeline", "sample_limits", "smoothing",
+                "decoder", "training.recordings.classes")
+"""The metadata fields that decide which label a window gets (dotted: nested)."""
 
 
 class _Open(BaseModel):
@@ -54,8 +69,8 @@ class PipelineFields(_Closed):
     gravity_order: Annotated[int, Field(strict=True, ge=1, le=12)] = 3
     noise_cutoff_hz: Positive | None = None
     noise_order: Annotated[int, Field(strict=True, ge=1, le=12)] = 3
-    mean: list[Finite] | None = None
-    std: list[Positive] | None = None
+    mean: list[Mean] | None = None
+    std: list[Std] | None = None
     gravity_design: list[list[list[Finite]]] | None = None
     noise_design: list[list[list[Finite]]] | None = None
 
@@ -90,6 +105,7 @@ class Metadata(_Open):
     model: ModelFields | None = None
     exports: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$")], ExportFields] = {}
     sha256: dict[FileName, Sha256] = {}
+    labels_sha256: Sha256 | None = None
 
 
 def read_metadata(path: Path) -> tuple[dict, Pipeline]:
@@ -127,7 +143,32 @@ def read_metadata(path: Path) -> tuple[dict, Pipeline]:
         pipeline = Pipeline.from_dict(data["pipeline"])
     except ValueError as err:
         raise BundleError(f"{path}: field pipeline: {err}") from None
+    if fields.labels_sha256 is None:
+        raise BundleError(f"{path}: field labels_sha256: no checksum of the fields that decide labels; "
+                          "re-export the bundle, or for a bundle you trust: python tools/record_checksums.py "
+                          f"{path.parent}")
+    if labels_digest(data) != fields.labels_sha256:
+        raise BundleError(f"{path}: field labels_sha256: the fields that decide labels "
+                          f"({', '.join(LABEL_FIELDS)}) differ from their recorded checksum: "
+                          "modified or damaged")
     return data, pipeline
+
+
+def labels_digest(data: dict) -> str:
+    """The SHA-256 of the :data:`LABEL_FIELDS` of a metadata dict (canonical JSON)."""
+    def at(dotted: str):
+        value = data
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    text = json.dumps({name: at(name) for name in LABEL_FIELDS}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def seal(data: dict) -> dict:
+    """``data`` with ``labels_sha256`` recorded: what every writer of metadata.json stores."""
+    return {**data, "labels_sha256": labels_digest(data)}
 
 
 def _check_consistency(m: Metadata, path: Path) -> None:

@@ -38,7 +38,11 @@ def test_stream_matches_labels_to_classes_exactly_as_the_class_map_of_evaluate_d
     assert streamed_truth([DEFAULT.classes[0].lower()] * 400, {}) == {None}  # names are case-sensitive
 
 
-def copy_of_default(tmp_path: Path, **changes) -> Path:
+def copy_of_default(tmp_path: Path, sealed: bool = False, **changes) -> Path:
+    """A copy of the default bundle with metadata fields changed (``a__b``: field b of a); with
+    ``sealed``, its label checksum recorded for the changes."""
+    from edgehar.metadata import seal
+
     path = tmp_path / "b"
     shutil.copytree(DEFAULT.path, path)
     metadata = json.loads((path / "metadata.json").read_text())
@@ -48,13 +52,13 @@ def copy_of_default(tmp_path: Path, **changes) -> Path:
         for part in parents:
             node = node[part]
         node[last] = value
-    (path / "metadata.json").write_text(json.dumps(metadata))
+    (path / "metadata.json").write_text(json.dumps(seal(metadata) if sealed else metadata))
     return path
 
 
 def test_a_tflite_whose_outputs_are_not_the_classes_is_refused_where_it_is_loaded(tmp_path):
     five = DEFAULT.classes[:5]
-    path = copy_of_default(tmp_path, classes=list(five), exports__int8__output__shape=[1, 5],
+    path = copy_of_default(tmp_path, sealed=True, classes=list(five), exports__int8__output__shape=[1, 5],
                            exports__float32__output__shape=[1, 5], exports__float16__output__shape=[1, 5],
                            exports__dynamic__output__shape=[1, 5])
     bundle = Bundle.load(path)
@@ -78,3 +82,40 @@ def test_a_recording_not_at_50_hz_is_refused_by_every_reader(tmp_path, rate, ref
                 read(csv)
         else:
             read(csv)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("classes", list(reversed(DEFAULT.classes))),
+    ("pipeline__std", [float(v) * 2 for v in DEFAULT.metadata["pipeline"]["std"]]),
+    ("pipeline__mean", [float(v) + 1 for v in DEFAULT.metadata["pipeline"]["mean"]]),
+    ("smoothing", "vote:9"),
+    ("sample_limits", {"acc_g": 2.0}),
+    ("hop", 32),
+])
+def test_a_changed_label_deciding_field_is_refused_by_its_checksum(tmp_path, field, value):
+    path = copy_of_default(tmp_path, **{field: value})
+    with pytest.raises(BundleError, match=r"metadata\.json: field labels_sha256: .* modified or damaged"):
+        Bundle.load(path)
+
+
+def test_label_checksums_are_required_and_recorded_by_the_tool_for_a_trusted_bundle(tmp_path):
+    from tools.record_checksums import record_checksums
+
+    path = copy_of_default(tmp_path)
+    metadata = json.loads((path / "metadata.json").read_text())
+    del metadata["labels_sha256"]
+    (path / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(BundleError, match="field labels_sha256: no checksum"):
+        Bundle.load(path)
+    record_checksums(path)
+    assert Bundle.load(path).classes == DEFAULT.classes
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("pipeline__std", [1e-300] * 9, "pipeline.std.0: Input should be greater than or equal to 0.000001"),
+    ("pipeline__mean", [1e300] * 9, "pipeline.mean.0: Input should be less than or equal to 1000000"),
+])
+def test_absurd_normalization_is_refused_even_with_its_checksum_recorded(tmp_path, field, value, says):
+    path = copy_of_default(tmp_path, sealed=True, **{field: value})
+    with pytest.raises(BundleError, match=says):
+        Bundle.load(path)

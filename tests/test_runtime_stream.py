@@ -293,7 +293,7 @@ def test_lost_samples_are_counted_from_the_timestamps(tiny_bundle, raw):
 
 
 def test_labelled_input_scores_each_window_lying_inside_one_class(tiny_bundle, raw):
-    labels = np.array(["WALKING"] * 200 + [""] * 10 + ["laying"] * 250 + ["6"] * 140, dtype=object)
+    labels = np.array(["WALKING"] * 200 + [""] * 10 + ["LAYING"] * 250 + ["6"] * 140, dtype=object)
     results, streamer = stream(tiny_bundle, np.arange(N) / 50, raw, sizes=[1, 63], labels=labels)
     inside = {0: "WALKING", 64: "WALKING", 128: None, 192: None, 256: "LAYING", 320: "LAYING",
               384: "LAYING", 448: "LAYING"}  # "6" is LAYING too

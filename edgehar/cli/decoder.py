@@ -9,6 +9,7 @@ import typer
 
 from edgehar.bundle import Bundle
 from edgehar.cli.app import app
+from edgehar.cli.numbers import number
 from edgehar.errors import EdgeharError, OptionError
 
 
@@ -34,8 +35,8 @@ def decoder(
     subjects: Annotated[str | None, typer.Option(
         help="Only these subjects, e.g. 1,3,5 (the model's training subjects; with --recordings, "
         "subject names). Default: all.")] = None,
-    alpha: Annotated[float, typer.Option(help="Added to every allowed move's count.")] = 1.0,
-    emission_weight: Annotated[float, typer.Option(
+    alpha: Annotated[float, number(0, 1e6, help="Added to every allowed move's count.")] = 1.0,
+    emission_weight: Annotated[float, number(1e-3, 1e3,
         help="Exponent of each window's likelihoods: below 1 trusts one window less.")] = 1.0,
     default_smooth: Annotated[str, typer.Option(
         help="What `edgehar stream` smooths with when --smooth is not given, e.g. hmm:1.")] = "hmm",

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgehar.cli.app import DataOption, RecordingsOption, app, load_splits, print_table, progress
+from edgehar.cli.numbers import number
 from edgehar.errors import DataError, ExportError
 
 console = Console()
@@ -161,7 +162,8 @@ def bench(
     bundle: Annotated[Path | None, typer.Argument(
         help="Exported model bundle folder. Default: the bundle named by models/DEFAULT.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    windows: Annotated[int, typer.Option(help="Windows timed per variant and runtime.")] = 200,
+    windows: Annotated[int, number(1, 1_000_000, integer=True,
+                                    help="Windows timed per variant and runtime.")] = 200,
 ):
     """Per-window latency (batch 1, 1 thread), model and arena bytes, peak RSS per runtime.
 

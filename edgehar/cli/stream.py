@@ -17,6 +17,7 @@ import typer
 from edgehar.bundle import Bundle
 from edgehar.cli.app import DataOption, RecordingsOption, app, on_command_line, progress
 from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption, PublishOption
+from edgehar.cli.numbers import MAX_GAP, HopOption, number
 from edgehar.cli.source_options import AccUnitOption, AxesOption, GyroUnitOption, TimeoutOption
 from edgehar.errors import EdgeharError, OptionError
 
@@ -42,7 +43,7 @@ def stream(
         "optional header (required in files) that may add a label column: accuracy against it.")],
     model: ModelOption = None,
     variant: VariantOption = "int8",
-    hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
+    hop: HopOption = None,
     smooth: Annotated[str | None, typer.Option(
         help="none, vote:K, ema:A, hysteresis[:N[:P]], or hmm[:LAG] (the bundle's decoder, LAG windows "
         "behind). Default: the bundle's choice (metadata 'smoothing'), else none.")] = None,
@@ -51,15 +52,15 @@ def stream(
     speed: Annotated[str, typer.Option(
         help="Replay files at 'max' speed or in 'realtime' (pauses over 10 s are not waited).")] = "max",
     timeout: TimeoutOption = 5.0,
-    max_gap: Annotated[float, typer.Option(
+    max_gap: Annotated[float, number(*MAX_GAP, above=True,
         help="A pause longer than this (s) restarts the window and the filters.")] = 0.1,
     acc_unit: AccUnitOption = None,
     gyro_unit: GyroUnitOption = None,
     axes: AxesOption = "x,y,z",
-    max_acc: Annotated[float | None, typer.Option(
+    max_acc: Annotated[float | None, number(0, 1000, above=True,
         help="Drop samples with |acceleration| above this on any axis (g). Default: the bundle's, "
         "else 24.")] = None,
-    max_gyro: Annotated[float | None, typer.Option(
+    max_gyro: Annotated[float | None, number(0, 100_000, above=True,
         help="Drop samples with |angular velocity| above this on any axis (°/s). Default: the "
         "bundle's, else 3000.")] = None,
     publish: PublishOption = None,

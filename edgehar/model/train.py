@@ -23,6 +23,7 @@ from edgehar.bundle import SCHEMA, Bundle, sha256_of
 from edgehar.data.dataset import HarWindows
 from edgehar.data.recordings import RecordingWindows, natural
 from edgehar.errors import BundleError
+from edgehar.metadata import seal
 from edgehar.model import architectures, recipes
 from edgehar.model.augment import Augmenter
 from edgehar.model.complexity import macs
@@ -271,7 +272,7 @@ def write_bundle(out: Path, result: TrainResult, train: Windows, name: str | Non
     with atomic.folder(out) as tmp:
         result.model.save(tmp / "model.keras")
         metadata["sha256"] = {"model.keras": sha256_of(tmp / "model.keras")}
-        (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+        (tmp / "metadata.json").write_text(json.dumps(seal(metadata), indent=2) + "\n")
         (tmp / "history.json").write_text(json.dumps(result.history, indent=2) + "\n")
     return Bundle.load(out)
 

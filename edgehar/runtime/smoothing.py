@@ -15,7 +15,8 @@ from collections import deque
 import numpy as np
 
 from edgehar.bundle import Bundle
-from edgehar.errors import EdgeharError
+from edgehar.errors import EdgeharError, excerpt
+from edgehar.ranges import Range
 from edgehar.runtime.hmm import HmmDecoder, HmmParams
 
 
@@ -76,6 +77,12 @@ class Hysteresis:
         self._current, self._candidate, self._streak = None, None, 0
 
 
+WINDOWS = Range(1, 1000, integer=True)
+"""vote:K and hysteresis:N count windows."""
+LAG = Range(0, 1000, integer=True)
+"""hmm:LAG lags by windows."""
+
+
 def make_smoother(spec: str, bundle: Bundle | None = None):
     """A fresh smoother from its spec string (see the module docstring); ``hmm`` reads the
     decoder of ``bundle``."""
@@ -84,20 +91,20 @@ def make_smoother(spec: str, bundle: Bundle | None = None):
     try:
         if kind == "none" and not parts:
             return NoSmoothing()
-        if kind == "vote" and len(parts) == 1 and int(parts[0]) >= 1:
+        if kind == "vote" and len(parts) == 1 and int(parts[0]) in WINDOWS:
             return Vote(int(parts[0]))
         if kind == "ema" and len(parts) == 1 and 0 < float(parts[0]) <= 1:
             return Ema(float(parts[0]))
         if kind == "hysteresis" and len(parts) <= 2:
             n = int(parts[0]) if parts else 3
             clear = float(parts[1]) if len(parts) > 1 else 0.9
-            if n >= 1 and 0 < clear <= 1:
+            if n in WINDOWS and 0 < clear <= 1:
                 return Hysteresis(n, clear)
-        if kind == "hmm" and len(parts) <= 1 and (not parts or int(parts[0]) >= 0):
+        if kind == "hmm" and len(parts) <= 1 and (not parts or int(parts[0]) in LAG):
             if bundle is None:
                 raise EdgeharError("--smooth hmm needs a model bundle with a decoder")
             return HmmDecoder(HmmParams.from_bundle(bundle), int(parts[0]) if parts else 0)
     except ValueError:
         pass
-    raise EdgeharError(f"bad --smooth {spec!r}: use none, vote:K (K >= 1), ema:A (0 < A <= 1), "
-                       "hysteresis[:N[:P]] or hmm[:LAG] (LAG >= 0)")
+    raise EdgeharError(f"bad --smooth {excerpt(spec)}: use none, vote:K (K 1..1000), ema:A (0 < A <= 1), "
+                       "hysteresis[:N[:P]] (N 1..1000) or hmm[:LAG] (LAG 0..1000)")
