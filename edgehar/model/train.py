@@ -262,12 +262,22 @@ def check_replaceable(out: Path, force: bool = False) -> None:
                           "(its exports, firmware and model card go too), or choose another --out")
 
 
+def check_finite_weights(model: keras.Model) -> None:
+    """A BundleError when training diverged (a weight is NaN or infinite): such a model labels
+    every window the same and is never written."""
+    bad = [w.path for w in model.weights if not np.isfinite(np.asarray(w.numpy(), np.float64)).all()]
+    if bad:
+        raise BundleError(f"training diverged: {len(bad)} of {len(model.weights)} weight tensors hold NaN or "
+                          f"infinite values (first: {bad[0]}); nothing was written: lower the learning rate")
+
+
 def write_bundle(out: Path, result: TrainResult, train: Windows, name: str | None = None,
                  extra: dict | None = None, force: bool = False, recordings: dict | None = None) -> Bundle:
     """Write model.keras, metadata.json and history.json to ``out`` atomically; an existing
     bundle there is replaced only with ``force`` (see :func:`check_replaceable`)."""
     out = Path(out)
     check_replaceable(out, force)
+    check_finite_weights(result.model)
     metadata = {**metadata_for(result, name or out.name, train, recordings), **(extra or {})}
     with atomic.folder(out) as tmp:
         result.model.save(tmp / "model.keras")
