@@ -18,6 +18,7 @@ from pathlib import Path
 from edgehar import atomic
 from edgehar.checksum import sha256_of
 from edgehar.errors import BundleError
+from edgehar.files import FileRefused
 from edgehar.metadata import SCHEMA, read_metadata, seal
 from edgehar.preprocess.pipeline import Pipeline
 
@@ -117,8 +118,10 @@ class Bundle:
                               "re-export the bundle (or re-train it) to record one")
         try:
             actual = sha256_of(p)
+        except FileRefused as err:
+            raise BundleError(str(err)) from None
         except OSError as err:
-            raise BundleError(f"{p}: cannot read ({err.strerror})") from None
+            raise BundleError(f"{p}: cannot read ({err.strerror or err})") from None
         if actual != expected:
             raise BundleError(f"{p}: damaged or modified: its SHA-256 differs from the one in "
                               f"metadata.json (field sha256.{name})")

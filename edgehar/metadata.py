@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from math import inf
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from edgehar.errors import BundleError, excerpt
+from edgehar.files import FileRefused, read_limited
 from edgehar.preprocess.pipeline import Pipeline
+from edgehar.ranges import ACC_LIMIT_G, EMISSION_WEIGHT, GYRO_LIMIT_DPS, Range
 
 SCHEMA = "edgehar.bundle/1"
 MAX_METADATA_BYTES = 4 << 20
@@ -58,6 +61,24 @@ class _Open(BaseModel):
 
 class _Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def within(allowed: Range):
+    """A pydantic field of the numbers ``allowed`` takes (ints read as floats)."""
+    bounds = {"gt" if allowed.above else "ge": allowed.low, "le": allowed.high}
+    return Annotated[float, Field(allow_inf_nan=False, **{k: v for k, v in bounds.items() if abs(v) != inf})]
+
+
+class LimitsFields(_Closed):
+    acc_g: within(ACC_LIMIT_G) = 24.0
+    gyro_dps: within(GYRO_LIMIT_DPS) = 3000.0
+
+
+class DecoderFields(_Open):
+    """What decides labels in the HMM decoder's parameters (the rest: :mod:`edgehar.runtime.hmm`)."""
+
+    emission_weight: within(EMISSION_WEIGHT)
+    floor: within(Range(0, 1, above=True))
 
 
 class PipelineFields(_Closed):
@@ -106,17 +127,19 @@ class Metadata(_Open):
     exports: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$")], ExportFields] = {}
     sha256: dict[FileName, Sha256] = {}
     labels_sha256: Sha256 | None = None
+    smoothing: Text | None = None
+    sample_limits: LimitsFields | None = None
+    decoder: DecoderFields | None = None
 
 
 def read_metadata(path: Path) -> tuple[dict, Pipeline]:
     """The checked content of the metadata file ``path`` and its pipeline."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_METADATA_BYTES + 1)
+        raw = read_limited(path, MAX_METADATA_BYTES)
+    except FileRefused as err:
+        raise BundleError(str(err)) from None
     except OSError as err:
-        raise BundleError(f"{path}: cannot read ({err.strerror})") from None
-    if len(raw) > MAX_METADATA_BYTES:
-        raise BundleError(f"{path}: larger than {MAX_METADATA_BYTES:,} bytes")
+        raise BundleError(f"{path}: cannot read ({err.strerror or err})") from None
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
@@ -125,6 +148,8 @@ def read_metadata(path: Path) -> tuple[dict, Pipeline]:
         raise BundleError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
     except RecursionError:
         raise BundleError(f"{path}: nested too deeply") from None
+    except ValueError as err:  # an integer of over 4,300 digits
+        raise BundleError(f"{path}: invalid JSON ({str(err)[:80]})") from None
     if not isinstance(data, dict):
         raise BundleError(f"{path}: a JSON object is needed, not {type(data).__name__}")
     if data.get("schema") != SCHEMA:

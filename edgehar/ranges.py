@@ -52,3 +52,12 @@ class Range:
         if value not in self:
             raise error(f"{what} {quote(value)}: must be {self.describe()}")
         return value
+
+
+ACC_LIMIT_G = Range(0, 1000, above=True)
+"""A sample limit on |acceleration| per axis (g): IMUs report up to ±16 g (shock sensors 400)."""
+GYRO_LIMIT_DPS = Range(0, 100_000, above=True)
+"""A sample limit on |angular velocity| per axis (°/s): IMUs report up to ±4000 °/s."""
+EMISSION_WEIGHT = Range(1e-3, 1e3)
+"""The HMM decoder's exponent of each window's likelihoods: beyond, one window decides all
+(or none) of the labels."""

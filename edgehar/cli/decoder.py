@@ -11,6 +11,7 @@ from edgehar.bundle import Bundle
 from edgehar.cli.app import app
 from edgehar.cli.numbers import number
 from edgehar.errors import EdgeharError, OptionError
+from edgehar.ranges import EMISSION_WEIGHT
 
 
 def parse_subjects(text: str) -> list[int]:
@@ -36,7 +37,7 @@ def decoder(
         help="Only these subjects, e.g. 1,3,5 (the model's training subjects; with --recordings, "
         "subject names). Default: all.")] = None,
     alpha: Annotated[float, number(0, 1e6, help="Added to every allowed move's count.")] = 1.0,
-    emission_weight: Annotated[float, number(1e-3, 1e3,
+    emission_weight: Annotated[float, number(EMISSION_WEIGHT,
         help="Exponent of each window's likelihoods: below 1 trusts one window less.")] = 1.0,
     default_smooth: Annotated[str, typer.Option(
         help="What `edgehar stream` smooths with when --smooth is not given, e.g. hmm:1.")] = "hmm",

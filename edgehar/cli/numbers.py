@@ -13,10 +13,11 @@ from edgehar.metadata import MAX_WINDOW
 from edgehar.ranges import Range
 
 
-def number(low: float = -math.inf, high: float = math.inf, *, above: bool = False, integer: bool = False,
-           **option) -> typer.models.OptionInfo:
-    """A ``typer.Option(**option)`` whose value must lie in ``Range(low, high, above, integer)``."""
-    allowed = Range(low, high, above, integer)
+def number(low: float | Range = -math.inf, high: float = math.inf, *, above: bool = False,
+           integer: bool = False, **option) -> typer.models.OptionInfo:
+    """A ``typer.Option(**option)`` whose value must lie in ``low`` (a Range) or in
+    ``Range(low, high, above, integer)``."""
+    allowed = low if isinstance(low, Range) else Range(low, high, above, integer)
 
     def check(param: typer.CallbackParam, value):
         return value if value is None else allowed.check(value, param.opts[0])

@@ -20,6 +20,7 @@ from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOp
 from edgehar.cli.numbers import MAX_GAP, HopOption, number
 from edgehar.cli.source_options import AccUnitOption, AxesOption, GyroUnitOption, TimeoutOption
 from edgehar.errors import EdgeharError, OptionError
+from edgehar.ranges import ACC_LIMIT_G, GYRO_LIMIT_DPS
 
 ModelOption = Annotated[Path | None, typer.Option(
     "--model", help="Model bundle folder. Default: the bundle named by models/DEFAULT.")]
@@ -57,10 +58,10 @@ def stream(
     acc_unit: AccUnitOption = None,
     gyro_unit: GyroUnitOption = None,
     axes: AxesOption = "x,y,z",
-    max_acc: Annotated[float | None, number(0, 1000, above=True,
+    max_acc: Annotated[float | None, number(ACC_LIMIT_G,
         help="Drop samples with |acceleration| above this on any axis (g). Default: the bundle's, "
         "else 24.")] = None,
-    max_gyro: Annotated[float | None, number(0, 100_000, above=True,
+    max_gyro: Annotated[float | None, number(GYRO_LIMIT_DPS,
         help="Drop samples with |angular velocity| above this on any axis (°/s). Default: the "
         "bundle's, else 3000.")] = None,
     publish: PublishOption = None,

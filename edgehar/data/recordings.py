@@ -126,14 +126,11 @@ def _read_csv_table(path: Path, unfinished: bool = False) -> pd.DataFrame:
     """The CSV as strings. ``unfinished``: the recorder was stopped by a crash or power cut (its
     sidecar says when it started, not when it ended), so a last line without its newline was cut
     short in the middle of a write and is left out."""
-    source = path
-    if unfinished:
-        data = read_bytes(path)
-        source = io.BytesIO(data if data.endswith(b"\n") else data[:data.rfind(b"\n") + 1])
+    data = read_bytes(path)
+    if unfinished and not data.endswith(b"\n"):
+        data = data[:data.rfind(b"\n") + 1]
     try:
-        return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
+        return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise EmptyRecording(f"{path}: an empty file") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as err:
