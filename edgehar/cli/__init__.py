@@ -38,6 +38,9 @@ def main() -> None:
         sys.exit(1)
     except EdgeharError as err:
         _error(str(err))
+    except OSError as err:  # a read-only folder, a full disk, a file size limit: one line, the path
+        reason = err.strerror or str(err)
+        _error(f"{err.filename}: {reason}" if err.filename else f"cannot read or write: {reason}")
     except ModuleNotFoundError as err:
         if (err.name or "").split(".")[0] not in TRAIN_EXTRAS:
             raise

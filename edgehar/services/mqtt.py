@@ -20,6 +20,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -54,21 +55,35 @@ class BrokerURL:
 
 def parse_url(url: str, default_topic: str) -> BrokerURL:
     """Parse a broker URL; USER and PASS come from $EDGEHAR_MQTT_USERNAME/PASSWORD when absent."""
-    parts = urlsplit(url)
-    shown = re.sub(r"//[^@/]*@", "//***@", url)
+    scheme, _, rest = url.partition("://")
+    userinfo, at, hostpart = rest.partition("@")
+    if at and "/" in userinfo and ":" in userinfo and not re.match(r"[^/@]*:\d*/", userinfo):
+        url = f"{scheme}://{userinfo.replace('/', '%2F')}@{hostpart}"  # a '/' in USER or PASS
+    shown = re.sub(r"//.*@", "//***@", url)  # never a password, whatever it holds
+    expected = f"{shown}: expected mqtt://[USER[:PASS]@]HOST[:PORT]/TOPIC (or mqtts://)"
     try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or port == -1 or parts.query:
-        raise PublishError(f"{shown}: expected mqtt://[USER[:PASS]@]HOST[:PORT]/TOPIC (or mqtts://)")
+        parts = urlsplit(url)
+    except ValueError:  # an unparsable IPv6 address
+        raise PublishError(expected) from None
+    try:
+        port, host = parts.port, parts.hostname
+    except ValueError:  # a port beyond 65535, an unparsable IPv6 address
+        port = host = -1
+    if host == -1 or parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or port == -1 or parts.query:
+        raise PublishError(expected)
     topic = unquote(parts.path).strip("/") or default_topic
-    if any(c in topic for c in "+#\0") or "//" in topic:
+    if not is_topic(topic):
         raise PublishError(f"{shown}: topic {topic!r} may not hold +, # or empty levels")
     tls = parts.scheme == "mqtts"
     username = unquote(parts.username) if parts.username else os.environ.get(USERNAME_ENV)
     password = unquote(parts.password) if parts.password else os.environ.get(PASSWORD_ENV)
     return BrokerURL(tls, parts.hostname, port or (8883 if tls else 1883), topic, username, password)
+
+
+def is_topic(topic: str) -> bool:
+    """Whether ``topic`` can be published to: no wildcard, NUL or empty level."""
+    return bool(topic) and not any(c in topic for c in "+#\0") and "//" not in topic \
+        and not topic.startswith("/") and not topic.endswith("/")
 
 
 def _paho():
@@ -99,7 +114,10 @@ class Connection:
         if url.tls:
             if ca_file and not os.path.isfile(ca_file):
                 raise PublishError(f"--mqtt-ca {ca_file}: no such file")
-            self.client.tls_set(ca_certs=ca_file)
+            try:
+                self.client.tls_set(ca_certs=ca_file)
+            except (ssl.SSLError, OSError, ValueError) as err:
+                raise PublishError(f"--mqtt-ca {ca_file}: not a PEM CA certificate ({err})") from None
         self.client.will_set(will_topic, "offline", qos=1, retain=True)
         self._queued_codes = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
         self.on_connect: list = []
