@@ -92,3 +92,39 @@ def test_bad_mqtt_options_are_one_error_line(tmp_path):
     assert code == 2 and err.startswith(f"error: --mqtt-ca {ca}: not a PEM CA certificate"), err
     code, err = run_cli("stream", "--source", "demo", "--publish", f"mqtt://us/er:{SECRET}@[::1/x")
     assert code == 2 and err.startswith("error: mqtt://***@[::1/x") and SECRET not in err, err
+
+
+def test_a_broker_outage_is_one_line_each_way_and_a_second_ctrl_c_still_reports(tmp_path, capsys):
+    import signal
+    import threading
+    import time
+
+    from mqtt_broker import Mosquitto
+
+    from edgehar.services.mqtt import open_publisher
+
+    broker = Mosquitto(tmp_path)
+    try:
+        publisher, conn = open_publisher(f"{broker.url}/edgehar/outage", ("A", "B"), "m")
+        broker.stop()
+        deadline = time.monotonic() + 20
+        while "connection lost" not in capsys.readouterr().err and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert time.monotonic() < deadline, "no line when the broker went away"
+        conn.publish("edgehar/outage/window", "{}")
+        broker.start()
+        deadline = time.monotonic() + 30
+        while "connected again" not in capsys.readouterr().err and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert time.monotonic() < deadline, "no line when the broker came back"
+        broker.stop()
+        for _ in range(5):
+            conn.publish("edgehar/outage/window", "{}")
+        main = threading.main_thread().ident
+        threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT)).start()
+        started = time.monotonic()
+        counts = conn.close(drain_s=30)  # waits for a broker that is gone, until the Ctrl-C
+        assert time.monotonic() - started < 10 and counts["undelivered"] >= 5
+    finally:
+        if broker.process.poll() is None:
+            broker.stop()

@@ -21,6 +21,7 @@ import os
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -86,6 +87,11 @@ def is_topic(topic: str) -> bool:
         and not topic.startswith("/") and not topic.endswith("/")
 
 
+def _note(text: str) -> None:
+    """One line on stderr about the broker connection (from paho's network thread)."""
+    print(f"note: {text}", file=sys.stderr, flush=True)
+
+
 def _paho():
     try:
         import paho.mqtt.client as mqtt
@@ -127,16 +133,25 @@ class Connection:
         self.client.on_socket_open = lambda client, userdata, sock: sock.setsockopt(
             socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each result goes out at once, not batched by Nagle
         self.client.on_connect = self._connected
+        self.client.on_disconnect = self._disconnected
         self.client.on_publish = self._published
+        self._closing = False
 
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             self._refusal = str(reason_code)
         else:
             self.connects += 1
+            if self.connects > 1:
+                _note(f"{self.url}: connected again; {self.pending} queued messages go out now")
             for callback in self.on_connect:
                 callback()
         self._answer.set()
+
+    def _disconnected(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.connects and not self._closing:
+            _note(f"{self.url}: connection lost ({reason_code}); messages wait in the buffer (up to "
+                  "--mqtt-buffer) while it reconnects")
 
     def _published(self, client, userdata, mid, reason_code, properties) -> None:
         self.acked += 1
@@ -187,11 +202,15 @@ class Connection:
         """Wait up to ``drain_s`` for queued messages, then send ``last`` (topic, payload; retained)
         and disconnect; return the counts (``undelivered``: still queued when time ran out)."""
         deadline = time.monotonic() + drain_s
-        self._drain(deadline)
-        if last and not self.pending:
-            self.publish(*last, retain=True)
+        try:
             self._drain(deadline)
+            if last and not self.pending:
+                self.publish(*last, retain=True)
+                self._drain(deadline)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the broker, still report
+            pass
         undelivered = self.pending
+        self._closing = True
         self.client.disconnect()
         self.client.loop_stop()
         return {"broker": str(self.url), "messages": self.queued, "delivered": self.acked,
