@@ -128,3 +128,11 @@ def test_a_broker_outage_is_one_line_each_way_and_a_second_ctrl_c_still_reports(
     finally:
         if broker.process.poll() is None:
             broker.stop()
+
+
+@pytest.mark.parametrize("jsonl", [False, True])
+def test_stream_results_to_a_full_disk_are_one_line_with_the_path(jsonl):
+    code, err = run_cli("stream", "--source", "demo", "--out", "/dev/full", *(["--jsonl"] if jsonl else []))
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and errors == ["error: --out /dev/full: cannot write (No space left on device)"], err
+    assert "Traceback" not in err

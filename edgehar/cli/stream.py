@@ -5,6 +5,7 @@ Nothing here imports TensorFlow: these run on the Pi with LiteRT alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -96,24 +97,34 @@ def stream(
     except OSError as err:
         raise EdgeharError(f"--out {out}: cannot write ({err.strerror or err})") from None
 
+    def write(line: str) -> None:
+        try:
+            sink.write(line + "\n")
+            sink.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as err:  # --out on a full disk (or /dev/full)
+            where = f"--out {out}" if out else "stdout"
+            raise EdgeharError(f"{where}: cannot write ({err.strerror or err})") from None
+
     def emit(result):
-        sink.write((result.to_json() if jsonl else result.to_text()) + "\n")
-        sink.flush()
+        write(result.to_json() if jsonl else result.to_text())
         if publish:
             publisher.publish(result)
 
     def terminate(signum, frame):
         raise Terminated
 
-    if not jsonl:
-        sink.write(Result.TEXT_HEADER + "\n")
     signal.signal(signal.SIGTERM, terminate)
     try:
+        if not jsonl:
+            write(Result.TEXT_HEADER)
         summary = run(streamer, chunks, emit, idle_timeout=timeout if is_live(source) else None)
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if out:
-            sink.close()
+            with contextlib.suppress(OSError):  # what could not be written was said already
+                sink.close()
     if publish:
         summary["mqtt"] = {**publisher.counts(), **conn.close(last=(publisher.availability, "offline"))}
     if summary["end"] == "output_closed":  # e.g. `| head`: nothing more may go to stdout
