@@ -61,3 +61,9 @@ GYRO_LIMIT_DPS = Range(0, 100_000, above=True)
 EMISSION_WEIGHT = Range(1e-3, 1e3)
 """The HMM decoder's exponent of each window's likelihoods: beyond, one window decides all
 (or none) of the labels."""
+LEARNING_RATE = Range(0, 1, above=True)
+"""An optimizer's learning rate: above 1 (or NaN) makes weights NaN."""
+LOSS_WEIGHT = Range(0, 1000)
+"""A weight of a loss term or a loss threshold (nats)."""
+SHARE = Range(0, 0.9)
+"""A share of windows held out or mixed in."""

@@ -3,6 +3,7 @@ export's checks fail on non-finite outputs and on an int8 model that disagrees w
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -54,3 +55,15 @@ def test_export_checks_fail_when_int8_agrees_with_keras_on_too_few_windows(tiny_
     degenerate = {**report, "variants": {"int8": {**report["variants"]["int8"], "agreement_vs_keras": 0.0}}}
     degenerate["targets"] = _targets(degenerate)
     assert failed_checks(degenerate) == ["int8_agreement_with_keras"]
+
+
+@pytest.mark.parametrize(("field", "value"), [("learning_rate", float("nan")), ("learning_rate", 1e30),
+                                              ("distill", float("nan")), ("keep_below_loss", float("inf")),
+                                              ("guard", -0.1), ("rehearsal", float("nan"))])
+def test_finetune_refuses_from_python_what_the_cli_refuses(field, value):
+    from edgehar.errors import OptionError
+    from edgehar.model.finetune import FinetuneConfig
+
+    says = re.escape(f"--{field.replace('_', '-')} {value}: must be a finite")
+    with pytest.raises(OptionError, match=says):
+        FinetuneConfig(**{field: value}).check()

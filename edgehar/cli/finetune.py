@@ -11,7 +11,7 @@ from rich.console import Console
 from edgehar import tflog
 from edgehar.cli.app import app
 from edgehar.cli.numbers import number
-from edgehar.ranges import SEED
+from edgehar.ranges import LEARNING_RATE, LOSS_WEIGHT, SEED, SHARE
 
 console = Console()
 
@@ -30,16 +30,16 @@ def finetune(
         help="Weights to update: all (default), head, bn or top:K (last K conv blocks + head).")] = None,
     epochs: Annotated[int | None, number(0, 100_000, integer=True,
         help="Passes over the new windows (default 20; 0: align only).")] = None,
-    learning_rate: Annotated[float | None, number(0, 1, above=True,
+    learning_rate: Annotated[float | None, number(LEARNING_RATE,
                                                    help="Adam learning rate (default 3e-4).")] = None,
     align: Annotated[bool | None, typer.Option(
         "--align/--no-align",
         help="Estimate how the sensor is turned, fold it into the model (default on).")] = None,
-    distill: Annotated[float | None, number(0, 1e3,
+    distill: Annotated[float | None, number(LOSS_WEIGHT,
         help="Weight of the base model's own outputs as a second target (default 1; 0: none).")] = None,
-    guard: Annotated[float | None, number(0, 0.9,
+    guard: Annotated[float | None, number(SHARE,
         help="Share of each labelled stretch held out: keep the base if worse there (default 0).")] = None,
-    keep_below_loss: Annotated[float | None, number(0, 1e3,
+    keep_below_loss: Annotated[float | None, number(LOSS_WEIGHT,
         help="Keep the base as it is when its mean cross-entropy on the recordings is at most this "
              "(nats; default 0: always adapt; 1 never cost a measured wearer accuracy).")] = None,
     rehearse: Annotated[Path | None, typer.Option(
