@@ -50,6 +50,7 @@ from edgehar.spec import (
     RECORDING_FORMAT,
     SAMPLE_RATE_HZ,
     WINDOW,
+    class_of_label,
 )
 
 HAPT_ACC = re.compile(r"acc_exp(\d+)_user(\d+)\.txt(\.gz)?")
@@ -416,10 +417,10 @@ class ClassMap:
         return {label: c for c in self.classes for label in self.members[c]}
 
     def codes(self, recording: Recording) -> np.ndarray:
-        """(n,) class index + 1 of each sample of ``recording``; 0: in no class or unlabelled."""
-        of = self.labels
-        table = np.array([0] + [self.classes.index(of[n]) + 1 if n in of else 0
-                                for n in recording.label_names], dtype=np.int64)
+        """(n,) class index + 1 of each sample of ``recording``; 0: in no class or unlabelled
+        (labels make classes by :func:`~edgehar.spec.class_of_label`)."""
+        of = class_of_label(self.classes, self.members)
+        table = np.array([0] + [of[n] + 1 if n in of else 0 for n in recording.label_names], dtype=np.int64)
         return table[recording.labels]
 
     def check(self, recordings: list[Recording], where: str) -> None:

@@ -34,6 +34,7 @@ from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import NoSmoothing
 from edgehar.runtime.sources import Chunk, SourceStopped
+from edgehar.spec import class_of_label
 
 
 class Terminated(Exception):  # noqa: N818  (a signal, like KeyboardInterrupt)
@@ -137,12 +138,14 @@ class Streamer:
         self.scored = self.correct = self.smoothed_correct = 0
         self.labelled = False
         """Whether the input carries labels (then windows are scored against them)."""
-        self._codes = ({label: self.classes.index(c) + 1 for label, c in label_classes.items()}
-                       if label_classes else
-                       {**{str(k): k for k in range(1, len(self.classes) + 1)},
-                        **{name: k for k, name in enumerate(self.classes, 1)}})
-        """Input label -> class number: the labels a class map gives each class, else a class's
-        number or name; case-sensitive, as ``evaluate`` and ``train`` match recordings' labels."""
+        members: dict[str, list[str]] = {}
+        for label, c in (label_classes or {}).items():
+            members.setdefault(c, []).append(label)
+        self._codes = {label: k + 1 for label, k in class_of_label(self.classes, members).items()}
+        if not label_classes:
+            self._codes.update({str(k): k for k in range(1, len(self.classes) + 1)})
+        """Input label -> class number, by :func:`~edgehar.spec.class_of_label` (case-sensitive, as
+        ``evaluate``); without a class map a class's number 1..N too."""
         self.skipped: Counter = Counter()
         self.labels: Counter = Counter()
         self.smoothed_labels: Counter = Counter()
