@@ -77,8 +77,9 @@ class LimitsFields(_Closed):
 class DecoderFields(_Open):
     """What decides labels in the HMM decoder's parameters (the rest: :mod:`edgehar.runtime.hmm`)."""
 
-    emission_weight: within(EMISSION_WEIGHT)
-    floor: within(Range(0, 1, above=True))
+    emission_weight: within(EMISSION_WEIGHT) | None = None
+    floor: within(Range(0, 1, above=True)) | None = None
+    """(Absent: :class:`~edgehar.runtime.hmm.HmmParams` says the decoder is malformed.)"""
 
 
 class PipelineFields(_Closed):
