@@ -65,10 +65,18 @@ def write_bytes(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
             os.replace(tmp, path)
         fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+        raise named(err, path) from None
+
+
+def named(err: BaseException, path: Path) -> BaseException:
+    """``err``, naming ``path`` when it is an OSError that names no file (a failed write, disk
+    full): every OSError reaches the user as one line with the path."""
+    if isinstance(err, OSError) and err.filename is None and err.errno is not None:
+        return type(err)(err.errno, err.strerror, str(path))
+    return err
 
 
 def write_text(path: Path, text: str) -> None:
@@ -102,9 +110,9 @@ def folder(path: Path, copy: bool = False) -> Iterator[Path]:
         _fsync_tree(tmp)
         _building.discard(tmp)
         _switch(path, tmp)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        raise named(err, path) from None
     finally:
         _building.discard(tmp)
         os.close(lock)

@@ -18,7 +18,8 @@ from pathlib import Path
 from edgehar import atomic
 from edgehar.checksum import sha256_of
 from edgehar.errors import BundleError
-from edgehar.metadata import SCHEMA, read_metadata
+from edgehar.files import FileRefused
+from edgehar.metadata import SCHEMA, read_metadata, seal
 from edgehar.preprocess.pipeline import Pipeline
 
 TFLITE_VARIANTS = ("float32", "float16", "dynamic", "int8")
@@ -120,8 +121,10 @@ class Bundle:
                               "re-export the bundle (or re-train it) to record one")
         try:
             actual = sha256_of(p)
+        except FileRefused as err:
+            raise BundleError(str(err)) from None
         except OSError as err:
-            raise BundleError(f"{p}: cannot read ({err.strerror})") from None
+            raise BundleError(f"{p}: cannot read ({err.strerror or err})") from None
         if actual != expected:
             raise BundleError(f"{p}: damaged or modified: its SHA-256 differs from the one in "
                               f"metadata.json (field sha256.{name})")
@@ -146,7 +149,7 @@ class Bundle:
 
     def update_metadata(self, **changes) -> Bundle:
         """Merge top-level keys into metadata.json (atomically) and return the new bundle."""
-        metadata = {**self.metadata, **changes}
+        metadata = seal({**self.metadata, **changes})
         atomic.write_json(self.path / "metadata.json", metadata)
         return self.reload()
 

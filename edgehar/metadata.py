@@ -4,18 +4,28 @@ Types and ranges are checked by pydantic, then the values are checked against ea
 the pipeline's rate and channels against the bundle's, the model's and every exported
 variant's input and output shapes against the window, the channels and the classes. Any
 failure is one :class:`~edgehar.errors.BundleError` naming the file and the field.
+
+Every field that decides a label (:data:`LABEL_FIELDS`: the class order, the pipeline with its
+normalization, the window geometry, the sample limits, the smoothing and the decoders, the
+class map) is covered by ``labels_sha256``, as the artifacts are by ``sha256``: a bundle whose
+label-deciding metadata was changed by hand is refused. :func:`seal` records it; every writer
+of metadata.json calls it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from math import inf
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from edgehar.errors import BundleError, excerpt
+from edgehar.files import FileRefused, read_limited
 from edgehar.preprocess.pipeline import Pipeline
+from edgehar.ranges import ACC_LIMIT_G, EMISSION_WEIGHT, GYRO_LIMIT_DPS, Range
 
 SCHEMA = "edgehar.bundle/1"
 MAX_METADATA_BYTES = 4 << 20
@@ -33,6 +43,14 @@ FileName = Annotated[str, StringConstraints(strict=True, max_length=128,
                                             pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
 """A plain file name inside the bundle: no folder, no leading dot."""
 Sha256 = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-f]{64}$")]
+Std = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=1e-6, le=1e6)]
+"""A normalization's std: a channel spread below 1e-6 (or above 1e6) of its unit is no real
+IMU channel and would turn rounding noise into the label."""
+Mean = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6)]
+
+LABEL_FIELDS = ("classes", "sample_rate_hz", "window", "hop", "pipeline", "sample_limits", "smoothing",
+                "decoder", "duration_decoder", "training.recordings.classes")
+"""The metadata fields that decide which label a window gets (dotted: nested)."""
 
 
 class _Open(BaseModel):
@@ -45,6 +63,25 @@ class _Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def within(allowed: Range):
+    """A pydantic field of the numbers ``allowed`` takes (ints read as floats)."""
+    bounds = {"gt" if allowed.above else "ge": allowed.low, "le": allowed.high}
+    return Annotated[float, Field(allow_inf_nan=False, **{k: v for k, v in bounds.items() if abs(v) != inf})]
+
+
+class LimitsFields(_Closed):
+    acc_g: within(ACC_LIMIT_G) = 24.0
+    gyro_dps: within(GYRO_LIMIT_DPS) = 3000.0
+
+
+class DecoderFields(_Open):
+    """What decides labels in the HMM decoder's parameters (the rest: :mod:`edgehar.runtime.hmm`)."""
+
+    emission_weight: within(EMISSION_WEIGHT) | None = None
+    floor: within(Range(0, 1, above=True)) | None = None
+    """(Absent: :class:`~edgehar.runtime.hmm.HmmParams` says the decoder is malformed.)"""
+
+
 class PipelineFields(_Closed):
     name: Text
     channels: list[Text] = Field(min_length=1, max_length=9)
@@ -54,8 +91,8 @@ class PipelineFields(_Closed):
     gravity_order: Annotated[int, Field(strict=True, ge=1, le=12)] = 3
     noise_cutoff_hz: Positive | None = None
     noise_order: Annotated[int, Field(strict=True, ge=1, le=12)] = 3
-    mean: list[Finite] | None = None
-    std: list[Positive] | None = None
+    mean: list[Mean] | None = None
+    std: list[Std] | None = None
     gravity_design: list[list[list[Finite]]] | None = None
     noise_design: list[list[list[Finite]]] | None = None
 
@@ -90,17 +127,21 @@ class Metadata(_Open):
     model: ModelFields | None = None
     exports: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$")], ExportFields] = {}
     sha256: dict[FileName, Sha256] = {}
+    labels_sha256: Sha256 | None = None
+    smoothing: Text | None = None
+    sample_limits: LimitsFields | None = None
+    decoder: DecoderFields | None = None
+    duration_decoder: DecoderFields | None = None
 
 
 def read_metadata(path: Path) -> tuple[dict, Pipeline]:
     """The checked content of the metadata file ``path`` and its pipeline."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_METADATA_BYTES + 1)
+        raw = read_limited(path, MAX_METADATA_BYTES)
+    except FileRefused as err:
+        raise BundleError(str(err)) from None
     except OSError as err:
-        raise BundleError(f"{path}: cannot read ({err.strerror})") from None
-    if len(raw) > MAX_METADATA_BYTES:
-        raise BundleError(f"{path}: larger than {MAX_METADATA_BYTES:,} bytes")
+        raise BundleError(f"{path}: cannot read ({err.strerror or err})") from None
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
@@ -109,6 +150,8 @@ def read_metadata(path: Path) -> tuple[dict, Pipeline]:
         raise BundleError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
     except RecursionError:
         raise BundleError(f"{path}: nested too deeply") from None
+    except ValueError as err:  # an integer of over 4,300 digits
+        raise BundleError(f"{path}: invalid JSON ({str(err)[:80]})") from None
     if not isinstance(data, dict):
         raise BundleError(f"{path}: a JSON object is needed, not {type(data).__name__}")
     if data.get("schema") != SCHEMA:
@@ -127,7 +170,32 @@ def read_metadata(path: Path) -> tuple[dict, Pipeline]:
         pipeline = Pipeline.from_dict(data["pipeline"])
     except ValueError as err:
         raise BundleError(f"{path}: field pipeline: {err}") from None
+    if fields.labels_sha256 is None:
+        raise BundleError(f"{path}: field labels_sha256: no checksum of the fields that decide labels; "
+                          "re-export the bundle, or for a bundle you trust: python tools/record_checksums.py "
+                          f"{path.parent}")
+    if labels_digest(data) != fields.labels_sha256:
+        raise BundleError(f"{path}: field labels_sha256: the fields that decide labels "
+                          f"({', '.join(LABEL_FIELDS)}) differ from their recorded checksum: "
+                          "modified or damaged")
     return data, pipeline
+
+
+def labels_digest(data: dict) -> str:
+    """The SHA-256 of the :data:`LABEL_FIELDS` of a metadata dict (canonical JSON)."""
+    def at(dotted: str):
+        value = data
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    text = json.dumps({name: at(name) for name in LABEL_FIELDS}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def seal(data: dict) -> dict:
+    """``data`` with ``labels_sha256`` recorded: what every writer of metadata.json stores."""
+    return {**data, "labels_sha256": labels_digest(data)}
 
 
 def _check_consistency(m: Metadata, path: Path) -> None:

@@ -51,3 +51,15 @@ edgehar.data.recordings reads."""
 LABEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
 """What a label, class, subject or session name may be (case-sensitive): it fits a CSV field and
 a file name."""
+
+
+def class_of_label(classes, members=None) -> dict[str, int]:
+    """Label -> 0-based index into ``classes``: a class takes the labels its class map gives it
+    (``members``: class -> labels; default: its own name) and also its own name, unless another
+    class takes that name as a label. Case-sensitive. The one rule by which ``stream``,
+    ``evaluate``, ``validate``, ``train``, ``decoder`` and ``finetune`` label recordings."""
+    members = members or {}
+    table = {label: k for k, c in enumerate(classes) for label in members.get(c, (c,))}
+    for k, c in enumerate(classes):
+        table.setdefault(c, k)
+    return table

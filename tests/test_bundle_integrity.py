@@ -83,7 +83,7 @@ NAN = float("nan")
     ("sample_rate_hz", 0, "field sample_rate_hz: Input should be greater than 0"),
     ("pipeline.sample_rate_hz", 25.0, "field pipeline.sample_rate_hz"),
     ("pipeline.mean", [NAN] * 9, "field pipeline.mean.0: Input should be a finite number"),
-    ("pipeline.std", [0.0] * 9, "field pipeline.std.0: Input should be greater than 0"),
+    ("pipeline.std", [0.0] * 9, "field pipeline.std.0: Input should be greater than or equal to 0.000001"),
     ("pipeline.std", [1.0] * 6, "field pipeline.std: 6 values for 9 channels"),
     ("pipeline.channels", ["total_acc_x"], "field pipeline.mean: 9 values for 1 channels"),
     ("pipeline.channels", ["nope"] * 9, "field pipeline: unknown channels"),

@@ -33,6 +33,7 @@ from edgehar.export.firmware import (
     write_firmware,
 )
 from edgehar.export.tflm import runs_with_arena
+from edgehar.metadata import seal
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.preprocess.windows import sliding_windows, window_starts
 from edgehar.runtime.interpreter import quantize
@@ -57,10 +58,10 @@ def tiny_int8_model(representative: np.ndarray, n_classes: int = len(ACTIVITIES)
 
 def make_bundle(path, pipeline: Pipeline, model: bytes, window: int = WINDOW, classes=ACTIVITIES) -> Bundle:
     atomic.write_bytes(path / "model_int8.tflite", model)
-    atomic.write_json(path / "metadata.json", {
+    atomic.write_json(path / "metadata.json", seal({
         "schema": SCHEMA, "name": path.name, "classes": list(classes), "window": window,
         "hop": HOP, "sample_rate_hz": pipeline.sample_rate_hz, "pipeline": pipeline.to_dict(),
-        "sha256": {"model_int8.tflite": sha256_of(path / "model_int8.tflite")}})
+        "sha256": {"model_int8.tflite": sha256_of(path / "model_int8.tflite")}}))
     return Bundle.load(path)
 
 

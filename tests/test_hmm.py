@@ -16,6 +16,7 @@ import pytest
 from edgehar.bundle import DEFAULT_MODEL_FILE, Bundle
 from edgehar.data.recordings import ClassMap, read_hapt_labels, read_hapt_recordings
 from edgehar.errors import BundleError, DataError, EdgeharError
+from edgehar.metadata import seal
 from edgehar.runtime.hmm import HmmDecoder, HmmParams
 from edgehar.runtime.hmm_fit import add_decoder, estimate_hmm, estimate_hmm_recordings, window_labels
 from edgehar.runtime.smoothing import make_smoother
@@ -57,7 +58,7 @@ def bundle_copy(tmp_path) -> Bundle:
     metadata = json.loads((tmp_path / "metadata.json").read_text())
     for key in ("decoder", "duration_decoder", "smoothing"):
         metadata.pop(key, None)
-    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    (tmp_path / "metadata.json").write_text(json.dumps(seal(metadata)))
     return Bundle.load(tmp_path)
 
 

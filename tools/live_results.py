@@ -93,7 +93,7 @@ def training_windows(recipe: dict, subjects: list[int], hapt: Path, uci_train):
 
 def offline_accuracy(bundle: Bundle, variant: str, windows) -> float:
     """Accuracy of an exported variant on UCI HAR windows (of held-out subjects)."""
-    probs = TFLiteClassifier(bundle.tflite(variant)).predict(model_inputs(windows, bundle.pipeline))
+    probs = TFLiteClassifier.of_bundle(bundle, variant).predict(model_inputs(windows, bundle.pipeline))
     return float((probs.argmax(axis=1) == windows.class_index).mean())
 
 

@@ -2,6 +2,7 @@
 
 import sys
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 
@@ -31,16 +32,31 @@ def _error(message: str) -> None:
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors (and a missing training extra) into one red
-    line and exit code 2."""
+    """Entry point: run the app, turning user errors (a bad option, bad input, a missing training
+    extra) into one red line and exit code 2."""
     try:
-        app(prog_name="edgehar")
+        code = app(prog_name="edgehar", standalone_mode=False)
+    except typer.TyperException as err:  # click's usage errors (typer vendors click)
+        if type(err).__name__ == "NoArgsIsHelpError":  # `edgehar` or `edgehar data` alone: the help
+            from typer import rich_utils
+
+            rich_utils.rich_format_error(err)
+            sys.exit(err.exit_code)
+        ctx = getattr(err, "ctx", None)
+        _error(err.format_message() + (f" (see `{ctx.command_path} --help`)" if ctx is not None else ""))
+    except typer.Abort:
+        print("Aborted.", file=sys.stderr)
+        sys.exit(1)
     except EdgeharError as err:
         _error(str(err))
+    except OSError as err:  # a read-only folder, a full disk, a file size limit: one line, the path
+        reason = err.strerror or str(err)
+        _error(f"{err.filename}: {reason}" if err.filename else f"cannot read or write: {reason}")
     except ModuleNotFoundError as err:
         if (err.name or "").split(".")[0] not in TRAIN_EXTRAS:
             raise
         _error(f"this needs the training extras ({err}); install them: {INSTALL_TRAIN}")
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "main"]

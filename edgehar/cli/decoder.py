@@ -10,7 +10,9 @@ import typer
 
 from edgehar.bundle import Bundle
 from edgehar.cli.app import app, warn_if_undertrained
+from edgehar.cli.numbers import number
 from edgehar.errors import EdgeharError, OptionError
+from edgehar.ranges import EMISSION_WEIGHT
 
 
 def parse_subjects(text: str) -> list[int]:
@@ -35,9 +37,9 @@ def decoder(
     subjects: Annotated[str | None, typer.Option(
         help="Only these subjects, e.g. 1,3,5 (the model's training subjects; with --recordings, "
         "subject names). Default: all.")] = None,
-    alpha: Annotated[float | None, typer.Option(
-        help="Added to every allowed move's count. Default: 1 (hmm), 0.03 (hsmm).")] = None,
-    emission_weight: Annotated[float, typer.Option(
+    alpha: Annotated[float | None, number(
+        0, 1e6, help="Added to every allowed move's count. Default: 1 (hmm), 0.03 (hsmm).")] = None,
+    emission_weight: Annotated[float, number(EMISSION_WEIGHT,
         help="Both decoders' exponent of each window's likelihoods: below 1 trusts one window less. "
         "Also a part of the --smooth spec: hsmm:1@0.5 runs the stored decoder at 0.5.")] = 1.0,
     default_smooth: Annotated[str, typer.Option(

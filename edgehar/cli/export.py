@@ -20,6 +20,7 @@ from edgehar.cli.app import (
     progress,
     warn_if_undertrained,
 )
+from edgehar.cli.numbers import number
 from edgehar.errors import DataError, ExportError
 
 console = output_console()
@@ -182,7 +183,8 @@ def bench(
     bundle: Annotated[Path | None, typer.Argument(
         help="Exported model bundle folder. Default: the bundle named by models/DEFAULT.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    windows: Annotated[int, typer.Option(help="Windows timed per variant and runtime.")] = 200,
+    windows: Annotated[int, number(1, 1_000_000, integer=True,
+                                    help="Windows timed per variant and runtime.")] = 200,
 ):
     """Per-window latency (batch 1, 1 thread), model and arena bytes, peak RSS per runtime.
 

@@ -9,6 +9,8 @@ import typer
 
 from edgehar import tflog
 from edgehar.cli.app import app, output_console
+from edgehar.cli.numbers import number
+from edgehar.ranges import LEARNING_RATE, LOSS_WEIGHT, SEED, SHARE
 
 console = output_console()
 
@@ -21,26 +23,27 @@ def finetune(
     out: Annotated[Path, typer.Option(help="Folder of the new bundle.")],
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the bundle at --out (never a folder that is not one).")] = False,
-    minutes: Annotated[float | None, typer.Option(
+    minutes: Annotated[float | None, number(0, 1e6, above=True,
         help="Use only the first N labelled minutes (recordings in name order). Default: all.")] = None,
     layers: Annotated[str | None, typer.Option(
         help="Weights to update: all (default), head, bn or top:K (last K conv blocks + head).")] = None,
-    epochs: Annotated[int | None, typer.Option(
+    epochs: Annotated[int | None, number(0, 100_000, integer=True,
         help="Passes over the new windows (default 20; 0: align only).")] = None,
-    learning_rate: Annotated[float | None, typer.Option(help="Adam learning rate (default 3e-4).")] = None,
+    learning_rate: Annotated[float | None, number(LEARNING_RATE,
+                                                   help="Adam learning rate (default 3e-4).")] = None,
     align: Annotated[bool | None, typer.Option(
         "--align/--no-align",
         help="Estimate how the sensor is turned, fold it into the model (default on).")] = None,
-    distill: Annotated[float | None, typer.Option(
+    distill: Annotated[float | None, number(LOSS_WEIGHT,
         help="Weight of the base model's own outputs as a second target (default 1; 0: none).")] = None,
-    guard: Annotated[float | None, typer.Option(
+    guard: Annotated[float | None, number(SHARE,
         help="Share of each labelled stretch held out: keep the base if worse there (default 0).")] = None,
-    keep_below_loss: Annotated[float | None, typer.Option(
+    keep_below_loss: Annotated[float | None, number(LOSS_WEIGHT,
         help="Keep the base as it is when its mean cross-entropy on the recordings is at most this "
              "(nats; default 0: always adapt; 1 never cost a measured wearer accuracy).")] = None,
     rehearse: Annotated[Path | None, typer.Option(
         help="The base model's training recordings: mix them into every batch against forgetting.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    seed: Annotated[int, number(*SEED, integer=True, help="Random seed.")] = 1,
 ):
     """Fine-tune BUNDLE on a few minutes of labelled recordings and write a new bundle with the same
     pipeline, classes, smoothing and decoder; export it with `edgehar export` as usual.

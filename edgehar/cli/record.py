@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from edgehar.cli.app import app
+from edgehar.cli.numbers import number
 from edgehar.cli.source_options import AccUnitOption, AxesOption, GyroUnitOption, TimeoutOption
 from edgehar.errors import OptionError
 
@@ -36,7 +37,7 @@ def record(
     keys: Annotated[str | None, typer.Option(
         help="Labels of keys 1..9 in order, e.g. walking,sitting,standing; 0 or space = unlabelled, "
         "q = stop. Keys are read from the terminal, also while stdin is the data.")] = None,
-    duration: Annotated[float | None, typer.Option(
+    duration: Annotated[float | None, number(0, 1e7, above=True,
         help="Stop after this many seconds of samples.")] = None,
     timeout: TimeoutOption = 5.0,
     speed: Annotated[str, typer.Option(help="Replay files at 'max' speed or in 'realtime'.")] = "max",

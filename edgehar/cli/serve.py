@@ -12,6 +12,7 @@ import typer
 from edgehar.cli.app import app
 from edgehar.cli.http_options import HttpOption
 from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption
+from edgehar.cli.numbers import MAX_GAP, HopOption, number
 from edgehar.cli.stream import EXIT_CODES, ModelOption, VariantOption, _bundle
 
 
@@ -23,14 +24,14 @@ def serve(
         "and $EDGEHAR_MQTT_PASSWORD.")],
     model: ModelOption = None,
     variant: VariantOption = "int8",
-    hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
+    hop: HopOption = None,
     smooth: Annotated[str | None, typer.Option(
         help="none, vote:K, ema:A, hysteresis[:N[:P]], hmm[:LAG][@W] or hsmm[:LAG][@W] (the bundle's "
         "decoders), per device. Default: the bundle's choice, as for stream.",
     )] = None,
-    max_gap: Annotated[float, typer.Option(
+    max_gap: Annotated[float, number(*MAX_GAP, above=True,
         help="A pause longer than this (s) restarts a device's window and filters.")] = 0.1,
-    idle: Annotated[float, typer.Option(help="Forget a device silent this long (s).")] = 60.0,
+    idle: Annotated[float, number(0, 1e7, above=True, help="Forget a device silent this long (s).")] = 60.0,
     mqtt_ca: MqttCaOption = None,
     mqtt_buffer: MqttBufferOption = 10_000,
     discovery_prefix: DiscoveryOption = "homeassistant",

@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
-TimeoutOption = Annotated[float, typer.Option(help="Stop when a live source is silent this long (s).")]
+from edgehar.cli.numbers import number
+
+TimeoutOption = Annotated[float, number(0, 1e6, above=True,
+                                        help="Stop when a live source is silent this long (s).")]
 AccUnitOption = Annotated[str | None, typer.Option(
     help="Acceleration unit of csv/serial/udp: g or ms2. Default: a replayed recording's sidecar, else g.")]
 GyroUnitOption = Annotated[str | None, typer.Option(

@@ -5,6 +5,7 @@ Nothing here imports TensorFlow: these run on the Pi with LiteRT alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,8 +19,10 @@ from edgehar.bundle import Bundle
 from edgehar.cli.app import DataOption, RecordingsOption, app, count, on_command_line, progress
 from edgehar.cli.http_options import HttpOption
 from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption, PublishOption
+from edgehar.cli.numbers import MAX_GAP, HopOption, number
 from edgehar.cli.source_options import AccUnitOption, AxesOption, GyroUnitOption, TimeoutOption
 from edgehar.errors import EdgeharError, OptionError
+from edgehar.ranges import ACC_LIMIT_G, GYRO_LIMIT_DPS
 
 ModelOption = Annotated[Path | None, typer.Option(
     "--model", help="Model bundle folder. Default: the bundle named by models/DEFAULT.")]
@@ -43,7 +46,7 @@ def stream(
         "optional header (required in files) that may add a label column: accuracy against it.")],
     model: ModelOption = None,
     variant: VariantOption = "int8",
-    hop: Annotated[int | None, typer.Option(help="Samples between windows. Default: the bundle's.")] = None,
+    hop: HopOption = None,
     smooth: Annotated[str | None, typer.Option(
         help="none, vote:K, ema:A, hysteresis[:N[:P]], hmm[:LAG][@W] or hsmm[:LAG][@W] (the bundle's "
         "decoder or duration decoder, LAG windows behind, emission weight W). Default: the bundle's "
@@ -53,15 +56,15 @@ def stream(
     speed: Annotated[str, typer.Option(
         help="Replay files at 'max' speed or in 'realtime' (pauses over 10 s are not waited).")] = "max",
     timeout: TimeoutOption = 5.0,
-    max_gap: Annotated[float, typer.Option(
+    max_gap: Annotated[float, number(*MAX_GAP, above=True,
         help="A pause longer than this (s) restarts the window and the filters.")] = 0.1,
     acc_unit: AccUnitOption = None,
     gyro_unit: GyroUnitOption = None,
     axes: AxesOption = "x,y,z",
-    max_acc: Annotated[float | None, typer.Option(
+    max_acc: Annotated[float | None, number(ACC_LIMIT_G,
         help="Drop samples with |acceleration| above this on any axis (g). Default: the bundle's, "
         "else 24.")] = None,
-    max_gyro: Annotated[float | None, typer.Option(
+    max_gyro: Annotated[float | None, number(GYRO_LIMIT_DPS,
         help="Drop samples with |angular velocity| above this on any axis (°/s). Default: the "
         "bundle's, else 3000.")] = None,
     publish: PublishOption = None,
@@ -102,9 +105,18 @@ def stream(
     except OSError as err:
         raise EdgeharError(f"--out {out}: cannot write ({err.strerror or err})") from None
 
+    def write(line: str) -> None:
+        try:
+            sink.write(line + "\n")
+            sink.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as err:  # --out on a full disk (or /dev/full)
+            where = f"--out {out}" if out else "stdout"
+            raise EdgeharError(f"{where}: cannot write ({err.strerror or err})") from None
+
     def emit(result):
-        sink.write((result.to_json() if jsonl else result.to_text()) + "\n")
-        sink.flush()
+        write(result.to_json() if jsonl else result.to_text())
         if publish:
             publisher.publish(result)
         if http:
@@ -113,10 +125,10 @@ def stream(
     def terminate(signum, frame):
         raise Terminated
 
-    if not jsonl:
-        sink.write(Result.TEXT_HEADER + "\n")
     signal.signal(signal.SIGTERM, terminate)
     try:
+        if not jsonl:
+            write(Result.TEXT_HEADER)
         summary = run(streamer, chunks, emit, idle_timeout=timeout if is_live(source) else None,
                       queued=queues(source))
         if http:
@@ -124,7 +136,8 @@ def stream(
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if out:
-            sink.close()
+            with contextlib.suppress(OSError):  # what could not be written was said already
+                sink.close()
         if http:
             web.close()
     if publish:

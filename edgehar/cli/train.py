@@ -22,8 +22,11 @@ from edgehar.cli.app import (
     print_table,
     warn_if_undertrained,
 )
+from edgehar.cli.numbers import number
 from edgehar.errors import OptionError
+from edgehar.metadata import MAX_WINDOW
 from edgehar.model.recipes import FAMILIES, recipe
+from edgehar.ranges import SEED
 from edgehar.spec import HOP, WINDOW
 
 console = output_console()
@@ -41,27 +44,31 @@ def train(
         help="With --recordings: the classes, e.g. 'WALKING,SITTING' or "
         "'active=WALKING+RUNNING,static=SITTING+STANDING,LAYING' (a class takes the labels after "
         "'=', else its own name). Default: every label found.")] = None,
-    val_groups: Annotated[int | None, typer.Option(
+    val_groups: Annotated[int | None, number(1, 100_000, integer=True,
         help="With --recordings: hold out N subjects (or, with fewer than 2 subjects named, N "
         "sessions) for early stopping and the reported accuracy. Default: about 20% of them when "
         "there are 3 or more, else none.")] = None,
-    hop: Annotated[int, typer.Option(
+    hop: Annotated[int, number(1, MAX_WINDOW, integer=True,
         help="With --recordings: samples between training windows (smaller: more windows).")] = HOP,
     out: Annotated[Path | None, typer.Option(
         help="Bundle folder to write. Default: models/<name> in the current folder.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace the bundle at the target (never a folder that is not one).")] = False,
-    units: Annotated[int | None, typer.Option(help="LSTM/GRU units (lstm: 100).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs (family default).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size (family default).")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed; run k of --repeats uses seed+k-1.")] = 1,
-    repeats: Annotated[int, typer.Option(help="Train N times and print mean ± std accuracy.")] = 1,
+    units: Annotated[int | None, number(1, 4096, integer=True, help="LSTM/GRU units (lstm: 100).")] = None,
+    epochs: Annotated[int | None, number(1, 100_000, integer=True, help="Epochs (family default).")] = None,
+    batch_size: Annotated[int | None, number(1, 1 << 20, integer=True,
+                                               help="Batch size (family default).")] = None,
+    seed: Annotated[int, number(*SEED, integer=True,
+                                 help="Random seed; run k of --repeats uses seed+k-1.")] = 1,
+    repeats: Annotated[int, number(1, 1000, integer=True,
+                                    help="Train N times and print mean ± std accuracy.")] = 1,
     pipeline: Annotated[str | None, typer.Option(help="Preprocessing: dataset9, causal9, raw6.")] = None,
     normalize: Annotated[bool | None, typer.Option(help="Fit per-channel normalization.")] = None,
     augment: Annotated[bool | None, typer.Option(help="IMU augmentation while training.")] = None,
-    val_subjects: Annotated[int, typer.Option(
+    val_subjects: Annotated[int, number(0, 1000, integer=True,
         help="UCI HAR: hold out N training subjects for early stopping.")] = 0,
-    min_epochs: Annotated[int, typer.Option(help="Epochs before early stopping may stop.")] = 0,
+    min_epochs: Annotated[int, number(0, 100_000, integer=True,
+                                       help="Epochs before early stopping may stop.")] = 0,
     params: Annotated[str | None, typer.Option(
         help='Family parameters as JSON, e.g. \'{"filters": [16, 32, 64, 96], "kernel": 9}\'.')] = None,
 ):
@@ -242,8 +249,8 @@ def evaluate(
     print_table(console, per_class)
     numbers = [str(i) for i in range(1, len(b.classes) + 1)]
     cm = Table("true \\ predicted", *numbers, title="confusion matrix")
-    for number, name, row in zip(numbers, b.classes, report["confusion_matrix"], strict=True):
-        cm.add_row(f"{number} {name}", *map(str, row))
+    for code, name, row in zip(numbers, b.classes, report["confusion_matrix"], strict=True):
+        cm.add_row(f"{code} {name}", *map(str, row))
     print_table(console, cm)
     subjects = Table("subject", "accuracy", title="per subject")
     for s, acc in report["per_subject"].items():

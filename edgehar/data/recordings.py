@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -49,14 +50,19 @@ from edgehar.spec import (
     RECORDING_FORMAT,
     SAMPLE_RATE_HZ,
     WINDOW,
+    class_of_label,
 )
 
 HAPT_ACC = re.compile(r"acc_exp(\d+)_user(\d+)\.txt(\.gz)?")
 HAPT_CODES = range(1, len(HAPT_ACTIVITIES) + 1)
 CSV_COLUMNS = ("t", *RAW_COLUMNS)
 CSV_SUFFIXES = (".csv", ".csv.gz")
-RATE_TOLERANCE = 0.1
-"""How far the median step of ``t`` may be from 1 / rate_hz (relative)."""
+RATE_TOLERANCE = 0.02
+"""How far the median step of ``t`` may be from 1 / rate_hz (relative). HAPT's (and the demo's)
+samples are exactly 1/50 s apart (the phone resampled them; the files carry no clock), and an
+IMU's output data rate is off by its oscillator's tolerance, typically under ±1%; 2% leaves
+margin for that while a 46 or 48 Hz sensor, whose windows would span 4-9% more time than the
+model was trained on, is refused (resample it first)."""
 _ROW_FIELDS = ("X", "y", "subject", "experiment", "start")
 
 
@@ -113,19 +119,22 @@ class LabelSegment:
 
 
 
+class EmptyRecording(DataError):
+    """A recording with no sample (the recorder could not write one): skipped in a folder."""
+
+
 def _read_csv_table(path: Path, unfinished: bool = False) -> pd.DataFrame:
     """The CSV as strings. ``unfinished``: the recorder was stopped by a crash or power cut (its
     sidecar says when it started, not when it ended), so a last line without its newline was cut
     short in the middle of a write and is left out."""
-    source = path
-    if unfinished:
-        data = read_bytes(path)
-        source = io.BytesIO(data if data.endswith(b"\n") else data[:data.rfind(b"\n") + 1])
+    data = read_bytes(path)
+    if unfinished and not data.endswith(b"\n"):
+        data = data[:data.rfind(b"\n") + 1]
     try:
-        return pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as err:
+        return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise EmptyRecording(f"{path}: an empty file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as err:
         raise DataError(f"{path}: not a readable CSV ({str(err).strip()})") from None
 
 
@@ -135,13 +144,14 @@ def read_recording(csv_path: Path) -> Recording:
     or field."""
     path = Path(csv_path)
     side = read_sidecar(sidecar_path(path))
-    table = _read_csv_table(path, unfinished="started" in side and "ended" not in side)
+    unfinished = ("started" in side and "ended" not in side) or side.get("end") == "error"
+    table = _read_csv_table(path, unfinished=unfinished)
     header = [str(c).strip() for c in table.columns]
     if header not in (list(CSV_COLUMNS), [*CSV_COLUMNS, "label"]):
         raise DataError(f"{path}, line 1: header must be {','.join(CSV_COLUMNS)}[,label], "
                         f"found {excerpt(','.join(header), 80)}")
     if not len(table):
-        raise DataError(f"{path}: no samples after the header")
+        raise EmptyRecording(f"{path}: no samples after the header")
     numbers = table.iloc[:, :len(CSV_COLUMNS)].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     bad = np.argwhere(~np.isfinite(numbers))
     if len(bad):
@@ -298,7 +308,12 @@ def read_recordings(folder: Path) -> list[Recording]:
         root = Path(root)
         if is_hapt_folder(root):
             recordings += read_hapt_recordings(root)
-        recordings += [read_recording(root / n) for n in sorted(names) if n.endswith(CSV_SUFFIXES)]
+        for name in sorted(names):
+            if name.endswith(CSV_SUFFIXES):
+                try:
+                    recordings.append(read_recording(root / name))
+                except EmptyRecording as empty:
+                    print(f"note: {empty}; skipped", file=sys.stderr)
     if not recordings:
         raise DataError(f"{folder}: no recordings (NAME.csv with header {','.join(CSV_COLUMNS)},label, "
                         "or a HAPT RawData layout)")
@@ -402,10 +417,10 @@ class ClassMap:
         return {label: c for c in self.classes for label in self.members[c]}
 
     def codes(self, recording: Recording) -> np.ndarray:
-        """(n,) class index + 1 of each sample of ``recording``; 0: in no class or unlabelled."""
-        of = self.labels
-        table = np.array([0] + [self.classes.index(of[n]) + 1 if n in of else 0
-                                for n in recording.label_names], dtype=np.int64)
+        """(n,) class index + 1 of each sample of ``recording``; 0: in no class or unlabelled
+        (labels make classes by :func:`~edgehar.spec.class_of_label`)."""
+        of = class_of_label(self.classes, self.members)
+        table = np.array([0] + [of[n] + 1 if n in of else 0 for n in recording.label_names], dtype=np.int64)
         return table[recording.labels]
 
     def check(self, recordings: list[Recording], where: str) -> None:

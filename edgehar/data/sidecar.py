@@ -12,7 +12,10 @@ import re
 from pathlib import Path
 
 from edgehar.errors import DataError, excerpt
+from edgehar.files import FileRefused, read_limited
 from edgehar.spec import ACC_UNITS, GYRO_UNITS, RECORDING_FORMAT, SAMPLE_RATE_HZ
+
+MAX_SIDECAR_BYTES = 1 << 20
 
 
 def recording_stem(path: Path) -> str:
@@ -31,13 +34,19 @@ def read_sidecar(path: Path) -> dict:
     if not path.exists():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_limited(path, MAX_SIDECAR_BYTES).decode("utf-8"))
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: invalid JSON at line {err.lineno}: {err.msg}") from None
+    except RecursionError:
+        raise DataError(f"{path}: invalid JSON: nested too deeply") from None
+    except ValueError as err:  # an integer of over 4,300 digits
+        raise DataError(f"{path}: invalid JSON ({str(err)[:80]})") from None
+    except FileRefused as err:
+        raise DataError(str(err)) from None
     except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror})") from None
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: a JSON object is needed, not {type(data).__name__}")
 

@@ -7,7 +7,6 @@ file, the 1-based line and column, never a parser traceback.
 
 from __future__ import annotations
 
-import gzip
 import io
 import math
 from pathlib import Path
@@ -16,17 +15,20 @@ import numpy as np
 import pandas as pd
 
 from edgehar.errors import DataError, excerpt
+from edgehar.files import MAX_FILE_BYTES, FileRefused, read_limited
 
 
-def read_bytes(path: Path) -> bytes:
-    """The content of ``path``, decompressed when it ends in ``.gz``."""
+def read_bytes(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The content of the regular file ``path``, decompressed when it ends in ``.gz``, at most
+    ``limit`` bytes (see :func:`edgehar.files.read_limited`); a DataError naming it otherwise."""
     try:
-        data = Path(path).read_bytes()
-        return gzip.decompress(data) if str(path).endswith(".gz") else data
+        return read_limited(path, limit)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (OSError, EOFError) as err:
-        raise DataError(f"{path}: cannot read: {err}") from None
+    except FileRefused as err:
+        raise DataError(str(err)) from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
 
 
 def parse_numbers(data: bytes, ncols: int, where: str) -> np.ndarray:

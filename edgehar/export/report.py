@@ -1,7 +1,10 @@
 """Validate every exported variant against the Keras model on labelled test windows.
 
 For each variant: accuracy, macro-F1, top-1 agreement with Keras, the largest probability
-difference from Keras, bytes and ops. Float32 and int8 also run under TFLM with the arena
+difference from Keras, bytes and ops. Checks fail when any output is not a finite number (a
+model with NaN weights labels everything class 0 and still agrees with itself) and when int8
+agrees with Keras on too few windows (a degenerate model can lose no accuracy while its int8
+labels are all different). Float32 and int8 also run under TFLM with the arena
 they need (measured, then checked by running with exactly that arena), compared with LiteRT.
 The result is ``BUNDLE/export_report.json`` and a table.
 """
@@ -25,6 +28,8 @@ REPORT_FILE = "export_report.json"
 MAX_INT8_DROP_POINTS = 0.5
 MIN_LITERT_TFLM_AGREEMENT = 0.999
 MAX_INT8_BYTES = 64 * 1024
+MIN_INT8_AGREEMENT = 0.95
+"""int8 top-1 agreement with Keras: every shipped model's is 0.982 to 0.995."""
 
 
 def _scores(probs: np.ndarray, windows: HarWindows, classes) -> dict:
@@ -33,8 +38,14 @@ def _scores(probs: np.ndarray, windows: HarWindows, classes) -> dict:
 
 
 def _compare(probs: np.ndarray, reference: np.ndarray) -> dict:
+    """Top-1 agreement and the largest |difference| (None where an output is not finite)."""
+    diff = np.abs(probs - reference).max(initial=0.0)
     return {"agreement": float((probs.argmax(axis=1) == reference.argmax(axis=1)).mean()),
-            "max_abs_prob_diff": float(np.abs(probs - reference).max())}
+            "max_abs_prob_diff": float(diff) if np.isfinite(diff) else None}
+
+
+def _non_finite(probs: np.ndarray) -> int:
+    return int((~np.isfinite(probs)).sum())
 
 
 def _target(value, limit, passed: bool) -> dict:
@@ -44,8 +55,12 @@ def _target(value, limit, passed: bool) -> dict:
 def _targets(report: dict) -> dict:
     """Pass/fail of the targets set for the reference LSTM-100 (checked for every bundle)."""
     variants = report["variants"]
-    targets = {}
+    bad = report["keras"]["non_finite_outputs"] + sum(row["non_finite_outputs"] for row in variants.values())
+    targets = {"finite_outputs": _target(bad, 0, bad == 0)}
     if "int8" in variants:
+        agreement = variants["int8"]["agreement_vs_keras"]
+        targets["int8_agreement_with_keras"] = _target(agreement, MIN_INT8_AGREEMENT,
+                                                       agreement >= MIN_INT8_AGREEMENT)
         drop = 100 * (report["keras"]["accuracy"] - variants["int8"]["accuracy"])
         targets["int8_accuracy_drop_points"] = _target(round(drop, 3), MAX_INT8_DROP_POINTS,
                                                        drop <= MAX_INT8_DROP_POINTS)
@@ -70,15 +85,16 @@ def validate(bundle: Bundle, test: HarWindows, variants=VARIANTS, progress=None)
     keras_probs = model.predict(x, batch_size=256, verbose=0)
     report = {"bundle": str(bundle.location), "data": test.source, "windows": len(test),
               "keras": {**_scores(keras_probs, test, bundle.classes),
-                        "mean_confidence": round(mean_confidence(keras_probs), 4)},
-              "variants": {}}
+                        "mean_confidence": round(mean_confidence(keras_probs), 4),
+                        "non_finite_outputs": _non_finite(keras_probs)}, "variants": {}}
     for done, variant in enumerate(variants):
         if progress:
             progress(done, len(variants))
         data = bundle.tflite(variant).read_bytes()
         probs = TFLiteClassifier(data).predict(x)
         row = {"bytes": len(data), "ops": operators(data), **_scores(probs, test, bundle.classes),
-               **{f"{k}_vs_keras": v for k, v in _compare(probs, keras_probs).items()}}
+               **{f"{k}_vs_keras": v for k, v in _compare(probs, keras_probs).items()},
+               "non_finite_outputs": _non_finite(probs)}
         if variant in TFLM_VARIANTS:
             arena = measure_arena(data)
             tflm_probs = TFLMClassifier(data, arena).predict(x)
@@ -126,8 +142,12 @@ def report_table(report: dict) -> Table:
     for variant, row in report["variants"].items():
         tflm = row.get("tflm")
         table.add_row(variant, f"{row['bytes']:,}", f"{row['accuracy']:.2%}", f"{row['macro_f1']:.2%}",
-                      f"{row['agreement_vs_keras']:.2%}", f"{row['max_abs_prob_diff_vs_keras']:.4f}",
+                      f"{row['agreement_vs_keras']:.2%}", _diff(row["max_abs_prob_diff_vs_keras"]),
                       f"{tflm['arena_bytes']:,}" if tflm else "-",
                       f"{tflm['accuracy']:.2%}" if tflm else "-",
                       f"{tflm['agreement_with_litert']:.2%}" if tflm else "-")
     return table
+
+
+def _diff(value: float | None) -> str:
+    return "not finite" if value is None else f"{value:.4f}"

@@ -23,7 +23,7 @@ def predict_probs(bundle: Bundle, windows: HarWindows, variant: str = "keras") -
         return model.predict(x, batch_size=256, verbose=0)
     from edgehar.runtime.interpreter import TFLiteClassifier
 
-    return TFLiteClassifier(bundle.tflite(variant)).predict(x)
+    return TFLiteClassifier.of_bundle(bundle, variant).predict(x)
 
 
 def evaluate_bundle(bundle: Bundle, windows: HarWindows, variant: str = "keras") -> dict:

@@ -36,6 +36,7 @@ from edgehar.errors import OptionError
 from edgehar.model.augment import augment_batch, triplets
 from edgehar.model.train import TrainConfig, TrainResult, data_checksum, write_bundle
 from edgehar.preprocess.prepare import pipeline_channels
+from edgehar.ranges import LEARNING_RATE, LOSS_WEIGHT, SHARE
 from edgehar.spec import WINDOW
 
 DROPPED_METADATA = ("schema", "name", "versions", "metrics", "exports", "sha256", "finetune")
@@ -87,11 +88,13 @@ class FinetuneConfig:
             raise OptionError(f"--layers {self.layers!r}: choose all, head, bn or top:K (K >= 1)")
         if self.epochs < 0:
             raise OptionError(f"--epochs must be 0 (align only) or more, not {self.epochs}")
-        for name in ("learning_rate", "batch_size", "hop"):
+        for name in ("batch_size", "hop"):
             if getattr(self, name) <= 0:
                 raise OptionError(f"--{name.replace('_', '-')} must be positive, not {getattr(self, name)}")
-        if not 0 <= self.rehearsal < 1 or not 0 <= self.guard < 1:
-            raise OptionError("--rehearsal and --guard are shares: at least 0 and under 1")
+        checks = {"learning_rate": LEARNING_RATE, "distill": LOSS_WEIGHT, "keep_below_loss": LOSS_WEIGHT,
+                  "align_min_loss": LOSS_WEIGHT, "l2_base": LOSS_WEIGHT, "rehearsal": SHARE, "guard": SHARE}
+        for name, allowed in checks.items():  # as the CLI checks them: NaN never reaches the weights
+            allowed.check(getattr(self, name), f"--{name.replace('_', '-')}")
         return self
 
 

@@ -23,6 +23,7 @@ from edgehar.bundle import SCHEMA, Bundle, sha256_of
 from edgehar.data.dataset import HarWindows
 from edgehar.data.recordings import RecordingWindows, natural
 from edgehar.errors import BundleError
+from edgehar.metadata import seal
 from edgehar.model import architectures, recipes
 from edgehar.model.augment import Augmenter
 from edgehar.model.complexity import macs
@@ -266,17 +267,27 @@ def check_replaceable(out: Path, force: bool = False) -> None:
                           "(its exports, firmware and model card go too), or choose another --out")
 
 
+def check_finite_weights(model: keras.Model) -> None:
+    """A BundleError when training diverged (a weight is NaN or infinite): such a model labels
+    every window the same and is never written."""
+    bad = [w.path for w in model.weights if not np.isfinite(np.asarray(w.numpy(), np.float64)).all()]
+    if bad:
+        raise BundleError(f"training diverged: {len(bad)} of {len(model.weights)} weight tensors hold NaN or "
+                          f"infinite values (first: {bad[0]}); nothing was written: lower the learning rate")
+
+
 def write_bundle(out: Path, result: TrainResult, train: Windows, name: str | None = None,
                  extra: dict | None = None, force: bool = False, recordings: dict | None = None) -> Bundle:
     """Write model.keras, metadata.json and history.json to ``out`` atomically; an existing
     bundle there is replaced only with ``force`` (see :func:`check_replaceable`)."""
     out = Path(out)
     check_replaceable(out, force)
+    check_finite_weights(result.model)
     metadata = {**metadata_for(result, name or out.name, train, recordings), **(extra or {})}
     with atomic.folder(out) as tmp:
         result.model.save(tmp / "model.keras")
         metadata["sha256"] = {"model.keras": sha256_of(tmp / "model.keras")}
-        (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+        (tmp / "metadata.json").write_text(json.dumps(seal(metadata), indent=2) + "\n")
         (tmp / "history.json").write_text(json.dumps(result.history, indent=2) + "\n")
     return Bundle.load(out)
 

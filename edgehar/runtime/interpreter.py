@@ -63,6 +63,22 @@ class TFLiteClassifier:
         self._in_q = self._in["quantization"]
         self._out_q = self._out["quantization"]
 
+    @classmethod
+    def of_bundle(cls, bundle, variant: str) -> TFLiteClassifier:
+        """The bundle's exported ``variant``, checked: a BundleError when the model's input is not
+        [1, window, channels] or its outputs are not the bundle's classes (it would label wrongly)."""
+        path = bundle.tflite(variant)
+        classifier = cls(path)
+        outputs = int(np.prod(classifier._out["shape"]))
+        if outputs != len(bundle.classes):
+            raise BundleError(f"{path}: the model has {outputs} outputs but the bundle has "
+                              f"{len(bundle.classes)} classes ({', '.join(bundle.classes)})")
+        expected = (1, bundle.window, len(bundle.pipeline.channels))
+        if classifier.input_shape != expected:
+            raise BundleError(f"{path}: the model takes input {list(classifier.input_shape)}, not "
+                              f"[1, window, channels] = {list(expected)}")
+        return classifier
+
     @property
     def quantized_input(self) -> bool:
         return self.input_dtype in (np.int8, np.uint8)

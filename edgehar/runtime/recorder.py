@@ -6,7 +6,12 @@ delivered them after its unit and axes conversion, i.e. in g and rad/s) and the 
 
 Crash safety: rows are written to the file as they arrive (a killed process loses nothing it
 had read) and fsync'd at least every :data:`SYNC_EVERY_S`, so a power cut loses at most the last
-second; the sidecar is written atomically when recording starts and again when it stops.
+second; the sidecar is written atomically when recording starts and again when it stops. A
+write that fails (disk full) cuts the file back to its last whole line and ends the recording
+with ``end: "error"`` and the reason in ``detail``; a recording that cannot start leaves no file.
+
+Timestamps: a sample whose timestamp jumps ahead waits for the next one to confirm it; a stray
+(followed by an earlier one) is dropped alone, as ``edgehar stream`` drops it.
 
 Labels: the current label (``--label``, or the key pressed last) goes with every sample that
 arrives after it was set; keys are read from the controlling terminal, so they work while
@@ -44,6 +49,9 @@ from edgehar.spec import LABEL_NAME, RECORDING_FORMAT, SAMPLE_RATE_HZ
 SYNC_EVERY_S = 1.0
 """The longest time written rows stay without an fsync: what a power cut can lose."""
 RESYNC_AFTER = 25
+MAX_GAP_S = 0.1
+"""A sample further than this ahead of the last one waits for the next to confirm it (as in
+``edgehar stream`` with its default ``--max-gap``)."""
 """After this many samples in a row whose timestamps do not move forward the source's clock is
 taken to have restarted (a device reboot): later timestamps are shifted to continue the recording."""
 STATUS_EVERY_S = 0.25
@@ -125,65 +133,135 @@ class Session:
 class CsvWriter:
     """Appends rows to a new CSV file as they come, each batch in whole lines with one
     ``os.write`` (nothing waits in a buffer of this process); a thread fsyncs what was written
-    every SYNC_EVERY_S, also while the source pauses, without holding up the writes."""
+    every SYNC_EVERY_S, also while the source pauses, without holding up the writes.
+
+    A write that fails (disk full, file size limit) is cut back to the last whole line and raised
+    as an EdgeharError naming the file; the file is never left holding a torn line.
+    Nothing is left behind when the file cannot even be started."""
 
     def __init__(self, path: Path):
-        self.path = path
+        self.path, self.size, self.failed = path, 0, None
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # never overwrites
-        self._write((",".join(LABELLED_HEADER) + "\n").encode())
-        os.fsync(self.fd)
-        atomic.fsync_dir(path.parent)
+        try:
+            self._write((",".join(LABELLED_HEADER) + "\n").encode())
+            if self.failed:
+                raise self.error()
+            os.fsync(self.fd)
+            atomic.fsync_dir(path.parent)
+        except BaseException:
+            os.close(self.fd)
+            path.unlink()
+            raise
         self._dirty, self._closing = False, threading.Event()
         self._syncer = threading.Thread(target=self._sync_every_second, name="record-sync", daemon=True)
         self._syncer.start()
 
-    def write(self, t: np.ndarray, x: np.ndarray, labels: list[str]) -> None:
-        """Rows ``t, x[0..5], label``; floats in their shortest exact form."""
+    def write(self, t: np.ndarray, x: np.ndarray, labels: list[str]) -> int:
+        """Rows ``t, x[0..5], label``; floats in their shortest exact form. Returns how many rows
+        are in the file: all of them, or after a failed write (then :attr:`failed` is set) the
+        whole lines written before it."""
         lines = "".join(f"{ti!r},{','.join(map(repr, xi))},{label}\n"
-                        for ti, xi, label in zip(t.tolist(), x.tolist(), labels, strict=True))
-        self._write(lines.encode())
+                        for ti, xi, label in zip(t.tolist(), x.tolist(), labels, strict=True)).encode()
+        written = self._write(lines)
         self._dirty = True
+        return len(t) if written == len(lines) else lines.count(b"\n", 0, written)
 
     def close(self) -> None:
+        """Stop the syncer, sync and close; an EdgeharError when a sync failed."""
         self._closing.set()
         self._syncer.join()
-        os.fsync(self.fd)
+        try:
+            os.fsync(self.fd)
+        except OSError as err:
+            self.failed = self.failed or err
         os.close(self.fd)
+        if self.failed:
+            raise self.error()
 
     def _sync_every_second(self) -> None:
         while not self._closing.wait(SYNC_EVERY_S):
             if self._dirty:
                 self._dirty = False
-                os.fsync(self.fd)
+                try:
+                    os.fsync(self.fd)
+                except OSError as err:  # reported by the next write or by close()
+                    self.failed = err
+                    return
 
-    def _write(self, data: bytes) -> None:
-        while data:
-            data = data[os.write(self.fd, data):]
+    def _write(self, data: bytes) -> int:
+        """Write ``data``; after a failed write, cut the file back to its last whole line and keep
+        the error in :attr:`failed`. Returns how many bytes of ``data`` the file keeps."""
+        if self.failed:
+            raise self.error()
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self.fd, data[written:])
+        except OSError as err:
+            self.failed = err
+            written = data.rfind(b"\n", 0, written) + 1
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, self.size + written)
+        self.size += written
+        return written
+
+    def error(self) -> EdgeharError:
+        """The one-line error of the failed write or sync."""
+        return EdgeharError(f"{self.path}: cannot write ({self.failed.strerror or self.failed})")
 
 
 class Timeline:
-    """Keeps timestamps strictly increasing, as the format requires: a sample that does not move
-    forward is dropped, unless RESYNC_AFTER of them in a row say the source's clock restarted;
-    then this and later timestamps are shifted to continue 1/50 s after the last one kept."""
+    """Keeps timestamps strictly increasing, as the format requires, and keeps every good sample.
 
-    def __init__(self):
+    A sample that does not move forward is dropped (``t_not_increasing``), unless RESYNC_AFTER of
+    them in a row say the source's clock restarted: then this and later timestamps are shifted to
+    continue 1/50 s after the last one kept. A sample that jumps ahead by more than MAX_GAP_S is
+    held back until the next one confirms it (comes after it, within MAX_GAP_S); when the next
+    one is earlier, the held ones were stray timestamps and are dropped (``stray_timestamp``), as
+    ``edgehar stream`` drops them. Each sample carries a payload (its row and label) through."""
+
+    def __init__(self, dropped: Counter):
         self.last = -math.inf
         self.offset, self.behind, self.restarts = 0.0, 0, 0
+        self.dropped = dropped
+        self.held: list[tuple[float, object]] = []
 
-    def keep(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mask of the samples kept, their timestamps)."""
-        mask, out = np.zeros(len(t), dtype=bool), []
-        for i, ti in enumerate(t.tolist()):
-            ti += self.offset
-            if ti <= self.last:
-                self.behind += 1
-                if self.behind < RESYNC_AFTER:
-                    continue
-                self.offset += self.last + 1 / SAMPLE_RATE_HZ - ti
-                ti, self.restarts = self.last + 1 / SAMPLE_RATE_HZ, self.restarts + 1
-            mask[i], self.last, self.behind = True, ti, 0
-            out.append(ti)
-        return mask, np.array(out, dtype=np.float64)
+    def keep(self, t: np.ndarray, payloads: Iterable) -> list[tuple[float, object]]:
+        """The (timestamp, payload) of the samples kept so far, in order; held ones come later."""
+        out: list[tuple[float, object]] = []
+        for ti, payload in zip(t.tolist(), payloads, strict=True):
+            self._one(ti + self.offset, payload, out)
+        return out
+
+    def flush(self) -> list[tuple[float, object]]:
+        """At the end of the recording: the samples still held back, accepted."""
+        out, self.held = self.held, []
+        if out:
+            self.last = out[-1][0]
+        return out
+
+    def _one(self, ti: float, payload, out: list) -> None:
+        if self.held:
+            top = self.held[-1][0]
+            if ti > top:
+                self.held.append((ti, payload))
+                if ti - top <= MAX_GAP_S or len(self.held) > RESYNC_AFTER:  # confirmed: a real gap
+                    out += self.flush()
+                return
+            self.dropped["stray_timestamp"] += len(self.held)
+            self.held = []
+        if ti <= self.last:
+            self.behind += 1
+            if self.behind < RESYNC_AFTER:
+                self.dropped["t_not_increasing"] += 1
+                return
+            self.offset += self.last + 1 / SAMPLE_RATE_HZ - ti
+            ti, self.restarts = self.last + 1 / SAMPLE_RATE_HZ, self.restarts + 1
+        elif ti - self.last > MAX_GAP_S and self.last > -math.inf:
+            self.held.append((ti, payload))
+            return
+        out.append((ti, payload))
+        self.last, self.behind = ti, 0
 
 
 class Labeller:
@@ -431,45 +509,71 @@ class Recorder:
         except OSError as err:
             raise OptionError(f"--out {out_dir}: cannot write ({err.strerror or err})") from None
         self.sidecar = session.sidecar()
-        atomic.write_json(self.sidecar_path, self.sidecar)
+        try:
+            atomic.write_json(self.sidecar_path, self.sidecar)
+        except OSError as err:
+            with contextlib.suppress(EdgeharError):
+                self.writer.close()
+            self.csv_path.unlink()
+            raise EdgeharError(f"{self.sidecar_path}: cannot write ({err.strerror or err})") from None
         self.duration = duration
-        self.labeller, self.tally, self.timeline = Labeller(session.keys, session.label), Tally(), Timeline()
+        self.labeller, self.tally = Labeller(session.keys, session.label), Tally()
+        self.timeline = Timeline(self.tally.dropped)
         self.lock = threading.Lock()
         """Held while the tally changes (the key thread reads it to draw the status)."""
 
     def add(self, chunk: Chunk) -> tuple[int, bool]:
         """Write the chunk's samples with their labels: (how many, whether --duration is reached)."""
         self.tally.dropped.update(chunk.skipped)
-        kept, t = self.timeline.keep(chunk.t)
-        rows = np.flatnonzero(kept)
-        if len(rows) < len(chunk):
-            self.tally.dropped["t_not_increasing"] += len(chunk) - len(rows)
+        labels = _labels(chunk, self.labeller.current, self.tally)
+        return self._write(self.timeline.keep(chunk.t, zip(chunk.x, labels, strict=True)))
+
+    def _write(self, kept: list[tuple[float, tuple[np.ndarray, str]]]) -> tuple[int, bool]:
+        if not kept:
+            return 0, False
+        t = np.array([ti for ti, _ in kept])
         full = False
-        if self.duration is not None and len(t):
+        if self.duration is not None:
             inside = t - (t[0] if self.tally.t_first is None else self.tally.t_first) < self.duration
-            t, rows, full = t[inside], rows[inside], not inside.all()
-        labels = _labels(chunk, rows, self.labeller.current, self.tally)
-        if len(t):
-            self.writer.write(t, chunk.x[rows], labels)
+            kept, t, full = [k for k, i in zip(kept, inside, strict=True) if i], t[inside], not inside.all()
+        if kept:
+            labels = [label for _, (_, label) in kept]
+            written = self.writer.write(t, np.array([row for _, (row, _) in kept]), labels)
             with self.lock:
-                self.tally.add(t, labels)
-        return len(t), full
+                self.tally.add(t[:written], labels[:written])
+            if self.writer.failed:
+                raise self.writer.error()
+        return len(kept), full
 
     def finish(self, end: str, detail: str | None = None) -> dict:
-        """Close the CSV and complete the sidecar (or remove both when no sample came): the sidecar."""
-        self.writer.close()
+        """Accept the samples held back, close the CSV and complete the sidecar (or remove both
+        when no sample came): the sidecar. A file that cannot be written makes ``end`` 'error'
+        (when the sidecar itself cannot be completed, its unfinished state says so to readers)."""
+        try:
+            if end != "error":
+                self._write(self.timeline.flush())
+        except EdgeharError as err:
+            end, detail = "error", str(err)
+        try:
+            self.writer.close()
+        except EdgeharError as err:
+            end, detail = "error", detail or str(err)
         sidecar = {**self.sidecar, **self.tally.totals(), "end": end,
                    "ended": utc_now().isoformat(timespec="seconds")}
         if self.timeline.restarts:
             sidecar["clock_restarts"] = self.timeline.restarts
         if detail:
             sidecar["detail"] = detail
-        if self.tally.samples:
+        if not self.tally.samples:
+            self.csv_path.unlink()
+            self.sidecar_path.unlink()
+            return {**sidecar, "files": []}
+        try:
             atomic.write_json(self.sidecar_path, sidecar)
-            return {**sidecar, "files": [str(self.csv_path), str(self.sidecar_path)]}
-        self.csv_path.unlink()
-        self.sidecar_path.unlink()
-        return {**sidecar, "files": []}
+        except OSError as err:
+            sidecar["end"] = "error"
+            sidecar["detail"] = detail or f"{self.sidecar_path}: cannot write ({err.strerror or err})"
+        return {**sidecar, "files": [str(self.csv_path), str(self.sidecar_path)]}
 
 
 def record(chunks: Iterable[Chunk], out_dir: Path, session: Session, *, name: str | None = None,
@@ -521,12 +625,12 @@ def record(chunks: Iterable[Chunk], out_dir: Path, session: Session, *, name: st
     return summary
 
 
-def _labels(chunk: Chunk, rows: np.ndarray, current: str, tally: Tally) -> list[str]:
-    """The label of each of the chunk's ``rows``: the current one, else the source's own; a source
-    label that is not a valid name (:data:`LABEL_NAME`) is left out and counted."""
+def _labels(chunk: Chunk, current: str, tally: Tally) -> list[str]:
+    """The label of each of the chunk's samples: the current one, else the source's own; a
+    source label that is not a valid name (:data:`LABEL_NAME`) is left out and counted."""
     if current or chunk.labels is None:
-        return [current] * len(rows)
-    labels = chunk.labels[rows].tolist()
+        return [current] * len(chunk)
+    labels = chunk.labels.tolist()
     valid = [label if not label or LABEL_NAME.fullmatch(label) else "" for label in labels]
     tally.invalid_labels += sum(a != b for a, b in zip(labels, valid, strict=True))
     return valid

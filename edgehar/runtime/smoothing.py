@@ -13,13 +13,13 @@ stored one, e.g. ``hmm:1@0.5``); ``hsmm[:LAG][@W]`` likewise with the bundle's d
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import deque
 
 import numpy as np
 
 from edgehar.bundle import Bundle
-from edgehar.errors import EdgeharError
+from edgehar.errors import EdgeharError, excerpt
+from edgehar.ranges import EMISSION_WEIGHT, Range
 from edgehar.runtime.hmm import KINDS, HmmDecoder, HmmParams
 
 
@@ -80,6 +80,12 @@ class Hysteresis:
         self._current, self._candidate, self._streak = None, None, 0
 
 
+WINDOWS = Range(1, 1000, integer=True)
+"""vote:K and hysteresis:N count windows."""
+LAG = Range(0, 1000, integer=True)
+"""hmm:LAG lags by windows."""
+
+
 def make_smoother(spec: str, bundle: Bundle | None = None):
     """A fresh smoother from its spec string (see the module docstring); ``hmm`` reads the
     decoder of ``bundle``."""
@@ -91,17 +97,17 @@ def make_smoother(spec: str, bundle: Bundle | None = None):
             raise ValueError(f"@ takes {' and '.join(KINDS)} only")
         if kind == "none" and not parts:
             return NoSmoothing()
-        if kind == "vote" and len(parts) == 1 and int(parts[0]) >= 1:
+        if kind == "vote" and len(parts) == 1 and int(parts[0]) in WINDOWS:
             return Vote(int(parts[0]))
         if kind == "ema" and len(parts) == 1 and 0 < float(parts[0]) <= 1:
             return Ema(float(parts[0]))
         if kind == "hysteresis" and len(parts) <= 2:
             n = int(parts[0]) if parts else 3
             clear = float(parts[1]) if len(parts) > 1 else 0.9
-            if n >= 1 and 0 < clear <= 1:
+            if n in WINDOWS and 0 < clear <= 1:
                 return Hysteresis(n, clear)
-        if kind in KINDS and len(parts) <= 1 and (not parts or int(parts[0]) >= 0) \
-                and (not at or 0 < float(weight) < math.inf):
+        if kind in KINDS and len(parts) <= 1 and (not parts or int(parts[0]) in LAG) \
+                and (not at or float(weight) in EMISSION_WEIGHT):
             if bundle is None:
                 raise EdgeharError(f"--smooth {kind} needs a model bundle with a decoder")
             params = HmmParams.from_bundle(bundle, kind)
@@ -110,5 +116,6 @@ def make_smoother(spec: str, bundle: Bundle | None = None):
             return HmmDecoder(params, int(parts[0]) if parts else 0)
     except ValueError:
         pass
-    raise EdgeharError(f"bad --smooth {spec + at + weight!r}: use none, vote:K (K >= 1), ema:A (0 < A <= 1), "
-                       "hysteresis[:N[:P]], hmm[:LAG][@W] or hsmm[:LAG][@W] (LAG >= 0, W > 0)")
+    raise EdgeharError(f"bad --smooth {excerpt(spec + at + weight)}: use none, vote:K (K 1..1000), ema:A "
+                       "(0 < A <= 1), hysteresis[:N[:P]] (N 1..1000), hmm[:LAG][@W] or hsmm[:LAG][@W] "
+                       f"(LAG 0..1000, W {EMISSION_WEIGHT.describe()})")

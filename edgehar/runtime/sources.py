@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from edgehar.data.sidecar import read_sidecar, sidecar_path
-from edgehar.errors import DataError, SourceError
+from edgehar.errors import DataError, SourceError, excerpt
+from edgehar.ranges import Range
 from edgehar.spec import ACC_UNITS, GYRO_UNITS, RAW_COLUMNS, SAMPLE_RATE_HZ
 
 CSV_HEADER = ("t", *RAW_COLUMNS)
@@ -381,6 +382,10 @@ def iter_udp(host: str, port: int, timeout: float) -> Iterator[Chunk]:
     return receive()
 
 
+BAUD = Range(50, 4_000_000, integer=True)
+"""Serial baud rates: what UARTs and USB serial adapters run at."""
+
+
 def iter_serial(device: str, baud: int, timeout: float) -> Iterator[Chunk]:
     """CSV lines from a serial port (a device path or any pyserial URL), opened when called."""
     import serial
@@ -476,8 +481,8 @@ def open_source(spec: str, *, speed: str = "max", timeout: float = 5.0,
         chunks = iter_stdin(timeout) if arg == "-" else paced(iter_csv(arg), speed)
     elif kind == "serial" and arg:
         device, _, baud = arg.rpartition("@") if "@" in arg else (arg, "", "115200")
-        if not baud.isdigit():
-            raise SourceError(f"{spec}: baud rate must be a number")
+        if not baud.isdigit() or int(baud) not in BAUD:
+            raise SourceError(f"{excerpt(spec)}: the baud rate must be {BAUD.describe()}")
         chunks = iter_serial(device, int(baud), timeout)
     elif kind == "udp" and arg:
         host, _, port = arg.rpartition(":")

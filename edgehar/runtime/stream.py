@@ -38,6 +38,7 @@ from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import NoSmoothing
 from edgehar.runtime.sources import Chunk, SourceStopped
+from edgehar.spec import class_of_label
 
 WAKE_EARLY = 4
 """Samples before a window is due at which a live stream that left its samples queued reads
@@ -158,11 +159,14 @@ class Streamer:
         self.scored = self.correct = self.smoothed_correct = 0
         self.labelled = False
         """Whether the input carries labels (then windows are scored against them)."""
-        self._codes = {**{str(k): k for k in range(1, len(self.classes) + 1)},
-                       **{name.upper(): k for k, name in enumerate(self.classes, 1)},
-                       **{label.upper(): self.classes.index(c) + 1
-                          for label, c in (label_classes or {}).items()}}
-        """Input label -> class number: a class's number or name, or a label its class map gives it."""
+        members: dict[str, list[str]] = {}
+        for label, c in (label_classes or {}).items():
+            members.setdefault(c, []).append(label)
+        self._codes = {label: k + 1 for label, k in class_of_label(self.classes, members).items()}
+        if not label_classes:
+            self._codes.update({str(k): k for k in range(1, len(self.classes) + 1)})
+        """Input label -> class number, by :func:`~edgehar.spec.class_of_label` (case-sensitive, as
+        ``evaluate``); without a class map a class's number 1..N too."""
         self.skipped: Counter = Counter()
         self.labels: Counter = Counter()
         self.smoothed_labels: Counter = Counter()
@@ -181,7 +185,7 @@ class Streamer:
                     smoother=None, max_gap_s: float = 0.1, limits: SampleLimits | None = None) -> Streamer:
         """A streamer for ``bundle``; ``limits`` default to the bundle's (see :mod:`limits`); input
         labels score as the bundle's class map says (a merged class takes each of its labels)."""
-        return cls(TFLiteClassifier(bundle.tflite(variant)), bundle.pipeline, bundle.classes,
+        return cls(TFLiteClassifier.of_bundle(bundle, variant), bundle.pipeline, bundle.classes,
                    window=bundle.window, hop=bundle.hop if hop is None else hop, smoother=smoother,
                    max_gap_s=max_gap_s, limits=limits or SampleLimits.of_bundle(bundle),
                    label_classes=_label_classes(bundle))
@@ -241,7 +245,7 @@ class Streamer:
         if len(labels) != n:
             raise EdgeharError(f"{n} samples but {len(labels)} labels")
         self.labelled = True
-        return np.fromiter((self._codes.get(str(label).strip().upper(), 0) for label in labels),
+        return np.fromiter((self._codes.get(str(label).strip(), 0) for label in labels),
                            dtype=np.int16, count=n)
 
     def _skip(self, reason: str, drop: np.ndarray) -> None:

@@ -35,15 +35,14 @@ import numpy as np
 
 from edgehar.runtime.activity import TRANSITION, ActivityLabels, activity_classes, is_transition
 from edgehar.runtime.smoothing import make_smoother
-from edgehar.spec import HAPT_ACTIVITIES, POSTURAL_TRANSITIONS
+from edgehar.spec import HAPT_ACTIVITIES, POSTURAL_TRANSITIONS, class_of_label
 
 
 def label_classes(label_names, classes, members: Mapping[str, tuple[str, ...]] | None = None) -> np.ndarray:
     """Class index of each label code (0 unlabelled, k -> ``label_names[k - 1]``), -1 where no class.
 
     ``members``: class -> the labels it takes; a class not in it takes its own name."""
-    members = members or {}
-    of_label = {label: k for k, name in enumerate(classes) for label in members.get(name, (name,))}
+    of_label = class_of_label(classes, members)
     return np.array([-1] + [of_label.get(name, -1) for name in label_names], dtype=np.int64)
 
 

@@ -64,7 +64,7 @@ def validate_test_split(bundle: Bundle, test: HarWindows, variant: str = "float3
     ``progress(done, total)`` is called as segments are streamed."""
     if bundle.window != WINDOW:
         raise EdgeharError(f"{bundle.path}: window {bundle.window} is not the dataset's {WINDOW}")
-    classifier = TFLiteClassifier(bundle.tflite(variant))
+    classifier = TFLiteClassifier.of_bundle(bundle, variant)
     classes = bundle.classes
     offline = classifier.predict(model_inputs(test, bundle.pipeline)).argmax(axis=1)
     streamed = np.full(len(test), -1)
@@ -103,7 +103,7 @@ def stream_hapt(bundle: Bundle, raw_dir: Path, variant: str = "float32", *, expe
     wanted = sorted({s.experiment for s in labels} if experiments is None else experiments)
     if subjects is not None:
         wanted = [e for e in wanted if any(s.experiment == e and s.subject in subjects for s in labels)]
-    classifier = TFLiteClassifier(bundle.tflite(variant))
+    classifier = TFLiteClassifier.of_bundle(bundle, variant)
     recordings = []
     for done, experiment in enumerate(wanted):
         if progress:
@@ -167,7 +167,7 @@ def stream_recordings(bundle: Bundle, recordings, variant: str = "float32", *,
     in order, the offline batch label of the same .tflite on the same samples (-1 where the
     window's samples are not the recording's rows: after a gap or a resampled timestamp).
     ``progress(done, total)`` is called as recordings are streamed."""
-    classifier = TFLiteClassifier(bundle.tflite(variant))
+    classifier = TFLiteClassifier.of_bundle(bundle, variant)
     streamed, offline = [], []
     for done, recording in enumerate(recordings):
         if progress:

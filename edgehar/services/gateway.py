@@ -92,7 +92,7 @@ class Gateway:
                  hop: int | None = None, smooth: str = "none", max_gap_s: float = 0.1, idle_s: float = 60.0,
                  discovery_prefix: str = "homeassistant"):
         self.conn, self.bundle, self.root = conn, bundle, root
-        self.classifier = TFLiteClassifier(bundle.tflite(variant))
+        self.classifier = TFLiteClassifier.of_bundle(bundle, variant)
         self.hop = bundle.hop if hop is None else hop
         self.smooth, self.max_gap_s, self.idle_s = smooth, max_gap_s, idle_s
         make_smoother(smooth, bundle)  # a bad spec fails now, not at the first device

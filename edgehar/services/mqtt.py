@@ -22,6 +22,8 @@ import json
 import os
 import re
 import socket
+import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -57,21 +59,40 @@ class BrokerURL:
 
 def parse_url(url: str, default_topic: str) -> BrokerURL:
     """Parse a broker URL; USER and PASS come from $EDGEHAR_MQTT_USERNAME/PASSWORD when absent."""
-    parts = urlsplit(url)
-    shown = re.sub(r"//[^@/]*@", "//***@", url)
+    scheme, _, rest = url.partition("://")
+    userinfo, at, hostpart = rest.partition("@")
+    if at and "/" in userinfo and ":" in userinfo and not re.match(r"[^/@]*:\d*/", userinfo):
+        url = f"{scheme}://{userinfo.replace('/', '%2F')}@{hostpart}"  # a '/' in USER or PASS
+    shown = re.sub(r"//.*@", "//***@", url)  # never a password, whatever it holds
+    expected = f"{shown}: expected mqtt://[USER[:PASS]@]HOST[:PORT]/TOPIC (or mqtts://)"
     try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or port == -1 or parts.query:
-        raise PublishError(f"{shown}: expected mqtt://[USER[:PASS]@]HOST[:PORT]/TOPIC (or mqtts://)")
+        parts = urlsplit(url)
+    except ValueError:  # an unparsable IPv6 address
+        raise PublishError(expected) from None
+    try:
+        port, host = parts.port, parts.hostname
+    except ValueError:  # a port beyond 65535, an unparsable IPv6 address
+        port = host = -1
+    if host == -1 or parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or port == -1 or parts.query:
+        raise PublishError(expected)
     topic = unquote(parts.path).strip("/") or default_topic
-    if any(c in topic for c in "+#\0") or "//" in topic:
+    if not is_topic(topic):
         raise PublishError(f"{shown}: topic {topic!r} may not hold +, # or empty levels")
     tls = parts.scheme == "mqtts"
     username = unquote(parts.username) if parts.username else os.environ.get(USERNAME_ENV)
     password = unquote(parts.password) if parts.password else os.environ.get(PASSWORD_ENV)
     return BrokerURL(tls, parts.hostname, port or (8883 if tls else 1883), topic, username, password)
+
+
+def is_topic(topic: str) -> bool:
+    """Whether ``topic`` can be published to: no wildcard, NUL or empty level."""
+    return bool(topic) and not any(c in topic for c in "+#\0") and "//" not in topic \
+        and not topic.startswith("/") and not topic.endswith("/")
+
+
+def _note(text: str) -> None:
+    """One line on stderr about the broker connection (from paho's network thread)."""
+    print(f"note: {text}", file=sys.stderr, flush=True)
 
 
 def _paho():
@@ -102,7 +123,10 @@ class Connection:
         if url.tls:
             if ca_file and not os.path.isfile(ca_file):
                 raise PublishError(f"--mqtt-ca {ca_file}: no such file")
-            self.client.tls_set(ca_certs=ca_file)
+            try:
+                self.client.tls_set(ca_certs=ca_file)
+            except (ssl.SSLError, OSError, ValueError) as err:
+                raise PublishError(f"--mqtt-ca {ca_file}: not a PEM CA certificate ({err})") from None
         self.client.will_set(will_topic, "offline", qos=1, retain=True)
         self._queued_codes = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
         self.on_connect: list = []
@@ -112,16 +136,25 @@ class Connection:
         self.client.on_socket_open = lambda client, userdata, sock: sock.setsockopt(
             socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each result goes out at once, not batched by Nagle
         self.client.on_connect = self._connected
+        self.client.on_disconnect = self._disconnected
         self.client.on_publish = self._published
+        self._closing = False
 
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             self._refusal = str(reason_code)
         else:
             self.connects += 1
+            if self.connects > 1:
+                _note(f"{self.url}: connected again; {self.pending} queued messages go out now")
             for callback in self.on_connect:
                 callback()
         self._answer.set()
+
+    def _disconnected(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.connects and not self._closing:
+            _note(f"{self.url}: connection lost ({reason_code}); messages wait in the buffer (up to "
+                  "--mqtt-buffer) while it reconnects")
 
     def _published(self, client, userdata, mid, reason_code, properties) -> None:
         self.acked += 1
@@ -172,11 +205,15 @@ class Connection:
         """Wait up to ``drain_s`` for queued messages, then send ``last`` (topic, payload; retained)
         and disconnect; return the counts (``undelivered``: still queued when time ran out)."""
         deadline = time.monotonic() + drain_s
-        self._drain(deadline)
-        if last and not self.pending:
-            self.publish(*last, retain=True)
+        try:
             self._drain(deadline)
+            if last and not self.pending:
+                self.publish(*last, retain=True)
+                self._drain(deadline)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the broker, still report
+            pass
         undelivered = self.pending
+        self._closing = True
         self.client.disconnect()
         self.client.loop_stop()
         return {"broker": str(self.url), "messages": self.queued, "delivered": self.acked,
