@@ -62,7 +62,7 @@ def test_the_gateway_labels_each_node_as_stream_does_and_garbage_never_becomes_a
     t, x = demo
     raw, values = counts_to_binary(t, x)
     gateway = subprocess.Popen([sys.executable, "-m", "edgehar", "serve", "--mqtt", f"{broker.url}/edgehar",
-                                "--idle", "3"], stderr=subprocess.PIPE, text=True)
+                                "--idle", "3", "--keep-retained"], stderr=subprocess.PIPE, text=True)
     try:
         while "serving" not in (line := gateway.stderr.readline()):
             assert line, "the gateway exited before serving"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 from typing import Annotated
@@ -12,6 +13,25 @@ import typer
 from edgehar.cli.app import app
 from edgehar.cli.mqtt_options import DiscoveryOption, MqttBufferOption, MqttCaOption
 from edgehar.cli.stream import EXIT_CODES, ModelOption, VariantOption, _bundle
+from edgehar.errors import OptionError
+
+
+def _check(**options: tuple[float, float, float]) -> None:
+    """Each option's value must be finite and in (low, high) (exclusive)."""
+    for name, (value, low, high) in options.items():
+        if not (math.isfinite(value) and low < value < high):
+            bounds = f"above {low:g}" + ("" if high == math.inf else f" and under {high:g}")
+            raise OptionError(f"--{name.replace('_', '-')} must be a number {bounds}, not {value}")
+
+
+def _partition(text: str | None) -> tuple[int, int] | None:
+    """'K/N' -> (K, N), 0 <= K < N."""
+    if text is None:
+        return None
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and int(k) < int(n) <= 1024):
+        raise OptionError(f"--partition {text!r}: expected K/N with 0 <= K < N <= 1024, e.g. 0/2")
+    return int(k), int(n)
 
 
 @app.command()
@@ -29,21 +49,44 @@ def serve(
     )] = None,
     max_gap: Annotated[float, typer.Option(
         help="A pause longer than this (s) restarts a device's window and filters.")] = 0.1,
-    idle: Annotated[float, typer.Option(help="Forget a device silent this long (s).")] = 60.0,
+    idle: Annotated[float, typer.Option(
+        help="Forget a device silent this long (s): its retained messages are cleared.")] = 60.0,
+    keep_retained: Annotated[bool, typer.Option(
+        help="When forgetting a device, only mark it offline: its Home Assistant sensor stays.")] = False,
+    max_devices: Annotated[int, typer.Option(
+        help="Devices served at once; a new one beyond is refused (logged) until others are forgotten.",
+    )] = 10_000,
+    max_message: Annotated[int, typer.Option(
+        help="Largest message (bytes); larger ones are dropped unread and counted.")] = 65_536,
+    max_rate: Annotated[float, typer.Option(
+        help="Samples a second one device may send on average; beyond, its samples are dropped and "
+        "counted.")] = 200.0,
+    partition: Annotated[str | None, typer.Option(
+        help="K/N: serve partition K (0..N-1) of a fleet the broker splits into N (ROOT/DEVICE/imu mapped "
+        "to ROOT/DEVICE/imu/K, see docs/fleet.md).")] = None,
     mqtt_ca: MqttCaOption = None,
     mqtt_buffer: MqttBufferOption = 10_000,
     discovery_prefix: DiscoveryOption = "homeassistant",
 ) -> None:
     """Classify the IMU streams of many sensor nodes that publish raw samples over MQTT."""
     from edgehar.runtime.stream import Terminated
-    from edgehar.services.gateway import Gateway
+    from edgehar.services.gateway import Gateway, Limits, availability_topic
     from edgehar.services.mqtt import Connection, parse_url
 
+    _check(idle=(idle, 0.0, math.inf), max_gap=(max_gap, 0.0, 3600.0), max_rate=(max_rate, 0.0, math.inf),
+           max_devices=(max_devices, 0, math.inf), max_message=(max_message, 0, math.inf),
+           mqtt_buffer=(mqtt_buffer, 0, math.inf))
+    part = _partition(partition)
     bundle = _bundle(model)
+    if hop is not None and not 1 <= hop <= bundle.window:
+        raise OptionError(f"--hop must be 1 to the window's {bundle.window} samples, not {hop}")
     target = parse_url(mqtt, default_topic="edgehar")
-    conn = Connection(target, f"{target.topic}/_gateway/availability", ca_file=mqtt_ca, buffer=mqtt_buffer)
+    conn = Connection(target, availability_topic(target.topic, part), ca_file=mqtt_ca, buffer=mqtt_buffer)
+    limits = Limits(max_devices=max_devices, max_message=max_message, rate_hz=max_rate)
     gateway = Gateway(conn, bundle, target.topic, variant=variant, hop=hop, smooth=smooth or bundle.smoothing,
-                      max_gap_s=max_gap, idle_s=idle, discovery_prefix=discovery_prefix)
+                      max_gap_s=max_gap, idle_s=idle, discovery_prefix=discovery_prefix, limits=limits,
+                      keep_retained=keep_retained, partition=part)
+
     def terminate(signum, frame):
         raise Terminated
 

@@ -21,16 +21,14 @@ under ``<root>/<device>/`` as :mod:`edgehar.services.mqtt` describes. A device s
 
 from __future__ import annotations
 
-import contextlib
 import json
-import queue
 import re
 import struct
 import sys
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,88 +72,247 @@ def decode_batch(payload: bytes) -> Chunk:
     return Chunk((float(t0_us) + records["dt_us"]) / 1e6, records["raw"] * scales)
 
 
-@dataclass
+@dataclass(frozen=True)
+class Limits:
+    """What one device may cost the gateway; beyond, its own messages are dropped and counted."""
+
+    max_devices: int = 10_000
+    """Devices known at once; a new one beyond is refused until others are forgotten."""
+    max_message: int = 65_536
+    """Bytes of one message (a 255-sample binary batch is 4,100; 255 text lines about 25,000)."""
+    rate_hz: float = 200.0
+    """Samples a second one device may send on average (4x the 50 Hz a node needs) ..."""
+    burst: int = 15_000
+    """... and at once (a node sending what it held through a 5-minute outage)."""
+    queue_bytes: int = 64 * 2**20
+    """Bytes of all devices' waiting messages together."""
+
+
+def batch_samples(payload: bytes) -> int:
+    """How many samples a message carries, told without parsing it (text: its lines)."""
+    if payload[:2] == MAGIC and len(payload) >= HEADER.size:
+        return payload[3]
+    return payload.count(b"\n") + 1
+
+
+@dataclass(eq=False)
 class Device:
-    streamer: Streamer
-    publisher: ResultPublisher
+    """One node. Its queue and drop counts belong to :class:`Inbox` (under its lock), its stream
+    to the classifying thread (created at its first message)."""
+
+    tokens: float
     last_seen: float
+    queue: deque = field(default_factory=deque)
+    """(payload, arrival time, samples) waiting to be classified."""
+    queued_bytes: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    streamer: Streamer | None = None
+    publisher: ResultPublisher | None = None
+
+
+class Inbox:
+    """Per-device bounded queues between paho's network thread (:meth:`put`) and the classifying
+    thread (:meth:`get`: one message of each waiting device in turn).
+
+    A device that sends more than its share loses its own messages, counted in its ``dropped``
+    (``too_large``: messages over ``max_message`` bytes, refused before parsing; ``rate_limited``,
+    ``memory_budget``: samples); another device's never wait behind them. While all queues together
+    hold more than ``queue_bytes``, the device holding most loses its oldest."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.devices: dict[str, Device] = {}
+        self.refused = 0
+        """Messages of new devices refused at ``max_devices``."""
+        self.lock = threading.Condition()
+        self._ready: deque[str] = deque()
+        """Devices with messages waiting, in the order they are served."""
+        self._bytes = 0
+
+    def put(self, name: str, payload: bytes, arrived: float) -> None:
+        limits = self.limits
+        with self.lock:
+            device = self.devices.get(name)
+            if device is None:
+                if len(self.devices) >= limits.max_devices:
+                    self.refused += 1
+                    return
+                device = self.devices[name] = Device(tokens=limits.burst, last_seen=arrived)
+            device.tokens = min(limits.burst, device.tokens + (arrived - device.last_seen) * limits.rate_hz)
+            device.last_seen = arrived
+            if len(payload) > limits.max_message:
+                device.dropped["too_large"] += 1
+                return
+            n = batch_samples(payload)
+            if n > device.tokens:
+                device.dropped["rate_limited"] += n
+                return
+            device.tokens -= n
+            if not device.queue:
+                self._ready.append(name)
+            device.queue.append((payload, arrived, n))
+            device.queued_bytes += len(payload)
+            self._bytes += len(payload)
+            while self._bytes > limits.queue_bytes:
+                self._evict()
+            self.lock.notify()
+
+    def _evict(self) -> None:
+        name = max(self._ready, key=lambda n: self.devices[n].queued_bytes)
+        device = self.devices[name]
+        payload, _, n = device.queue.popleft()
+        device.dropped["memory_budget"] += n
+        device.queued_bytes -= len(payload)
+        self._bytes -= len(payload)
+        if not device.queue:
+            self._ready.remove(name)
+
+    def get(self, timeout: float) -> tuple[str, Device, bytes, float] | None:
+        """The next device's oldest message, waiting up to ``timeout`` s for one."""
+        with self.lock:
+            if not self._ready and not self.lock.wait(timeout) or not self._ready:
+                return None
+            name = self._ready.popleft()
+            device = self.devices[name]
+            payload, arrived, _ = device.queue.popleft()
+            device.queued_bytes -= len(payload)
+            self._bytes -= len(payload)
+            if device.queue:
+                self._ready.append(name)
+            return name, device, payload, arrived
+
+    def idle(self, before: float) -> list[tuple[str, Device]]:
+        """Remove and return the devices silent since ``before`` that have nothing waiting."""
+        with self.lock:
+            gone = [(n, d) for n, d in self.devices.items() if d.last_seen < before and not d.queue]
+            for name, _ in gone:
+                del self.devices[name]
+        return gone
+
+    def dropped(self, device: Device) -> dict:
+        with self.lock:
+            return dict(sorted(device.dropped.items()))
 
 
 def _log(event: str, **fields) -> None:
     print(json.dumps({"event": event, **fields}), file=sys.stderr, flush=True)
 
 
+def availability_topic(root: str, partition: tuple[int, int] | None) -> str:
+    """The gateway's own retained online/offline (one per partition): its devices' sensors need it."""
+    name = "_gateway" if partition is None else f"_gateway_{partition[0]}"
+    return f"{root}/{name}/availability"
+
+
+ANNOUNCE_INTERVAL_S = 30.0
+"""Devices are announced again (Home Assistant restarted, reconnection) at most this often."""
+CAP_LOG_INTERVAL_S = 60.0
+
+
 class Gateway:
-    """Subscribes to ``<root>/+/imu`` on ``conn`` and classifies each device's stream."""
+    """Subscribes to ``<root>/+/imu`` on ``conn`` (``<root>/+/imu/K`` for ``partition`` (K, N),
+    where the broker maps each device to one of N partitions) and classifies each device's stream.
+
+    A device silent for ``idle_s`` is forgotten: its retained messages (Home Assistant discovery,
+    availability, state) are cleared, or with ``keep_retained`` it is only marked offline."""
 
     def __init__(self, conn: Connection, bundle: Bundle, root: str, *, variant: str = "int8",
                  hop: int | None = None, smooth: str = "none", max_gap_s: float = 0.1, idle_s: float = 60.0,
-                 discovery_prefix: str = "homeassistant"):
+                 discovery_prefix: str = "homeassistant", limits: Limits = Limits(),
+                 keep_retained: bool = False, partition: tuple[int, int] | None = None):
         self.conn, self.bundle, self.root = conn, bundle, root
         self.classifier = TFLiteClassifier(bundle.tflite(variant))
         self.hop = bundle.hop if hop is None else hop
         self.smooth, self.max_gap_s, self.idle_s = smooth, max_gap_s, idle_s
-        make_smoother(smooth, bundle)  # a bad spec fails now, not at the first device
         self.limits = SampleLimits.of_bundle(bundle)
-        self.discovery_prefix = discovery_prefix
-        self.availability = f"{root}/_gateway/availability"
-        self.devices: dict[str, Device] = {}
+        self._streamer()  # a bad hop, gap or smoothing fails now, not at the first device
+        self.discovery_prefix, self.keep_retained = discovery_prefix, keep_retained
+        self.availability = availability_topic(root, partition)
+        self.nodes = f"{root}/+/imu" + ("" if partition is None else f"/{partition[0]}")
+        self.inbox = Inbox(limits)
         self.forgotten = 0
         self.rejected: Counter = Counter()
-        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
-        """(topic, payload, arrival time) from paho's network thread to the classifying one."""
         self._announce = threading.Event()
+        self._next_announce = 0.0
+        self._announcing: list[tuple[str, Device]] = []
+        self._refused_logged, self._next_cap_log = 0, 0.0
         conn.on_connect.append(self._connected)
-        conn.subscribe(f"{root}/+/imu", lambda client, userdata, msg: self.inbox.put(
-            (msg.topic, msg.payload, time.perf_counter())))
+        conn.subscribe(self.nodes, self._received)
         if discovery_prefix:
             conn.subscribe(f"{discovery_prefix}/status",
                            lambda client, userdata, msg: msg.payload == b"online" and self._announce.set())
+
+    def _received(self, client, userdata, msg) -> None:  # paho's thread: no parsing here
+        name = msg.topic[len(self.root) + 1:].split("/", 1)[0]
+        if DEVICE_ID.fullmatch(name):
+            self.inbox.put(name, msg.payload, time.perf_counter())
+        else:
+            self.rejected["bad_device_id"] += 1
 
     def _connected(self) -> None:  # paho's thread: the classifying thread re-announces the devices
         self.conn.publish(self.availability, "online", retain=True)
         self._announce.set()
 
-    def _device(self, name: str, now: float) -> Device:
-        streamer = Streamer(self.classifier, self.bundle.pipeline, self.bundle.classes,
-                            window=self.bundle.window, hop=self.hop,
-                            smoother=make_smoother(self.smooth, self.bundle),
-                            max_gap_s=self.max_gap_s, limits=self.limits)
-        publisher = ResultPublisher(self.conn, f"{self.root}/{name}", self.bundle.classes, self.bundle.name,
-                                    discovery_prefix=self.discovery_prefix, availability=(self.availability,))
-        publisher.announce()
-        _log("device", device=name)
-        return Device(streamer, publisher, now)
+    def _streamer(self) -> Streamer:
+        return Streamer(self.classifier, self.bundle.pipeline, self.bundle.classes,
+                        window=self.bundle.window, hop=self.hop,
+                        smoother=make_smoother(self.smooth, self.bundle),
+                        max_gap_s=self.max_gap_s, limits=self.limits)
 
-    def handle(self, topic: str, payload: bytes, arrived: float) -> None:
+    def _start(self, name: str, device: Device) -> None:
+        device.streamer = self._streamer()
+        device.publisher = ResultPublisher(self.conn, f"{self.root}/{name}", self.bundle.classes,
+                                           self.bundle.name, discovery_prefix=self.discovery_prefix,
+                                           availability=(self.availability,))
+        device.publisher.announce()
+        _log("device", device=name)
+
+    def handle(self, name: str, device: Device, payload: bytes, arrived: float) -> None:
         """Feed one node message through its device's streamer and publish the results."""
-        name = topic[len(self.root) + 1:-len("/imu")]
-        if not DEVICE_ID.fullmatch(name):
-            self.rejected["bad_device_id"] += 1
-            return
-        device = self.devices.get(name)
-        if device is None:
-            device = self.devices[name] = self._device(name, arrived)
-        device.last_seen = arrived
+        if device.streamer is None:
+            self._start(name, device)
         chunk = decode_batch(payload)
         device.streamer.note_skipped(chunk.skipped)
         for result in device.streamer.feed(chunk.t, chunk.x, arrived):
             device.publisher.publish(result)
 
     def forget_idle(self, now: float) -> None:
-        """Mark devices silent for ``idle_s`` offline and drop their state."""
-        for name in [n for n, d in self.devices.items() if now - d.last_seen > self.idle_s]:
-            device = self.devices.pop(name)
-            self.conn.publish(device.publisher.availability, "offline", retain=True)
+        """Forget devices silent for ``idle_s``: clear their retained messages (or mark them offline)."""
+        for name, device in self.inbox.idle(now - self.idle_s):
+            if device.publisher is not None:
+                if self.keep_retained:
+                    self.conn.publish(device.publisher.availability, "offline", retain=True)
+                else:
+                    device.publisher.withdraw()
             self.forgotten += 1
             _log("forgotten", device=name, **self._counts(device))
 
-    @staticmethod
-    def _counts(device: Device) -> dict:
-        s = device.streamer
-        return {"samples": s.samples, "windows": s.windows, "gaps": s.gaps, "resyncs": s.resyncs,
-                "skipped": dict(sorted(s.skipped.items())), "labels": dict(s.labels),
-                "dropped_windows": device.publisher.dropped}
+    def _announce_some(self, now: float) -> None:
+        """Announce every device again, at most every ANNOUNCE_INTERVAL_S, a few at a time so the
+        connection's queue never fills with announcements."""
+        if self._announce.is_set() and now >= self._next_announce:
+            self._announce.clear()
+            self._next_announce = now + ANNOUNCE_INTERVAL_S
+            with self.inbox.lock:
+                self._announcing = list(self.inbox.devices.items())
+        while self._announcing and self.conn.pending < self.conn.buffer // 4:
+            name, device = self._announcing.pop()
+            if device.publisher is not None and self.inbox.devices.get(name) is device:
+                device.publisher.announce()
+
+    def _log_cap(self, now: float) -> None:
+        if self.inbox.refused > self._refused_logged and now >= self._next_cap_log:
+            _log("device_cap", max_devices=self.inbox.limits.max_devices, refused_messages=self.inbox.refused,
+                 detail="new devices are refused until known ones are forgotten (--idle)")
+            self._refused_logged, self._next_cap_log = self.inbox.refused, now + CAP_LOG_INTERVAL_S
+
+    def _counts(self, device: Device) -> dict:
+        counts = {"dropped": self.inbox.dropped(device)}
+        if (s := device.streamer) is not None:
+            counts.update({"samples": s.samples, "windows": s.windows, "gaps": s.gaps, "resyncs": s.resyncs,
+                           "skipped": dict(sorted(s.skipped.items())), "labels": dict(s.labels),
+                           "dropped_windows": device.publisher.dropped})
+        return counts
 
     def serve(self) -> str:
         """Classify until Ctrl-C ('interrupted') or SIGTERM raising :class:`Terminated`
@@ -163,18 +320,16 @@ class Gateway:
         (results queue meanwhile); this thread classifies and publishes."""
         sys.setswitchinterval(0.0005)  # paho's thread gets the GIL within 0.5 ms, not 5: no backlog
         self.conn.open()
-        _log("serving", broker=str(self.conn.url), nodes=f"{self.root}/+/imu")
+        _log("serving", broker=str(self.conn.url), nodes=self.nodes)
         sweep = time.perf_counter() + 1.0
         try:
             while True:
-                if self._announce.is_set():
-                    self._announce.clear()
-                    for device in self.devices.values():
-                        device.publisher.announce()
-                with contextlib.suppress(queue.Empty):
-                    self.handle(*self.inbox.get(timeout=0.2))
+                self._announce_some(time.perf_counter())
+                if (message := self.inbox.get(timeout=0.2)) is not None:
+                    self.handle(*message)
                 if (now := time.perf_counter()) >= sweep:
                     self.forget_idle(now)
+                    self._log_cap(now)
                     sweep = now + 1.0
         except KeyboardInterrupt:
             return "interrupted"
@@ -183,10 +338,14 @@ class Gateway:
 
     def close(self) -> dict:
         """Mark every device and the gateway offline and disconnect; return the per-device counts."""
-        devices = {name: self._counts(device) for name, device in sorted(self.devices.items())}
+        with self.inbox.lock:
+            known = sorted(self.inbox.devices.items())
+        devices = {name: self._counts(device) for name, device in known}
+        rejected = self.rejected + Counter({"device_cap": self.inbox.refused})
         summary = {"model": self.bundle.name, "devices": devices,
-                   "forgotten": self.forgotten, "rejected": dict(self.rejected)}
-        for device in self.devices.values():
-            self.conn.publish(device.publisher.availability, "offline", retain=True)
+                   "forgotten": self.forgotten, "rejected": dict(rejected)}
+        for _, device in known:
+            if device.publisher is not None:
+                self.conn.publish(device.publisher.availability, "offline", retain=True)
         summary["mqtt"] = self.conn.close(last=(self.availability, "offline"))
         return summary

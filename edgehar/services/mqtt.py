@@ -88,7 +88,7 @@ class Connection:
     def __init__(self, url: BrokerURL, will_topic: str, *, ca_file: str | None = None,
                  buffer: int = DEFAULT_BUFFER, timeout: float = 10.0):
         mqtt = _paho()
-        self.url, self.timeout = url, timeout
+        self.url, self.timeout, self.buffer = url, timeout, buffer
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
         self.client.max_queued_messages_set(buffer)
         self.client.max_inflight_messages_set(1000)  # awaiting the broker's ack (paho's default: 20)
@@ -226,6 +226,12 @@ class ResultPublisher:
         if self.discovery:
             self.conn.publish(*self.discovery, retain=True)
         self.conn.publish(self.availability, "online", retain=True)
+
+    def withdraw(self) -> None:
+        """Clear the retained discovery config, state and availability: Home Assistant removes the sensor."""
+        config = [self.discovery[0]] if self.discovery else []
+        for topic in [*config, f"{self.topic}/state", self.availability]:
+            self.conn.publish(topic, "", retain=True)
 
     def publish(self, result) -> None:
         """The window's JSON object, then the retained state; never waits on the network."""
