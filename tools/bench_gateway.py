@@ -70,10 +70,10 @@ def pinned(cpu: int):
     return setup
 
 
-def start_broker(folder: Path) -> tuple[subprocess.Popen, int]:
+def start_broker(folder: Path, queue: int = 100_000) -> tuple[subprocess.Popen, int]:
     port = free_port()
     config = folder / "mosquitto.conf"
-    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 100000",
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", f"max_queued_messages {queue}",
              "set_tcp_nodelay true"] + (["user root"] if os.geteuid() == 0 else [])
     config.write_text("\n".join(lines) + "\n")
     broker = subprocess.Popen(["mosquitto", "-c", str(config)], preexec_fn=pinned(OTHERS_CPU),

@@ -195,7 +195,8 @@ class Inbox:
 
 
 def _log(event: str, **fields) -> None:
-    print(json.dumps({"event": event, **fields}), file=sys.stderr, flush=True)
+    sys.stderr.write(json.dumps({"event": event, **fields}) + "\n")  # one write: SIGTERM cannot tear it
+    sys.stderr.flush()
 
 
 def availability_topic(root: str, partition: tuple[int, int] | None) -> str:
