@@ -6,6 +6,7 @@ restarts."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,8 +15,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import REPO
 from mqtt_broker import Recorder, mqtt
-from nats_cluster import NatsCluster
 from test_gateway import ACC_SCALE, GYRO_SCALE, counts_to_binary, expected
 
 from edgehar.runtime.sources import demo_path, iter_csv
@@ -27,6 +28,11 @@ HALF = 1500
 
 @pytest.fixture
 def cluster(tmp_path):
+    if not shutil.which("nats-server"):
+        pytest.skip("nats-server is not installed (apt-get install -y nats-server)")
+    sys.path.insert(0, str(REPO / "tools"))
+    from nats_cluster import NatsCluster
+
     nats = NatsCluster(tmp_path, nodes=3, partitions=2)
     yield nats
     nats.stop()

@@ -1,15 +1,21 @@
-"""A real NATS cluster on loopback (Debian's nats-server): JetStream and MQTT on every node, and a
+"""A NATS cluster on loopback (Debian's nats-server): JetStream and MQTT on every node, and a
 subject mapping that splits the devices of ROOT/DEVICE/imu into partitions, as docs/fleet.md sets
-it up for several `edgehar serve --partition K/N`."""
+it up for several `edgehar serve --partition K/N`. Used by tools/bench_gateway.py and the tests."""
 
 from __future__ import annotations
 
-import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
 
-from mqtt_broker import free_port, mqtt
+import paho.mqtt.client as mqtt
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def config(name: str, folder: Path, ports: dict, routes: list[int], root: str, partitions: int) -> str:
@@ -32,11 +38,8 @@ mappings = {{
 class NatsCluster:
     """``nodes`` nats-servers routed to each other; ``mqtt_ports`` take MQTT 3.1.1 clients."""
 
-    def __init__(self, folder: Path, nodes: int = 3, root: str = "edgehar", partitions: int = 2):
-        if not shutil.which("nats-server"):
-            import pytest
-
-            pytest.skip("nats-server is not installed (apt-get install -y nats-server)")
+    def __init__(self, folder: Path, nodes: int = 3, root: str = "edgehar", partitions: int = 2,
+                 preexec_fn=None):
         ports = [{"client": free_port(), "mqtt": free_port(), "cluster": free_port()} for _ in range(nodes)]
         self.mqtt_ports = [p["mqtt"] for p in ports]
         self.processes = []
@@ -46,7 +49,8 @@ class NatsCluster:
                                    partitions))
             with (folder / f"n{i}.log").open("w") as log:
                 self.processes.append(subprocess.Popen(["nats-server", "-c", str(path)],
-                                                       stdout=subprocess.DEVNULL, stderr=log))
+                                                       stdout=subprocess.DEVNULL, stderr=log,
+                                                       preexec_fn=preexec_fn))
         for port in self.mqtt_ports:
             self._wait_for_mqtt(port)
 
