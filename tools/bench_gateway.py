@@ -21,7 +21,8 @@ deciding what one core appears to sustain.
 Scale-out (``--cluster N:G``): the same load on a 3-node NATS cluster on loopback (MQTT and
 JetStream on each node, the devices split into G partitions by the broker's subject mapping),
 served by G `edgehar serve --partition K/G` processes, gateway K connected to node K mod 3 and
-pinned to core K mod 2; the simulator and listener use node 2. CPU is then listed per gateway.
+pinned to core K mod 2; the simulator and listener use node 2. CPU: all gateways' together,
+and each one's.
 
 First `stream --publish`: the demo streamed with and without a publisher (same process, broker on
 loopback), the time per window publishing adds, and whether the results differ.
@@ -241,8 +242,9 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         "gateway_latency_ms_p99": round(float(np.percentile(arrivals[:, 3], 99)), 2)
         if len(arrivals) else None,
         "simulator_behind_ms_max": round(float(sim["behind"]) * 1e3, 2),
-        "gateway_cpu_percent": [round(100 * (cpu - c0) / wall, 1)
-                                for (cpu, _), c0 in zip(stats, cpu0, strict=True)],
+        "gateway_cpu_percent": round(100 * (sum(cpu for cpu, _ in stats) - sum(cpu0)) / wall, 1),
+        "gateway_cpu_percent_each": [round(100 * (cpu - c0) / wall, 1)
+                                     for (cpu, _), c0 in zip(stats, cpu0, strict=True)],
         "gateway_rss_mb": {"idle": round(rss0, 1), "loaded": round(rss1, 1)},
         "rss_kb_per_device": round((rss1 - rss0) * 1024 / devices, 1),
         "publish_dropped": sum(s["mqtt"]["dropped"] for s in summaries),

@@ -55,7 +55,7 @@ def serve(
         help="When forgetting a device, only mark it offline: its Home Assistant sensor stays.")] = False,
     max_devices: Annotated[int, typer.Option(
         help="Devices served at once; a new one beyond is refused (logged) until others are forgotten.",
-    )] = 10_000,
+    )] = 8_000,
     max_message: Annotated[int, typer.Option(
         help="Largest message (bytes); larger ones are dropped unread and counted.")] = 65_536,
     max_rate: Annotated[float, typer.Option(

@@ -76,7 +76,7 @@ def decode_batch(payload: bytes) -> Chunk:
 class Limits:
     """What one device may cost the gateway; beyond, its own messages are dropped and counted."""
 
-    max_devices: int = 10_000
+    max_devices: int = 8_000
     """Devices known at once; a new one beyond is refused until others are forgotten."""
     max_message: int = 65_536
     """Bytes of one message (a 255-sample binary batch is 4,100; 255 text lines about 25,000)."""
