@@ -170,7 +170,9 @@ class Inbox:
     def get(self, timeout: float) -> tuple[str, Device, bytes, float] | None:
         """The next device's oldest message, waiting up to ``timeout`` s for one."""
         with self.lock:
-            if not self._ready and not self.lock.wait(timeout) or not self._ready:
+            if not self._ready:
+                self.lock.wait(timeout)
+            if not self._ready:
                 return None
             name = self._ready.popleft()
             device = self.devices[name]
