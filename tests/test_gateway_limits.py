@@ -40,16 +40,32 @@ def binary(n: int, t0_us: int = 0) -> bytes:
 
 def test_a_flooding_device_loses_its_own_samples_and_never_delays_another_devices():
     inbox = Inbox(Limits(rate_hz=100.0, burst=1_000))
+    for name in ("flood", "calm"):
+        inbox.put(name, binary(1), arrived=0.0)
+        assert inbox.get(0)[0] == name  # both known
     for _ in range(200):  # 200 x 255 samples at once: past its burst
         inbox.put("flood", binary(255), arrived=0.0)
     for _ in range(3):
         inbox.put("calm", binary(25), arrived=0.0)
     served = [inbox.get(0)[0] for _ in range(6)]
     assert served[:4] == ["flood", "calm", "flood", "calm"]  # in turn, not behind the flood's backlog
-    assert inbox.devices["flood"].dropped == {"rate_limited": 255 * (200 - 3)}  # 3 x 255 fit the burst
+    assert inbox.devices["flood"].dropped == {"rate_limited": 255 * (200 - 3)}  # 3 x 255 fit the rest
     assert inbox.devices["calm"].dropped == {}
     inbox.put("flood", binary(200), arrived=2.0)  # 2 s at 100 samples/s: room again
     assert inbox.devices["flood"].dropped == {"rate_limited": 255 * (200 - 3)}
+
+
+def test_made_up_ids_wait_in_their_own_lane_and_never_crowd_out_a_known_device():
+    inbox = Inbox(Limits())
+    inbox.put("calm", binary(25), arrived=0.0)
+    assert inbox.get(0)[0] == "calm"  # now known
+    for k in range(100):
+        inbox.put(f"made-up-{k}", binary(1), arrived=0.0)
+    for _ in range(3):
+        inbox.put("calm", binary(25), arrived=0.0)
+    served = [inbox.get(0)[0] for _ in range(6)]
+    assert served.count("calm") == 3 and served[:2].count("calm") == 1  # every other turn
+    assert len([inbox.get(0) for _ in range(97)]) == 97 and inbox.get(0) is None
 
 
 def test_the_memory_budget_takes_from_the_device_holding_most():

@@ -105,6 +105,8 @@ class Device:
     queue: deque = field(default_factory=deque)
     """(payload, arrival time, samples) waiting to be classified."""
     queued_bytes: int = 0
+    served: bool = False
+    """Whether a message of it was handed to the classifying thread."""
     dropped: Counter = field(default_factory=Counter)
     streamer: Streamer | None = None
     publisher: ResultPublisher | None = None
@@ -112,7 +114,8 @@ class Device:
 
 class Inbox:
     """Per-device bounded queues between paho's network thread (:meth:`put`) and the classifying
-    thread (:meth:`get`: one message of each waiting device in turn).
+    thread (:meth:`get`: one message of each waiting device in turn; devices not yet served wait in a
+    lane of their own, served as often as the known ones, so new ids cannot crowd out known devices).
 
     A device that sends more than its share loses its own messages, counted in its ``dropped``
     (``too_large``: messages over ``max_message`` bytes, refused before parsing; ``rate_limited``,
@@ -126,7 +129,10 @@ class Inbox:
         """Messages of new devices refused at ``max_devices``."""
         self.lock = threading.Condition()
         self._ready: deque[str] = deque()
-        """Devices with messages waiting, in the order they are served."""
+        """Devices already served with messages waiting, in the order they are served."""
+        self._new: deque[str] = deque()
+        """Devices never served yet with messages waiting."""
+        self._new_turn = False
         self._bytes = 0
 
     def put(self, name: str, payload: bytes, arrived: float) -> None:
@@ -149,7 +155,7 @@ class Inbox:
                 return
             device.tokens -= n
             if not device.queue:
-                self._ready.append(name)
+                (self._ready if device.served else self._new).append(name)
             device.queue.append((payload, arrived, n))
             device.queued_bytes += len(payload)
             self._bytes += len(payload)
@@ -158,24 +164,27 @@ class Inbox:
             self.lock.notify()
 
     def _evict(self) -> None:
-        name = max(self._ready, key=lambda n: self.devices[n].queued_bytes)
+        name = max((*self._ready, *self._new), key=lambda n: self.devices[n].queued_bytes)
         device = self.devices[name]
         payload, _, n = device.queue.popleft()
         device.dropped["memory_budget"] += n
         device.queued_bytes -= len(payload)
         self._bytes -= len(payload)
         if not device.queue:
-            self._ready.remove(name)
+            (self._ready if device.served else self._new).remove(name)
 
     def get(self, timeout: float) -> tuple[str, Device, bytes, float] | None:
         """The next device's oldest message, waiting up to ``timeout`` s for one."""
         with self.lock:
-            if not self._ready:
+            if not (self._ready or self._new):
                 self.lock.wait(timeout)
-            if not self._ready:
+            if not (self._ready or self._new):
                 return None
-            name = self._ready.popleft()
+            self._new_turn = not self._new_turn
+            lane = self._new if self._new and (self._new_turn or not self._ready) else self._ready
+            name = lane.popleft()
             device = self.devices[name]
+            device.served = True
             payload, arrived, _ = device.queue.popleft()
             device.queued_bytes -= len(payload)
             self._bytes -= len(payload)
