@@ -247,6 +247,7 @@ class Gateway:
         self._announce = threading.Event()
         self._next_announce = 0.0
         self._announcing: list[tuple[str, Device]] = []
+        self._withdrawing: list[tuple[str, Device]] = []
         self._refused_logged, self._next_cap_log = 0, 0.0
         conn.on_connect.append(self._connected)
         conn.subscribe(self.nodes, self._received)
@@ -289,28 +290,38 @@ class Gateway:
             device.publisher.publish(result)
 
     def forget_idle(self, now: float) -> None:
-        """Forget devices silent for ``idle_s``: clear their retained messages (or mark them offline)."""
+        """Forget devices silent for ``idle_s``; their retained messages are cleared (or they are
+        marked offline) by :meth:`_pace_retained`."""
         for name, device in self.inbox.idle(now - self.idle_s):
             if device.publisher is not None:
-                if self.keep_retained:
-                    self.conn.publish(device.publisher.availability, "offline", retain=True)
-                else:
-                    device.publisher.withdraw()
+                self._withdrawing.append((name, device))
             self.forgotten += 1
             _log("forgotten", device=name, **self._counts(device))
 
-    def _announce_some(self, now: float) -> None:
-        """Announce every device again, at most every ANNOUNCE_INTERVAL_S, a few at a time so the
-        connection's queue never fills with announcements."""
+    def _pace_retained(self, now: float) -> None:
+        """Announce every device again (at most every ANNOUNCE_INTERVAL_S) and clear the retained
+        messages of forgotten ones, a few at a time: they never fill the connection's queue, which
+        the devices' results need."""
         if self._announce.is_set() and now >= self._next_announce:
             self._announce.clear()
             self._next_announce = now + ANNOUNCE_INTERVAL_S
             with self.inbox.lock:
                 self._announcing = list(self.inbox.devices.items())
-        while self._announcing and self.conn.pending < self.conn.buffer // 4:
-            name, device = self._announcing.pop()
-            if device.publisher is not None and self.inbox.devices.get(name) is device:
-                device.publisher.announce()
+        while (self._announcing or self._withdrawing) and self.conn.pending < self.conn.buffer // 4:
+            if self._withdrawing:
+                self._withdraw(*self._withdrawing.pop())
+            else:
+                name, device = self._announcing.pop()
+                if device.publisher is not None and self.inbox.devices.get(name) is device:
+                    device.publisher.announce()
+
+    def _withdraw(self, name: str, device: Device) -> None:
+        if name in self.inbox.devices:  # back already, and announced anew
+            return
+        if self.keep_retained:
+            self.conn.publish(device.publisher.availability, "offline", retain=True)
+        else:
+            device.publisher.withdraw()
 
     def _log_cap(self, now: float) -> None:
         if self.inbox.refused > self._refused_logged and now >= self._next_cap_log:
@@ -336,7 +347,7 @@ class Gateway:
         sweep = time.perf_counter() + 1.0
         try:
             while True:
-                self._announce_some(time.perf_counter())
+                self._pace_retained(time.perf_counter())
                 if (message := self.inbox.get(timeout=0.2)) is not None:
                     self.handle(*message)
                 if (now := time.perf_counter()) >= sweep:
@@ -356,6 +367,8 @@ class Gateway:
         rejected = self.rejected + Counter({"device_cap": self.inbox.refused})
         summary = {"model": self.bundle.name, "devices": devices,
                    "forgotten": self.forgotten, "rejected": dict(rejected)}
+        for forgotten in self._withdrawing:
+            self._withdraw(*forgotten)
         for _, device in known:
             if device.publisher is not None:
                 self.conn.publish(device.publisher.availability, "offline", retain=True)
