@@ -68,6 +68,50 @@ def test_made_up_ids_wait_in_their_own_lane_and_never_crowd_out_a_known_device()
     assert len([inbox.get(0) for _ in range(97)]) == 97 and inbox.get(0) is None
 
 
+def known(inbox: Inbox, name: str):
+    inbox.put(name, binary(1, t0_us=1), arrived=0.0)
+    device = inbox.devices[name]
+    assert inbox.get(0)[0] == name and inbox.promote(device) and device.lane == "moving"
+    return device
+
+
+def queued(inbox: Inbox) -> list[bytes]:
+    return [message[2] for message in iter(lambda: inbox.get(0), None)]
+
+
+def test_a_device_moves_to_its_own_subscription_without_losing_or_repeating_a_message():
+    m = [binary(25, t0_us=k) for k in range(2, 8)]
+    inbox = Inbox(Limits())
+    device = known(inbox, "ahead")  # the quiet connection delivers first
+    for message in m[:3]:
+        inbox.put("ahead", message, arrived=1.0, quiet=True)
+    inbox.put("ahead", m[0], arrived=1.0)  # the main connection catches up: the quiet one from now on
+    assert device.lane == "quiet"
+    inbox.put("ahead", m[1], arrived=1.0)
+    inbox.put("ahead", m[3], arrived=1.0, quiet=True)
+    assert queued(inbox) == m[:4]
+
+    device = known(inbox, "behind")  # the main connection delivers first
+    for message in m[:2]:
+        inbox.put("behind", message, arrived=1.0)
+    for message in m[:3]:
+        inbox.put("behind", message, arrived=1.0, quiet=True)
+    inbox.put("behind", m[2], arrived=1.0)
+    assert device.lane == "quiet" and queued(inbox) == m[:3]
+
+
+def test_a_device_sending_more_than_its_share_goes_back_to_the_shared_subscription_for_good():
+    inbox = Inbox(Limits(burst=300))
+    device = known(inbox, "flood")
+    inbox.put("flood", binary(255, t0_us=2), arrived=1.0)
+    inbox.put("flood", binary(255, t0_us=2), arrived=1.0, quiet=True)
+    assert device.lane == "quiet"
+    inbox.put("flood", binary(255, t0_us=3), arrived=1.0, quiet=True)  # past its burst
+    assert device.lane == "demoted" and inbox.take_demoted() == ["flood"] and not inbox.promote(device)
+    inbox.put("flood", binary(255, t0_us=4), arrived=1.0, quiet=True)  # ignored: its subscription goes
+    assert device.dropped == {"rate_limited": 255} and len(queued(inbox)) == 1
+
+
 def test_the_memory_budget_takes_from_the_device_holding_most():
     message = binary(255)
     inbox = Inbox(Limits(queue_bytes=10 * len(message), burst=10**6))
@@ -114,31 +158,37 @@ def test_under_a_flood_a_huge_message_made_up_ids_and_announce_spam_a_calm_devic
                                 "--idle", "20", "--max-devices", "40", "--max-message", "100000"],
                                stderr=subprocess.PIPE, text=True)
     calm = Recorder(broker, ["edgehar/calm/#", "homeassistant/sensor/edgehar_calm/#"])
-    flooder = None
+    flooder = client = None
     try:
         while "serving" not in (line := gateway.stderr.readline()):
             assert line, "the gateway exited before serving"
+        client = node(broker)
+        want = expected(t, values)
+
+        def send_calm(start: int, stop: int) -> None:  # at 10x its real pace
+            for i in range(start, stop, 50):
+                t0_us = int(round(t[i] * 1e6))
+                dt_us = np.rint(t[i:i + 50] * 1e6).astype(np.int64) - t0_us
+                batch = pack_binary(t0_us, dt_us, raw[i:i + 50], ACC_SCALE, GYRO_SCALE)
+                client.publish("edgehar/calm/imu", batch, qos=1)
+                time.sleep(0.1)
+
+        send_calm(0, 300)  # known, a window out: it gets a subscription of its own
+        assert len(calm.wait_for("edgehar/calm/window", 3)) == 3  # ends 128, 192, 256
         flooder = subprocess.Popen([sys.executable, "-c", FLOOD, str(broker.port)])
         while '"flood"' not in (line := gateway.stderr.readline()):  # the flood is under way
             assert line, "the gateway exited"
-        client = node(broker)
         client.publish("edgehar/big/imu", b"0,0,0,0,0,0,0\n" * 20_000, qos=1)  # 280 kB
-        for i in range(0, len(t), 50):  # the calm device, at 10x its real pace
-            t0_us = int(round(t[i] * 1e6))
-            dt_us = np.rint(t[i:i + 50] * 1e6).astype(np.int64) - t0_us
-            batch = pack_binary(t0_us, dt_us, raw[i:i + 50], ACC_SCALE, GYRO_SCALE)
-            client.publish("edgehar/calm/imu", batch, qos=1)
-            if i == 0:  # calm is known: now 100 made-up ids against a cap of 40, and Home Assistant spam
-                for k in range(100):
-                    client.publish(f"edgehar/made-up-{k}/imu", b"0,0,0,0,0,0,0", qos=0)
-                    client.publish("homeassistant/status", b"online", qos=0)
-            time.sleep(0.1)
-        flooder.kill()  # a flood faster than the gateway reads waits in the broker's queue, calm's among it
-        want = expected(t, values)
-        got = [json.loads(p) for p in calm.wait_for("edgehar/calm/window", len(want), timeout=120)]
+        for k in range(100):  # 100 made-up ids against a cap of 40, and Home Assistant spam
+            client.publish(f"edgehar/made-up-{k}/imu", b"0,0,0,0,0,0,0", qos=0)
+            client.publish("homeassistant/status", b"online", qos=0)
+        send_calm(300, len(t))
+        got = [json.loads(p) for p in calm.wait_for("edgehar/calm/window", len(want), timeout=60)]
+        assert flooder.poll() is None  # every window came while the flood went on
         assert len(got) == len(want)
         assert [{k: g[k] for k in ("end", "label", "probs")} for g in got] == \
             [{k: w[k] for k in ("end", "label", "probs")} for w in want]
+        flooder.kill()
         # forgotten after 20 s of silence: its Home Assistant sensor and retained state are cleared
         config = "homeassistant/sensor/edgehar_calm/activity/config"
         deadline = time.monotonic() + 60
@@ -153,17 +203,20 @@ def test_under_a_flood_a_huge_message_made_up_ids_and_announce_spam_a_calm_devic
             flooder.kill()
             flooder.wait()
         calm.close()
-        client.loop_stop()
-        client.disconnect()
+        if client:
+            client.loop_stop()
+            client.disconnect()
         gateway.send_signal(signal.SIGTERM)
         _, err = gateway.communicate(timeout=60)
     assert gateway.returncode == 143, err[-3000:]
     events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     forgotten = {e["device"]: e for e in events if e.get("event") == "forgotten"}
     assert forgotten["calm"]["dropped"] == {} and forgotten["calm"]["samples"] == len(t)
+    assert forgotten["calm"]["lane"] == "quiet"
     assert forgotten["big"]["dropped"] == {"too_large": 1} and "samples" not in forgotten["big"]
     flood = forgotten.get("flood") or events[-1]["devices"]["flood"]
     assert flood["dropped"]["rate_limited"] > 0 and flood["samples"] <= 15_000 + 200 * 60
+    assert flood["lane"] == "demoted"
     (cap,) = [e for e in events if e.get("event") == "device_cap"]
     assert cap["max_devices"] == 40
     assert events[-1]["rejected"]["device_cap"] == 100 - (40 - 3)

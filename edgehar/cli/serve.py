@@ -85,7 +85,8 @@ def serve(
     limits = Limits(max_devices=max_devices, max_message=max_message, rate_hz=max_rate)
     gateway = Gateway(conn, bundle, target.topic, variant=variant, hop=hop, smooth=smooth or bundle.smoothing,
                       max_gap_s=max_gap, idle_s=idle, discovery_prefix=discovery_prefix, limits=limits,
-                      keep_retained=keep_retained, partition=part)
+                      keep_retained=keep_retained, partition=part,
+                      quiet=Connection(target, None, ca_file=mqtt_ca, buffer=mqtt_buffer))
 
     def terminate(signum, frame):
         raise Terminated

@@ -21,6 +21,7 @@ under ``<root>/<device>/`` as :mod:`edgehar.services.mqtt` describes. A device s
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import struct
@@ -107,6 +108,14 @@ class Device:
     queued_bytes: int = 0
     served: bool = False
     """Whether a message of it was handed to the classifying thread."""
+    lane: str = "main"
+    """Which connection its messages are taken from: "main" (the wildcard subscription), "moving"
+    (still main, while the quiet one catches up), "quiet" (its own subscription on the quiet
+    connection), "demoted" (main for good: it sent more than its share)."""
+    last_hash: int = 0
+    """hash() of its last message on the main connection, and (hash, payload, arrival) of the quiet
+    connection's messages while moving: how the two connections' streams are matched."""
+    ahead: deque = field(default_factory=lambda: deque(maxlen=64))
     dropped: Counter = field(default_factory=Counter)
     streamer: Streamer | None = None
     publisher: ResultPublisher | None = None
@@ -134,44 +143,103 @@ class Inbox:
         """Devices never served yet with messages waiting."""
         self._new_turn = False
         self._bytes = 0
+        self.demoted: list[str] = []
+        """Devices taken off the quiet connection, to unsubscribe there."""
 
-    def put(self, name: str, payload: bytes, arrived: float) -> None:
-        limits = self.limits
+    def put(self, name: str, payload: bytes, arrived: float, quiet: bool = False) -> None:
+        """Queue a message that came on the main connection or (``quiet``) on the quiet one."""
         with self.lock:
             device = self.devices.get(name)
+            if quiet:
+                if device is not None:
+                    self._from_quiet(name, device, payload, arrived)
+                return
             if device is None:
-                if len(self.devices) >= limits.max_devices:
+                if len(self.devices) >= self.limits.max_devices:
                     self.refused += 1
                     return
-                device = self.devices[name] = Device(tokens=limits.burst, last_seen=arrived)
-            device.tokens = min(limits.burst, device.tokens + (arrived - device.last_seen) * limits.rate_hz)
-            device.last_seen = arrived
-            if len(payload) > limits.max_message:
-                device.dropped["too_large"] += 1
+                device = self.devices[name] = Device(tokens=self.limits.burst, last_seen=arrived)
+            elif device.lane == "quiet":
                 return
-            n = batch_samples(payload)
-            if n > device.tokens:
-                device.dropped["rate_limited"] += n
-                return
-            device.tokens -= n
-            if not device.queue:
-                (self._ready if device.served else self._new).append(name)
-            device.queue.append((payload, arrived, n))
-            device.queued_bytes += len(payload)
-            self._bytes += len(payload)
-            while self._bytes > limits.queue_bytes:
-                self._evict()
-            self.lock.notify()
+            device.last_hash = h = hash(payload)
+            self._queue(name, device, payload, arrived)
+            if device.lane == "moving" and h in (hashes := [a[0] for a in device.ahead]):
+                device.lane = "quiet"  # the quiet connection is ahead: what it has after this message
+                for _, later, t in list(device.ahead)[hashes.index(h) + 1:]:
+                    self._queue(name, device, later, t)
+                device.ahead.clear()
+
+    def _from_quiet(self, name: str, device: Device, payload: bytes, arrived: float) -> None:
+        if device.lane == "quiet":
+            self._queue(name, device, payload, arrived)
+        elif device.lane == "moving":
+            if hash(payload) == device.last_hash:  # caught up with the main connection
+                device.lane = "quiet"
+                device.ahead.clear()
+            else:  # ahead of the main connection (or behind it): kept until it tells which
+                device.ahead.append((hash(payload), payload, arrived))
+
+    def _queue(self, name: str, device: Device, payload: bytes, arrived: float) -> None:
+        limits = self.limits
+        since = max(0.0, arrived - device.last_seen)  # messages the quiet connection held come late
+        device.tokens = min(limits.burst, device.tokens + since * limits.rate_hz)
+        device.last_seen += since
+        if len(payload) > limits.max_message:
+            device.dropped["too_large"] += 1
+            return
+        n = batch_samples(payload)
+        if n > device.tokens:
+            device.dropped["rate_limited"] += n
+            self._demote(name, device)
+            return
+        device.tokens -= n
+        if not device.queue:
+            (self._ready if device.served else self._new).append(name)
+        device.queue.append((payload, arrived, n))
+        device.queued_bytes += len(payload)
+        self._bytes += len(payload)
+        while self._bytes > limits.queue_bytes:
+            self._evict()
+        self.lock.notify()
 
     def _evict(self) -> None:
         name = max((*self._ready, *self._new), key=lambda n: self.devices[n].queued_bytes)
         device = self.devices[name]
         payload, _, n = device.queue.popleft()
         device.dropped["memory_budget"] += n
+        self._demote(name, device)
         device.queued_bytes -= len(payload)
         self._bytes -= len(payload)
         if not device.queue:
             (self._ready if device.served else self._new).remove(name)
+
+    def _demote(self, name: str, device: Device) -> None:
+        if device.lane in ("moving", "quiet"):
+            self.demoted.append(name)
+        device.lane = "demoted"
+
+    def promote(self, device: Device) -> bool:
+        """Start moving a well-behaved device to the quiet connection; False if it may not."""
+        with self.lock:
+            if device.lane != "main" or device.dropped:
+                return False
+            device.lane = "moving"
+            return True
+
+    def quiet_lost(self) -> list[str]:
+        """The quiet connection went away: its devices are taken from the main one until it is back
+        and has caught up again; returns them (to subscribe again)."""
+        with self.lock:
+            moved = [name for name, d in self.devices.items() if d.lane in ("moving", "quiet")]
+            for name in moved:
+                self.devices[name].lane = "moving"
+                self.devices[name].ahead.clear()
+            return moved
+
+    def take_demoted(self) -> list[str]:
+        with self.lock:
+            demoted, self.demoted = self.demoted, []
+            return demoted
 
     def get(self, timeout: float) -> tuple[str, Device, bytes, float] | None:
         """The next device's oldest message, waiting up to ``timeout`` s for one."""
@@ -231,7 +299,8 @@ class Gateway:
     def __init__(self, conn: Connection, bundle: Bundle, root: str, *, variant: str = "int8",
                  hop: int | None = None, smooth: str = "none", max_gap_s: float = 0.1, idle_s: float = 60.0,
                  discovery_prefix: str = "homeassistant", limits: Limits = Limits(),
-                 keep_retained: bool = False, partition: tuple[int, int] | None = None):
+                 keep_retained: bool = False, partition: tuple[int, int] | None = None,
+                 quiet: Connection | None = None):
         self.conn, self.bundle, self.root = conn, bundle, root
         self.classifier = TFLiteClassifier(bundle.tflite(variant))
         self.hop = bundle.hop if hop is None else hop
@@ -240,7 +309,8 @@ class Gateway:
         self._streamer()  # a bad hop, gap or smoothing fails now, not at the first device
         self.discovery_prefix, self.keep_retained = discovery_prefix, keep_retained
         self.availability = availability_topic(root, partition)
-        self.nodes = f"{root}/+/imu" + ("" if partition is None else f"/{partition[0]}")
+        self._suffix = "" if partition is None else f"/{partition[0]}"
+        self.nodes = f"{root}/+/imu{self._suffix}"
         self.inbox = Inbox(limits)
         self.forgotten = 0
         self.rejected: Counter = Counter()
@@ -251,16 +321,31 @@ class Gateway:
         self._refused_logged, self._next_cap_log = 0, 0.0
         conn.on_connect.append(self._connected)
         conn.subscribe(self.nodes, self._received)
+        self.quiet = quiet
+        """A second connection on which each well-behaved device (one window, nothing dropped) gets
+        a subscription of its own: a flood on the main connection's wildcard subscription, which the
+        broker queues and drops from as it likes, never delays or drops its messages."""
+        if quiet is not None:
+            quiet.client.on_message = functools.partial(self._received, quiet=True)
+            quiet.client.on_disconnect = lambda *args: self.inbox.quiet_lost()
+            quiet.on_connect.append(self._quiet_connected)
         if discovery_prefix:
             conn.subscribe(f"{discovery_prefix}/status",
                            lambda client, userdata, msg: msg.payload == b"online" and self._announce.set())
 
-    def _received(self, client, userdata, msg) -> None:  # paho's thread: no parsing here
+    def _received(self, client, userdata, msg, quiet: bool = False) -> None:  # paho's threads: no parsing
         name = msg.topic[len(self.root) + 1:].split("/", 1)[0]
         if DEVICE_ID.fullmatch(name):
-            self.inbox.put(name, msg.payload, time.perf_counter())
+            self.inbox.put(name, msg.payload, time.perf_counter(), quiet)
         else:
             self.rejected["bad_device_id"] += 1
+
+    def _topic(self, name: str) -> str:
+        return f"{self.root}/{name}/imu{self._suffix}"
+
+    def _quiet_connected(self) -> None:  # paho's thread: subscribe again after a reconnection
+        for name in self.inbox.quiet_lost():
+            self.quiet.client.subscribe(self._topic(name), qos=1)
 
     def _connected(self) -> None:  # paho's thread: the classifying thread re-announces the devices
         self.conn.publish(self.availability, "online", retain=True)
@@ -277,7 +362,7 @@ class Gateway:
         device.publisher = ResultPublisher(self.conn, f"{self.root}/{name}", self.bundle.classes,
                                            self.bundle.name, discovery_prefix=self.discovery_prefix,
                                            availability=(self.availability,))
-        device.publisher.announce()
+        self._announcing.append((name, device))  # paced: thousands of new ids must not delay results
         _log("device", device=name)
 
     def handle(self, name: str, device: Device, payload: bytes, arrived: float) -> None:
@@ -288,11 +373,16 @@ class Gateway:
         device.streamer.note_skipped(chunk.skipped)
         for result in device.streamer.feed(chunk.t, chunk.x, arrived):
             device.publisher.publish(result)
+        if self.quiet is not None and device.lane == "main" and device.streamer.windows \
+                and self.inbox.promote(device):
+            self.quiet.client.subscribe(self._topic(name), qos=1)
 
     def forget_idle(self, now: float) -> None:
         """Forget devices silent for ``idle_s``; their retained messages are cleared (or they are
         marked offline) by :meth:`_pace_retained`."""
         for name, device in self.inbox.idle(now - self.idle_s):
+            if device.lane in ("moving", "quiet"):
+                self.quiet.client.unsubscribe(self._topic(name))
             if device.publisher is not None:
                 self._withdrawing.append((name, device))
             self.forgotten += 1
@@ -330,7 +420,7 @@ class Gateway:
             self._refused_logged, self._next_cap_log = self.inbox.refused, now + CAP_LOG_INTERVAL_S
 
     def _counts(self, device: Device) -> dict:
-        counts = {"dropped": self.inbox.dropped(device)}
+        counts = {"dropped": self.inbox.dropped(device), "lane": device.lane}
         if (s := device.streamer) is not None:
             counts.update({"samples": s.samples, "windows": s.windows, "gaps": s.gaps, "resyncs": s.resyncs,
                            "skipped": dict(sorted(s.skipped.items())), "labels": dict(s.labels),
@@ -343,6 +433,8 @@ class Gateway:
         (results queue meanwhile); this thread classifies and publishes."""
         sys.setswitchinterval(0.0005)  # paho's thread gets the GIL within 0.5 ms, not 5: no backlog
         self.conn.open()
+        if self.quiet is not None:
+            self.quiet.open()
         _log("serving", broker=str(self.conn.url), nodes=self.nodes)
         sweep = time.perf_counter() + 1.0
         try:
@@ -350,6 +442,9 @@ class Gateway:
                 self._pace_retained(time.perf_counter())
                 if (message := self.inbox.get(timeout=0.2)) is not None:
                     self.handle(*message)
+                if self.inbox.demoted:
+                    for name in self.inbox.take_demoted():
+                        self.quiet.client.unsubscribe(self._topic(name))
                 if (now := time.perf_counter()) >= sweep:
                     self.forget_idle(now)
                     self._log_cap(now)
@@ -373,4 +468,6 @@ class Gateway:
             if device.publisher is not None:
                 self.conn.publish(device.publisher.availability, "offline", retain=True)
         summary["mqtt"] = self.conn.close(last=(self.availability, "offline"))
+        if self.quiet is not None:
+            self.quiet.close(drain_s=0)
         return summary

@@ -82,10 +82,10 @@ def _paho():
 class Connection:
     """One client session: connect or fail clearly, then queue messages in order, QoS 1.
 
-    ``will_topic`` gets a retained ``offline`` from the broker if this process vanishes.
+    ``will_topic`` (if any) gets a retained ``offline`` from the broker if this process vanishes.
     ``on_connect`` callables run on every (re)connection, from paho's network thread."""
 
-    def __init__(self, url: BrokerURL, will_topic: str, *, ca_file: str | None = None,
+    def __init__(self, url: BrokerURL, will_topic: str | None, *, ca_file: str | None = None,
                  buffer: int = DEFAULT_BUFFER, timeout: float = 10.0):
         mqtt = _paho()
         self.url, self.timeout, self.buffer = url, timeout, buffer
@@ -100,7 +100,8 @@ class Connection:
             if ca_file and not os.path.isfile(ca_file):
                 raise PublishError(f"--mqtt-ca {ca_file}: no such file")
             self.client.tls_set(ca_certs=ca_file)
-        self.client.will_set(will_topic, "offline", qos=1, retain=True)
+        if will_topic:
+            self.client.will_set(will_topic, "offline", qos=1, retain=True)
         self._queued_codes = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
         self.on_connect: list = []
         self.queued = self.acked = self.dropped = self.connects = 0
