@@ -154,21 +154,33 @@ def proc_stat(pid: int) -> tuple[float, float]:
     return cpu, rss
 
 
-def start_gateways(ports: list[int], partitioned: bool) -> list[subprocess.Popen]:
+def start_gateways(ports: list[int], partitioned: bool, folder: Path) -> list[subprocess.Popen]:
     """One `edgehar serve` per port (gateway k on ``ports[k]``, with ``--partition k/N`` when
-    ``partitioned``), each pinned to a core in turn, once they serve."""
+    ``partitioned``), each pinned to a core in turn, once they serve. Each one's stderr goes to
+    ``folder/gateway<k>.log`` (a pipe nobody reads would fill and stop it)."""
     processes = []
     for k, port in enumerate(ports):
         partition = ["--partition", f"{k}/{len(ports)}"] if partitioned else []
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "edgehar", "serve", "--mqtt", f"mqtt://127.0.0.1:{port}/{ROOT}",
-             "--idle", "600", *partition], preexec_fn=pinned((GATEWAY_CPU + k) % 2), stderr=subprocess.PIPE,
-            text=True))
-    for gateway in processes:
-        while "serving" not in (line := gateway.stderr.readline()):
-            if not line:
-                raise SystemExit("a gateway did not start")
+        with (folder / f"gateway{k}.log").open("w") as log:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "edgehar", "serve", "--mqtt", f"mqtt://127.0.0.1:{port}/{ROOT}",
+                 "--idle", "600", *partition], preexec_fn=pinned((GATEWAY_CPU + k) % 2), stderr=log))
+    for k, gateway in enumerate(processes):
+        while '"serving"' not in (log := (folder / f"gateway{k}.log").read_text()):
+            if gateway.poll() is not None:
+                raise SystemExit(f"a gateway did not start: {log[-2000:]}")
+            time.sleep(0.1)
     return processes
+
+
+def stop_gateways(processes: list[subprocess.Popen], folder: Path) -> list[dict]:
+    """SIGTERM each gateway; their final summaries."""
+    for gateway in processes:
+        gateway.terminate()
+    for gateway in processes:
+        gateway.wait(60)
+    return [json.loads((folder / f"gateway{k}.log").read_text().strip().splitlines()[-1])
+            for k in range(len(processes))]
 
 
 def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: int = 0) -> dict:
@@ -186,9 +198,9 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         def stop_broker():
             broker.terminate()
             broker.wait(10)
-    processes, errs = [], []
+    processes = []
     try:
-        processes = start_gateways(ports, partitioned=bool(gateways))
+        processes = start_gateways(ports, bool(gateways), folder)
         time.sleep(1.0)
         rss0 = sum(proc_stat(g.pid)[1] for g in processes)
         ready, stop = mp.Event(), mp.Event()
@@ -211,11 +223,8 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         listener.join()
         load1 = os.getloadavg()
     finally:
-        for gateway in processes:
-            gateway.terminate()
-        errs = [gateway.communicate(timeout=60)[1] for gateway in processes]
+        summaries = stop_gateways(processes, folder)
         stop_broker()
-    summaries = [json.loads(err.strip().splitlines()[-1]) for err in errs]
     served = {name: counts for s in summaries for name, counts in s["devices"].items()}
     sim = np.load(folder / "published.npz")
     published = sim["published"]
