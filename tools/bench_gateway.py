@@ -154,7 +154,8 @@ def proc_stat(pid: int) -> tuple[float, float]:
     return cpu, rss
 
 
-def start_gateways(ports: list[int], partitioned: bool, folder: Path) -> list[subprocess.Popen]:
+def start_gateways(ports: list[int], partitioned: bool, folder: Path, *options: str
+                   ) -> list[subprocess.Popen]:
     """One `edgehar serve` per port (gateway k on ``ports[k]``, with ``--partition k/N`` when
     ``partitioned``), each pinned to a core in turn, once they serve. Each one's stderr goes to
     ``folder/gateway<k>.log`` (a pipe nobody reads would fill and stop it)."""
@@ -164,7 +165,8 @@ def start_gateways(ports: list[int], partitioned: bool, folder: Path) -> list[su
         with (folder / f"gateway{k}.log").open("w") as log:
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "edgehar", "serve", "--mqtt", f"mqtt://127.0.0.1:{port}/{ROOT}",
-                 "--idle", "600", *partition], preexec_fn=pinned((GATEWAY_CPU + k) % 2), stderr=log))
+                 "--idle", "600", *partition, *options], preexec_fn=pinned((GATEWAY_CPU + k) % 2),
+                stderr=log))
     for k, gateway in enumerate(processes):
         while '"serving"' not in (log := (folder / f"gateway{k}.log").read_text()):
             if gateway.poll() is not None:
@@ -183,7 +185,8 @@ def stop_gateways(processes: list[subprocess.Popen], folder: Path) -> list[dict]
             for k in range(len(processes))]
 
 
-def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: int = 0) -> dict:
+def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: int = 0,
+             options: tuple[str, ...] = ()) -> dict:
     """N devices against one gateway on Mosquitto (``gateways`` 0), or against ``gateways``
     partitioned gateways on a 3-node NATS cluster (the simulator and listener on its third node)."""
     folder.mkdir(exist_ok=True)
@@ -200,7 +203,7 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
             broker.wait(10)
     processes = []
     try:
-        processes = start_gateways(ports, bool(gateways), folder)
+        processes = start_gateways(ports, bool(gateways), folder, *options)
         time.sleep(1.0)
         rss0 = sum(proc_stat(g.pid)[1] for g in processes)
         ready, stop = mp.Event(), mp.Event()
@@ -239,6 +242,7 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
     rss1 = sum(rss for _, rss in stats)
     return {
         "devices": devices, "broker": "nats cluster, 3 nodes" if gateways else "mosquitto",
+        "serve_options": " ".join(options),
         "gateways": max(gateways, 1), "seconds": round(wall, 1), "batch_samples": batch,
         "messages_per_s": round(devices * RATE_HZ / batch),
         "samples_sent": int(devices * sent), "samples_classified": int(classified.sum()),
@@ -334,6 +338,8 @@ def main() -> None:
     parser.add_argument("--devices", default="500,750,1000", help="N or N@NICE, comma-separated")
     parser.add_argument("--cluster", default="", help="N:G, comma-separated: N devices, G partitioned "
                         "gateways on a 3-node NATS cluster (scale-out), e.g. 500:1,500:2")
+    parser.add_argument("--serve-options", default="", help="more options of every `edgehar serve`, e.g. "
+                        "--no-quiet-connection")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=5)
@@ -341,7 +347,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("models/gateway-bench.json"))
     args = parser.parse_args()
     global NICE
-    runs = []
+    runs, options = [], tuple(args.serve_options.split())
     with tempfile.TemporaryDirectory() as tmp:
         NICE = args.nice
         overhead = measure_stream_overhead(Path(tmp), args.repeats)
@@ -349,13 +355,13 @@ def main() -> None:
         for spec in filter(None, args.devices.split(",")):
             n, _, nice = spec.partition("@")
             NICE = int(nice or args.nice)
-            runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp)))
+            runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp), options=options))
             print(json.dumps(runs[-1]), flush=True)
         NICE = args.nice
         for spec in filter(None, args.cluster.split(",")):
             n, _, gateways = spec.partition(":")
             runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp) / spec.replace(":", "x"),
-                                 gateways=int(gateways)))
+                                 gateways=int(gateways), options=options))
             print(json.dumps(runs[-1]), flush=True)
     passed = [r["devices"] for r in runs if r["passed"] and r["broker"] == "mosquitto"]
     write_json(args.out, {

@@ -61,6 +61,10 @@ def serve(
     max_rate: Annotated[float, typer.Option(
         help="Samples a second one device may send on average; beyond, its samples are dropped and "
         "counted.")] = 200.0,
+    quiet_connection: Annotated[bool, typer.Option(
+        help="Give every well-behaved device a subscription of its own on a second connection, so that a "
+        "flood on the shared one never delays or drops its messages (each of its messages then arrives "
+        "twice, one copy ignored).")] = True,
     partition: Annotated[str | None, typer.Option(
         help="K/N: serve partition K (0..N-1) of a fleet the broker splits into N (ROOT/DEVICE/imu mapped "
         "to ROOT/DEVICE/imu/K, see docs/fleet.md).")] = None,
@@ -86,7 +90,8 @@ def serve(
     gateway = Gateway(conn, bundle, target.topic, variant=variant, hop=hop, smooth=smooth or bundle.smoothing,
                       max_gap_s=max_gap, idle_s=idle, discovery_prefix=discovery_prefix, limits=limits,
                       keep_retained=keep_retained, partition=part,
-                      quiet=Connection(target, None, ca_file=mqtt_ca, buffer=mqtt_buffer))
+                      quiet=Connection(target, None, ca_file=mqtt_ca, buffer=mqtt_buffer) if quiet_connection
+                      else None)
 
     def terminate(signum, frame):
         raise Terminated
