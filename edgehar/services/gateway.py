@@ -113,9 +113,9 @@ class Device:
     (still main, while the quiet one catches up), "quiet" (its own subscription on the quiet
     connection), "demoted" (main for good: it sent more than its share)."""
     last_hash: int = 0
-    """hash() of its last message on the main connection, and (hash, payload, arrival) of the quiet
-    connection's messages while moving: how the two connections' streams are matched."""
-    ahead: deque = field(default_factory=lambda: deque(maxlen=64))
+    quiet_hash: int = 0
+    """hash() of its last message on the main and on the quiet connection: once they are equal
+    (both delivered its latest message) the quiet connection takes over."""
     dropped: Counter = field(default_factory=Counter)
     streamer: Streamer | None = None
     publisher: ResultPublisher | None = None
@@ -161,29 +161,23 @@ class Inbox:
                 device = self.devices[name] = Device(tokens=self.limits.burst, last_seen=arrived)
             elif device.lane == "quiet":
                 return
-            device.last_hash = h = hash(payload)
+            device.last_hash = hash(payload)
             self._queue(name, device, payload, arrived)
-            if device.lane == "moving" and h in (hashes := [a[0] for a in device.ahead]):
-                device.lane = "quiet"  # the quiet connection is ahead: what it has after this message
-                for _, later, t in list(device.ahead)[hashes.index(h) + 1:]:
-                    self._queue(name, device, later, t)
-                device.ahead.clear()
+            if device.lane == "moving" and device.last_hash == device.quiet_hash:
+                device.lane = "quiet"  # the quiet connection had it too: its next message is new
 
     def _from_quiet(self, name: str, device: Device, payload: bytes, arrived: float) -> None:
         if device.lane == "quiet":
             self._queue(name, device, payload, arrived)
         elif device.lane == "moving":
-            if hash(payload) == device.last_hash:  # caught up with the main connection
+            device.quiet_hash = hash(payload)
+            if device.quiet_hash == device.last_hash:  # the main connection had it already
                 device.lane = "quiet"
-                device.ahead.clear()
-            else:  # ahead of the main connection (or behind it): kept until it tells which
-                device.ahead.append((hash(payload), payload, arrived))
 
     def _queue(self, name: str, device: Device, payload: bytes, arrived: float) -> None:
         limits = self.limits
-        since = max(0.0, arrived - device.last_seen)  # messages the quiet connection held come late
-        device.tokens = min(limits.burst, device.tokens + since * limits.rate_hz)
-        device.last_seen += since
+        device.tokens = min(limits.burst, device.tokens + (arrived - device.last_seen) * limits.rate_hz)
+        device.last_seen = arrived
         if len(payload) > limits.max_message:
             device.dropped["too_large"] += 1
             return
@@ -233,7 +227,7 @@ class Inbox:
             moved = [name for name, d in self.devices.items() if d.lane in ("moving", "quiet")]
             for name in moved:
                 self.devices[name].lane = "moving"
-                self.devices[name].ahead.clear()
+                self.devices[name].quiet_hash = 0
             return moved
 
     def take_demoted(self) -> list[str]:
