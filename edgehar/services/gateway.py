@@ -317,8 +317,10 @@ class Gateway:
         conn.subscribe(self.nodes, self._received)
         self.quiet = quiet
         """A second connection on which each well-behaved device (one window, nothing dropped) gets
-        a subscription of its own: a flood on the main connection's wildcard subscription, which the
-        broker queues and drops from as it likes, never delays or drops its messages."""
+        a subscription of its own, and on which the results go out: a flood on the main connection's
+        wildcard subscription, which the broker queues and drops from as it likes, never delays or
+        drops their messages, nor the broker's acknowledgements of the results."""
+        self.out = quiet or conn
         if quiet is not None:
             quiet.client.on_message = functools.partial(self._received, quiet=True)
             quiet.client.on_disconnect = lambda *args: self.inbox.quiet_lost()
@@ -353,7 +355,7 @@ class Gateway:
 
     def _start(self, name: str, device: Device) -> None:
         device.streamer = self._streamer()
-        device.publisher = ResultPublisher(self.conn, f"{self.root}/{name}", self.bundle.classes,
+        device.publisher = ResultPublisher(self.out, f"{self.root}/{name}", self.bundle.classes,
                                            self.bundle.name, discovery_prefix=self.discovery_prefix,
                                            availability=(self.availability,))
         self._announcing.append((name, device))  # paced: thousands of new ids must not delay results
@@ -391,7 +393,7 @@ class Gateway:
             self._next_announce = now + ANNOUNCE_INTERVAL_S
             with self.inbox.lock:
                 self._announcing = list(self.inbox.devices.items())
-        while (self._announcing or self._withdrawing) and self.conn.pending < self.conn.buffer // 4:
+        while (self._announcing or self._withdrawing) and self.out.pending < self.out.buffer // 4:
             if self._withdrawing:
                 self._withdraw(*self._withdrawing.pop())
             else:
@@ -403,7 +405,7 @@ class Gateway:
         if name in self.inbox.devices:  # back already, and announced anew
             return
         if self.keep_retained:
-            self.conn.publish(device.publisher.availability, "offline", retain=True)
+            self.out.publish(device.publisher.availability, "offline", retain=True)
         else:
             device.publisher.withdraw()
 
@@ -460,8 +462,10 @@ class Gateway:
             self._withdraw(*forgotten)
         for _, device in known:
             if device.publisher is not None:
-                self.conn.publish(device.publisher.availability, "offline", retain=True)
-        summary["mqtt"] = self.conn.close(last=(self.availability, "offline"))
-        if self.quiet is not None:
-            self.quiet.close(drain_s=0)
+                self.out.publish(device.publisher.availability, "offline", retain=True)
+        if self.quiet is not None:  # the results' connection is the one whose counts matter
+            summary["mqtt"] = self.quiet.close()
+            self.conn.close(last=(self.availability, "offline"))
+        else:
+            summary["mqtt"] = self.conn.close(last=(self.availability, "offline"))
         return summary
