@@ -309,6 +309,10 @@ class Gateway:
         self.forgotten = 0
         self.rejected: Counter = Counter()
         self._announce = threading.Event()
+        self.observers: list = []
+        """Objects told, on the classifying thread, ``results(device, chunk, results, streamer)``
+        after each message and ``offline(device)`` when a device is forgotten (the web page's hook:
+        they must return at once)."""
         self._next_announce = 0.0
         self._announcing: list[tuple[str, Device]] = []
         self._withdrawing: list[tuple[str, Device]] = []
@@ -367,8 +371,11 @@ class Gateway:
             self._start(name, device)
         chunk = decode_batch(payload)
         device.streamer.note_skipped(chunk.skipped)
-        for result in device.streamer.feed(chunk.t, chunk.x, arrived):
+        results = device.streamer.feed(chunk.t, chunk.x, arrived)
+        for result in results:
             device.publisher.publish(result)
+        for observer in self.observers:
+            observer.results(name, chunk, results, device.streamer)
         if self.quiet is not None and device.lane == "main" and device.streamer.windows \
                 and self.inbox.promote(device):
             self.quiet.client.subscribe(self._topic(name), qos=1)
@@ -383,6 +390,8 @@ class Gateway:
                 self._withdrawing.append((name, device))
             self.forgotten += 1
             _log("forgotten", device=name, **self._counts(device))
+            for observer in self.observers:
+                observer.offline(name)
 
     def _pace_retained(self, now: float) -> None:
         """Announce every device again (at most every ANNOUNCE_INTERVAL_S) and clear the retained
