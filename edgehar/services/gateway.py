@@ -321,7 +321,8 @@ class Gateway:
         conn.subscribe(self.nodes, self._received)
         self.quiet = quiet
         """A second connection on which each well-behaved device (one window, nothing dropped) gets
-        a subscription of its own, and on which the results go out: a flood on the main connection's
+        a subscription of its own (QoS 0: on NATS a QoS 1 subscription is a JetStream consumer,
+        slow to make by the thousand), and on which the results go out: a flood on the main connection's
         wildcard subscription, which the broker queues and drops from as it likes, never delays or
         drops their messages, nor the broker's acknowledgements of the results."""
         self.out = quiet or conn
@@ -345,7 +346,7 @@ class Gateway:
 
     def _quiet_connected(self) -> None:  # paho's thread: subscribe again after a reconnection
         for name in self.inbox.quiet_lost():
-            self.quiet.client.subscribe(self._topic(name), qos=1)
+            self.quiet.client.subscribe(self._topic(name), qos=0)
 
     def _connected(self) -> None:  # paho's thread: the classifying thread re-announces the devices
         self.conn.publish(self.availability, "online", retain=True)
@@ -378,7 +379,7 @@ class Gateway:
             observer.results(name, chunk, results, device.streamer)
         if self.quiet is not None and device.lane == "main" and device.streamer.windows \
                 and self.inbox.promote(device):
-            self.quiet.client.subscribe(self._topic(name), qos=1)
+            self.quiet.client.subscribe(self._topic(name), qos=0)
 
     def forget_idle(self, now: float) -> None:
         """Forget devices silent for ``idle_s``; their retained messages are cleared (or they are
