@@ -77,7 +77,7 @@ class Mosquitto:
 class Recorder:
     """A persistent-session subscriber (QoS 1) that survives broker restarts."""
 
-    def __init__(self, broker: Mosquitto, topic: str = "#", username=None, password=None):
+    def __init__(self, broker: Mosquitto, topic: str | list[str] = "#", username=None, password=None):
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"recorder-{broker.port}",
@@ -86,7 +86,8 @@ class Recorder:
         if username:
             self.client.username_pw_set(username, password)
         subscribed = threading.Event()
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        topics = [topic] if isinstance(topic, str) else topic
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
         self.client.on_subscribe = lambda *args: subscribed.set()
         self.client.on_message = self._message
         self.client.connect("127.0.0.1", broker.port)

@@ -1,4 +1,5 @@
-"""`edgehar serve` against a real Mosquitto broker: nodes' samples in, the same labels as `stream` out."""
+"""`edgehar serve` against a real Mosquitto broker (the route of docs/fleet.md): nodes' samples in,
+the same labels as `stream` out."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def test_the_gateway_labels_each_node_as_stream_does_and_garbage_never_becomes_a
     t, x = demo
     raw, values = counts_to_binary(t, x)
     gateway = subprocess.Popen([sys.executable, "-m", "edgehar", "serve", "--mqtt", f"{broker.url}/edgehar",
-                                "--idle", "3"], stderr=subprocess.PIPE, text=True)
+                                "--idle", "3", "--keep-retained"], stderr=subprocess.PIPE, text=True)
     try:
         while "serving" not in (line := gateway.stderr.readline()):
             assert line, "the gateway exited before serving"

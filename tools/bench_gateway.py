@@ -1,8 +1,8 @@
 """Load benchmark of `edgehar serve`: N simulated sensor nodes at 50 Hz on loopback, and what
 `stream --publish` costs.
 
-    python tools/bench_gateway.py [--devices 500,750,1000@-10] [--nice 0] [--seconds 60] [--batch 25]
-                                  [--out models/gateway-bench.json]
+    python tools/bench_gateway.py [--devices 500,750,1000@-10] [--cluster 500:1,500:2] [--nice 0]
+                                  [--seconds 60] [--batch 25] [--out models/gateway-bench.json]
 
 For each N: a fresh Mosquitto on 127.0.0.1; the gateway (`edgehar serve`, default model, int8)
 pinned to CPU 0; the broker, the node simulator and a listener pinned to CPU 1, each its own
@@ -18,7 +18,13 @@ runs every benchmark process at that priority (default ``--nice``), each in its 
 kernel's autogroup share): on a shared machine a negative value keeps other users' jobs from
 deciding what one core appears to sustain.
 
-Then `stream --publish`: the demo streamed with and without a publisher (same process, broker on
+Scale-out (``--cluster N:G``): the same load on a 3-node NATS cluster on loopback (MQTT and
+JetStream on each node, the devices split into G partitions by the broker's subject mapping),
+served by G `edgehar serve --partition K/G` processes, gateway K connected to node K mod 3 and
+pinned to core K mod 2; the simulator and listener use node 2. CPU: all gateways' together,
+and each one's.
+
+First `stream --publish`: the demo streamed with and without a publisher (same process, broker on
 loopback), the time per window publishing adds, and whether the results differ.
 """
 
@@ -37,6 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from nats_cluster import NatsCluster, free_port
 
 from edgehar.atomic import write_json
 from edgehar.bundle import Bundle
@@ -46,12 +53,6 @@ from edgehar.services.gateway import pack_binary
 ROOT, RATE_HZ, WINDOW, HOP = "bench", 50, 128, 64
 ACC_SCALE, GYRO_SCALE = 1 / 4096, 1 / 1000
 GATEWAY_CPU, OTHERS_CPU = 0, 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 NICE = 0
@@ -70,10 +71,10 @@ def pinned(cpu: int):
     return setup
 
 
-def start_broker(folder: Path) -> tuple[subprocess.Popen, int]:
+def start_broker(folder: Path, queue: int = 100_000) -> tuple[subprocess.Popen, int]:
     port = free_port()
     config = folder / "mosquitto.conf"
-    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 100000",
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", f"max_queued_messages {queue}",
              "set_tcp_nodelay true"] + (["user root"] if os.geteuid() == 0 else [])
     config.write_text("\n".join(lines) + "\n")
     broker = subprocess.Popen(["mosquitto", "-c", str(config)], preexec_fn=pinned(OTHERS_CPU),
@@ -153,17 +154,58 @@ def proc_stat(pid: int) -> tuple[float, float]:
     return cpu, rss
 
 
-def run_load(devices: int, seconds: float, batch: int, folder: Path) -> dict:
-    broker, port = start_broker(folder)
-    gateway = subprocess.Popen([sys.executable, "-m", "edgehar", "serve", "--mqtt",
-                                f"mqtt://127.0.0.1:{port}/{ROOT}", "--idle", "600"],
-                               preexec_fn=pinned(GATEWAY_CPU), stderr=subprocess.PIPE, text=True)
+def start_gateways(ports: list[int], partitioned: bool, folder: Path, *options: str
+                   ) -> list[subprocess.Popen]:
+    """One `edgehar serve` per port (gateway k on ``ports[k]``, with ``--partition k/N`` when
+    ``partitioned``), each pinned to a core in turn, once they serve. Each one's stderr goes to
+    ``folder/gateway<k>.log`` (a pipe nobody reads would fill and stop it)."""
+    processes = []
+    for k, port in enumerate(ports):
+        partition = ["--partition", f"{k}/{len(ports)}"] if partitioned else []
+        with (folder / f"gateway{k}.log").open("w") as log:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "edgehar", "serve", "--mqtt", f"mqtt://127.0.0.1:{port}/{ROOT}",
+                 "--idle", "600", *partition, *options], preexec_fn=pinned((GATEWAY_CPU + k) % 2),
+                stderr=log))
+    for k, gateway in enumerate(processes):
+        while '"serving"' not in (log := (folder / f"gateway{k}.log").read_text()):
+            if gateway.poll() is not None:
+                raise SystemExit(f"a gateway did not start: {log[-2000:]}")
+            time.sleep(0.1)
+    return processes
+
+
+def stop_gateways(processes: list[subprocess.Popen], folder: Path) -> list[dict]:
+    """SIGTERM each gateway; their final summaries."""
+    for gateway in processes:
+        gateway.terminate()
+    for gateway in processes:
+        gateway.wait(60)
+    return [json.loads((folder / f"gateway{k}.log").read_text().strip().splitlines()[-1])
+            for k in range(len(processes))]
+
+
+def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: int = 0,
+             options: tuple[str, ...] = ()) -> dict:
+    """N devices against one gateway on Mosquitto (``gateways`` 0), or against ``gateways``
+    partitioned gateways on a 3-node NATS cluster (the simulator and listener on its third node)."""
+    folder.mkdir(exist_ok=True)
+    if gateways:
+        cluster = NatsCluster(folder, nodes=3, root=ROOT, partitions=gateways, preexec_fn=pinned(OTHERS_CPU))
+        port, ports = cluster.mqtt_ports[2], [cluster.mqtt_ports[k % 3] for k in range(gateways)]
+        stop_broker = cluster.stop
+    else:
+        broker, port = start_broker(folder)
+        ports = [port]
+
+        def stop_broker():
+            broker.terminate()
+            broker.wait(10)
+    processes = []
     try:
-        while "serving" not in (line := gateway.stderr.readline()):
-            if not line:
-                raise SystemExit("the gateway did not start")
+        processes = start_gateways(ports, bool(gateways), folder, *options)
         time.sleep(1.0)
-        _, rss0 = proc_stat(gateway.pid)
+        rss0 = sum(proc_stat(g.pid)[1] for g in processes)
         ready, stop = mp.Event(), mp.Event()
         listener = mp.Process(target=listen, args=(port, ready, stop, str(folder / "arrivals.npy")))
         listener.start()
@@ -175,46 +217,50 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path) -> dict:
                                                       str(folder / "published.npz")))
         simulator.start()
         time.sleep(max(0.0, start_at - time.perf_counter()))
-        cpu0, _ = proc_stat(gateway.pid)
+        cpu0 = [proc_stat(g.pid)[0] for g in processes]
         simulator.join()
-        cpu1, rss1 = proc_stat(gateway.pid)
+        stats = [proc_stat(g.pid) for g in processes]
         wall = time.perf_counter() - start_at
         time.sleep(3.0)  # the tail: anything later than this counts as lost
         stop.set()
         listener.join()
         load1 = os.getloadavg()
     finally:
-        gateway.terminate()
-        _, err = gateway.communicate(timeout=60)
-        broker.terminate()
-        broker.wait(10)
-    summary = json.loads(err.strip().splitlines()[-1])
+        summaries = stop_gateways(processes, folder)
+        stop_broker()
+    served = {name: counts for s in summaries for name, counts in s["devices"].items()}
     sim = np.load(folder / "published.npz")
     published = sim["published"]
     arrivals = np.load(folder / "arrivals.npy")
     sent = batches * batch
-    classified = np.array([summary["devices"].get(f"node{d:05d}", {}).get("samples", 0)
-                           for d in range(devices)])
+    classified = np.array([served.get(f"node{d:05d}", {}).get("samples", 0) for d in range(devices)])
     expected_windows = devices * ((sent - WINDOW) // HOP + 1)
     dev, end = arrivals[:, 0].astype(int), arrivals[:, 1].astype(int)
     latency_ms = (arrivals[:, 2] - published[dev, (end - 1) // batch]) * 1e3
     windows = len(np.unique(dev * 10**9 + end))
     p99 = float(np.percentile(latency_ms, 99)) if len(latency_ms) else float("inf")
+    rss1 = sum(rss for _, rss in stats)
     return {
-        "devices": devices, "seconds": round(wall, 1), "batch_samples": batch,
+        "devices": devices, "broker": "nats cluster, 3 nodes" if gateways else "mosquitto",
+        "serve_options": " ".join(options),
+        "gateways": max(gateways, 1), "seconds": round(wall, 1), "batch_samples": batch,
         "messages_per_s": round(devices * RATE_HZ / batch),
         "samples_sent": int(devices * sent), "samples_classified": int(classified.sum()),
         "lost_samples": int(devices * sent - classified.sum()),
         "windows_expected": int(expected_windows), "windows_received": int(windows),
         "nice": NICE,
-        "latency_ms_p50": round(float(np.percentile(latency_ms, 50)), 2), "latency_ms_p99": round(p99, 2),
-        "latency_ms_max": round(float(latency_ms.max()), 2),
-        "gateway_latency_ms_p99": round(float(np.percentile(arrivals[:, 3], 99)), 2),
+        "latency_ms_p50": round(float(np.percentile(latency_ms, 50)), 2) if len(latency_ms) else None,
+        "latency_ms_p99": round(p99, 2),
+        "latency_ms_max": round(float(latency_ms.max()), 2) if len(latency_ms) else None,
+        "gateway_latency_ms_p99": round(float(np.percentile(arrivals[:, 3], 99)), 2)
+        if len(arrivals) else None,
         "simulator_behind_ms_max": round(float(sim["behind"]) * 1e3, 2),
-        "gateway_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1),
+        "gateway_cpu_percent": round(100 * (sum(cpu for cpu, _ in stats) - sum(cpu0)) / wall, 1),
+        "gateway_cpu_percent_each": [round(100 * (cpu - c0) / wall, 1)
+                                     for (cpu, _), c0 in zip(stats, cpu0, strict=True)],
         "gateway_rss_mb": {"idle": round(rss0, 1), "loaded": round(rss1, 1)},
         "rss_kb_per_device": round((rss1 - rss0) * 1024 / devices, 1),
-        "publish_dropped": summary["mqtt"]["dropped"],
+        "publish_dropped": sum(s["mqtt"]["dropped"] for s in summaries),
         "load_average_before_after": [round(load0[0], 2), round(load1[0], 2)],
         "passed": bool(devices * sent == classified.sum() and windows == expected_windows and p99 <= 100),
     }
@@ -290,6 +336,10 @@ def stream_overhead(folder: Path, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", default="500,750,1000", help="N or N@NICE, comma-separated")
+    parser.add_argument("--cluster", default="", help="N:G, comma-separated: N devices, G partitioned "
+                        "gateways on a 3-node NATS cluster (scale-out), e.g. 500:1,500:2")
+    parser.add_argument("--serve-options", default="", help="more options of every `edgehar serve`, e.g. "
+                        "--no-quiet-connection")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=5)
@@ -297,24 +347,32 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("models/gateway-bench.json"))
     args = parser.parse_args()
     global NICE
-    runs = []
+    runs, options = [], tuple(args.serve_options.split())
     with tempfile.TemporaryDirectory() as tmp:
         NICE = args.nice
         overhead = measure_stream_overhead(Path(tmp), args.repeats)
         print(json.dumps(overhead), flush=True)
-        for spec in args.devices.split(","):
+        for spec in filter(None, args.devices.split(",")):
             n, _, nice = spec.partition("@")
             NICE = int(nice or args.nice)
-            runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp)))
+            runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp), options=options))
             print(json.dumps(runs[-1]), flush=True)
-    passed = [r["devices"] for r in runs if r["passed"]]
+        NICE = args.nice
+        for spec in filter(None, args.cluster.split(",")):
+            n, _, gateways = spec.partition(":")
+            runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp) / spec.replace(":", "x"),
+                                 gateways=int(gateways), options=options))
+            print(json.dumps(runs[-1]), flush=True)
+    passed = [r["devices"] for r in runs if r["passed"] and r["broker"] == "mosquitto"]
     write_json(args.out, {
         "conditions": {"machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other users",
                        "python": platform.python_version(), "model": Bundle.default().name, "variant": "int8",
                        "gateway_cpu": GATEWAY_CPU, "broker_simulator_listener_cpu": OTHERS_CPU,
                        "node_format": "compact binary", "node_qos": 0, "rate_hz": RATE_HZ,
                        "seconds_per_run": args.seconds,
-                       "broker": "mosquitto with set_tcp_nodelay true"},
+                       "load_average_at_end": round(os.getloadavg()[0], 2),
+                       "broker": "mosquitto with set_tcp_nodelay true, or a 3-node nats-server cluster "
+                       "(MQTT + JetStream, partition mapping) for the scale-out runs"},
         "max_devices_passed": max(passed) if passed else 0, "runs": runs,
         "stream_publish": {"nice": args.nice, **overhead}})
 

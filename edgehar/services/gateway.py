@@ -21,16 +21,15 @@ under ``<root>/<device>/`` as :mod:`edgehar.services.mqtt` describes. A device s
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
-import queue
 import re
 import struct
 import sys
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,73 +73,303 @@ def decode_batch(payload: bytes) -> Chunk:
     return Chunk((float(t0_us) + records["dt_us"]) / 1e6, records["raw"] * scales)
 
 
-@dataclass
+@dataclass(frozen=True)
+class Limits:
+    """What one device may cost the gateway; beyond, its own messages are dropped and counted."""
+
+    max_devices: int = 8_000
+    """Devices known at once; a new one beyond is refused until others are forgotten."""
+    max_message: int = 65_536
+    """Bytes of one message (a 255-sample binary batch is 4,100; 255 text lines about 25,000)."""
+    rate_hz: float = 200.0
+    """Samples a second one device may send on average (4x the 50 Hz a node needs) ..."""
+    burst: int = 15_000
+    """... and at once (a node sending what it held through a 5-minute outage)."""
+    queue_bytes: int = 64 * 2**20
+    """Bytes of all devices' waiting messages together."""
+
+
+def batch_samples(payload: bytes) -> int:
+    """How many samples a message carries, told without parsing it (text: its lines)."""
+    if payload[:2] == MAGIC and len(payload) >= HEADER.size:
+        return payload[3]
+    return payload.count(b"\n") + 1
+
+
+@dataclass(eq=False)
 class Device:
-    streamer: Streamer
-    publisher: ResultPublisher
+    """One node. Its queue and drop counts belong to :class:`Inbox` (under its lock), its stream
+    to the classifying thread (created at its first message)."""
+
+    tokens: float
     last_seen: float
+    queue: deque = field(default_factory=deque)
+    """(payload, arrival time, samples) waiting to be classified."""
+    queued_bytes: int = 0
+    served: bool = False
+    """Whether a message of it was handed to the classifying thread."""
+    lane: str = "main"
+    """Which connection its messages are taken from: "main" (the wildcard subscription), "moving"
+    (still main, while the quiet one catches up), "quiet" (its own subscription on the quiet
+    connection), "demoted" (main for good: it sent more than its share)."""
+    last_hash: int = 0
+    quiet_hash: int = 0
+    """hash() of its last message on the main and on the quiet connection: once they are equal
+    (both delivered its latest message) the quiet connection takes over."""
+    dropped: Counter = field(default_factory=Counter)
+    streamer: Streamer | None = None
+    publisher: ResultPublisher | None = None
+
+
+class Inbox:
+    """Per-device bounded queues between paho's network thread (:meth:`put`) and the classifying
+    thread (:meth:`get`: one message of each waiting device in turn; devices not yet served wait in a
+    lane of their own, served as often as the known ones, so new ids cannot crowd out known devices).
+
+    A device that sends more than its share loses its own messages, counted in its ``dropped``
+    (``too_large``: messages over ``max_message`` bytes, refused before parsing; ``rate_limited``,
+    ``memory_budget``: samples); another device's never wait behind them. While all queues together
+    hold more than ``queue_bytes``, the device holding most loses its oldest."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.devices: dict[str, Device] = {}
+        self.refused = 0
+        """Messages of new devices refused at ``max_devices``."""
+        self.lock = threading.Condition()
+        self._ready: deque[str] = deque()
+        """Devices already served with messages waiting, in the order they are served."""
+        self._new: deque[str] = deque()
+        """Devices never served yet with messages waiting."""
+        self._new_turn = False
+        self._bytes = 0
+        self.demoted: list[str] = []
+        """Devices taken off the quiet connection, to unsubscribe there."""
+
+    def put(self, name: str, payload: bytes, arrived: float, quiet: bool = False) -> None:
+        """Queue a message that came on the main connection or (``quiet``) on the quiet one."""
+        with self.lock:
+            device = self.devices.get(name)
+            if quiet:
+                if device is not None:
+                    self._from_quiet(name, device, payload, arrived)
+                return
+            if device is None:
+                if len(self.devices) >= self.limits.max_devices:
+                    self.refused += 1
+                    return
+                device = self.devices[name] = Device(tokens=self.limits.burst, last_seen=arrived)
+            elif device.lane == "quiet":
+                return
+            device.last_hash = hash(payload)
+            self._queue(name, device, payload, arrived)
+            if device.lane == "moving" and device.last_hash == device.quiet_hash:
+                device.lane = "quiet"  # the quiet connection had it too: its next message is new
+
+    def _from_quiet(self, name: str, device: Device, payload: bytes, arrived: float) -> None:
+        if device.lane == "quiet":
+            self._queue(name, device, payload, arrived)
+        elif device.lane == "moving":
+            device.quiet_hash = hash(payload)
+            if device.quiet_hash == device.last_hash:  # the main connection had it already
+                device.lane = "quiet"
+
+    def _queue(self, name: str, device: Device, payload: bytes, arrived: float) -> None:
+        limits = self.limits
+        device.tokens = min(limits.burst, device.tokens + (arrived - device.last_seen) * limits.rate_hz)
+        device.last_seen = arrived
+        if len(payload) > limits.max_message:
+            device.dropped["too_large"] += 1
+            return
+        n = batch_samples(payload)
+        if n > device.tokens:
+            device.dropped["rate_limited"] += n
+            self._demote(name, device)
+            return
+        device.tokens -= n
+        if not device.queue:
+            (self._ready if device.served else self._new).append(name)
+        device.queue.append((payload, arrived, n))
+        device.queued_bytes += len(payload)
+        self._bytes += len(payload)
+        while self._bytes > limits.queue_bytes:
+            self._evict()
+        self.lock.notify()
+
+    def _evict(self) -> None:
+        name = max((*self._ready, *self._new), key=lambda n: self.devices[n].queued_bytes)
+        device = self.devices[name]
+        payload, _, n = device.queue.popleft()
+        device.dropped["memory_budget"] += n
+        self._demote(name, device)
+        device.queued_bytes -= len(payload)
+        self._bytes -= len(payload)
+        if not device.queue:
+            (self._ready if device.served else self._new).remove(name)
+
+    def _demote(self, name: str, device: Device) -> None:
+        if device.lane in ("moving", "quiet"):
+            self.demoted.append(name)
+        device.lane = "demoted"
+
+    def promote(self, device: Device) -> bool:
+        """Start moving a well-behaved device to the quiet connection; False if it may not."""
+        with self.lock:
+            if device.lane != "main" or device.dropped:
+                return False
+            device.lane = "moving"
+            return True
+
+    def quiet_lost(self) -> list[str]:
+        """The quiet connection went away: its devices are taken from the main one until it is back
+        and has caught up again; returns them (to subscribe again)."""
+        with self.lock:
+            moved = [name for name, d in self.devices.items() if d.lane in ("moving", "quiet")]
+            for name in moved:
+                self.devices[name].lane = "moving"
+                self.devices[name].quiet_hash = 0
+            return moved
+
+    def take_demoted(self) -> list[str]:
+        with self.lock:
+            demoted, self.demoted = self.demoted, []
+            return demoted
+
+    def get(self, timeout: float) -> tuple[str, Device, bytes, float] | None:
+        """The next device's oldest message, waiting up to ``timeout`` s for one."""
+        with self.lock:
+            if not (self._ready or self._new):
+                self.lock.wait(timeout)
+            if not (self._ready or self._new):
+                return None
+            self._new_turn = not self._new_turn
+            lane = self._new if self._new and (self._new_turn or not self._ready) else self._ready
+            name = lane.popleft()
+            device = self.devices[name]
+            device.served = True
+            payload, arrived, _ = device.queue.popleft()
+            device.queued_bytes -= len(payload)
+            self._bytes -= len(payload)
+            if device.queue:
+                self._ready.append(name)
+            return name, device, payload, arrived
+
+    def idle(self, before: float) -> list[tuple[str, Device]]:
+        """Remove and return the devices silent since ``before`` that have nothing waiting."""
+        with self.lock:
+            gone = [(n, d) for n, d in self.devices.items() if d.last_seen < before and not d.queue]
+            for name, _ in gone:
+                del self.devices[name]
+        return gone
+
+    def dropped(self, device: Device) -> dict:
+        with self.lock:
+            return dict(sorted(device.dropped.items()))
 
 
 def _log(event: str, **fields) -> None:
-    print(json.dumps({"event": event, **fields}), file=sys.stderr, flush=True)
+    sys.stderr.write(json.dumps({"event": event, **fields}) + "\n")  # one write: SIGTERM cannot tear it
+    sys.stderr.flush()
+
+
+def availability_topic(root: str, partition: tuple[int, int] | None) -> str:
+    """The gateway's own retained online/offline (one per partition): its devices' sensors need it."""
+    name = "_gateway" if partition is None else f"_gateway_{partition[0]}"
+    return f"{root}/{name}/availability"
+
+
+ANNOUNCE_INTERVAL_S = 30.0
+"""Devices are announced again (Home Assistant restarted, reconnection) at most this often."""
+CAP_LOG_INTERVAL_S = 60.0
 
 
 class Gateway:
-    """Subscribes to ``<root>/+/imu`` on ``conn`` and classifies each device's stream."""
+    """Subscribes to ``<root>/+/imu`` on ``conn`` (``<root>/+/imu/K`` for ``partition`` (K, N),
+    where the broker maps each device to one of N partitions) and classifies each device's stream.
+
+    A device silent for ``idle_s`` is forgotten: its retained messages (Home Assistant discovery,
+    availability, state) are cleared, or with ``keep_retained`` it is only marked offline."""
 
     def __init__(self, conn: Connection, bundle: Bundle, root: str, *, variant: str = "int8",
                  hop: int | None = None, smooth: str = "none", max_gap_s: float = 0.1, idle_s: float = 60.0,
-                 discovery_prefix: str = "homeassistant"):
+                 discovery_prefix: str = "homeassistant", limits: Limits = Limits(),
+                 keep_retained: bool = False, partition: tuple[int, int] | None = None,
+                 quiet: Connection | None = None):
         self.conn, self.bundle, self.root = conn, bundle, root
         self.classifier = TFLiteClassifier.of_bundle(bundle, variant)
         self.hop = bundle.hop if hop is None else hop
         self.smooth, self.max_gap_s, self.idle_s = smooth, max_gap_s, idle_s
-        make_smoother(smooth, bundle)  # a bad spec fails now, not at the first device
         self.limits = SampleLimits.of_bundle(bundle)
-        self.discovery_prefix = discovery_prefix
-        self.availability = f"{root}/_gateway/availability"
-        self.devices: dict[str, Device] = {}
+        self._streamer()  # a bad hop, gap or smoothing fails now, not at the first device
+        self.discovery_prefix, self.keep_retained = discovery_prefix, keep_retained
+        self.availability = availability_topic(root, partition)
+        self._suffix = "" if partition is None else f"/{partition[0]}"
+        self.nodes = f"{root}/+/imu{self._suffix}"
+        self.inbox = Inbox(limits)
         self.forgotten = 0
         self.rejected: Counter = Counter()
-        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
-        """(topic, payload, arrival time) from paho's network thread to the classifying one."""
         self._announce = threading.Event()
         self.observers: list = []
         """Objects told, on the classifying thread, ``results(device, chunk, results, streamer)``
         after each message and ``offline(device)`` when a device is forgotten (the web page's hook:
         they must return at once)."""
+        self._next_announce = 0.0
+        self._announcing: list[tuple[str, Device]] = []
+        self._withdrawing: list[tuple[str, Device]] = []
+        self._refused_logged, self._next_cap_log = 0, 0.0
         conn.on_connect.append(self._connected)
-        conn.subscribe(f"{root}/+/imu", lambda client, userdata, msg: self.inbox.put(
-            (msg.topic, msg.payload, time.perf_counter())))
+        conn.subscribe(self.nodes, self._received)
+        self.quiet = quiet
+        """A second connection on which each well-behaved device (one window, nothing dropped) gets
+        a subscription of its own (QoS 0: on NATS a QoS 1 subscription is a JetStream consumer,
+        slow to make by the thousand), and on which the results go out: a flood on the main connection's
+        wildcard subscription, which the broker queues and drops from as it likes, never delays or
+        drops their messages, nor the broker's acknowledgements of the results."""
+        self.out = quiet or conn
+        if quiet is not None:
+            quiet.client.on_message = functools.partial(self._received, quiet=True)
+            quiet.client.on_disconnect = lambda *args: self.inbox.quiet_lost()
+            quiet.on_connect.append(self._quiet_connected)
         if discovery_prefix:
             conn.subscribe(f"{discovery_prefix}/status",
                            lambda client, userdata, msg: msg.payload == b"online" and self._announce.set())
+
+    def _received(self, client, userdata, msg, quiet: bool = False) -> None:  # paho's threads: no parsing
+        name = msg.topic[len(self.root) + 1:].split("/", 1)[0]
+        if DEVICE_ID.fullmatch(name):
+            self.inbox.put(name, msg.payload, time.perf_counter(), quiet)
+        else:
+            self.rejected["bad_device_id"] += 1
+
+    def _topic(self, name: str) -> str:
+        return f"{self.root}/{name}/imu{self._suffix}"
+
+    def _quiet_connected(self) -> None:  # paho's thread: subscribe again after a reconnection
+        for name in self.inbox.quiet_lost():
+            self.quiet.client.subscribe(self._topic(name), qos=0)
 
     def _connected(self) -> None:  # paho's thread: the classifying thread re-announces the devices
         self.conn.publish(self.availability, "online", retain=True)
         self._announce.set()
 
-    def _device(self, name: str, now: float) -> Device:
-        streamer = Streamer(self.classifier, self.bundle.pipeline, self.bundle.classes,
-                            window=self.bundle.window, hop=self.hop,
-                            smoother=make_smoother(self.smooth, self.bundle),
-                            max_gap_s=self.max_gap_s, limits=self.limits)
-        publisher = ResultPublisher(self.conn, f"{self.root}/{name}", self.bundle.classes, self.bundle.name,
-                                    discovery_prefix=self.discovery_prefix, availability=(self.availability,))
-        publisher.announce()
-        _log("device", device=name)
-        return Device(streamer, publisher, now)
+    def _streamer(self) -> Streamer:
+        return Streamer(self.classifier, self.bundle.pipeline, self.bundle.classes,
+                        window=self.bundle.window, hop=self.hop,
+                        smoother=make_smoother(self.smooth, self.bundle),
+                        max_gap_s=self.max_gap_s, limits=self.limits)
 
-    def handle(self, topic: str, payload: bytes, arrived: float) -> None:
+    def _start(self, name: str, device: Device) -> None:
+        device.streamer = self._streamer()
+        device.publisher = ResultPublisher(self.out, f"{self.root}/{name}", self.bundle.classes,
+                                           self.bundle.name, discovery_prefix=self.discovery_prefix,
+                                           availability=(self.availability,))
+        self._announcing.append((name, device))  # paced: thousands of new ids must not delay results
+        _log("device", device=name)
+
+    def handle(self, name: str, device: Device, payload: bytes, arrived: float) -> None:
         """Feed one node message through its device's streamer and publish the results."""
-        name = topic[len(self.root) + 1:-len("/imu")]
-        if not DEVICE_ID.fullmatch(name):
-            self.rejected["bad_device_id"] += 1
-            return
-        device = self.devices.get(name)
-        if device is None:
-            device = self.devices[name] = self._device(name, arrived)
-        device.last_seen = arrived
+        if device.streamer is None:
+            self._start(name, device)
         chunk = decode_batch(payload)
         device.streamer.note_skipped(chunk.skipped)
         results = device.streamer.feed(chunk.t, chunk.x, arrived)
@@ -148,23 +377,61 @@ class Gateway:
             device.publisher.publish(result)
         for observer in self.observers:
             observer.results(name, chunk, results, device.streamer)
+        if self.quiet is not None and device.lane == "main" and device.streamer.windows \
+                and self.inbox.promote(device):
+            self.quiet.client.subscribe(self._topic(name), qos=0)
 
     def forget_idle(self, now: float) -> None:
-        """Mark devices silent for ``idle_s`` offline and drop their state."""
-        for name in [n for n, d in self.devices.items() if now - d.last_seen > self.idle_s]:
-            device = self.devices.pop(name)
-            self.conn.publish(device.publisher.availability, "offline", retain=True)
+        """Forget devices silent for ``idle_s``; their retained messages are cleared (or they are
+        marked offline) by :meth:`_pace_retained`."""
+        for name, device in self.inbox.idle(now - self.idle_s):
+            if device.lane in ("moving", "quiet"):
+                self.quiet.client.unsubscribe(self._topic(name))
+            if device.publisher is not None:
+                self._withdrawing.append((name, device))
             self.forgotten += 1
             _log("forgotten", device=name, **self._counts(device))
             for observer in self.observers:
                 observer.offline(name)
 
-    @staticmethod
-    def _counts(device: Device) -> dict:
-        s = device.streamer
-        return {"samples": s.samples, "windows": s.windows, "gaps": s.gaps, "resyncs": s.resyncs,
-                "skipped": dict(sorted(s.skipped.items())), "labels": dict(s.labels),
-                "dropped_windows": device.publisher.dropped}
+    def _pace_retained(self, now: float) -> None:
+        """Announce every device again (at most every ANNOUNCE_INTERVAL_S) and clear the retained
+        messages of forgotten ones, a few at a time: they never fill the connection's queue, which
+        the devices' results need."""
+        if self._announce.is_set() and now >= self._next_announce:
+            self._announce.clear()
+            self._next_announce = now + ANNOUNCE_INTERVAL_S
+            with self.inbox.lock:
+                self._announcing = list(self.inbox.devices.items())
+        while (self._announcing or self._withdrawing) and self.out.pending < self.out.buffer // 4:
+            if self._withdrawing:
+                self._withdraw(*self._withdrawing.pop())
+            else:
+                name, device = self._announcing.pop()
+                if device.publisher is not None and self.inbox.devices.get(name) is device:
+                    device.publisher.announce()
+
+    def _withdraw(self, name: str, device: Device) -> None:
+        if name in self.inbox.devices:  # back already, and announced anew
+            return
+        if self.keep_retained:
+            self.out.publish(device.publisher.availability, "offline", retain=True)
+        else:
+            device.publisher.withdraw()
+
+    def _log_cap(self, now: float) -> None:
+        if self.inbox.refused > self._refused_logged and now >= self._next_cap_log:
+            _log("device_cap", max_devices=self.inbox.limits.max_devices, refused_messages=self.inbox.refused,
+                 detail="new devices are refused until known ones are forgotten (--idle)")
+            self._refused_logged, self._next_cap_log = self.inbox.refused, now + CAP_LOG_INTERVAL_S
+
+    def _counts(self, device: Device) -> dict:
+        counts = {"dropped": self.inbox.dropped(device), "lane": device.lane}
+        if (s := device.streamer) is not None:
+            counts.update({"samples": s.samples, "windows": s.windows, "gaps": s.gaps, "resyncs": s.resyncs,
+                           "skipped": dict(sorted(s.skipped.items())), "labels": dict(s.labels),
+                           "dropped_windows": device.publisher.dropped})
+        return counts
 
     def serve(self) -> str:
         """Classify until Ctrl-C ('interrupted') or SIGTERM raising :class:`Terminated`
@@ -172,18 +439,21 @@ class Gateway:
         (results queue meanwhile); this thread classifies and publishes."""
         sys.setswitchinterval(0.0005)  # paho's thread gets the GIL within 0.5 ms, not 5: no backlog
         self.conn.open()
-        _log("serving", broker=str(self.conn.url), nodes=f"{self.root}/+/imu")
+        if self.quiet is not None:
+            self.quiet.open()
+        _log("serving", broker=str(self.conn.url), nodes=self.nodes)
         sweep = time.perf_counter() + 1.0
         try:
             while True:
-                if self._announce.is_set():
-                    self._announce.clear()
-                    for device in self.devices.values():
-                        device.publisher.announce()
-                with contextlib.suppress(queue.Empty):
-                    self.handle(*self.inbox.get(timeout=0.2))
+                self._pace_retained(time.perf_counter())
+                if (message := self.inbox.get(timeout=0.2)) is not None:
+                    self.handle(*message)
+                if self.inbox.demoted:
+                    for name in self.inbox.take_demoted():
+                        self.quiet.client.unsubscribe(self._topic(name))
                 if (now := time.perf_counter()) >= sweep:
                     self.forget_idle(now)
+                    self._log_cap(now)
                     sweep = now + 1.0
         except KeyboardInterrupt:
             return "interrupted"
@@ -192,10 +462,20 @@ class Gateway:
 
     def close(self) -> dict:
         """Mark every device and the gateway offline and disconnect; return the per-device counts."""
-        devices = {name: self._counts(device) for name, device in sorted(self.devices.items())}
+        with self.inbox.lock:
+            known = sorted(self.inbox.devices.items())
+        devices = {name: self._counts(device) for name, device in known}
+        rejected = self.rejected + Counter({"device_cap": self.inbox.refused})
         summary = {"model": self.bundle.name, "devices": devices,
-                   "forgotten": self.forgotten, "rejected": dict(self.rejected)}
-        for device in self.devices.values():
-            self.conn.publish(device.publisher.availability, "offline", retain=True)
-        summary["mqtt"] = self.conn.close(last=(self.availability, "offline"))
+                   "forgotten": self.forgotten, "rejected": dict(rejected)}
+        for forgotten in self._withdrawing:
+            self._withdraw(*forgotten)
+        for _, device in known:
+            if device.publisher is not None:
+                self.out.publish(device.publisher.availability, "offline", retain=True)
+        if self.quiet is not None:  # the results' connection is the one whose counts matter
+            summary["mqtt"] = self.quiet.close()
+            self.conn.close(last=(self.availability, "offline"))
+        else:
+            summary["mqtt"] = self.conn.close(last=(self.availability, "offline"))
         return summary

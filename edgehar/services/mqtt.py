@@ -106,13 +106,13 @@ def _paho():
 class Connection:
     """One client session: connect or fail clearly, then queue messages in order, QoS 1.
 
-    ``will_topic`` gets a retained ``offline`` from the broker if this process vanishes.
+    ``will_topic`` (if any) gets a retained ``offline`` from the broker if this process vanishes.
     ``on_connect`` callables run on every (re)connection, from paho's network thread."""
 
-    def __init__(self, url: BrokerURL, will_topic: str, *, ca_file: str | None = None,
+    def __init__(self, url: BrokerURL, will_topic: str | None, *, ca_file: str | None = None,
                  buffer: int = DEFAULT_BUFFER, timeout: float = 10.0):
         mqtt = _paho()
-        self.url, self.timeout = url, timeout
+        self.url, self.timeout, self.buffer = url, timeout, buffer
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
         self.client.max_queued_messages_set(buffer)
         self.client.max_inflight_messages_set(1000)  # awaiting the broker's ack (paho's default: 20)
@@ -127,7 +127,8 @@ class Connection:
                 self.client.tls_set(ca_certs=ca_file)
             except (ssl.SSLError, OSError, ValueError) as err:
                 raise PublishError(f"--mqtt-ca {ca_file}: not a PEM CA certificate ({err})") from None
-        self.client.will_set(will_topic, "offline", qos=1, retain=True)
+        if will_topic:
+            self.client.will_set(will_topic, "offline", qos=1, retain=True)
         self._queued_codes = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
         self.on_connect: list = []
         self.queued = self.acked = self.dropped = self.connects = 0
@@ -267,6 +268,12 @@ class ResultPublisher:
         if self.discovery:
             self.conn.publish(*self.discovery, retain=True)
         self.conn.publish(self.availability, "online", retain=True)
+
+    def withdraw(self) -> None:
+        """Clear the retained discovery config, state and availability: Home Assistant removes the sensor."""
+        config = [self.discovery[0]] if self.discovery else []
+        for topic in [*config, f"{self.topic}/state", self.availability]:
+            self.conn.publish(topic, "", retain=True)
 
     def publish(self, result) -> None:
         """The window's JSON object, then the retained state; never waits on the network."""
