@@ -94,9 +94,12 @@ def stream(
     except OSError as err:
         raise EdgeharError(f"--out {out}: cannot write ({err.strerror or err})") from None
 
+    flush_each = is_live(source) or speed != "max"  # someone waits for each line; else write in blocks
+
     def emit(result):
         sink.write((result.to_json() if jsonl else result.to_text()) + "\n")
-        sink.flush()
+        if flush_each:
+            sink.flush()
         if publish:
             publisher.publish(result)
 
@@ -109,6 +112,11 @@ def stream(
     try:
         summary = run(streamer, chunks, emit, idle_timeout=timeout if is_live(source) else None,
                       queued=queues(source))
+        if summary["end"] != "output_closed":
+            try:
+                sink.flush()
+            except BrokenPipeError:
+                summary["end"] = "output_closed"
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if out:
