@@ -26,7 +26,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -65,7 +65,7 @@ class Result:
     true: str | None = None
 
     def to_json(self) -> str:
-        record = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict's deep copies cost 0.1 ms
+        record = dict(vars(self))  # the fields, in order (asdict's deep copies cost 0.1 ms)
         if self.true is None:
             del record["true"]
         return json.dumps(record)
