@@ -20,7 +20,7 @@ def test_bench_reports_every_figure_against_its_target(tiny_bundle, tmp_path):
     kernel, replay, cli, live = report["kernel"], report["replay"], report["cli_replay"], report["live"]
     assert kernel["ms_per_window"] > 0
     assert replay["samples"] == 14450 and replay["windows"] == 224 and replay["x_kernel"] > 1
-    assert cli["samples"] == [14450, 57800] and cli["windows"] == [224, 902] and cli["ms_per_window"] > 0
+    assert cli["samples"] == [14450, 231200] and cli["windows"] == [224, 3611] and cli["ms_per_window"] > 0
     assert 256 <= live["samples"] <= 300 and live["lost"] == 0 and live["windows"] == 3  # unread: < a hop
     assert 2.9 < live["seconds"] < 10 and 0 < live["cpu_percent_of_one_core"] < 100
     assert 0 < live["latency_ms_p50"] <= live["latency_ms_p99"]

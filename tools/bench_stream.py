@@ -7,13 +7,14 @@
   64-sample chunks, per window and as a multiple of the kernel; kernel and replay are run
   5 times, interleaved, and the fastest of each counts (the least disturbed by other load);
 - replay through the CLI: ``edgehar stream --source csv:FILE --speed max --jsonl`` on the demo
-  and on the demo four times over; the difference of the two runs' CPU times over the
-  difference of their windows excludes start-up (the better of two such pairs);
+  and on the demo 16 times over; the difference of the two runs' CPU times over the
+  difference of their windows excludes start-up (the best of three such pairs);
 - live: ``edgehar stream --source udp:...`` fed one sample per datagram at 50 Hz by a sender
   thread for ``--seconds``: the stream process's CPU time (its threads' run time from
   /proc/PID/task/*/schedstat, after a 3 s warm-up) over wall time, and the latency from a
   window's last sample in to its label out (p50/p99, from the JSONL);
-- peak RSS of this process (the in-memory replay) and of each CLI run.
+- peak RSS of this process (the in-memory replay) and of each CLI run (``ru_maxrss`` of the
+  stream, started by a small launcher so that this process's pages do not count).
 
 Times are CPU times (``time.process_time``, getrusage, schedstat): on a shared machine they
 count what the stream costs, not what waiting for a core costs. Targets (issue 20): replay in
@@ -48,8 +49,8 @@ STREAM = [sys.executable, "-m", "edgehar", "stream"]
 TARGETS = {"replay_x_kernel": 3.0, "cli_replay_x_kernel": 5.0, "live_cpu_percent": 0.2, "peak_rss_mb": 62.0}
 KERNEL_WINDOWS = 500
 REPEATS = 5
-CLI_REPEATS = 2
-CLI_REPEAT = 4
+CLI_REPEATS = 3
+CLI_REPEAT = 16
 """The longer CLI replay is the demo this many times over."""
 WARMUP_S = 3.0
 
@@ -87,24 +88,47 @@ def demo_csv(folder: Path, repeat: int) -> Path:
     return path
 
 
+LAUNCHER = ("import resource, subprocess, sys\n"
+            "code = subprocess.call(sys.argv[2:])\n"
+            "with open(sys.argv[1], 'w') as f:\n"
+            "    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=f)\n"
+            "sys.exit(code)\n")
+"""Runs a command and writes its peak RSS (KiB) to a file: a small launcher, since a child's
+``ru_maxrss`` also counts the pages of the process it was forked from (this one)."""
+
+
+def child_pid(pid: int) -> int:
+    """The process ``pid`` started (the launcher's stream), once it has."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    while not children.read_text().split():
+        time.sleep(0.01)
+    return int(children.read_text().split()[0])
+
+
 def run_cli(args: list[str], feed=None) -> dict:
     """One ``edgehar stream ... --jsonl`` run: its CPU seconds (all of it, and from when ``feed``
     says), peak RSS, results and summary. ``feed(pid)``, if given, drives a live source and
     returns the process's CPU seconds over the wall seconds it measured."""
     with tempfile.TemporaryDirectory() as tmp:
-        out, err = Path(tmp) / "out.jsonl", Path(tmp) / "err.txt"
+        out, err, rss = Path(tmp) / "out.jsonl", Path(tmp) / "err.txt", Path(tmp) / "rss.txt"
         with out.open("w") as stdout, err.open("w") as stderr:
-            proc = subprocess.Popen([*STREAM, *args, "--jsonl"], stdout=stdout, stderr=stderr)
+            proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(rss), *STREAM, *args, "--jsonl"],
+                                    stdout=stdout, stderr=stderr)
         try:
-            measured = feed(proc.pid) if feed else None
-        finally:
+            measured = None
             if feed:
-                proc.send_signal(signal.SIGTERM)
-            _, status, usage = os.wait4(proc.pid, 0)
+                stream = child_pid(proc.pid)
+                try:
+                    measured = feed(stream)
+                finally:
+                    os.kill(stream, signal.SIGTERM)
+        finally:
+            _, status, usage = os.wait4(proc.pid, 0)  # CPU: the launcher's and the stream's
             proc.returncode = os.waitstatus_to_exitcode(status)
         results = [json.loads(line) for line in out.read_text().splitlines()]
         summary = json.loads(err.read_text().strip().splitlines()[-1])
-    return {"cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024,
+        peak_kib = int(rss.read_text())
+    return {"cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": peak_kib / 1024,
             "results": results, "summary": summary, "measured": measured}
 
 

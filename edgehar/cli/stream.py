@@ -105,10 +105,15 @@ def stream(
     except OSError as err:
         raise EdgeharError(f"--out {out}: cannot write ({err.strerror or err})") from None
 
-    def write(line: str) -> None:
+    flush_each = is_live(source) or speed != "max"  # someone waits for each line; else write in blocks
+
+    def write(line: str | None, flush: bool = True) -> None:
+        """Write ``line`` (None: nothing) and flush; a full disk is one error line."""
         try:
-            sink.write(line + "\n")
-            sink.flush()
+            if line is not None:
+                sink.write(line + "\n")
+            if flush:
+                sink.flush()
         except BrokenPipeError:
             raise
         except OSError as err:  # --out on a full disk (or /dev/full)
@@ -116,7 +121,7 @@ def stream(
             raise EdgeharError(f"{where}: cannot write ({err.strerror or err})") from None
 
     def emit(result):
-        write(result.to_json() if jsonl else result.to_text())
+        write(result.to_json() if jsonl else result.to_text(), flush_each)
         if publish:
             publisher.publish(result)
         if http:
@@ -131,6 +136,11 @@ def stream(
             write(Result.TEXT_HEADER)
         summary = run(streamer, chunks, emit, idle_timeout=timeout if is_live(source) else None,
                       queued=queues(source))
+        if summary["end"] != "output_closed":
+            try:
+                write(None)
+            except BrokenPipeError:
+                summary["end"] = "output_closed"
         if http:
             live.end(summary)
     finally:

@@ -140,13 +140,15 @@ class Pipeline:
         return replace(self, mean=tuple(flat.mean(axis=0).tolist()),
                        std=tuple(np.where(std > 1e-8, std, 1.0).tolist()))
 
-    def normalize(self, features: np.ndarray) -> np.ndarray:
-        """Apply the stored normalization (identity when none was fitted)."""
-        features = np.asarray(features, dtype=np.float32)
-        if self.mean is None:
-            return features
-        mean, std = self._normalization
-        return ((features - mean) / std).astype(np.float32, copy=False)
+    def normalize(self, features: np.ndarray, *, in_place: bool = False) -> np.ndarray:
+        """Apply the stored normalization (identity when none was fitted) to a float32 copy of
+        ``features``, or (``in_place``) to ``features`` itself, a float32 array the caller gives up."""
+        features = np.asarray(features, np.float32) if in_place else np.array(features, np.float32)
+        if self.mean is not None:
+            mean, std = self._normalization
+            features -= mean
+            features /= std
+        return features
 
     @cached_property
     def _normalization(self) -> tuple[np.ndarray, np.ndarray]:
@@ -226,7 +228,7 @@ class CausalFilter:
         if done:
             x = np.concatenate([self._pending, x])
         order, block, stacked = len(self.zi), self.BLOCK, self._stacked
-        y = np.empty_like(x)
+        outputs = []
         for start in range(0, len(x), block):
             part = x[start:start + block]
             n = len(part)
@@ -234,10 +236,11 @@ class CausalFilter:
             if n < block:
                 stacked[order + n:] = 0.0
             out = self._matrix @ stacked
-            y[start:start + n] = out[:n]
+            outputs.append(out[:n])
             if n == block:
                 self.state = out[block:]
         self._pending = x[len(x) - len(x) % block:]
+        y = outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
         return y[done:].reshape(shape)
 
 
@@ -282,7 +285,7 @@ class Preprocessor:
             return np.zeros((*raw.shape[:-1], len(self._index)), dtype=np.float32)
         if self._noise is not None:
             raw = self._noise(raw)
-        acc, gyro = raw[..., :3], raw[..., 3:]
+        acc = raw[..., :3]
         body = acc - self._gravity(acc) if self._gravity is not None else np.zeros_like(acc)
-        nine = np.concatenate([body, gyro, acc], axis=-1)
-        return self.pipeline.normalize(nine[..., self._index] if self._select else nine)
+        nine = np.concatenate([body, raw[..., 3:], acc], axis=-1, dtype=np.float32)
+        return self.pipeline.normalize(nine[..., self._index] if self._select else nine, in_place=True)

@@ -26,7 +26,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -71,7 +71,7 @@ class Result:
     true: str | None = None
 
     def to_json(self) -> str:
-        record = {f.name: getattr(self, f.name) for f in fields(self)}  # asdict's deep copies cost 0.1 ms
+        record = dict(vars(self))  # the fields, in order (asdict's deep copies cost 0.1 ms)
         if self.true is None:
             del record["true"]
         return json.dumps(record)
@@ -101,7 +101,7 @@ class Resampler:
             return False
         if len(t) == 1:
             return abs(t[0] - (self.t0 + self.k / self.rate_hz)) <= self.tol
-        return bool((np.abs(t - (self.t0 + (self.k + np.arange(len(t))) / self.rate_hz)) <= self.tol).all())
+        return bool(np.abs(t - (self.t0 + (self.k + np.arange(len(t))) / self.rate_hz)).max() <= self.tol)
 
     def push(self, t: np.ndarray, x: np.ndarray, on_grid: bool = False) -> np.ndarray:
         """Grid samples (m, 6) completed by these samples (t strictly increasing); ``on_grid``:
@@ -244,6 +244,8 @@ class Streamer:
             return np.zeros(n, dtype=np.int16)
         if len(labels) != n:
             raise EdgeharError(f"{n} samples but {len(labels)} labels")
+        if not self.labelled and self._resampler is not None:
+            self._truth = np.zeros(len(self._rows), dtype=np.int16)  # the segment's rows so far: unlabelled
         self.labelled = True
         return np.fromiter((self._codes.get(str(label).strip(), 0) for label in labels),
                            dtype=np.int16, count=n)
@@ -349,7 +351,8 @@ class Streamer:
         """Grid samples of this segment gone through the preprocessor."""
         self._rows = np.zeros((0, len(self.pipeline.channels)), dtype=np.float32)
         self._truth = np.zeros(0, dtype=np.int16)
-        """The last ``window`` of those samples' features and labels (0: unlabelled)."""
+        """The last ``window`` of those samples' features and labels (0: unlabelled; labels
+        are kept only once the input has carried some)."""
         self._block, self._due = [], self.window
         """Grid samples (with their labels) held back, and how many more complete the next window."""
         self.smoother.reset()
@@ -368,7 +371,7 @@ class Streamer:
             block, self._block = self._block, []
             raw = grid if len(block) == 1 else np.concatenate([g for g, _ in block])
             codes = np.concatenate([np.zeros(len(g), np.int16) if c is None else c for g, c in block]) \
-                if self.labelled else np.zeros(len(raw), np.int16)
+                if self.labelled else None
             self._windows(self._pre.push(raw), codes, arrived, results)
 
     def _grid_codes(self, k0: int, n: int, t, codes) -> np.ndarray:
@@ -382,22 +385,28 @@ class Streamer:
         """Where the first window ending after the segment's first ``n`` samples ends."""
         return self.window if n < self.window else n + self.hop - (n - self.window) % self.hop
 
-    def _windows(self, features: np.ndarray, codes: np.ndarray, arrived: float,
+    def _windows(self, features: np.ndarray, codes: np.ndarray | None, arrived: float,
                  results: list[Result]) -> None:
-        """The segment's next rows of features (and labels): classify each window they complete."""
+        """The segment's next rows of features (and labels, None for unlabelled input):
+        classify each window they complete."""
         first, self._filled = self._filled, self._filled + len(features)
-        rows, truth = np.concatenate([self._rows, features]), np.concatenate([self._truth, codes])
+        rows = np.concatenate([self._rows, features])
+        truth = None if codes is None else np.concatenate([self._truth, codes])
         base = first - len(self._rows)  # the segment sample of rows[0]
         for end in range(self._window_end(first), self._filled + 1, self.hop):
             window = slice(end - self.window - base, end - base)
-            results.append(self._classify(rows[window], truth[window], end, arrived))
-        self._rows, self._truth = rows[-self.window:], truth[-self.window:]
+            labels = None if truth is None else truth[window]
+            results.append(self._classify(rows[window], labels, end, arrived))
+        self._rows = rows[-self.window:]
+        if truth is not None:
+            self._truth = truth[-self.window:]
         self._due = self._window_end(self._filled) - self._filled
 
-    def _classify(self, window: np.ndarray, truth: np.ndarray, end: int, arrived: float) -> Result:
+    def _classify(self, window: np.ndarray, truth: np.ndarray | None, end: int, arrived: float) -> Result:
         """Classify the window of features ending at the segment's sample ``end`` (exclusive)."""
         probs = self.classifier.predict_window(window)
-        top = int(np.argmax(probs))
+        values = probs.tolist()
+        top = values.index(max(values))  # np.argmax's: the first of the highest
         smoothed = self.classes[self.smoother.update(probs)]
         t_end = self._resampler.t0 + end / self.rate_hz
         end += self._offset
@@ -405,15 +414,15 @@ class Streamer:
         self.labels[self.classes[top]] += 1
         self.smoothed_labels[smoothed] += 1
         true = None
-        if self.labelled and truth[0] > 0 and (truth == truth[0]).all():
+        if truth is not None and truth[0] > 0 and (truth == truth[0]).all():
             true = self.classes[truth[0] - 1]
             self.scored += 1
             self.correct += true == self.classes[top]
             self.smoothed_correct += true == smoothed
         t_start = round(float(t_end - self.window / self.rate_hz), 6)  # to the µs: 1.28, not 1.27999…
         return Result(start=end - self.window, end=end, t_start=t_start,
-                      t_end=float(t_end), label=self.classes[top], confidence=float(probs[top]),
-                      probs=[round(p, 6) for p in probs.tolist()], smoothed=smoothed,
+                      t_end=float(t_end), label=self.classes[top], confidence=values[top],
+                      probs=[round(p, 6) for p in values], smoothed=smoothed,
                       latency_ms=(time.perf_counter() - arrived) * 1e3,
                       label_activity=self._label_activities.of(self.classes[top], probs),
                       smoothed_activity=self._smoothed_activities.of(smoothed, probs), true=true)
