@@ -14,9 +14,11 @@ from rich.table import Table
 
 from edgehar import atomic
 from edgehar.cli.app import app, print_table
+from edgehar.cli.numbers import number
 from edgehar.cli.train import parse_params
-from edgehar.errors import OptionError
+from edgehar.metadata import MAX_WINDOW
 from edgehar.model.recipes import recipe as family_recipe
+from edgehar.ranges import SEED
 from edgehar.spec import HOP
 
 console = Console()
@@ -29,7 +31,8 @@ def crossval(
         "a HAPT RawData layout.")],
     classes: Annotated[str | None, typer.Option(
         help="The classes, as for `edgehar train --classes`. Default: every label found.")] = None,
-    folds: Annotated[int, typer.Option(help="Number of folds (people, or sessions, held out together).")] = 5,
+    folds: Annotated[int, number(2, 100_000, integer=True,
+        help="Number of folds (people, or sessions, held out together).")] = 5,
     leave_one_out: Annotated[bool, typer.Option(
         "--leave-one-out", help="One fold per person (or session) instead of --folds.")] = False,
     model: Annotated[list[str] | None, typer.Option(
@@ -37,27 +40,30 @@ def crossval(
     params: Annotated[list[str] | None, typer.Option(
         help="Family parameters as JSON; repeat it to compare several (a grid with --model).")] = None,
     pipeline: Annotated[str | None, typer.Option(help="Preprocessing (family default).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs (family default).")] = None,
-    min_epochs: Annotated[int, typer.Option(help="Epochs before early stopping may stop.")] = 0,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size (family default).")] = None,
+    epochs: Annotated[int | None, number(1, 100_000, integer=True, help="Epochs (family default).")] = None,
+    min_epochs: Annotated[int, number(0, 100_000, integer=True,
+        help="Epochs before early stopping may stop.")] = 0,
+    batch_size: Annotated[int | None, number(1, 1 << 20, integer=True,
+        help="Batch size (family default).")] = None,
     normalize: Annotated[bool | None, typer.Option(help="Fit per-channel normalization.")] = None,
     augment: Annotated[bool | None, typer.Option(help="IMU augmentation while training.")] = None,
-    hop: Annotated[int, typer.Option(help="Samples between training windows.")] = HOP,
+    hop: Annotated[int, number(1, MAX_WINDOW, integer=True, help="Samples between training windows.")] = HOP,
     per_tensor: Annotated[bool, typer.Option(
         "--per-tensor/--per-channel", help="int8 with one scale per weight tensor, or per channel.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the first run; --seeds N runs seed..seed+N-1.")] = 1,
-    seeds: Annotated[int, typer.Option(help="Seeds per recipe and fold.")] = 1,
+    seed: Annotated[int, number(*SEED, integer=True,
+        help="Seed of the first run; --seeds N runs seed..seed+N-1.")] = 1,
+    seeds: Annotated[int, number(1, 1000, integer=True, help="Seeds per recipe and fold.")] = 1,
     smooth: Annotated[list[str] | None, typer.Option(
         help="Smoothings to score, besides none and the folds' bundles' default (hmm:1, their decoder "
         "fitted on each fold's training people); repeatable.")] = None,
-    workers: Annotated[int, typer.Option(
+    workers: Annotated[int, number(1, 4096, integer=True,
         help="Tasks at once, as local Ray worker processes (needs the cluster extra; without it they run "
         "one after another).")] = 1,
     ray: Annotated[str | None, typer.Option(
         "--ray", envvar="RAY_ADDRESS",
         help="Run the tasks on this Ray cluster (e.g. 10.0.0.5:6379, or auto); default: "
         "$RAY_ADDRESS.")] = None,
-    threads: Annotated[int | None, typer.Option(
+    threads: Annotated[int | None, number(1, 4096, integer=True,
         help="Threads (and Ray CPUs) each task takes. Default: this machine's CPUs shared out among "
         "--workers; 1 on a cluster.")] = None,
     out: Annotated[Path, typer.Option(help="The report (JSON); the plot goes beside it (.png).")] = Path(
@@ -77,11 +83,6 @@ def crossval(
     from edgehar.data.recordings import ClassMap, read_recordings
     from edgehar.scoring import crossval as cv
 
-    for name, value, low in (("--seeds", seeds, 1), ("--workers", workers, 1), ("--hop", hop, 1),
-                             ("--threads", threads, 1), ("--min-epochs", min_epochs, 0),
-                             ("--epochs", epochs, 1), ("--batch-size", batch_size, 1)):
-        if value is not None and value < low:
-            raise OptionError(f"{name} {value}: must be at least {low}")
     recipes = [cv.Recipe(family, parse_params(p), pipeline=pipeline, epochs=epochs, min_epochs=min_epochs,
                          batch_size=batch_size, normalize=normalize, augment=augment, hop=hop,
                          per_channel=not per_tensor)
