@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 
 from edgehar.data.recordings import hapt_windows, read_hapt_recordings
+from edgehar.export.convert import export_variants
 from edgehar.model.evaluate import evaluate_bundle
 from edgehar.model.metrics import predicted_index
 from edgehar.model.train import TrainConfig, fit, write_bundle
 from edgehar.preprocess.pipeline import Pipeline
+from edgehar.scoring.validate import validate_test_split
 from edgehar.spec import ACTIVITIES, HAPT_ACTIVITIES, POSTURAL_TRANSITIONS, WINDOW, activity_of
 
 TOOLS = Path(__file__).resolve().parent.parent / "tools"
@@ -65,6 +67,12 @@ def test_a_twelve_class_model_trains_on_hapt_and_is_scored_on_uci_har_activities
     assert list(report["per_class"]) == list(ACTIVITIES)
     assert sum(row["support"] for row in report["per_class"].values()) == 400
     assert result.test_report["windows"] == 400 and list(result.test_report["per_class"]) == list(ACTIVITIES)
+
+    # Streamed sample by sample (the published windows skip the noise stages they went through),
+    # the stitched test segments get the labels of the offline batch path.
+    export_variants(bundle, windows, ("int8",))
+    streamed = validate_test_split(bundle.reload(), uci_test.take(slice(0, 150)), "int8")
+    assert streamed["agreement"] == 1.0 and streamed["accuracy"] == streamed["offline_accuracy"]
 
 
 def test_predictions_of_transitions_count_as_their_destination_posture():
