@@ -109,3 +109,19 @@ def test_the_defaults_must_meet_the_held_out_uci_windows_constraint():
     assert chosen["pi"]["constraint_met"]
     no_one = lr.choose({"mcu-a": entry(0.985, 0.93), "mcu-c": entry(0.98, 0.94)})
     assert no_one["mcu"]["recipe"] == "mcu-a" and not no_one["mcu"]["constraint_met"]
+
+
+def test_the_live_benchmark_scores_what_a_transition_model_says_around_transitions():
+    from edgehar.scoring.livescore import StreamedRecording
+
+    lr = live_results()
+    labels = np.repeat([5, 7, 4], [320, 128, 320])  # STANDING, STAND_TO_SIT, SITTING (HAPT codes)
+    start = np.arange(0, len(labels) - WINDOW + 1, 64)
+    centre = labels[start + WINDOW // 2]
+    said = np.where(centre == 7, HAPT_ACTIVITIES.index("SIT_TO_STAND"), centre - 1)  # the wrong transition
+    said[0] = HAPT_ACTIVITIES.index("LIE_TO_SIT")  # an activity window read as a transition
+    recording = StreamedRecording("r", 1, np.eye(12)[said], start, start + WINDOW, labels, 50.0)
+    scores = lr.transition_scores([recording], HAPT_ACTIVITIES)
+    inside = int((recording.window_truth(ACTIVITIES) >= 0).sum())
+    assert scores == {"transition_windows": int((centre == 7).sum()), "labelled_that_transition": 0.0,
+                      "labelled_a_transition": 1.0, "activity_windows_labelled_a_transition": 1 / inside}

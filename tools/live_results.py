@@ -224,6 +224,28 @@ def fold_smoothers(meta: dict, segments) -> dict:
     return {name: (lambda new=new: ActivityLabels(new(), classes)) for name, new in factories.items()}
 
 
+def transition_scores(recordings: list[StreamedRecording], classes) -> dict:
+    """What a model with transition classes says, without smoothing: on windows centred in a postural
+    transition, the share labelled with that transition and with any; on windows wholly inside one
+    activity, the share labelled with a transition."""
+    centred, exact, anyone, inside, inside_as_transition = 0, 0, 0, 0, 0
+    transition = np.array([c not in ACTIVITIES for c in classes])
+    for rec in recordings:
+        said = rec.probs.argmax(axis=1)
+        centre = np.array([rec.label_names[k - 1] if k else "" for k in
+                           rec.sample_labels[(rec.start + rec.end) // 2]])
+        moving = np.isin(centre, [c for c in classes if c not in ACTIVITIES])
+        centred += int(moving.sum())
+        exact += int((np.array(classes)[said[moving]] == centre[moving]).sum())
+        anyone += int(transition[said[moving]].sum())
+        still = rec.window_truth(ACTIVITIES) >= 0
+        inside += int(still.sum())
+        inside_as_transition += int(transition[said[still]].sum())
+    return {"transition_windows": centred, "labelled_that_transition": exact / centred,
+            "labelled_a_transition": anyone / centred,
+            "activity_windows_labelled_a_transition": inside_as_transition / inside}
+
+
 def score(work: Path, names: list[str], hapt: Path) -> dict:
     """Per recipe, variant and smoothing: each fold's live scores and their mean ± std."""
     segments = read_hapt_labels(hapt / "labels.txt")
@@ -245,6 +267,10 @@ def score(work: Path, names: list[str], hapt: Path) -> dict:
             for spec in per_fold[0][1]:
                 rows = [s[spec] for _, s in per_fold]
                 entry["smoothing"][spec] = {"mean": _mean_std(rows), "per_fold": rows}
+            if tuple(per_fold[0][0]["classes"]) != ACTIVITIES:
+                rows = [transition_scores(load_recordings(path)[0], meta["classes"]) for path in paths]
+                entry["transitions"] = {"mean": {k: float(np.mean([r[k] for r in rows])) for k in rows[0]},
+                                        "per_fold": rows}
             out.setdefault(name, {})[variant] = entry
     return out
 
