@@ -71,6 +71,11 @@ RECIPES = {
                         transitions=True, variants=("int8",), epochs=40, min_epochs=20),
     "mcu-uci9-t12": dict(family="dscnn", params=MCU, data="hapt", per_channel=False, pipeline="uci9",
                          transitions=True, variants=("int8",), epochs=40, min_epochs=20),
+    # Which of the two cost accuracy: the same without the transitions, or without uci9.
+    "pi-uci9": dict(family="dscnn", params=PI, data="hapt", per_channel=True, pipeline="uci9",
+                    variants=("int8",), epochs=40, min_epochs=20),
+    "pi-causal9-t12": dict(family="dscnn", params=PI, data="hapt", per_channel=True, transitions=True,
+                           variants=("int8",), epochs=40, min_epochs=20),
 }
 VARIANTS = ("int8", "float32")
 SMOOTHERS = ("none", "vote:5", "hmm", "hmm:1", "hmm:2")
