@@ -89,6 +89,7 @@ class PipelineFields(_Closed):
     sample_rate_hz: Positive = 50.0
     gravity_cutoff_hz: Positive = 0.3
     gravity_order: Annotated[int, Field(strict=True, ge=1, le=12)] = 3
+    median_length: Annotated[int, Field(strict=True, ge=3, le=15)] | None = None
     noise_cutoff_hz: Positive | None = None
     noise_order: Annotated[int, Field(strict=True, ge=1, le=12)] = 3
     mean: list[Mean] | None = None

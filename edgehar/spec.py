@@ -26,6 +26,11 @@ POSTURAL_TRANSITIONS = {
 HAPT_ACTIVITIES = ACTIVITIES + tuple(POSTURAL_TRANSITIONS)
 """HAPT label k (1..12) is HAPT_ACTIVITIES[k - 1]."""
 
+
+def activity_of(name: str) -> str:
+    """The activity a class stands for: a postural transition's destination posture, else itself."""
+    return POSTURAL_TRANSITIONS[name][1] if name in POSTURAL_TRANSITIONS else name
+
 UCI_CHANNELS = (
     "body_acc_x", "body_acc_y", "body_acc_z",
     "body_gyro_x", "body_gyro_y", "body_gyro_z",

@@ -103,7 +103,8 @@ def recordings(uci_dir, hapt_raw):
 @pytest.fixture(scope="module")
 def packages(recordings, tmp_path_factory):
     """Firmware packages for 'causal9' (fitted normalization), the same with a noise
-    low-pass, and 'raw6' (no normalization); each with its host_test built."""
+    low-pass, 'uci9' (median and noise low-pass) on raw HAPT samples, and 'raw6' (no
+    normalization); each with its host_test built."""
     def fitted(pipeline):
         return pipeline.fit(np.concatenate([pipeline.transform(raw) for raw in recordings["fit"]]))
 
@@ -112,6 +113,7 @@ def packages(recordings, tmp_path_factory):
 
     causal9 = fitted(Pipeline.preset("causal9"))
     noisy9 = fitted(Pipeline.preset("causal9", noise_cutoff_hz=20.0))
+    uci9 = fitted(Pipeline.preset("uci9"))
     raw6 = Pipeline.preset("raw6")
     model9 = tiny_int8_model(representative(causal9))
     model6 = tiny_int8_model(representative(raw6))
@@ -119,6 +121,7 @@ def packages(recordings, tmp_path_factory):
     out = {}
     for name, pipeline, model, raw in (("causal9", causal9, model9, recordings["uci"]),
                                        ("causal9_noise", noisy9, model9, recordings["uci"]),
+                                       ("uci9", uci9, model9, recordings["hapt"]),
                                        ("raw6", raw6, model6, recordings["hapt"])):
         bundle = make_bundle(root / f"bundle_{name}", pipeline, model)
         package = write_firmware(bundle, root / f"firmware_{name}")
@@ -127,7 +130,7 @@ def packages(recordings, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("name", ["causal9", "causal9_noise", "raw6"])
+@pytest.mark.parametrize("name", ["causal9", "causal9_noise", "uci9", "raw6"])
 def test_c_preprocessing_and_quantization_match_python(packages, name):
     bundle, package, raw = packages[name]
     pipeline = bundle.pipeline
@@ -204,7 +207,7 @@ def test_an_op_tflm_cannot_register_is_an_export_error():
         op_resolver_sources(["CONV_2D", "FlexThing"], "b", "int8")
 
 
-@pytest.mark.parametrize("name", ["causal9_noise", "raw6"])
+@pytest.mark.parametrize("name", ["causal9_noise", "uci9", "raw6"])
 def test_generated_constants_equal_the_bundle(packages, name):
     bundle, package, _ = packages[name]
     pipeline = bundle.pipeline
@@ -228,6 +231,7 @@ def test_generated_constants_equal_the_bundle(packages, name):
     noise = pipeline.noise_sos()
     np.testing.assert_array_equal(np.float64(params["noise_sos"]),
                                   np.zeros(0) if noise is None else noise.ravel())
+    assert int(params["median_length"][0]) == (pipeline.median_length or 0)
 
     header = (package / "src" / "edgehar_params.h").read_text()
     measured = int(re.search(r"reference kernels ([\d,]+) B", header).group(1).replace(",", ""))

@@ -13,7 +13,7 @@ from scipy import signal
 
 from edgehar.data.segments import stitch
 from edgehar.preprocess import Pipeline, sliding_windows
-from edgehar.preprocess.pipeline import CausalFilter
+from edgehar.preprocess.pipeline import CausalFilter, CausalMedian
 from edgehar.preprocess.prepare import model_inputs, pipeline_channels
 from edgehar.spec import UCI_CHANNELS
 
@@ -25,6 +25,7 @@ def segment(uci_test):
 
 @pytest.mark.parametrize("pipeline", [
     Pipeline.preset("causal9", noise_cutoff_hz=20.0),
+    Pipeline.preset("uci9"),
     Pipeline.preset("raw6"),
     Pipeline.preset("dataset9"),
 ])
@@ -155,3 +156,45 @@ def test_streaming_a_stored_design_never_loads_scipy(segment, tmp_path, noise_cu
     """)
     subprocess.run([sys.executable, "-c", script], check=True)
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), pipeline.transform(segment.raw))
+
+
+def test_causal_median_is_the_centred_median_one_sample_late_in_any_blocks(hapt_raw):
+    raw = np.loadtxt(hapt_raw / "acc_exp01_user01.txt.gz", max_rows=2000)
+    median = CausalMedian(3)
+    blocks = np.split(raw, [1, 2, 7, 500, 1333])
+    causal = np.concatenate([median(block) for block in blocks])
+    centred = np.stack([signal.medfilt(column, 3) for column in raw.T], axis=1)
+    np.testing.assert_array_equal(causal[2:], centred[1:-1])
+    np.testing.assert_array_equal(causal[:2], raw[[0, 0]])  # history: the first sample repeated
+    assert (causal != raw).any()
+
+
+def test_uci9_makes_raw_recordings_look_like_the_published_windows(uci_train, hapt_raw):
+    """UCI HAR filtered its signals (median, 20 Hz low-pass) before publishing them; raw samples
+    carry more 10-25 Hz power until uci9 does the same (same subjects, same activities)."""
+    from edgehar.data.recordings import hapt_windows
+
+    def high_band_power(x):  # total_acc_x power above 10 Hz, per window
+        spectrum = np.abs(np.fft.rfft(x[:, :, 6] - x[:, :, 6].mean(axis=1, keepdims=True), axis=1)) ** 2
+        return spectrum[:, np.fft.rfftfreq(128, 1 / 50) >= 10].sum(axis=1).mean()
+
+    subjects = [1, 3]
+    published = high_band_power(pipeline_channels(uci_train.take(np.isin(uci_train.subject, subjects)),
+                                                  Pipeline.preset("uci9")))
+    causal9, uci9 = (high_band_power(hapt_windows(hapt_raw, Pipeline.preset(name), subjects=subjects).X)
+                     for name in ("causal9", "uci9"))
+    assert causal9 > 1.3 * published
+    assert abs(uci9 / published - 1) < 0.15
+
+
+def test_published_windows_skip_the_noise_stages_they_went_through():
+    uci9 = Pipeline.preset("uci9")
+    published = uci9.for_published()
+    assert (published.median_length, published.noise_cutoff_hz, published.noise_design) == (None, None, None)
+    assert published.gravity_design == uci9.gravity_design and published.channels == uci9.channels
+
+
+def test_a_median_length_that_is_even_or_below_3_is_refused():
+    for length in (1, 2, 4):
+        with pytest.raises(ValueError, match="median_length must be odd and at least 3"):
+            Pipeline.preset("uci9", median_length=length)

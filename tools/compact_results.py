@@ -8,7 +8,8 @@ seed: Keras float, int8 under LiteRT and int8 under TFLM, accuracy and macro-F1 
 windows. The kept bundle is written to ``models/<name>/``, the seed statistics to
 ``models/<name>/seeds.json``. Then ``tools/ship_model.sh`` exports, validates and
 benchmarks it. ``--hapt`` trains on windows cut from the training subjects' raw recordings
-(what the live stream sees) instead of the UCI HAR windows.
+(what the live stream sees) instead of the UCI HAR windows; with ``--transitions``, on all 12
+HAPT classes (the postural transitions too; scored on the test split as their destination).
 
     python tools/compact_results.py --name dscnn --family dscnn --seeds 5 [--per-tensor] [--hapt DIR]
 """
@@ -78,6 +79,7 @@ def main(
     val_seed: int = typer.Option(0, help="Draws the held-out training subjects, the same for every seed."),
     max_rotation: float = typer.Option(15.0, help="Rotation augmentation bound (degrees)."),
     hapt: Path = typer.Option(None, help="Train on windows cut from this HAPT RawData folder."),
+    transitions: bool = typer.Option(False, help="With --hapt: the 6 postural transitions are classes too."),
     min_epochs: int = typer.Option(0, help="Epochs before early stopping may stop."),
     patience: int = typer.Option(25, help="Epochs without a better validation accuracy before stopping."),
     per_tensor: bool = typer.Option(False, help="int8 with one scale per weight tensor (smaller file)."),
@@ -88,7 +90,7 @@ def main(
     family_params = json.loads(params)
     if hapt:
         resolved = TrainConfig(family, family_params, pipeline=pipeline).resolved().pipeline
-        train = hapt_windows(hapt, Pipeline.preset(resolved))
+        train = hapt_windows(hapt, Pipeline.preset(resolved), transitions=transitions)
     shipped = models_dir() / name
     rows = []
     with tempfile.TemporaryDirectory() as work:
@@ -106,7 +108,7 @@ def main(
 
     results = {"name": name, "family": family, "params": family_params, "pipeline": pipeline,
                "epochs": epochs, "val_subjects": val_subjects, "val_seed": val_seed,
-               "train_data": train.source, "max_rotation": max_rotation,
+               "train_data": train.source, "transitions": transitions, "max_rotation": max_rotation,
                "min_epochs": min_epochs, "patience": patience, "per_tensor": per_tensor,
                "kept_seed": kept, "seeds": rows,
                "summary": summarize(rows)}

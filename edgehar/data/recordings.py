@@ -567,15 +567,50 @@ def concat_windows(parts: list[RecordingWindows]) -> RecordingWindows:
 
 
 def hapt_windows(raw_dir: Path, pipeline: Pipeline, *, experiments=None, subjects=None,
-                 hop: int = HOP) -> RecordingWindows:
+                 hop: int = HOP, transitions: bool = False) -> RecordingWindows:
     """Windows of activities 1..6 from a HAPT ``RawData`` folder: all experiments there, or those
     numbered in ``experiments``, or those of the users in ``subjects``; subject and experiment
-    as numbers."""
+    as numbers. With ``transitions``, the classes are all 12 of ``HAPT_ACTIVITIES`` and the
+    postural transitions' windows are those of :func:`transition_windows`."""
     recordings = read_hapt_recordings(raw_dir, experiments=experiments, subjects=subjects)
-    windows = recording_windows(recordings, pipeline, ClassMap.identity(ACTIVITIES), hop,
-                                str(Path(raw_dir).resolve()))  # recorded as the bundle's data_source
+    source = str(Path(raw_dir).resolve())  # recorded as the bundle's data_source
+    if transitions:
+        windows = recording_windows(recordings, pipeline, ClassMap.identity(HAPT_ACTIVITIES), hop, source)
+        windows = concat_windows([windows.take(windows.y <= len(ACTIVITIES)),
+                                  transition_windows(recordings, pipeline)])
+    else:
+        windows = recording_windows(recordings, pipeline, ClassMap.identity(ACTIVITIES), hop, source)
     return replace(windows, subject=windows.subject.astype(np.int64),
                    experiment=windows.experiment.astype(np.int64), class_map=None)
+
+
+def transition_windows(recordings: list[Recording], pipeline: Pipeline, margin: int = 32,
+                       hop: int = 16) -> RecordingWindows:
+    """Windows of HAPT's postural transitions (classes ``HAPT_ACTIVITIES``): every window, ``hop``
+    samples apart, whose middle ``WINDOW - 2 * margin`` samples lie inside one transition.
+
+    A transition lasts 1.5 to 5 s, often less than a window: the few windows wholly inside one
+    would teach little, while the stream meets transitions in windows that also hold a little of
+    the postures before and after."""
+    codes = ClassMap.identity(HAPT_ACTIVITIES)
+    parts = []
+    for rec in recordings:
+        runs = [(c, a, b) for c, a, b in label_runs(codes.codes(rec)) if c > len(ACTIVITIES)]
+        starts = [np.arange(max(a - margin, 0), min(b + margin, len(rec)) - WINDOW + 1, hop)
+                  for _, a, b in runs]
+        start = np.concatenate(starts).astype(np.int64) if starts else np.zeros(0, np.int64)
+        if not len(start):
+            continue
+        features = pipeline.transform(rec.raw)
+        parts.append(RecordingWindows(
+            X=features[start[:, None] + np.arange(WINDOW)],
+            y=np.repeat([c for c, _, _ in runs], [len(s) for s in starts]).astype(np.int64),
+            subject=np.full(len(start), rec.subject), experiment=np.full(len(start), rec.session),
+            start=start))
+    if not parts:
+        raise DataError(f"{', '.join(r.name for r in recordings)}: no postural transition to cut "
+                        "windows from")
+    return replace(concat_windows(parts), pipeline=pipeline, classes=HAPT_ACTIVITIES)
 
 
 UCI_LABELS = ClassMap(ACTIVITIES, {name: (name, str(k)) for k, name in enumerate(ACTIVITIES, 1)})

@@ -102,7 +102,10 @@ def _filter_values(pipeline: Pipeline) -> dict[str, str | int]:
     values = dict(
         gravity_sections=len(gravity), gravity_sos=_rows(gravity), gravity_zi=_rows(gravity_zi),
         gravity_description=f"order {pipeline.gravity_order}, {pipeline.gravity_cutoff_hz} Hz",
-        noise_sections=0, noise_sos="", noise_zi="", noise_description="none")
+        noise_sections=0, noise_sos="", noise_zi="", noise_description="none",
+        median_length=pipeline.median_length or 0,
+        median_description=f"{pipeline.median_length} samples, then the noise low-pass"
+        if pipeline.median_length else "none")
     if noise is not None:
         values.update(noise_sections=len(noise[0]), noise_sos=_rows(noise[0]), noise_zi=_rows(noise[1]),
                       noise_description=f"order {pipeline.noise_order}, {pipeline.noise_cutoff_hz} Hz")

@@ -19,7 +19,7 @@ from edgehar.bundle import Bundle
 from edgehar.data.dataset import HarWindows
 from edgehar.export.convert import VARIANTS, operators
 from edgehar.export.tflm import TFLM_VARIANTS, TFLMClassifier, measure_arena
-from edgehar.model.metrics import classification_report
+from edgehar.model.metrics import classification_report, predicted_index
 from edgehar.preprocess.prepare import model_inputs
 from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.scoring.confidence import mean_confidence
@@ -33,7 +33,8 @@ MIN_INT8_AGREEMENT = 0.95
 
 
 def _scores(probs: np.ndarray, windows: HarWindows, classes) -> dict:
-    report = classification_report(windows.class_index, probs.argmax(axis=1), classes)
+    report = classification_report(windows.class_index, predicted_index(probs, classes, windows.classes),
+                                   windows.classes)
     return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
 
 

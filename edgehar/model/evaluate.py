@@ -9,7 +9,7 @@ import numpy as np
 
 from edgehar.bundle import Bundle
 from edgehar.data.dataset import HarWindows
-from edgehar.model.metrics import classification_report
+from edgehar.model.metrics import classification_report, predicted_index
 from edgehar.preprocess.prepare import model_inputs
 
 
@@ -28,8 +28,8 @@ def predict_probs(bundle: Bundle, windows: HarWindows, variant: str = "keras") -
 
 def evaluate_bundle(bundle: Bundle, windows: HarWindows, variant: str = "keras") -> dict:
     probs = predict_probs(bundle, windows, variant)
-    report = classification_report(windows.class_index, probs.argmax(axis=1), bundle.classes,
-                                   windows.subject)
+    predicted = predicted_index(probs, bundle.classes, windows.classes)
+    report = classification_report(windows.class_index, predicted, windows.classes, windows.subject)
     return {"bundle": str(bundle.path), "variant": variant, "data": windows.source, **report}
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgehar.spec import activity_of
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts (n_classes, n_classes): rows are true classes, columns predictions."""
@@ -41,3 +43,12 @@ def classification_report(y_true, y_pred, classes, subjects=None) -> dict:
             for s in np.unique(subjects)
         }
     return report
+
+
+def predicted_index(probs: np.ndarray, model_classes, classes) -> np.ndarray:
+    """Each window's predicted index into ``classes`` (those of the labelled windows): the model's
+    top class, a postural transition read as its destination posture when ``classes`` has no
+    such class (a 12-class model scored on UCI HAR's 6 activities)."""
+    model_classes, classes = list(model_classes), list(classes)
+    to = np.array([classes.index(c if c in classes else activity_of(c)) for c in model_classes])
+    return to[np.asarray(probs).argmax(axis=1)]

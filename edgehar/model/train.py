@@ -27,7 +27,7 @@ from edgehar.metadata import seal
 from edgehar.model import architectures, recipes
 from edgehar.model.augment import Augmenter
 from edgehar.model.complexity import macs
-from edgehar.model.metrics import classification_report
+from edgehar.model.metrics import classification_report, predicted_index
 from edgehar.model.progress import RichProgress
 from edgehar.preprocess.pipeline import Pipeline
 from edgehar.preprocess.prepare import pipeline_channels
@@ -174,20 +174,22 @@ def fit(config: TrainConfig, train: Windows, test: Windows | None = None,
                         batch_size=None if config.augment else config.batch_size,
                         epochs=config.epochs, verbose=0, shuffle=True,
                         validation_data=validation, callbacks=callbacks)
-    report = evaluate_keras(model, pipeline, test) if test is not None else None
+    report = evaluate_keras(model, pipeline, test, classes) if test is not None else None
     if held is not None:
         held["report"] = evaluate_keras(model, pipeline, val_part)
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     return TrainResult(model, pipeline, config, hist, report, held)
 
 
-def evaluate_keras(model: keras.Model, pipeline: Pipeline, windows: Windows) -> dict:
-    """Classification report of a Keras model on labelled windows."""
+def evaluate_keras(model: keras.Model, pipeline: Pipeline, windows: Windows, model_classes=None) -> dict:
+    """Classification report of a Keras model (outputs ``model_classes``, default the windows'
+    classes) on labelled windows."""
     from edgehar.preprocess.prepare import model_inputs
 
     probs = model.predict(model_inputs(windows, pipeline), batch_size=256, verbose=0)
-    return classification_report(windows.class_index, probs.argmax(axis=1), windows.classes,
-                                 windows.subject)
+    return classification_report(windows.class_index,
+                                 predicted_index(probs, model_classes or windows.classes, windows.classes),
+                                 windows.classes, windows.subject)
 
 
 def recordings_metadata(folder: Path, recordings: list, class_map, windows: RecordingWindows,

@@ -12,10 +12,16 @@ and :meth:`Pipeline.with_design`; only a pipeline without a stored design design
 Raw samples are rows of ``RAW_COLUMNS``: total acceleration in g and angular velocity in
 rad/s at 50 Hz. Model channels are a subset of ``UCI_CHANNELS`` in that order:
 
-- ``total_acc_*`` is the acceleration itself (after the optional noise low-pass);
-- ``body_gyro_*`` is the angular velocity (after the optional noise low-pass);
+- ``total_acc_*`` is the acceleration itself (after the optional noise stages);
+- ``body_gyro_*`` is the angular velocity (after the optional noise stages);
 - ``body_acc_*`` is total acceleration minus gravity, gravity being a causal Butterworth
   low-pass of it (``gravity_cutoff_hz``, order ``gravity_order``), as UCI HAR did offline.
+
+The optional noise stages run first on all 6 raw columns: a causal running median of the last
+``median_length`` samples, then a Butterworth low-pass (``noise_cutoff_hz``, ``noise_order``).
+The ``uci9`` preset sets both as UCI HAR documents for its published windows (median filter,
+3rd-order 20 Hz low-pass, then the 0.3 Hz gravity split), so that windows cut live from a
+raw IMU look like the published ones.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ PRESETS = {
     "causal9": dict(channels=UCI_CHANNELS, train_from="stream"),
     # Gyro + total acceleration only: nothing to separate, nothing to approximate.
     "raw6": dict(channels=UCI_CHANNELS[3:], train_from="stream"),
+    # causal9 behind UCI HAR's documented noise filters: median of 3, 3rd-order 20 Hz low-pass.
+    "uci9": dict(channels=UCI_CHANNELS, train_from="stream", median_length=3, noise_cutoff_hz=20.0),
 }
 
 
@@ -53,6 +61,8 @@ class Pipeline:
     sample_rate_hz: float = SAMPLE_RATE_HZ
     gravity_cutoff_hz: float = 0.3
     gravity_order: int = 3
+    median_length: int | None = None
+    """Running median over the last this many samples (odd, >= 3) before the low-pass; None: none."""
     noise_cutoff_hz: float | None = None
     noise_order: int = 3
     mean: tuple[float, ...] | None = None
@@ -69,6 +79,8 @@ class Pipeline:
             raise ValueError("channels must follow the UCI HAR order")
         if self.train_from not in ("stream", "dataset"):
             raise ValueError(f"train_from must be 'stream' or 'dataset', not {self.train_from!r}")
+        if self.median_length is not None and (self.median_length < 3 or self.median_length % 2 == 0):
+            raise ValueError(f"median_length must be odd and at least 3, not {self.median_length}")
         if self.noise_cutoff_hz is None and self.noise_design is not None:
             raise ValueError("noise_design given without noise_cutoff_hz")
         for what, design, order, cutoff in (
@@ -111,6 +123,11 @@ class Pipeline:
             self.noise_order, self.noise_cutoff_hz, self.sample_rate_hz)
         return replace(self, noise_design=noise, gravity_design=butterworth(
             self.gravity_order, self.gravity_cutoff_hz, self.sample_rate_hz))
+
+    def for_published(self) -> Pipeline:
+        """This pipeline as it applies to UCI HAR's published windows: without the noise stages
+        (median, low-pass), which the dataset already applied to them."""
+        return replace(self, median_length=None, noise_cutoff_hz=None, noise_design=None)
 
     def gravity_filter(self) -> tuple[np.ndarray, np.ndarray]:
         """(sos, zi) of the gravity low-pass: the stored design, else designed with scipy."""
@@ -261,6 +278,27 @@ def _block_matrix(sos: np.ndarray, block: int) -> np.ndarray:
     return np.concatenate([x, state])
 
 
+class CausalMedian:
+    """Running median of the last ``length`` samples of each channel, fed in blocks.
+
+    The history starts as the first sample repeated (the steady state of a signal that had
+    always been at that value), like the filters' state; the C twin is ``median_step`` in
+    firmware_export/src/edgehar_dsp.c. A median picks one of its inputs: no rounding at all.
+    """
+
+    def __init__(self, length: int):
+        self.length, self.history = length, None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """The median of each sample with the ``length - 1`` before it, for a block (n, channels)."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.history is None:
+            self.history = np.repeat(x[:1], self.length - 1, axis=0)
+        padded = np.concatenate([self.history, x])
+        self.history = padded[len(padded) - (self.length - 1):]
+        return np.median(np.lib.stride_tricks.sliding_window_view(padded, self.length, axis=0), axis=-1)
+
+
 class Preprocessor:
     """Streaming state of a :class:`Pipeline`: push raw rows, get model channels back.
 
@@ -273,6 +311,7 @@ class Preprocessor:
         self._index = pipeline.channel_index
         self._select = len(self._index) < 9  # all nine are already in order
         noise = pipeline.noise_filter()
+        self._median = CausalMedian(pipeline.median_length) if pipeline.median_length else None
         self._noise = CausalFilter(*noise) if noise is not None else None
         self._gravity = CausalFilter(*pipeline.gravity_filter()) if (self._index < 3).any() else None
 
@@ -283,6 +322,8 @@ class Preprocessor:
         raw = raw.reshape(-1, 6) if raw.ndim == 1 else raw
         if len(raw) == 0:
             return np.zeros((*raw.shape[:-1], len(self._index)), dtype=np.float32)
+        if self._median is not None:
+            raw = self._median(raw)
         if self._noise is not None:
             raw = self._noise(raw)
         acc = raw[..., :3]

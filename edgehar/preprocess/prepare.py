@@ -20,7 +20,9 @@ def pipeline_channels(windows: HarWindows | RecordingWindows, pipeline: Pipeline
     Windows cut from recordings already are the pipeline's channels. For UCI HAR windows,
     with ``train_from='dataset'`` these are the published channels; otherwise each
     stitched segment is run through the pipeline from its start, exactly as a device
-    streaming that segment would, and re-cut into the dataset's windows.
+    streaming that segment would, and re-cut into the dataset's windows. The published
+    signals were noise-filtered already: the pipeline's noise stages are not run again
+    (:meth:`Pipeline.for_published`).
     """
     if isinstance(windows, RecordingWindows):
         made_by = windows.pipeline
@@ -29,7 +31,7 @@ def pipeline_channels(windows: HarWindows | RecordingWindows, pipeline: Pipeline
         return windows.X
     if pipeline.train_from == "dataset":
         return windows.X[:, :, pipeline.channel_index]
-    raw_pipeline = replace(pipeline, mean=None, std=None)
+    raw_pipeline = replace(pipeline.for_published(), mean=None, std=None)
     out = np.empty((len(windows), WINDOW, len(pipeline.channels)), dtype=np.float32)
     for segment in stitch(windows):
         out[segment.rows] = sliding_windows(raw_pipeline.transform(segment.raw), WINDOW, HOP)

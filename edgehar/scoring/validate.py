@@ -1,7 +1,8 @@
 """Check the streaming runtime against the offline path and against real recordings.
 
 - :func:`validate_test_split` replays every stitched UCI HAR test segment sample by sample
-  through a fresh :class:`Streamer` (t = i / 50, hop 64), exactly as a live source would,
+  through a fresh :class:`Streamer` (t = i / 50, hop 64), exactly as a live source would
+  (without the pipeline's noise stages, which the published signals went through already),
   and compares each window's label with the dataset label and with the offline batch
   prediction of the same .tflite on ``model_inputs``: agreement must be 1.0.
 - :func:`validate_hapt` streams whole HAPT experiments and scores the windows lying inside
@@ -30,13 +31,14 @@ from edgehar.data.dataset import HarWindows
 from edgehar.data.recordings import hapt_files, natural, read_hapt_experiment, read_hapt_labels
 from edgehar.data.segments import stitch
 from edgehar.errors import DataError, EdgeharError
+from edgehar.model.metrics import predicted_index
 from edgehar.preprocess.prepare import model_inputs
 from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk, iter_array
 from edgehar.runtime.stream import Result, Streamer, run
 from edgehar.scoring.livescore import StreamedRecording, live_scores
-from edgehar.spec import ACTIVITIES, HOP, WINDOW
+from edgehar.spec import ACTIVITIES, HOP, WINDOW, activity_of
 
 HAPT_SMOOTHERS = ("none", "vote:5", "ema:0.3", "hysteresis:3:0.9")
 DECODER_SMOOTHERS = ("hmm", "hmm:2")
@@ -66,17 +68,17 @@ def validate_test_split(bundle: Bundle, test: HarWindows, variant: str = "float3
         raise EdgeharError(f"{bundle.path}: window {bundle.window} is not the dataset's {WINDOW}")
     classifier = TFLiteClassifier.of_bundle(bundle, variant)
     classes = bundle.classes
-    offline = classifier.predict(model_inputs(test, bundle.pipeline)).argmax(axis=1)
+    offline = predicted_index(classifier.predict(model_inputs(test, bundle.pipeline)), classes, ACTIVITIES)
     streamed = np.full(len(test), -1)
     segments = stitch(test)
     for done, segment in enumerate(segments):
         if progress:
             progress(done, len(segments))
-        streamer = Streamer(classifier, bundle.pipeline, classes, window=WINDOW, hop=HOP)
+        streamer = Streamer(classifier, bundle.pipeline.for_published(), classes, window=WINDOW, hop=HOP)
         results = _stream(streamer, iter_array(segment.raw, streamer.rate_hz, chunk=1))
         for result in results:
-            streamed[segment.rows[(result.end - WINDOW) // HOP]] = classes.index(result.label)
-    truth = np.array([classes.index(ACTIVITIES[k - 1]) for k in test.y])
+            streamed[segment.rows[(result.end - WINDOW) // HOP]] = ACTIVITIES.index(activity_of(result.label))
+    truth = test.class_index
     return {"variant": variant, "segments": len(segments), "windows": len(test),
             "streamed_windows": int((streamed >= 0).sum()),
             "accuracy": float((streamed == truth).mean()),
