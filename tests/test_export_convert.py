@@ -191,8 +191,9 @@ def test_report_on_a_slice_has_every_field(exported, splits):
     assert report["variants"]["float32"]["max_abs_prob_diff_vs_keras"] < 1e-4
     tflm = report["variants"]["int8"]["tflm"]
     assert tflm["arena_bytes"] > 0 and tflm["agreement_with_litert"] >= 0.95
-    assert set(report["targets"]) == {"int8_accuracy_drop_points", "int8_bytes",
-                                      "float32_litert_tflm_agreement", "int8_litert_tflm_agreement"}
+    assert set(report["targets"]) == {"int8_accuracy_drop_points", "int8_bytes", "finite_outputs",
+                                      "int8_agreement_with_keras", "float32_litert_tflm_agreement",
+                                      "int8_litert_tflm_agreement"}
     assert report["targets"]["int8_bytes"]["pass"]
 
 
