@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgehar.errors import EdgeharError
-from edgehar.spec import POSTURAL_TRANSITIONS
+from edgehar.spec import POSTURAL_TRANSITIONS, activity_of
 
 TRANSITION = "TRANSITION"
 """The class name of a model's one class for every postural transition."""
@@ -42,8 +42,8 @@ class ActivityLabels:
         if not self.activities:
             raise EdgeharError(f"no activity among the classes {list(self.classes)}")
         self._activity_mask = np.array([not is_transition(c) for c in self.classes])
-        self._destination = {name: after for name, (_, after) in POSTURAL_TRANSITIONS.items()
-                             if name in self.classes and after in self.classes}
+        self._destination = {name: activity_of(name) for name in self.classes
+                             if name in POSTURAL_TRANSITIONS and activity_of(name) in self.classes}
         self.reset()
 
     def reset(self) -> None:

@@ -38,7 +38,7 @@ from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk, iter_array
 from edgehar.runtime.stream import Result, Streamer, run
 from edgehar.scoring.livescore import StreamedRecording, live_scores
-from edgehar.spec import ACTIVITIES, HOP, WINDOW, activity_of
+from edgehar.spec import ACTIVITIES, HOP, WINDOW
 
 HAPT_SMOOTHERS = ("none", "vote:5", "ema:0.3", "hysteresis:3:0.9")
 DECODER_SMOOTHERS = ("hmm", "hmm:2")
@@ -77,7 +77,7 @@ def validate_test_split(bundle: Bundle, test: HarWindows, variant: str = "float3
         streamer = Streamer(classifier, bundle.pipeline.for_published(), classes, window=WINDOW, hop=HOP)
         results = _stream(streamer, iter_array(segment.raw, streamer.rate_hz, chunk=1))
         for result in results:
-            streamed[segment.rows[(result.end - WINDOW) // HOP]] = ACTIVITIES.index(activity_of(result.label))
+            streamed[segment.rows[(result.end - WINDOW) // HOP]] = ACTIVITIES.index(result.label_activity)
     truth = test.class_index
     return {"variant": variant, "segments": len(segments), "windows": len(test),
             "streamed_windows": int((streamed >= 0).sum()),
