@@ -161,7 +161,7 @@ def test_recording_windows_of_chosen_subjects_train_a_model(hapt_raw):
     from edgehar.model.train import TrainConfig, fit
 
     windows = hapt_windows(hapt_raw, Pipeline.preset("raw6"), subjects=[1, 3])
-    assert set(np.unique(windows.subject)) == {1, 3} and windows.source == str(hapt_raw)
+    assert set(np.unique(windows.subject)) == {1, 3} and windows.source == str(hapt_raw.resolve())
     held = windows.take(windows.subject == 3)
     assert len(held) and set(held.subject) == {3} and held.pipeline == windows.pipeline
     config = TrainConfig("dscnn", {"filters": [8, 8], "kernel": 3}, epochs=1, pipeline="raw6", val_subjects=1)
@@ -177,9 +177,9 @@ def test_a_model_trained_on_recordings_is_calibrated_on_them(hapt_raw, uci_train
     config = TrainConfig("dscnn", {"filters": [8, 8], "kernel": 3}, epochs=1, pipeline="raw6")
     bundle = write_bundle(tmp_path / "b", fit(config, windows, progress=False), windows)
     calibration = calibration_windows(bundle, uci_train)
-    assert calibration.source == str(hapt_raw) and set(np.unique(calibration.subject)) > {1}
+    assert calibration.source == str(hapt_raw.resolve()) and set(np.unique(calibration.subject)) > {1}
     export_variants(bundle, calibration, ("int8",))
-    assert bundle.reload().metadata["exports"]["int8"]["calibration"]["data"] == str(hapt_raw)
+    assert bundle.reload().metadata["exports"]["int8"]["calibration"]["data"] == str(hapt_raw.resolve())
     moved = bundle.reload().metadata["training"] | {"data_source": str(tmp_path / "gone")}
     assert calibration_windows(bundle.reload().update_metadata(training=moved), uci_train) is uci_train
 
