@@ -42,6 +42,7 @@ static void print_params(void) {
       printf(" %.17g", edgehar_gravity_sos[s][k]);
     }
   }
+  printf("\nmedian_length %d", EDGEHAR_MEDIAN_LENGTH);
   printf("\nnoise_sos");
 #if EDGEHAR_NOISE_SECTIONS > 0
   for (int s = 0; s < EDGEHAR_NOISE_SECTIONS; ++s) {

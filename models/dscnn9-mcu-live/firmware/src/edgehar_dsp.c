@@ -31,6 +31,31 @@ static void sos_start(const double zi[][2], double state[][2], int sections, dou
   }
 }
 
+#if EDGEHAR_MEDIAN_LENGTH > 1
+/* The median of x and the EDGEHAR_MEDIAN_LENGTH - 1 samples before it (history, oldest
+ * first), which then takes x; as numpy.median over the same samples (it picks one of them). */
+static double median_step(double history[EDGEHAR_MEDIAN_LENGTH - 1], double x) {
+  double sorted[EDGEHAR_MEDIAN_LENGTH];
+  for (int i = 0; i < EDGEHAR_MEDIAN_LENGTH - 1; ++i) {
+    sorted[i] = history[i];
+  }
+  sorted[EDGEHAR_MEDIAN_LENGTH - 1] = x;
+  for (int i = 0; i < EDGEHAR_MEDIAN_LENGTH - 2; ++i) {
+    history[i] = history[i + 1];
+  }
+  history[EDGEHAR_MEDIAN_LENGTH - 2] = x;
+  for (int i = 1; i < EDGEHAR_MEDIAN_LENGTH; ++i) { /* insertion sort: a handful of values */
+    const double v = sorted[i];
+    int j = i - 1;
+    for (; j >= 0 && sorted[j] > v; --j) {
+      sorted[j + 1] = sorted[j];
+    }
+    sorted[j + 1] = v;
+  }
+  return sorted[EDGEHAR_MEDIAN_LENGTH / 2];
+}
+#endif
+
 void edgehar_dsp_reset(edgehar_dsp *dsp) {
   memset(dsp, 0, sizeof *dsp);
   dsp->due = EDGEHAR_WINDOW;
@@ -43,6 +68,16 @@ bool edgehar_dsp_step(edgehar_dsp *dsp, const float acc_g[3], const float gyro_r
     raw[i] = acc_g[i];
     raw[3 + i] = gyro_rads[i];
   }
+#if EDGEHAR_MEDIAN_LENGTH > 1
+  for (int i = 0; i < 6; ++i) {
+    if (!dsp->started) {
+      for (int k = 0; k < EDGEHAR_MEDIAN_LENGTH - 1; ++k) {
+        dsp->median_history[i][k] = raw[i];
+      }
+    }
+    raw[i] = median_step(dsp->median_history[i], raw[i]);
+  }
+#endif
 #if EDGEHAR_NOISE_SECTIONS > 0
   for (int i = 0; i < 6; ++i) {
     if (!dsp->started) {

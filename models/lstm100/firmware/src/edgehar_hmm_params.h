@@ -7,8 +7,9 @@
 extern "C" {
 #endif
 
-/* 1: the bundle's decoder (metadata.json "decoder"); 0: the bundle has none, and this one
- * passes the model's most probable class through (add one with `edgehar decoder`). */
+/* 1: the bundle's decoder (metadata.json "decoder", or "duration_decoder" when the bundle's
+ * default smoothing is hsmm); 0: the bundle has none, and this one passes the model's most
+ * probable class through (add one with `edgehar decoder`). */
 #define EDGEHAR_HMM_FROM_BUNDLE 0
 #define EDGEHAR_HMM_CLASSES 6
 #define EDGEHAR_HMM_STATES 6
@@ -20,7 +21,9 @@ extern "C" {
 #define EDGEHAR_HMM_FLOOR 1e-04f
 #define EDGEHAR_HMM_EMISSION_WEIGHT 1.0f
 
-/* Hidden states: the model's classes, then any postural transitions the decoder adds. */
+/* Hidden states: the model's classes, then any postural transitions the decoder adds; a duration
+ * decoder (hsmm) then has "other" states (NAME+other: an unlabelled stretch after NAME) and the
+ * further sub-states of each state's chain (NAME.2, NAME.3, ...: its minimum stay). */
 extern const char *const edgehar_hmm_state_names[EDGEHAR_HMM_STATES];
 /* transition[i][j] = P(state j at the next window | state i). */
 extern const float edgehar_hmm_transition[EDGEHAR_HMM_STATES][EDGEHAR_HMM_STATES];

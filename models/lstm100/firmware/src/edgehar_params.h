@@ -16,6 +16,10 @@ extern "C" {
 #define EDGEHAR_NUM_CHANNELS 9
 #define EDGEHAR_NUM_CLASSES 6
 
+/* Running median of the last EDGEHAR_MEDIAN_LENGTH raw samples (none);
+ * 0: none. */
+#define EDGEHAR_MEDIAN_LENGTH 0
+
 /* Butterworth low-passes as second-order sections; 0 noise sections: no noise filter. */
 #define EDGEHAR_GRAVITY_SECTIONS 2
 #define EDGEHAR_NOISE_SECTIONS 0
