@@ -119,7 +119,7 @@ def test_train_command_defaults_to_every_label_and_an_lstm_trains_causally(own, 
     (["--val-groups", "3"], OptionError, "--val-groups 3: the windows come from 3 subjects; hold out 0..2"),
     (["--val-subjects", "1"], OptionError, "with --recordings, hold out validation groups with --val-groups"),
     (["--data", "somewhere"], OptionError, "--data and --recordings are exclusive"),
-    (["--hop", "0"], OptionError, "--hop 0: must be at least 1"),
+    (["--hop", "0"], OptionError, "--hop 0: must be a whole number at least 1"),
 ])
 def test_train_command_refuses_bad_recording_options(own, no_uci, tmp_path, args, error, message):
     res = CliRunner().invoke(app, ["train", "--recordings", str(own), *TINY, "--out", str(tmp_path / "m"),

@@ -44,7 +44,7 @@ def train(
         help="With --recordings: the classes, e.g. 'WALKING,SITTING' or "
         "'active=WALKING+RUNNING,static=SITTING+STANDING,LAYING' (a class takes the labels after "
         "'=', else its own name). Default: every label found.")] = None,
-    val_groups: Annotated[int | None, number(1, 100_000, integer=True,
+    val_groups: Annotated[int | None, number(0, 100_000, integer=True,
         help="With --recordings: hold out N subjects (or, with fewer than 2 subjects named, N "
         "sessions) for early stopping and the reported accuracy. Default: about 20% of them when "
         "there are 3 or more, else none.")] = None,

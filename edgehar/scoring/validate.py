@@ -227,7 +227,7 @@ def validate_recordings(bundle: Bundle, recordings, class_map, variant: str = "f
         report["smoothing"][spec] = {k: scores[k] for k in (
             "accuracy", "macro_f1", "recall", "label_changes_per_minute", "true_changes_per_minute",
             "changes_ratio", "delay_s_median", "delay_s_p90", "changes_detected", "changes_missed",
-            "labels_on_transitions")}
+            "labels_on_transitions", "transition_recall")}
         report.setdefault("scored_windows", scores["activity_windows"])
         report.setdefault("transition_windows", scores["transition_windows"])
     return report
