@@ -95,3 +95,14 @@ def small_data(uci_train, uci_test, tmp_path_factory):
         part = split.take(slice(0, None, 20))
         np.savez(folder / f"uci_har_{name}.npz", X=part.X, y=part.y, subject=part.subject)
     return folder
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory, hapt_raw) -> Path:
+    """One experiment of each of users 1, 3 and 5 as CSV recordings, one folder per user."""
+    from edgehar.data.recordings import read_hapt_recordings, write_recording
+
+    folder = tmp_path_factory.mktemp("own")
+    for rec in read_hapt_recordings(hapt_raw, experiments=[1, 5, 9]):
+        write_recording(rec, folder / f"user{rec.subject}" / f"exp{rec.session}.csv", device="HAPT phone")
+    return folder

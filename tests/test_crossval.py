@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edgehar.cli import app
-from edgehar.data.recordings import ClassMap, Recording, read_hapt_recordings, write_recording
+from edgehar.data.recordings import ClassMap, Recording
 from edgehar.errors import OptionError
 from edgehar.scoring.crossval import plan_folds
 from edgehar.spec import WINDOW
@@ -59,15 +59,6 @@ def test_one_person_is_cross_validated_over_sessions():
     sessions = [Recording(**{**vars(_recording("1", ["A", "B"])), "session": s, "name": f"{s}.csv"})
                 for s in ("mon", "tue")]
     assert plan_folds(sessions, ClassMap.parse("A,B"), 2) == ("session", [["mon"], ["tue"]])
-
-
-@pytest.fixture(scope="module")
-def own(tmp_path_factory, hapt_raw) -> Path:
-    """One experiment of each of users 1, 3 and 5 as CSV recordings, one folder per user."""
-    folder = tmp_path_factory.mktemp("own")
-    for rec in read_hapt_recordings(hapt_raw, experiments=[1, 5, 9]):
-        write_recording(rec, folder / f"user{rec.subject}" / f"exp{rec.session}.csv", device="HAPT phone")
-    return folder
 
 
 def _crossval(own: Path, out: Path, cache: Path, *more: str):

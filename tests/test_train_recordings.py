@@ -16,7 +16,6 @@ from edgehar.cli import app
 from edgehar.data.recordings import (
     ClassMap,
     bundle_class_map,
-    read_hapt_recordings,
     read_recordings,
     recording_windows,
     write_recording,
@@ -29,15 +28,6 @@ SEVEN = ("WALKING,WALKING_UPSTAIRS,WALKING_DOWNSTAIRS,SITTING,STANDING,LAYING,"
          "TRANSITION=STAND_TO_SIT+SIT_TO_STAND+SIT_TO_LIE+LIE_TO_SIT+STAND_TO_LIE+LIE_TO_STAND")
 THREE = "active=WALKING+WALKING_UPSTAIRS+WALKING_DOWNSTAIRS,static=SITTING+STANDING,lying=LAYING"
 TINY = ["--model", "dscnn", "--params", '{"filters": [8, 8], "kernel": 3}', "--epochs", "1"]
-
-
-@pytest.fixture(scope="module")
-def own(tmp_path_factory, hapt_raw) -> Path:
-    """One experiment of each of users 1, 3 and 5 as CSV recordings, one folder per user."""
-    folder = tmp_path_factory.mktemp("own")
-    for rec in read_hapt_recordings(hapt_raw, experiments=[1, 5, 9]):
-        write_recording(rec, folder / f"user{rec.subject}" / f"exp{rec.session}.csv", device="HAPT phone")
-    return folder
 
 
 @pytest.fixture
