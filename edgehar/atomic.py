@@ -55,7 +55,10 @@ def write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    except OSError as err:  # a read-only or full folder: say the file the user asked for
+        raise named(err, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
@@ -73,10 +76,21 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 def named(err: BaseException, path: Path) -> BaseException:
     """``err``, naming ``path`` when it is an OSError that names no file (a failed write, disk
-    full): every OSError reaches the user as one line with the path."""
-    if isinstance(err, OSError) and err.filename is None and err.errno is not None:
+    full) or names one of ``path``'s temporary siblings or what is inside one: every OSError
+    reaches the user as one line with the path they asked for, never a ``.NAME.*.tmp`` name."""
+    if isinstance(err, OSError) and err.errno is not None and (
+            err.filename is None or _temporary(err.filename, path)
+            or (err.filename2 is not None and _temporary(err.filename2, path))):
         return type(err)(err.errno, err.strerror, str(path))
     return err
+
+
+def _temporary(filename, path: Path) -> bool:
+    """Whether ``filename`` is a temporary sibling of ``path`` (``.NAME.*.tmp``) or lies inside one."""
+    name = Path(os.path.abspath(os.fsdecode(filename)))
+    parent = Path(os.path.abspath(path.parent))
+    top = next((p for p in [name, *name.parents] if p.parent == parent), None)
+    return top is not None and top.name.startswith(f".{path.name}.") and top.name.endswith(TMP_SUFFIX)
 
 
 def write_text(path: Path, text: str) -> None:
@@ -98,14 +112,18 @@ def folder(path: Path, copy: bool = False) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     recover(path)
-    tmp = Path(os.path.abspath(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)))
+    try:
+        tmp = Path(os.path.abspath(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.",
+                                                    suffix=TMP_SUFFIX)))
+    except OSError as err:  # a read-only or full folder: say the folder the user asked for
+        raise named(err, path) from None
     lock = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
     _building.add(tmp)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         os.chmod(tmp, 0o777 & ~umask())
         if copy and path.is_dir():
-            shutil.copytree(path, tmp, dirs_exist_ok=True)
+            _copy_tree(path, tmp)
         yield tmp
         _fsync_tree(tmp)
         _building.discard(tmp)
@@ -116,6 +134,26 @@ def folder(path: Path, copy: bool = False) -> Iterator[Path]:
     finally:
         _building.discard(tmp)
         os.close(lock)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """``shutil.copytree`` into the existing ``target``, raising the first copy that failed (a full
+    disk) as the OSError it was, not shutil's list of every failure."""
+    failed: list[OSError] = []
+
+    def copy(src, dst):
+        try:
+            return shutil.copy2(src, dst)
+        except OSError as err:
+            failed.append(err)
+            raise
+
+    try:
+        shutil.copytree(source, target, dirs_exist_ok=True, copy_function=copy)
+    except shutil.Error:
+        if failed:
+            raise failed[0] from None
+        raise
 
 
 def recover(path: Path) -> None:
