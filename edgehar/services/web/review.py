@@ -28,7 +28,7 @@ from edgehar import atomic
 from edgehar.bundle import Bundle
 from edgehar.data.recordings import CSV_SUFFIXES, Recording, bundle_class_map, read_recording
 from edgehar.data.sidecar import read_sidecar, recording_stem, sidecar_path
-from edgehar.errors import DataError
+from edgehar.errors import DataError, EdgeharError
 from edgehar.runtime.recorder import CsvWriter, Tally
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk
@@ -280,21 +280,35 @@ class Review:
         return self.overview(name)
 
     def _rewrite(self, path: Path, side_path: Path, t, values, labels: list[str], correction: dict) -> None:
+        """Replace the recording by the corrected rows, keeping the current version for undo. A save
+        that fails (a read-only folder, a full disk) leaves the recording, its sidecar and the undo
+        versions as they were: an HTTP 507 naming the recording."""
         tmp = path.with_name(f".{path.name}.review.tmp")
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()  # what a crashed save left
-        writer = CsvWriter(tmp)
-        try:
-            for i in range(0, len(t), 10_000):
-                writer.write(t[i:i + 10_000], values[i:i + 10_000], labels[i:i + 10_000])
-        finally:
-            writer.close()
         undos = self._undos(path)
         n = int(UNDO.fullmatch(undos[-1].name)["n"]) + 1 if undos else 1
         stem = recording_stem(path)
-        _keep(path, path.with_name(f".{stem}.csv.undo-{n}"))
-        if side_path.exists():
-            _keep(side_path, path.with_name(f".{stem}.json.undo-{n}"))
+        kept = [path.with_name(f".{stem}.csv.undo-{n}"), path.with_name(f".{stem}.json.undo-{n}")]
+        writer = None
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()  # what a crashed save left
+            writer = CsvWriter(tmp)
+            try:
+                for i in range(0, len(t), 10_000):
+                    writer.write(t[i:i + 10_000], values[i:i + 10_000], labels[i:i + 10_000])
+            finally:
+                writer.close()
+            _keep(path, kept[0])
+            if side_path.exists():
+                _keep(side_path, kept[1])
+        except (OSError, EdgeharError) as err:
+            for leftover in (tmp, *kept):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+            cause = writer.failed if writer is not None and writer.failed else err
+            reason = getattr(cause, "strerror", None) or "cannot write"
+            raise HttpError(507, f"{path}: the correction was not saved ({reason}); "
+                                 "the recording is unchanged") from None
         os.replace(tmp, path)
         atomic.fsync_dir(path.parent)
         self._recordings.pop(path, None)
