@@ -13,7 +13,7 @@ import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgehar.cli import app, main
+from edgehar.cli import app, run_command
 from edgehar.ranges import Range
 
 HOSTILE = ["nan", "NaN", "inf", "-inf", "-1", "-0.5", "0", "1e308", "-1e308", "1e-320", "",
@@ -45,7 +45,7 @@ def run_cli(*args: str) -> tuple[int, str]:
     sys.argv = ["edgehar", *args]
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            main()
+            run_command()
         code = 0
     except SystemExit as exit:
         code = exit.code

@@ -1,5 +1,6 @@
 """The `edgehar` command line: a thin shell over the library, one module per stage."""
 
+import signal
 import sys
 
 import typer
@@ -34,6 +35,25 @@ def _error(message: str) -> None:
 def main() -> None:
     """Entry point: run the app, turning user errors (a bad option, bad input, a missing training
     extra) into one red line and exit code 2."""
+    run_command(entry_point=True)
+
+
+def run_command(entry_point: bool = False) -> None:
+    """Run the command ``sys.argv`` names as `edgehar` does (the exit status as SystemExit).
+    In-process, the SIGINT handler is left as it was; as the entry point, once the command is over
+    Ctrl-C ends the process at once (no KeyboardInterrupt traceback from a finalizer while Python
+    shuts down) unless it is ignored (a background job)."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        _run_command()
+    finally:
+        if not entry_point and handler is not None:
+            signal.signal(signal.SIGINT, handler)
+        elif entry_point and handler is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _run_command() -> None:
     try:
         code = app(prog_name="edgehar", standalone_mode=False)
     except typer.TyperException as err:  # click's usage errors (typer vendors click)
@@ -59,4 +79,4 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run_command"]

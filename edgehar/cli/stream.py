@@ -38,6 +38,40 @@ EXIT_CODES = {"timeout": 1, "disconnected": 1, "error": 2, "interrupted": 130, "
 """Exit status by how the stream ended; 'eof' and 'output_closed' exit 0."""
 
 
+class CtrlC:
+    """SIGINT while `stream` runs: the first stops the stream (a KeyboardInterrupt, which ``run``
+    turns into the summary's 'interrupted'); a later one stops waiting while the last MQTT messages
+    drain, and otherwise is held back, as the summary comes at once, and lets any further one end
+    the process at once. So a quick second Ctrl-C never loses the summary. Nothing changes where
+    SIGINT is ignored (a shell's background job)."""
+
+    def __init__(self):
+        self.count, self.draining = 0, False
+        self.installed = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        if self.installed:
+            signal.signal(signal.SIGINT, self._handle)
+
+    def done(self) -> None:
+        """The summary is out: a further Ctrl-C ends the process at once, with no traceback
+        (``edgehar.cli.run_command`` puts back the handler it found)."""
+        if self.installed:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    def _handle(self, signum, frame) -> None:
+        self.count += 1
+        if self.count == 1 or self.draining:
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    def drain(self, close):
+        """``close(drain_s)``, interruptible by Ctrl-C; no wait at all after a second one."""
+        self.draining = True
+        try:
+            return close(0.0 if self.count > 1 else 10.0)
+        finally:
+            self.draining = False
+
+
 @app.command()
 def stream(
     source: Annotated[str, typer.Option(
@@ -131,6 +165,7 @@ def stream(
         raise Terminated
 
     signal.signal(signal.SIGTERM, terminate)
+    ctrl_c = CtrlC()
     try:
         if not jsonl:
             write(Result.TEXT_HEADER)
@@ -151,12 +186,14 @@ def stream(
         if http:
             web.close()
     if publish:
-        summary["mqtt"] = {**publisher.counts(), **conn.close(last=(publisher.availability, "offline"))}
+        summary["mqtt"] = {**publisher.counts(), **ctrl_c.drain(
+            lambda drain_s: conn.close(last=(publisher.availability, "offline"), drain_s=drain_s))}
     if summary["end"] == "output_closed":  # e.g. `| head`: nothing more may go to stdout
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if summary["end"] == "error":
         print(f"error: {summary['detail']}", file=sys.stderr)
     print(json.dumps({"model": bundle.name, "variant": variant, **summary}), file=sys.stderr)
+    ctrl_c.done()
     if summary["end"] in EXIT_CODES:
         raise typer.Exit(EXIT_CODES[summary["end"]])
 
