@@ -219,10 +219,10 @@ def test_under_a_flood_a_huge_message_made_up_ids_and_announce_spam_a_calm_devic
     forgotten = {e["device"]: e for e in events if e.get("event") == "forgotten"}
     assert forgotten["calm"]["dropped"] == {} and forgotten["calm"]["samples"] == len(t)
     assert forgotten["calm"]["lane"] == "quiet"
-    assert forgotten["big"]["dropped"] == {"too_large": 1} and "samples" not in forgotten["big"]
+    assert "big" not in forgotten  # over --max-message: Mosquitto never sends it (MQTT 5 Maximum Packet Size)
     flood = forgotten.get("flood") or events[-1]["devices"]["flood"]
     assert flood["dropped"]["rate_limited"] > 0 and flood["samples"] <= 15_000 + 200 * 60
     assert flood["lane"] == "demoted"
     (cap,) = [e for e in events if e.get("event") == "device_cap"]
     assert cap["max_devices"] == 40
-    assert events[-1]["rejected"]["device_cap"] == 100 - (40 - 3)
+    assert events[-1]["rejected"]["device_cap"] == 100 - (40 - 2)  # calm and flood are known

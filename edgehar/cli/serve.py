@@ -50,7 +50,8 @@ def serve(
         help="Devices served at once; a new one beyond is refused (logged) until others are forgotten.",
     )] = 8_000,
     max_message: Annotated[int, number(1, 2**28, integer=True,
-        help="Largest message (bytes); larger ones are dropped unread and counted.")] = 65_536,
+        help="Largest message (bytes); larger ones are dropped unread and counted. Announced to an "
+        "MQTT 5 broker, which then never sends larger ones.")] = 65_536,
     max_rate: Annotated[float, number(0, 1e6, above=True,
         help="Samples a second one device may send on average; beyond, its samples are dropped and "
         "counted.")] = 200.0,
@@ -69,20 +70,22 @@ def serve(
     """Classify the IMU streams of many sensor nodes that publish raw samples over MQTT."""
     from edgehar.runtime.stream import Terminated
     from edgehar.services.gateway import Gateway, Limits, availability_topic
-    from edgehar.services.mqtt import Connection, parse_url
+    from edgehar.services.mqtt import PACKET_OVERHEAD, Connection, parse_url
 
     part = _partition(partition)
     bundle = _bundle(model)
     if hop is not None and not 1 <= hop <= bundle.window:
         raise OptionError(f"--hop must be 1 to the window's {bundle.window} samples, not {hop}")
     target = parse_url(mqtt, default_topic="edgehar")
-    conn = Connection(target, availability_topic(target.topic, part), ca_file=mqtt_ca, buffer=mqtt_buffer)
+    max_packet = max_message + PACKET_OVERHEAD  # MQTT 5: the broker sends nothing larger
+    conn = Connection(target, availability_topic(target.topic, part), ca_file=mqtt_ca, buffer=mqtt_buffer,
+                      max_packet=max_packet)
     limits = Limits(max_devices=max_devices, max_message=max_message, rate_hz=max_rate)
     gateway = Gateway(conn, bundle, target.topic, variant=variant, hop=hop, smooth=smooth or bundle.smoothing,
                       max_gap_s=max_gap, idle_s=idle, discovery_prefix=discovery_prefix, limits=limits,
                       keep_retained=keep_retained, partition=part,
-                      quiet=Connection(target, None, ca_file=mqtt_ca, buffer=mqtt_buffer) if quiet_connection
-                      else None)
+                      quiet=Connection(target, None, ca_file=mqtt_ca, buffer=mqtt_buffer,
+                                       max_packet=max_packet) if quiet_connection else None)
     if http:
         from edgehar.services.web.app import serve_fleet
 

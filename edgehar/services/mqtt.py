@@ -36,6 +36,8 @@ from edgehar.runtime.activity import activity_classes
 USERNAME_ENV, PASSWORD_ENV = "EDGEHAR_MQTT_USERNAME", "EDGEHAR_MQTT_PASSWORD"
 DEFAULT_BUFFER = 10_000
 """Messages (two per window) held while the broker is away; about 3.5 h of one stream."""
+PACKET_OVERHEAD = 1024
+"""Bytes a PUBLISH packet adds around its payload, generously: fixed header, topic, packet id, properties."""
 
 
 class PublishError(EdgeharError):
@@ -107,39 +109,51 @@ class Connection:
     """One client session: connect or fail clearly, then queue messages in order, QoS 1.
 
     ``will_topic`` (if any) gets a retained ``offline`` from the broker if this process vanishes.
-    ``on_connect`` callables run on every (re)connection, from paho's network thread."""
+    ``on_connect`` callables run on every (re)connection, from paho's network thread.
+    ``max_packet`` (bytes): connect with MQTT 5 and announce it as the session's Maximum Packet
+    Size, so that the broker never sends a larger packet (it drops the message for this client
+    instead: a 60 MB message is never read); a broker that speaks only MQTT 3.1.1 (NATS) gets a
+    3.1.1 session and a note."""
 
     def __init__(self, url: BrokerURL, will_topic: str | None, *, ca_file: str | None = None,
-                 buffer: int = DEFAULT_BUFFER, timeout: float = 10.0):
-        mqtt = _paho()
+                 buffer: int = DEFAULT_BUFFER, timeout: float = 10.0, max_packet: int | None = None):
         self.url, self.timeout, self.buffer = url, timeout, buffer
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-        self.client.max_queued_messages_set(buffer)
-        self.client.max_inflight_messages_set(1000)  # awaiting the broker's ack (paho's default: 20)
-        self.client.reconnect_delay_set(1, 10)
-        self.client.connect_timeout = timeout
-        if url.username:
-            self.client.username_pw_set(url.username, url.password)
-        if url.tls:
-            if ca_file and not os.path.isfile(ca_file):
-                raise PublishError(f"--mqtt-ca {ca_file}: no such file")
-            try:
-                self.client.tls_set(ca_certs=ca_file)
-            except (ssl.SSLError, OSError, ValueError) as err:
-                raise PublishError(f"--mqtt-ca {ca_file}: not a PEM CA certificate ({err})") from None
-        if will_topic:
-            self.client.will_set(will_topic, "offline", qos=1, retain=True)
-        self._queued_codes = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+        self.will_topic, self.ca_file, self.max_packet = will_topic, ca_file, max_packet
+        self.client = self._new_client()
         self.on_connect: list = []
         self.queued = self.acked = self.dropped = self.connects = 0
         self._answer = threading.Event()
         self._refusal: str | None = None
-        self.client.on_socket_open = lambda client, userdata, sock: sock.setsockopt(
-            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each result goes out at once, not batched by Nagle
-        self.client.on_connect = self._connected
-        self.client.on_disconnect = self._disconnected
-        self.client.on_publish = self._published
         self._closing = False
+
+    def _new_client(self):
+        mqtt = _paho()
+        url = self.url
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                             protocol=mqtt.MQTTv5 if self.max_packet else mqtt.MQTTv311)
+        client.max_queued_messages_set(self.buffer)
+        client.max_inflight_messages_set(1000)  # awaiting the broker's ack (paho's default: 20)
+        client.reconnect_delay_set(1, 10)
+        client.connect_timeout = self.timeout
+        if url.username:
+            client.username_pw_set(url.username, url.password)
+        if url.tls:
+            ca_file = self.ca_file
+            if ca_file and not os.path.isfile(ca_file):
+                raise PublishError(f"--mqtt-ca {ca_file}: no such file")
+            try:
+                client.tls_set(ca_certs=ca_file)
+            except (ssl.SSLError, OSError, ValueError) as err:
+                raise PublishError(f"--mqtt-ca {ca_file}: not a PEM CA certificate ({err})") from None
+        if self.will_topic:
+            client.will_set(self.will_topic, "offline", qos=1, retain=True)
+        self._queued_codes = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+        client.on_socket_open = lambda client, userdata, sock: sock.setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each result goes out at once, not batched by Nagle
+        client.on_connect = self._connected
+        client.on_disconnect = self._disconnected
+        client.on_publish = self._published
+        return client
 
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -162,8 +176,34 @@ class Connection:
 
     def open(self) -> Connection:
         """Connect and wait for the broker's answer; raise :class:`PublishError` if it is not yes."""
+        self._connect()
+        if self.max_packet and self._refusal == "Unsupported protocol version":  # NATS: MQTT 3.1.1 only
+            _note(f"{self.url}: the broker speaks only MQTT 3.1.1, which cannot announce a largest "
+                  f"message ({self.max_packet} bytes): larger ones are read, then refused; limit their "
+                  "size at the broker (docs/fleet.md)")
+            self.max_packet = None
+            self.client = self._new_client()
+            self._connect()
+        if self._refusal:
+            why = f"broker refused the connection: {self._refusal}"
+            hint = f" (check the user name and password, or ${USERNAME_ENV}/${PASSWORD_ENV})" \
+                if "authori" in self._refusal or "password" in self._refusal else ""
+            raise PublishError(f"{self.url}: {why}{hint}")
+        return self
+
+    def _connect(self) -> None:
+        """Connect and wait for the broker's answer (a no is left in ``_refusal``)."""
+        properties = None
+        if self.max_packet:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            properties = Properties(PacketTypes.CONNECT)
+            properties.MaximumPacketSize = self.max_packet
+        self._refusal = None
+        self._answer.clear()
         try:
-            self.client.connect(self.url.host, self.url.port, keepalive=30)
+            self.client.connect(self.url.host, self.url.port, keepalive=30, properties=properties)
         except OSError as err:  # refused, unknown host, timeout, TLS
             why = getattr(err, "reason", None) or err.strerror or err  # TLS errors have a reason
             raise PublishError(f"{self.url}: cannot connect ({why})") from None
@@ -171,12 +211,8 @@ class Connection:
         if not self._answer.wait(self.timeout) or self._refusal:
             self.client.loop_stop()
             self.client.disconnect()
-            why = f"broker refused the connection: {self._refusal}" if self._refusal else \
-                f"no answer from the broker in {self.timeout:g} s"
-            hint = f" (check the user name and password, or ${USERNAME_ENV}/${PASSWORD_ENV})" \
-                if self._refusal and ("authori" in self._refusal or "password" in self._refusal) else ""
-            raise PublishError(f"{self.url}: {why}{hint}")
-        return self
+            if not self._refusal:
+                raise PublishError(f"{self.url}: no answer from the broker in {self.timeout:g} s")
 
     def publish(self, topic: str, payload: str, retain: bool = False) -> bool:
         """Queue one QoS 1 message without waiting; False if the buffer was full (counted)."""
