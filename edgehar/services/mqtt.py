@@ -117,43 +117,36 @@ class Connection:
 
     def __init__(self, url: BrokerURL, will_topic: str | None, *, ca_file: str | None = None,
                  buffer: int = DEFAULT_BUFFER, timeout: float = 10.0, max_packet: int | None = None):
-        self.url, self.timeout, self.buffer = url, timeout, buffer
-        self.will_topic, self.ca_file, self.max_packet = will_topic, ca_file, max_packet
-        self.client = self._new_client()
+        mqtt = _paho()
+        self.url, self.timeout, self.buffer, self.max_packet = url, timeout, buffer, max_packet
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                                  protocol=mqtt.MQTTv5 if max_packet else mqtt.MQTTv311)
+        self.client.max_queued_messages_set(buffer)
+        self.client.max_inflight_messages_set(1000)  # awaiting the broker's ack (paho's default: 20)
+        self.client.reconnect_delay_set(1, 10)
+        self.client.connect_timeout = timeout
+        if url.username:
+            self.client.username_pw_set(url.username, url.password)
+        if url.tls:
+            if ca_file and not os.path.isfile(ca_file):
+                raise PublishError(f"--mqtt-ca {ca_file}: no such file")
+            try:
+                self.client.tls_set(ca_certs=ca_file)
+            except (ssl.SSLError, OSError, ValueError) as err:
+                raise PublishError(f"--mqtt-ca {ca_file}: not a PEM CA certificate ({err})") from None
+        if will_topic:
+            self.client.will_set(will_topic, "offline", qos=1, retain=True)
+        self._queued_codes = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
         self.on_connect: list = []
         self.queued = self.acked = self.dropped = self.connects = 0
         self._answer = threading.Event()
         self._refusal: str | None = None
-        self._closing = False
-
-    def _new_client(self):
-        mqtt = _paho()
-        url = self.url
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                             protocol=mqtt.MQTTv5 if self.max_packet else mqtt.MQTTv311)
-        client.max_queued_messages_set(self.buffer)
-        client.max_inflight_messages_set(1000)  # awaiting the broker's ack (paho's default: 20)
-        client.reconnect_delay_set(1, 10)
-        client.connect_timeout = self.timeout
-        if url.username:
-            client.username_pw_set(url.username, url.password)
-        if url.tls:
-            ca_file = self.ca_file
-            if ca_file and not os.path.isfile(ca_file):
-                raise PublishError(f"--mqtt-ca {ca_file}: no such file")
-            try:
-                client.tls_set(ca_certs=ca_file)
-            except (ssl.SSLError, OSError, ValueError) as err:
-                raise PublishError(f"--mqtt-ca {ca_file}: not a PEM CA certificate ({err})") from None
-        if self.will_topic:
-            client.will_set(self.will_topic, "offline", qos=1, retain=True)
-        self._queued_codes = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
-        client.on_socket_open = lambda client, userdata, sock: sock.setsockopt(
+        self.client.on_socket_open = lambda client, userdata, sock: sock.setsockopt(
             socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each result goes out at once, not batched by Nagle
-        client.on_connect = self._connected
-        client.on_disconnect = self._disconnected
-        client.on_publish = self._published
-        return client
+        self.client.on_connect = self._connected
+        self.client.on_disconnect = self._disconnected
+        self.client.on_publish = self._published
+        self._closing = False
 
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -182,7 +175,10 @@ class Connection:
                   f"message ({self.max_packet} bytes): larger ones are read, then refused; limit their "
                   "size at the broker (docs/fleet.md)")
             self.max_packet = None
-            self.client = self._new_client()
+            # the client as configured (callbacks, subscriptions), downgraded as paho itself
+            # downgrades 3.1.1 to 3.1 when a broker answers so
+            self.client._protocol = _paho().MQTTv311
+            self.client._clean_session = True
             self._connect()
         if self._refusal:
             why = f"broker refused the connection: {self._refusal}"
