@@ -221,6 +221,8 @@ def estimate_rotation(model: keras.Model, pipeline, channels: np.ndarray, labels
     for _ in range(steps):
         step()
     rotation = (_rotvec_matrix(tf, v) @ base).numpy().astype(np.float64)
+    if not np.isfinite(rotation).all():  # the refinement diverged: keep the best axis-aligned turn
+        rotation = np.asarray(start, np.float64)
     u, _, vt = np.linalg.svd(rotation)
     rotation = u @ vt
     record = {"identity_loss": loss_of(np.eye(3)), "axis_turn_loss": float(min(losses)),
