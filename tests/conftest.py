@@ -106,3 +106,17 @@ def own(tmp_path_factory, hapt_raw) -> Path:
     for rec in read_hapt_recordings(hapt_raw, experiments=[1, 5, 9]):
         write_recording(rec, folder / f"user{rec.subject}" / f"exp{rec.session}.csv", device="HAPT phone")
     return folder
+
+
+@pytest.fixture
+def one_experiment(hapt_raw, tmp_path) -> Path:
+    """A HAPT RawData folder holding experiment 1 (user 1) alone, with its labels."""
+    import shutil
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for path in hapt_raw.glob("*_exp01_user01.txt*"):
+        shutil.copy(path, raw / path.name)
+    rows = [line for line in (hapt_raw / "labels.txt").read_text().splitlines() if line.split()[0] == "1"]
+    (raw / "labels.txt").write_text("\n".join(rows) + "\n")
+    return raw

@@ -4,28 +4,21 @@ numpy's SVD raised a traceback): one `error:` line or a bundle, never a tracebac
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
 EDGEHAR = [sys.executable, "-m", "edgehar"]
 
 
-def test_a_diverged_rotation_refinement_keeps_the_best_axis_turn_and_never_raises(small_data, hapt_raw,
-                                                                                  tmp_path):
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    for path in hapt_raw.glob("*_exp01_user01.txt*"):
-        shutil.copy(path, raw / path.name)
-    rows = [line for line in (hapt_raw / "labels.txt").read_text().splitlines() if line.split()[0] == "1"]
-    (raw / "labels.txt").write_text("\n".join(rows) + "\n")
+def test_a_diverged_rotation_refinement_keeps_the_best_axis_turn_and_never_raises(small_data,
+                                                                                  one_experiment, tmp_path):
     trained = subprocess.run([*EDGEHAR, "train", "--data", str(small_data), "--model", "lstm", "--units", "8",
                               "--epochs", "1", "--out", str(tmp_path / "b")], capture_output=True, text=True,
                              timeout=600, stdin=subprocess.DEVNULL)
     assert trained.returncode == 0, trained.stderr
-    done = subprocess.run([*EDGEHAR, "finetune", str(tmp_path / "b"), "--recordings", str(raw), "--out",
-                           str(tmp_path / "mine"), "--minutes", "1", "--epochs", "1"], capture_output=True,
-                          text=True, timeout=600, stdin=subprocess.DEVNULL)
+    done = subprocess.run([*EDGEHAR, "finetune", str(tmp_path / "b"), "--recordings", str(one_experiment),
+                           "--out", str(tmp_path / "mine"), "--minutes", "1", "--epochs", "1"],
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert "Traceback" not in done.stderr and "LinAlgError" not in done.stderr, done.stderr[-3000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert (done.returncode, errors) == (0, []) or (done.returncode == 2 and len(errors) == 1), done.stderr

@@ -33,17 +33,6 @@ def one_error_line(run: subprocess.CompletedProcess, says: str) -> None:
     assert says in lines[0], lines[0]
 
 
-@pytest.fixture
-def one_experiment(hapt_raw, tmp_path):
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    for path in hapt_raw.glob("*_exp01_user01.txt*"):
-        shutil.copy(path, raw / path.name)
-    rows = [line for line in (hapt_raw / "labels.txt").read_text().splitlines() if line.split()[0] == "1"]
-    (raw / "labels.txt").write_text("\n".join(rows) + "\n")
-    return raw
-
-
 def test_a_full_disk_while_storing_the_decoder_is_one_line_and_the_bundle_is_unchanged(tmp_path,
                                                                                       one_experiment):
     bundle = tmp_path / "b"

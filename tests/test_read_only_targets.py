@@ -46,17 +46,6 @@ def locked(tmp_path) -> Path:
     return folder
 
 
-@pytest.fixture
-def one_experiment(hapt_raw, tmp_path) -> Path:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    for path in hapt_raw.glob("*_exp01_user01.txt*"):
-        shutil.copy(path, raw / path.name)
-    rows = [line for line in (hapt_raw / "labels.txt").read_text().splitlines() if line.split()[0] == "1"]
-    (raw / "labels.txt").write_text("\n".join(rows) + "\n")
-    return raw
-
-
 def test_train_into_a_read_only_folder_is_one_line_naming_the_bundle(locked, small_data):
     before = contents(locked)
     done = read_only(locked, "train", "--data", str(small_data), "--model", "lstm", "--units", "8",
