@@ -444,7 +444,8 @@ class Streamer:
 
     def note_skipped(self, skipped: Counter) -> None:
         """Count lines a source dropped before they became samples."""
-        self.skipped.update(skipped)
+        if skipped:  # (Counter.update's Mapping check costs more than a chunk of most replays)
+            self.skipped.update(skipped)
 
     def summary(self, end: str) -> dict:
         """Counts so far. ``lost``: 50 Hz samples the timestamps say never arrived (bridged by
