@@ -1,7 +1,8 @@
 """The schema of a bundle's ``metadata.json`` (``edgehar.bundle/1``), checked on every load.
 
-Types and ranges are checked by pydantic, then the values are checked against each other:
-the pipeline's rate and channels against the bundle's, the model's and every exported
+Types and ranges are checked by msgspec (a small C extension: every bundle load, on a Pi too,
+pays its import, 2 MB against pydantic's 18 MB), then the values are checked against each
+other: the pipeline's rate and channels against the bundle's, the model's and every exported
 variant's input and output shapes against the window, the channels and the classes. Any
 failure is one :class:`~edgehar.errors.BundleError` naming the file and the field.
 
@@ -16,11 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from math import inf
+import math
+import re
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+import msgspec
+from msgspec import Meta, Struct
 
 from edgehar.errors import BundleError, excerpt
 from edgehar.files import FileRefused, read_limited
@@ -32,41 +36,44 @@ MAX_METADATA_BYTES = 4 << 20
 MAX_WINDOW = 4096
 MAX_CLASSES = 256
 
-Int = Annotated[int, Field(strict=True)]
-Count = Annotated[int, Field(strict=True, ge=1)]
-Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-Positive = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
-Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128,
-                                        pattern=r"^[^\x00-\x1f\x7f]+$")]
+# msgspec converts strictly: an int field takes no float or bool, a float field takes ints but
+# no bool or string. NaN and infinities fail every float's bounds. Patterns end with \Z: $ would
+# also match before a final newline.
+BIG = sys.float_info.max
+Int = int
+Count = Annotated[int, Meta(ge=1)]
+Finite = Annotated[float, Meta(ge=-BIG, le=BIG)]
+Positive = Annotated[float, Meta(gt=0, le=BIG)]
+Text = Annotated[str, Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+\Z")]
 """Free text shown to users and written into generated sources: one printable line."""
-FileName = Annotated[str, StringConstraints(strict=True, max_length=128,
-                                            pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
+FILE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z"
+FileName = Annotated[str, Meta(max_length=128, pattern=FILE_NAME)]
 """A plain file name inside the bundle: no folder, no leading dot."""
-Sha256 = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-f]{64}$")]
-Std = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=1e-6, le=1e6)]
+Sha256 = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}\Z")]
+VARIANT = r"^[a-z0-9]+\Z"
+Std = Annotated[float, Meta(ge=1e-6, le=1e6)]
 """A normalization's std: a channel spread below 1e-6 (or above 1e6) of its unit is no real
 IMU channel and would turn rounding noise into the label."""
-Mean = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-1e6, le=1e6)]
+Mean = Annotated[float, Meta(ge=-1e6, le=1e6)]
 
 LABEL_FIELDS = ("classes", "sample_rate_hz", "window", "hop", "pipeline", "sample_limits", "smoothing",
                 "decoder", "duration_decoder", "training.recordings.classes")
 """The metadata fields that decide which label a window gets (dotted: nested)."""
 
 
-class _Open(BaseModel):
-    """Checks the fields it names and keeps the others (recipes, metrics, versions)."""
-
-    model_config = ConfigDict(extra="allow")
+class _Open(Struct, kw_only=True):
+    """Checks the fields it names and ignores the others (recipes, metrics, versions)."""
 
 
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Closed(Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
 
 
 def within(allowed: Range):
-    """A pydantic field of the numbers ``allowed`` takes (ints read as floats)."""
-    bounds = {"gt" if allowed.above else "ge": allowed.low, "le": allowed.high}
-    return Annotated[float, Field(allow_inf_nan=False, **{k: v for k, v in bounds.items() if abs(v) != inf})]
+    """A float field of the numbers ``allowed`` takes (ints read as floats)."""
+    low = "gt" if allowed.above else "ge"
+    return Annotated[float, Meta(**{low: max(allowed.low, -BIG),
+                                    "le": min(allowed.high, BIG)})]
 
 
 class LimitsFields(_Closed):
@@ -84,14 +91,14 @@ class DecoderFields(_Open):
 
 class PipelineFields(_Closed):
     name: Text
-    channels: list[Text] = Field(min_length=1, max_length=9)
+    channels: Annotated[list[Text], Meta(min_length=1, max_length=9)]
     train_from: Literal["stream", "dataset"] = "stream"
     sample_rate_hz: Positive = 50.0
     gravity_cutoff_hz: Positive = 0.3
-    gravity_order: Annotated[int, Field(strict=True, ge=1, le=12)] = 3
-    median_length: Annotated[int, Field(strict=True, ge=3, le=15)] | None = None
+    gravity_order: Annotated[int, Meta(ge=1, le=12)] = 3
+    median_length: Annotated[int, Meta(ge=3, le=15)] | None = None
     noise_cutoff_hz: Positive | None = None
-    noise_order: Annotated[int, Field(strict=True, ge=1, le=12)] = 3
+    noise_order: Annotated[int, Meta(ge=1, le=12)] = 3
     mean: list[Mean] | None = None
     std: list[Std] | None = None
     gravity_design: list[list[list[Finite]]] | None = None
@@ -101,7 +108,7 @@ class PipelineFields(_Closed):
 class TensorFields(_Open):
     dtype: Literal["float32", "float16", "int8", "uint8", "int16"]
     shape: list[Int]
-    scale: Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
+    scale: Annotated[float, Meta(ge=0, le=BIG)]
     zero_point: Int
 
 
@@ -118,16 +125,18 @@ class ModelFields(_Open):
 
 
 class Metadata(_Open):
-    schema_: Literal["edgehar.bundle/1"] = Field(alias="schema")
+    schema: Literal["edgehar.bundle/1"]
     name: Text
-    classes: list[Text] = Field(min_length=2, max_length=MAX_CLASSES)
-    sample_rate_hz: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=10_000)]
-    window: Annotated[int, Field(strict=True, ge=8, le=MAX_WINDOW)]
-    hop: Annotated[int, Field(strict=True, ge=1, le=MAX_WINDOW)]
+    classes: Annotated[list[Text], Meta(min_length=2, max_length=MAX_CLASSES)]
+    sample_rate_hz: Annotated[float, Meta(gt=0, le=10_000)]
+    window: Annotated[int, Meta(ge=8, le=MAX_WINDOW)]
+    hop: Annotated[int, Meta(ge=1, le=MAX_WINDOW)]
     pipeline: PipelineFields
     model: ModelFields | None = None
-    exports: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$")], ExportFields] = {}
-    sha256: dict[FileName, Sha256] = {}
+    exports: dict = {}
+    """Variant -> :class:`ExportFields`, checked entry by entry (to name the variant in errors)."""
+    sha256: dict = {}
+    """File name -> SHA-256, checked entry by entry."""
     labels_sha256: Sha256 | None = None
     smoothing: Text | None = None
     sample_limits: LimitsFields | None = None
@@ -158,15 +167,14 @@ def read_metadata(path: Path) -> tuple[dict, Pipeline]:
     if data.get("schema") != SCHEMA:
         raise BundleError(f"{path}: field schema: {excerpt(data.get('schema'))} is not {SCHEMA!r}")
     try:
-        fields = Metadata.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        found = "" if first["type"] == "missing" else f" (found {excerpt(first.get('input'))})"
-        raise BundleError(f"{path}: field {where}: {first['msg']}{found}") from None
+        fields = _convert(data, Metadata, path, ())
+        exports = {variant: _convert(export, ExportFields, path, ("exports", variant))
+                   for variant, export in _entries(fields.exports, VARIANT, path, "exports")}
+        for name, digest in _entries(fields.sha256, FILE_NAME, path, "sha256"):
+            _convert(digest, Sha256, path, ("sha256", name))
     except RecursionError:
         raise BundleError(f"{path}: nested too deeply") from None
-    _check_consistency(fields, path)
+    _check_consistency(fields, exports, path)
     try:
         pipeline = Pipeline.from_dict(data["pipeline"])
     except ValueError as err:
@@ -199,7 +207,46 @@ def seal(data: dict) -> dict:
     return {**data, "labels_sha256": labels_digest(data)}
 
 
-def _check_consistency(m: Metadata, path: Path) -> None:
+def _convert(value, kind, path: Path, where: tuple):
+    """``value`` checked as ``kind``; else the BundleError naming the field (under ``where``)
+    and, where there is one, the value found."""
+    try:
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as err:
+        message, _, at = str(err).partition(" - at `$")
+        parts = [*where, *(a or b for a, b in re.findall(r"\.([^.\[`]+)|\[(\d+)\]", at))]
+        if named := re.fullmatch(r"Object (missing required|contains unknown) field `(.*)`", message):
+            parts.append(named.group(2))
+            message = "missing" if named.group(1) == "missing required" else "not a field of the schema"
+        found, missing = _at(value, parts[len(where):])
+        if isinstance(found, float) and not math.isfinite(found):
+            message = "not a finite number"
+        shown = "" if missing else f" (found {excerpt(found)})"
+        raise BundleError(f"{path}: field {'.'.join(map(str, parts))}: {message}{shown}") from None
+
+
+def _at(value, parts: list) -> tuple[object, bool]:
+    """The value at ``parts`` inside ``value``, and whether there is none."""
+    for part in parts:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None, True
+    return value, False
+
+
+def _entries(mapping: dict, key_pattern: str, path: Path, field: str):
+    """The items of ``mapping``, once every key matches ``key_pattern``."""
+    for key in mapping:
+        if not re.search(key_pattern, key):
+            raise BundleError(f"{path}: field {field}: the name {excerpt(key)} does not match "
+                              f"{key_pattern!r}")
+    return mapping.items()
+
+
+def _check_consistency(m: Metadata, exports: dict[str, ExportFields], path: Path) -> None:
     def fail(field: str, message: str):
         raise BundleError(f"{path}: field {field}: {message}")
 
@@ -221,7 +268,7 @@ def _check_consistency(m: Metadata, path: Path) -> None:
     if m.model is not None and m.model.input_shape != [m.window, channels]:
         fail("model.input_shape", f"{m.model.input_shape} is not [window, channels] = "
                                   f"{[m.window, channels]}")
-    for variant, export in m.exports.items():
+    for variant, export in exports.items():
         if export.file != f"model_{variant}.tflite":
             fail(f"exports.{variant}.file", f"{export.file!r} is not 'model_{variant}.tflite'")
         if export.input.shape != [1, m.window, channels]:

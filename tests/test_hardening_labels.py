@@ -112,8 +112,8 @@ def test_label_checksums_are_required_and_recorded_by_the_tool_for_a_trusted_bun
 
 
 @pytest.mark.parametrize(("field", "value", "says"), [
-    ("pipeline__std", [1e-300] * 9, "pipeline.std.0: Input should be greater than or equal to 0.000001"),
-    ("pipeline__mean", [1e300] * 9, "pipeline.mean.0: Input should be less than or equal to 1000000"),
+    ("pipeline__std", [1e-300] * 9, "pipeline.std.0: Expected `float` >= 1e-06"),
+    ("pipeline__mean", [1e300] * 9, "pipeline.mean.0: Expected `float` <= 1000000"),
 ])
 def test_absurd_normalization_is_refused_even_with_its_checksum_recorded(tmp_path, field, value, says):
     path = copy_of_default(tmp_path, sealed=True, **{field: value})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -369,3 +371,27 @@ def test_block_processing_gives_the_labels_of_the_sample_by_sample_filter(record
     assert [r.label for r in results] == [bundle.classes[k] for k in offline.argmax(axis=1)]
     np.testing.assert_allclose([r.probs for r in results], offline, atol=1e-6)
     assert [r.end for r in results] == [bundle.window + k * bundle.hop for k in range(len(results))]
+
+
+def test_streaming_a_bundle_and_a_csv_file_loads_no_pydantic_pandas_scipy_or_numpy_ma(tmp_path):
+    """The runtime's peak RSS: pydantic (18 MB), pandas, scipy.signal and numpy.ma stay out of a
+    process that loads the default bundle and streams a CSV file with a gap through hmm:1."""
+    path = tmp_path / "gap.csv"
+    path.write_text("t,ax,ay,az,gx,gy,gz\n" + "".join(
+        f"{i / 50 + (i >= 300):.2f},1,0,0,0,0,0\n" for i in range(600)))
+    code = (
+        "import sys\n"
+        "from edgehar.bundle import Bundle\n"
+        "from edgehar.runtime.smoothing import make_smoother\n"
+        "from edgehar.runtime.sources import open_source\n"
+        "from edgehar.runtime.stream import Streamer, run\n"
+        "bundle = Bundle.default()\n"
+        "streamer = Streamer.from_bundle(bundle, 'int8', smoother=make_smoother('hmm:1', bundle))\n"
+        f"summary = run(streamer, open_source('csv:{path}'), lambda result: None)\n"
+        "assert summary['windows'] > 0 and summary['gaps'] == 1, summary\n"
+        "heavy = ('pydantic', 'pandas', 'scipy.signal', 'numpy.ma', 'tensorflow')\n"
+        "loaded = [m for m in heavy if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections import Counter
+from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -116,6 +117,29 @@ def test_lines_parsed_at_once_give_what_parsing_each_line_gives(lines, labelled)
     assert chunk.x.tolist() == [list(row[1:7]) for row in rows]
     assert chunk.labels is None if not labelled else chunk.labels.tolist() == [row[7] for row in rows]
     assert chunk.skipped == Counter(reason for _, reason in parsed if reason not in (None, "empty", "header"))
+
+
+def _halfway(x: float) -> str:
+    """The decimal exactly halfway between ``x`` and the next float up: rounding decides."""
+    return format((Decimal(x) + Decimal(math.nextafter(x, math.inf))) / 2, "f")
+
+
+DECIMALS = st.one_of(st.from_regex(r"\A-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,3})?\Z"),
+                     st.floats(allow_nan=False, allow_infinity=False).map(repr),
+                     st.floats(-1e3, 1e3).map(_halfway),
+                     st.sampled_from(["-0", "-0.0", "0", "-0e0", "1e-0", "-0,", "1e400", "+1", ".5", "1.",
+                                      "01"]))
+
+
+@settings(deadline=None)
+@given(rows=st.lists(st.lists(DECIMALS, min_size=7, max_size=7), min_size=1, max_size=12))
+def test_numbers_parsed_at_once_are_bit_for_bit_what_float_reads(rows):
+    lines = [",".join(row).encode() for row in rows]
+    expected = [parse_line(line) for line in lines]
+    chunk = parse_lines(lines)
+    kept = [values for values, _ in expected if values is not None]
+    got = np.concatenate([chunk.t[:, None], chunk.x], axis=1) if len(chunk) else np.zeros((0, 7))
+    assert got.tobytes() == np.array(kept, dtype=np.float64).reshape(-1, 7).tobytes()  # -0.0 too
 
 
 def test_a_recording_of_good_lines_is_parsed_at_once_exactly():

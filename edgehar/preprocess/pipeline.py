@@ -27,7 +27,7 @@ raw IMU look like the published ones.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -224,7 +224,7 @@ class CausalFilter:
 
     def __init__(self, sos: np.ndarray, zi: np.ndarray):
         self.zi = np.asarray(zi, dtype=np.float64).reshape(-1)  # (2 * sections,)
-        self._matrix = _block_matrix(np.asarray(sos, dtype=np.float64), self.BLOCK)
+        self._matrix = _block_matrix(_rows(np.asarray(sos, dtype=np.float64)), self.BLOCK)
         self.state = None
         """(2 * sections, channels) at the start of the current block; None before the first sample."""
         self._pending = None
@@ -242,9 +242,14 @@ class CausalFilter:
             self.state, self._pending = self.zi[:, None] * x[0], x[:0]
             self._stacked = np.zeros((len(self.zi) + self.BLOCK, x.shape[1]))
         done = len(self._pending)
+        order, block, stacked = len(self.zi), self.BLOCK, self._stacked
+        if not done and len(x) == block:  # the usual call: one whole block
+            stacked[:order], stacked[order:] = self.state, x
+            out = self._matrix @ stacked
+            self.state = out[block:]
+            return out[:block].reshape(shape)
         if done:
             x = np.concatenate([self._pending, x])
-        order, block, stacked = len(self.zi), self.BLOCK, self._stacked
         outputs = []
         for start in range(0, len(x), block):
             part = x[start:start + block]
@@ -261,10 +266,12 @@ class CausalFilter:
         return y[done:].reshape(shape)
 
 
-def _block_matrix(sos: np.ndarray, block: int) -> np.ndarray:
+@lru_cache(maxsize=16)
+def _block_matrix(sos: tuple[tuple[float, ...], ...], block: int) -> np.ndarray:
     """M (block + 2S, 2S + block) with ``[outputs; state after] = M @ [state before; inputs]``
     for ``block`` samples through the S sections ``sos``: the recursion run at once on every
-    unit state (the first 2S columns) and every unit impulse (the others)."""
+    unit state (the first 2S columns) and every unit impulse (the others). Made once per
+    design (a stream starts a filter at every gap), read-only."""
     order = 2 * len(sos)
     state = np.eye(order, order + block)  # rows: z0, z1 of section 0, then of section 1, ...
     x = np.eye(block, order + block, order)
@@ -275,7 +282,9 @@ def _block_matrix(sos: np.ndarray, block: int) -> np.ndarray:
             y[i] = b0 * xi + z0
             z0, z1 = b1 * xi - a1 * y[i] + z1, b2 * xi - a2 * y[i]
         state[2 * s], state[2 * s + 1], x = z0, z1, y
-    return np.concatenate([x, state])
+    matrix = np.concatenate([x, state])
+    matrix.flags.writeable = False
+    return matrix
 
 
 class CausalMedian:

@@ -27,7 +27,7 @@ class NoSmoothing:
     spec = "none"
 
     def update(self, probs: np.ndarray) -> int:
-        return int(np.argmax(probs))
+        return int(probs.argmax())  # np.argmax's wrapper costs more than the argmax of 6 values
 
     def reset(self) -> None:
         pass

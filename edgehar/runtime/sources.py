@@ -27,6 +27,7 @@ from importlib import resources
 from itertools import dropwhile
 from pathlib import Path
 
+import msgspec
 import numpy as np
 
 from edgehar.data.sidecar import read_sidecar, sidecar_path
@@ -135,13 +136,39 @@ def _parse_good(lines: list[str | bytes], labelled: bool) -> Chunk | None:
         blob = b"\n".join(row[:i] for row, i in zip(rows, cut, strict=True))
     if blob.translate(None, NUMBER_BYTES):
         return None
-    try:
-        data = np.loadtxt(io.BytesIO(blob), delimiter=",", comments=None, dtype=np.float64, ndmin=2)
-    except ValueError:
-        return None
+    data = _read_numbers(blob, len(lines), len(CSV_HEADER))
+    if data is None:
+        try:
+            data = np.loadtxt(io.BytesIO(blob), delimiter=",", comments=None, dtype=np.float64, ndmin=2)
+        except ValueError:
+            return None
     if data.shape != (len(lines), len(CSV_HEADER)) or not np.isfinite(data).all():
         return None
     return Chunk(data[:, 0].copy(), data[:, 1:].copy(), Counter(), labels)
+
+
+_JSON_NUMBERS = msgspec.json.Decoder(list[float])
+
+
+def _read_numbers(blob: bytes, rows: int, columns: int) -> np.ndarray | None:
+    """``rows`` lines (of plain decimal numbers, see :data:`NUMBER_BYTES`) of ``columns`` fields
+    each -> (rows, columns) float64, each number read as ``float`` reads it, by msgspec's JSON
+    parser (correctly rounded, about 3x faster than numpy's loadtxt); None when a line has
+    another number of fields or a number is in a form JSON lacks (+1, .5, 1., 01) or reads
+    otherwise (an integer -0 is 0 to JSON, -0.0 to ``float``)."""
+    codes = np.frombuffer(blob + b"\n", np.uint8)
+    commas, ends = np.flatnonzero(codes == ord(",")), np.flatnonzero(codes == ord("\n"))
+    if len(commas) != rows * (columns - 1) or len(ends) != rows \
+            or not np.array_equal(np.searchsorted(commas, ends), np.arange(1, rows + 1) * (columns - 1)):
+        return None
+    after = codes[np.flatnonzero((codes[:-2] == ord("-")) & (codes[1:-1] == ord("0"))) + 2]
+    if ((after == ord(",")) | (after == ord("\n")) | (after == ord(" ")) | (after == ord("\t"))).any():
+        return None
+    try:
+        values = _JSON_NUMBERS.decode(b"[" + blob.replace(b"\n", b",") + b"]")
+    except (msgspec.DecodeError, msgspec.ValidationError):  # not JSON numbers, or beyond a float
+        return None
+    return np.array(values, dtype=np.float64).reshape(rows, columns)
 
 
 def _parse_each(lines: list[str | bytes], labelled: bool) -> Chunk:

@@ -90,10 +90,15 @@ class Resampler:
 
     A sample within 1 % of a period of a grid point is taken verbatim, bit for bit."""
 
+    GRID_AHEAD = 4096
+    """Grid points computed at once for :meth:`on_grid`."""
+
     def __init__(self, rate_hz: float):
         self.rate_hz, self.tol = rate_hz, 0.01 / rate_hz
         self.t0, self.k = None, 0
         self._t, self._x = np.empty(0), np.empty((0, 6))
+        self._grid_k, self._grid = 0, np.empty(0)
+        """Grid points t0 + k / rate_hz from k = _grid_k on."""
 
     def on_grid(self, t: np.ndarray) -> bool:
         """Whether ``t`` are the next grid points, each within the tolerance."""
@@ -101,7 +106,12 @@ class Resampler:
             return False
         if len(t) == 1:
             return abs(t[0] - (self.t0 + self.k / self.rate_hz)) <= self.tol
-        return bool(np.abs(t - (self.t0 + (self.k + np.arange(len(t))) / self.rate_hz)).max() <= self.tol)
+        start = self.k - self._grid_k
+        if start + len(t) > len(self._grid):
+            self._grid_k, start = self.k, 0
+            self._grid = self.t0 + np.arange(self.k, self.k + max(len(t), self.GRID_AHEAD)) / self.rate_hz
+        off = t - self._grid[start:start + len(t)]
+        return bool(np.maximum.reduce(np.abs(off, out=off)) <= self.tol)  # NaN: False
 
     def push(self, t: np.ndarray, x: np.ndarray, on_grid: bool = False) -> np.ndarray:
         """Grid samples (m, 6) completed by these samples (t strictly increasing); ``on_grid``:
@@ -210,7 +220,7 @@ class Streamer:
             else:  # replay: the next grid points, so in order, without a gap or a loss
                 on_grid = good = self._grid_step_fits and t[0] > self._last_t \
                     and self._resampler.on_grid(t)
-            if good and (np.abs(x) <= self._bounds).all():
+            if good and np.logical_and.reduce(np.abs(x) <= self._bounds, axis=None):
                 self.lost += max(0, round(float(t[0] - self._last_t) * self.rate_hz) - 1)
                 self._behind, self.samples = 0, self.samples + len(t)
                 self._push(t, x, codes, arrived, results, on_grid)
@@ -324,7 +334,7 @@ class Streamer:
         gap = steps > self.max_gap_s
         self.lost += int(np.maximum(np.rint(steps[~gap] * self.rate_hz) - 1, 0).sum())
         self.samples += len(t)
-        bounds = np.unique([0, *np.flatnonzero(gap), len(t)])
+        bounds = [0, *(i for i in np.flatnonzero(gap).tolist() if i), len(t)]  # (np.unique loads numpy.ma)
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
             if gap[a]:
                 self._start_segment(t[a], steps[a])
@@ -434,7 +444,8 @@ class Streamer:
 
     def note_skipped(self, skipped: Counter) -> None:
         """Count lines a source dropped before they became samples."""
-        self.skipped.update(skipped)
+        if skipped:  # (Counter.update's Mapping check costs more than a chunk of most replays)
+            self.skipped.update(skipped)
 
     def summary(self, end: str) -> dict:
         """Counts so far. ``lost``: 50 Hz samples the timestamps say never arrived (bridged by
