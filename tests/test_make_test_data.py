@@ -30,7 +30,7 @@ def _uci_archive(sample: Path, path: Path) -> Path:
     return path
 
 
-def _hapt_archive(raw: Path, path: Path) -> Path:
+def hapt_archive(raw: Path, path: Path) -> Path:
     """HAPT's layout: RawData/*.txt, RawData/labels.txt and activity_labels.txt at the top; with
     a recording of user 2 (a UCI HAR test subject) that must be left out."""
     with zipfile.ZipFile(path, "w") as zf:
@@ -49,7 +49,7 @@ def _hapt_archive(raw: Path, path: Path) -> Path:
 
 def test_the_layout_is_built_from_the_official_archives(uci_original_sample, hapt_raw, tmp_path):
     uci = _uci_archive(uci_original_sample, tmp_path / "human+activity+recognition+using+smartphones.zip")
-    hapt = _hapt_archive(hapt_raw, tmp_path / "smartphone+based+recognition.zip")
+    hapt = hapt_archive(hapt_raw, tmp_path / "smartphone+based+recognition.zip")
     out = tmp_path / "data"
     run = subprocess.run([sys.executable, str(TOOL), "--uci", str(uci), "--hapt", str(hapt),
                           "--out", str(out)], capture_output=True, text=True, timeout=300)

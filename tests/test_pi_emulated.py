@@ -61,10 +61,8 @@ def test_emulated_pi_streamed_the_demo_exactly_as_this_machine_does():
     here = _streamed_here(Bundle.load(MODELS / summary["model"]), summary["variant"])
     assert len(pi) == summary["windows"] == len(here) == 224
     assert [(smoothed, label[1:]) for smoothed, label, _ in pi] == [(r.smoothed, r.label) for r in here]
-    # Runs before /sys was mounted in the chroot rounded a few windows' int8 scores differently.
-    differences = [abs(float(confidence[:-1]) - r.confidence)
-                   for (*_, confidence), r in zip(pi, here, strict=True)]
-    assert max(differences) <= 0.05 and sum(d > 0.005 for d in differences) <= 25
+    # With /sys mounted in the chroot the int8 scores are x86-64's (without it a few rounded differently).
+    assert [confidence[:-1] for *_, confidence in pi] == [f"{r.confidence:.2f}" for r in here]
 
 
 def test_emulated_pi_validated_the_model_as_this_machine_does():

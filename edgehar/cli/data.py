@@ -7,13 +7,13 @@ other stages start fast on a Raspberry Pi.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from edgehar.cli.app import DataOption, Typer, app, output_console, print_table
 
-data_app = Typer(help="Get and inspect the UCI HAR dataset.", no_args_is_help=True)
+data_app = Typer(help="Get the UCI HAR and HAPT datasets and inspect UCI HAR.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 
@@ -30,17 +30,25 @@ def info(data: DataOption = None) -> None:
 
 @data_app.command()
 def fetch(
+    dataset: Annotated[Literal["uci-har", "hapt"], typer.Option(
+        help="uci-har (UCI_HAR.zip, what --data reads) or hapt (HAPT.zip, the continuous recordings: "
+        "unzipped, its RawData/ folder is what --hapt reads; tools/make_test_data.py takes the zip).",
+    )] = "uci-har",
     dest: Annotated[Path | None, typer.Option(
-        help="Folder to store UCI_HAR.zip in. Default: the user data folder (--data looks there last).",
+        help="Folder to store the archive in. Default: the user data folder (--data looks there last).",
     )] = None,
     url: Annotated[str | None, typer.Option(help="Download from here instead of the UCI repository.")] = None,
     sha256: Annotated[str | None, typer.Option(help="Expected SHA-256 instead of the pinned one.")] = None,
 ) -> None:
-    """Download the official UCI HAR archive and verify its SHA-256."""
-    from edgehar.data import fetch as download
+    """Download an official archive (UCI HAR or HAPT) and verify its pinned SHA-256."""
+    from edgehar.data.fetch import ARCHIVES
+    from edgehar.data.fetch import fetch as download
 
-    path = download.fetch(dest, url or download.OFFICIAL_URL, sha256 or download.OFFICIAL_SHA256)
+    path = download(dest, url, sha256, dataset)
     console = output_console()
-    console.print(f"UCI HAR archive: {path}")
-    if dest is not None:
+    console.print(f"{ARCHIVES[dataset].title}: {path}")
+    if dataset == "hapt":
+        console.print(f"build the test data with tools/make_test_data.py --hapt {path}, or unzip it "
+                      "and pass its RawData/ folder to --hapt")
+    elif dest is not None:
         console.print(f"use it with --data {path} or EDGEHAR_DATA={path}")
