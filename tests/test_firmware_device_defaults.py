@@ -24,7 +24,9 @@ from test_firmware_tflm import builder, tflm_sources  # noqa: F401  (fixtures)
 
 from edgehar.bundle import Bundle
 from edgehar.export.tflm import TFLMClassifier
+from edgehar.runtime.hmm import HmmDecoder
 from edgehar.runtime.limits import SampleLimits
+from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import demo_path, iter_csv
 from edgehar.runtime.stream import Streamer, run
 
@@ -72,9 +74,11 @@ def sanitized_host(builder, tmp_path_factory):  # noqa: F811
 def test_the_package_defaults_are_the_bundle_defaults():
     bundle = Bundle.load(REPO / "models" / MCU_DEFAULT)
     src = REPO / "models" / MCU_DEFAULT / "firmware" / "src"
-    lag = re.fullmatch(r"hmm:(\d+)", bundle.smoothing)
-    assert lag, bundle.smoothing  # the default decodes with a lag: the firmware must too
-    assert f"#define EDGEHAR_HMM_LAG {lag.group(1)}\n" in (src / "edgehar_hmm_params.h").read_text()
+    decoder = make_smoother(bundle.smoothing, bundle)
+    assert isinstance(decoder, HmmDecoder) and decoder.lag, bundle.smoothing  # the firmware must decode too
+    header = (src / "edgehar_hmm_params.h").read_text()
+    assert f"#define EDGEHAR_HMM_LAG {decoder.lag}\n" in header
+    assert f"#define EDGEHAR_HMM_STATES {len(decoder.params.states)}\n" in header  # hmm or hsmm, as stored
     limits = SampleLimits.of_bundle(bundle)
     params = (src / "edgehar_params.h").read_text()
     for name, value in (("ACC_G", limits.acc_g), ("GYRO_RADS", limits.bounds()[3])):
