@@ -1,0 +1,122 @@
+"""The batched gateway: many devices' windows classified in one interpreter call give each device
+the labels and numbers of one window at a time (`stream`'s), bit for bit, on real recordings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgehar.bundle import Bundle
+from edgehar.preprocess.windows import sliding_windows
+from edgehar.runtime.interpreter import TFLiteClassifier, batched_model
+from edgehar.runtime.smoothing import make_smoother
+from edgehar.runtime.sources import iter_hapt
+from edgehar.runtime.stream import Streamer
+from edgehar.services.gateway import BATCH_MESSAGES, Gateway, decode_batch, pack_binary
+from edgehar.services.mqtt import Connection, parse_url
+
+ACC_SCALE, GYRO_SCALE = 1 / 4096, 1 / 1000
+SAMPLES, BATCH = 2400, 25
+EXPERIMENTS = ("exp01_user01", "exp05_user03", "exp09_user05", "exp13_user07")
+
+
+@pytest.fixture(scope="module")
+def recordings(hapt_raw) -> list[np.ndarray]:
+    """The first 48 s of four HAPT experiments (four people), as raw sensor counts."""
+    out = []
+    for name in EXPERIMENTS:
+        x = np.concatenate([c.x for c in iter_hapt(str(hapt_raw / f"acc_{name}.txt.gz"))])[:SAMPLES]
+        out.append(np.rint(x / np.array([ACC_SCALE] * 3 + [GYRO_SCALE] * 3)).astype(np.int16))
+    return out
+
+
+def node_messages(raw: np.ndarray, keep: np.ndarray, t0_us: np.ndarray, batch: int = BATCH) -> list[bytes]:
+    """A node's binary messages of ``batch`` samples: the samples ``keep`` says, at times ``t0_us`` (µs)."""
+    raw, t_us = raw[keep], t0_us[keep]
+    return [pack_binary(int(t_us[i]), t_us[i:i + batch] - t_us[i], raw[i:i + batch], ACC_SCALE, GYRO_SCALE)
+            for i in range(0, len(raw), batch)]
+
+
+def fleet(recordings) -> dict[str, list[bytes]]:
+    """48 devices: each recording from 12 offsets; one has a 2 s gap, another reboots (its clock
+    starts again at 0), each inside a message that completes a window before it."""
+    everything, t_us = np.ones(SAMPLES, bool), np.arange(SAMPLES, dtype=np.int64) * 20_000
+    devices = {}
+    for r, raw in enumerate(recordings):
+        for k in range(12):
+            devices[f"node-{r}-{k}"] = node_messages(np.roll(raw, -97 * k, axis=0), everything, t_us + 10**9)
+    gap = everything.copy()
+    gap[1090:1190] = False  # in the message of samples 1075-1089 (1087 completes a window) and 1190-1199
+    devices["node-0-1"] = node_messages(recordings[0], gap, t_us + 10**9)
+    reboot = np.where(np.arange(SAMPLES) < 1220, t_us + 10**9, t_us - 1220 * 20_000)
+    devices["node-1-1"] = node_messages(recordings[1], everything, reboot, 50)  # 1215 completes a window
+    return devices
+
+
+def one_at_a_time(bundle: Bundle, messages: list[bytes]) -> tuple[list[dict], dict]:
+    """What `stream` gives for the node's messages fed one by one (one interpreter call per window)."""
+    streamer = Streamer.from_bundle(bundle, "int8", smoother=make_smoother(bundle.smoothing, bundle))
+    results = []
+    for payload in messages:
+        chunk = decode_batch(payload)
+        results += streamer.feed(chunk.t, chunk.x, 0.0)
+    return [without_latency(r) for r in results], counts(streamer)
+
+
+def without_latency(result) -> dict:
+    return {k: v for k, v in vars(result).items() if k != "latency_ms"}
+
+
+def counts(streamer: Streamer) -> dict:
+    return {"samples": streamer.samples, "windows": streamer.windows, "gaps": streamer.gaps,
+            "resyncs": streamer.resyncs, "labels": dict(streamer.labels)}
+
+
+def test_a_batch_of_many_devices_gives_each_the_labels_of_one_window_at_a_time(recordings):
+    bundle = Bundle.default()
+    devices = fleet(recordings)
+    conn = Connection(parse_url("mqtt://127.0.0.1:1/edgehar", default_topic="edgehar"), None)  # never opened
+    gateway = Gateway(conn, bundle, "edgehar", smooth=bundle.smoothing)
+    seen: dict[str, list[dict]] = {}
+
+    class Observer:
+        def results(self, device, chunk, results, streamer):
+            seen.setdefault(device, []).extend(without_latency(r) for r in results)
+
+        def offline(self, device):
+            pass
+
+    gateway.observers.append(Observer())
+    for k in range(max(len(m) for m in devices.values())):  # as they come: one message of each in turn
+        for name, messages in devices.items():
+            if k < len(messages):
+                gateway.inbox.put(name, messages[k], 0.0)
+    batches = []
+    while batch := gateway.inbox.get_batch(BATCH_MESSAGES, 0):
+        batches.append(len(batch))
+        gateway.handle(batch)
+    assert max(batches) == len(devices)  # one message of every device per batch
+    assert max(size for size in gateway.classifier._batched if size) >= 16  # windows went in batches
+    for name, messages in devices.items():
+        expected, expected_counts = one_at_a_time(bundle, messages)
+        assert len(expected) > 25
+        assert seen[name] == expected, name  # probabilities, confidence (unrounded), labels, decoder
+        assert counts(gateway.inbox.devices[name].streamer) == expected_counts
+    assert counts(gateway.inbox.devices["node-0-1"].streamer)["gaps"] == 1
+    assert counts(gateway.inbox.devices["node-1-1"].streamer)["resyncs"] == 1
+
+
+@pytest.mark.parametrize("bundle_name, variant", [("dscnn-pi-live", "int8"), ("dscnn-pi-live", "float32"),
+                                                  ("cnn", "int8"), ("lstm100", "int8")])
+def test_one_invocation_per_batch_gives_the_outputs_of_one_window_at_a_time(recordings, bundle_name, variant):
+    bundle = Bundle.load(Path("models") / bundle_name)
+    features = bundle.pipeline.start().push(recordings[2] * np.array([ACC_SCALE] * 3 + [GYRO_SCALE] * 3))
+    windows = sliding_windows(features.astype(np.float32), bundle.window, 16)[:101]  # 64 + 32 + 4 + 1
+    classifier = TFLiteClassifier.of_bundle(bundle, variant)
+    alone = np.stack([classifier.predict_window(w) for w in windows])
+    assert np.array_equal(classifier.predict(windows), alone)  # bit for bit
+    stateful = bundle_name.startswith("lstm")  # the fused LSTM keeps state: one window at a time
+    assert (batched_model(bundle.tflite(variant).read_bytes()) is None) == stateful
+    assert classifier.predict(windows[:0]).shape == (0, len(bundle.classes))
