@@ -60,12 +60,14 @@ NICE = 0
 
 
 def pinned(cpu: int):
-    """Run on ``cpu``; at a NICE other than 0 also in a session of its own at that priority (the
-    kernel shares the CPU fairly between sessions first: a plain nice acts only within one)."""
+    """Run on ``cpu``, in a session of its own (as a service runs), at priority NICE: the kernel
+    shares the CPU fairly between sessions first (autogroups), so a benchmark whose processes
+    shared one session would get one session's share of a loaded machine for all of them, and a
+    plain nice acts only within a session."""
     def setup():
         os.sched_setaffinity(0, {cpu})
+        os.setsid()
         if NICE:
-            os.setsid()
             Path("/proc/self/autogroup").write_text(str(NICE))
             os.nice(NICE)
     return setup
@@ -103,23 +105,27 @@ def demo_counts() -> np.ndarray:
     return np.rint(x / np.array([ACC_SCALE] * 3 + [GYRO_SCALE] * 3)).astype(np.int16)
 
 
-def simulate(port: int, devices: int, batch: int, batches: int, start_at: float, out: str) -> None:
-    """Publish ``batches`` batches per device on schedule; save when each was published."""
+def simulate(port: int, devices: int, batch: int, batches: int, start, out: str) -> None:
+    """Make every message first, then publish ``batches`` batches per device on schedule from the
+    time it puts in ``start`` (a shared double; 0 until then); save when each was published."""
     pinned(OTHERS_CPU)()
     raw, c = demo_counts(), client(port)
     offsets = np.random.default_rng(0).integers(0, len(raw), devices)
     period, dt_us = batch / RATE_HZ, np.arange(batch) * (1_000_000 // RATE_HZ)
+    rows = offsets[:, None] + np.arange(batch)
+    payloads = [[pack_binary(k * batch * 20_000, dt_us, raw[(rows[d] + k * batch) % len(raw)],
+                             ACC_SCALE, GYRO_SCALE) for d in range(devices)] for k in range(batches)]
+    topics = [f"{ROOT}/node{d:05d}/imu" for d in range(devices)]
     published = np.zeros((devices, batches))
     behind = 0.0
+    start.value = start_at = time.perf_counter() + 1.0
     for k in range(batches):
         for d in range(devices):
             due = start_at + (k + d / devices) * period
             if (wait := due - time.perf_counter()) > 0:
                 time.sleep(wait)
             behind = max(behind, time.perf_counter() - due)
-            rows = raw[(offsets[d] + k * batch + np.arange(batch)) % len(raw)]
-            payload = pack_binary(k * batch * 20_000, dt_us, rows, ACC_SCALE, GYRO_SCALE)
-            c.publish(f"{ROOT}/node{d:05d}/imu", payload, qos=0)
+            c.publish(topics[d], payloads[k][d], qos=0)
             published[d, k] = time.perf_counter()
     time.sleep(0.5)
     c.loop_stop()
@@ -211,11 +217,14 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         listener.start()
         ready.wait(30)
         batches = int(seconds * RATE_HZ / batch)
-        start_at = time.perf_counter() + 2.0
-        load0 = os.getloadavg()
-        simulator = mp.Process(target=simulate, args=(port, devices, batch, batches, start_at,
+        start = mp.Value("d", 0.0)
+        simulator = mp.Process(target=simulate, args=(port, devices, batch, batches, start,
                                                       str(folder / "published.npz")))
         simulator.start()
+        while not start.value:
+            time.sleep(0.05)
+        load0 = os.getloadavg()
+        start_at = start.value
         time.sleep(max(0.0, start_at - time.perf_counter()))
         cpu0 = [proc_stat(g.pid)[0] for g in processes]
         simulator.join()

@@ -48,7 +48,7 @@ DEVICE_ID = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_-]{0,63}")
 HEADER = struct.Struct("<2sBBQff")
 RECORD = np.dtype([("dt_us", "<u4"), ("raw", "<i2", (6,))])
 MAGIC, VERSION = b"EH", 1
-BATCH_MESSAGES = 256
+BATCH_MESSAGES = 128
 """Messages (of as many devices) fed before their windows are classified together."""
 
 
