@@ -12,8 +12,10 @@ publish times spread evenly over the batch period, for ``--seconds``. The listen
 each window's label arrives. Per N: samples sent and classified by the gateway (lost = the
 difference), windows expected and received, latency from the publication of the batch that
 completed a window to its label's arrival (p50/p99/max; the node's own batching delay comes on
-top), how far the simulator fell behind its schedule, the gateway's CPU share of its core, and
-its RSS per device. N passes with zero lost samples and windows and p99 <= 100 ms. ``N@NICE``
+top), how far the simulator fell behind its schedule, the gateway's CPU share of its core (and
+its CPU time per message classified, all its threads: the capacity of a core it would fill), the
+time its threads were runnable but waiting for a CPU (other jobs on a shared machine), the load
+average, and its RSS per device. N passes with zero lost samples and windows and p99 <= 100 ms. ``N@NICE``
 runs every benchmark process at that priority (default ``--nice``), each in its own session (the
 kernel's autogroup share): on a shared machine a negative value keeps other users' jobs from
 deciding what one core appears to sustain.
@@ -160,6 +162,12 @@ def proc_stat(pid: int) -> tuple[float, float]:
     return cpu, rss
 
 
+def waited(pid: int) -> float:
+    """Seconds the process's threads have spent runnable but waiting for a CPU (/proc schedstat)."""
+    return sum(int((task / "schedstat").read_text().split()[1])
+               for task in Path(f"/proc/{pid}/task").iterdir()) / 1e9
+
+
 def start_gateways(ports: list[int], partitioned: bool, folder: Path, *options: str
                    ) -> list[subprocess.Popen]:
     """One `edgehar serve` per port (gateway k on ``ports[k]``, with ``--partition k/N`` when
@@ -227,8 +235,10 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         start_at = start.value
         time.sleep(max(0.0, start_at - time.perf_counter()))
         cpu0 = [proc_stat(g.pid)[0] for g in processes]
+        wait0 = sum(waited(g.pid) for g in processes)
         simulator.join()
         stats = [proc_stat(g.pid) for g in processes]
+        wait1 = sum(waited(g.pid) for g in processes)
         wall = time.perf_counter() - start_at
         time.sleep(3.0)  # the tail: anything later than this counts as lost
         stop.set()
@@ -265,6 +275,9 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         if len(arrivals) else None,
         "simulator_behind_ms_max": round(float(sim["behind"]) * 1e3, 2),
         "gateway_cpu_percent": round(100 * (sum(cpu for cpu, _ in stats) - sum(cpu0)) / wall, 1),
+        "gateway_cpu_us_per_message": round(1e6 * (sum(cpu for cpu, _ in stats) - sum(cpu0))
+                                            / max(1, classified.sum() / batch)),
+        "gateway_waiting_for_cpu_percent": round(100 * (wait1 - wait0) / wall, 1),
         "gateway_cpu_percent_each": [round(100 * (cpu - c0) / wall, 1)
                                      for (cpu, _), c0 in zip(stats, cpu0, strict=True)],
         "gateway_rss_mb": {"idle": round(rss0, 1), "loaded": round(rss1, 1)},
