@@ -14,7 +14,7 @@ from edgehar.runtime.interpreter import TFLiteClassifier, batched_model
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import iter_hapt
 from edgehar.runtime.stream import Streamer
-from edgehar.services.gateway import BATCH_MESSAGES, Gateway, decode_batch, pack_binary
+from edgehar.services.gateway import BATCH_MESSAGES, Gateway, decode_batch, decode_batches, pack_binary
 from edgehar.services.mqtt import Connection, parse_url
 
 ACC_SCALE, GYRO_SCALE = 1 / 4096, 1 / 1000
@@ -120,3 +120,19 @@ def test_one_invocation_per_batch_gives_the_outputs_of_one_window_at_a_time(reco
     stateful = bundle_name.startswith("lstm")  # the fused LSTM keeps state: one window at a time
     assert (batched_model(bundle.tflite(variant).read_bytes()) is None) == stateful
     assert classifier.predict(windows[:0]).shape == (0, len(bundle.classes))
+
+
+def test_messages_decoded_together_give_what_each_gives_alone(recordings):
+    raw = recordings[3][:200]
+    payloads = [pack_binary(10**9 + 500_000 * k, np.arange(25) * 20_000, raw[25 * k:25 * k + 25],
+                            ACC_SCALE, GYRO_SCALE) for k in range(8)]
+    payloads[2] = b"0.5,0.1,0.2,0.3,0,0,0\n0.52,0.1,0.2,0.3,0,0,0"  # text among binary
+    payloads[4] = payloads[4][:-3]  # cut short
+    payloads[5] = pack_binary(0, [0], [[1] * 6], float("nan"), 1.0)
+    together = decode_batches(payloads)
+    for payload, chunk in zip(payloads, together, strict=True):
+        alone = decode_batch(payload)
+        assert np.array_equal(chunk.t, alone.t) and np.array_equal(chunk.x, alone.x)
+        assert chunk.skipped == alone.skipped
+    assert [len(c) for c in together] == [25, 25, 2, 25, 0, 0, 25, 25]
+    assert together[4].skipped == together[5].skipped == {"bad_binary": 1}
