@@ -13,7 +13,8 @@ each window's label arrives. Per N: samples sent and classified by the gateway (
 difference), windows expected and received, latency from the publication of the batch that
 completed a window to its label's arrival (p50/p99/max; the node's own batching delay comes on
 top), how far the simulator fell behind its schedule, the gateway's CPU share of its core (and
-its CPU time per message classified, all its threads: the capacity of a core it would fill), the
+its CPU time per message classified, all its threads: the capacity of a core it would fill; how
+much of it the classifying thread took, the rest being paho's network threads), the
 time its threads were runnable but waiting for a CPU (other jobs on a shared machine), the load
 average, and its RSS per device. N passes with zero lost samples and windows and p99 <= 100 ms. ``N@NICE``
 runs every benchmark process at that priority (default ``--nice``), each in its own session (the
@@ -154,9 +155,10 @@ def listen(port: int, ready, stop, out: str) -> None:
     np.save(out, np.array(arrivals, dtype=np.float64).reshape(-1, 4))
 
 
-def proc_stat(pid: int) -> tuple[float, float]:
-    """(CPU seconds, RSS MB) of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def proc_stat(pid: int, thread: int | None = None) -> tuple[float, float]:
+    """(CPU seconds, RSS MB) of a process, or CPU seconds of one of its threads."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     return cpu, rss
@@ -236,9 +238,11 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         time.sleep(max(0.0, start_at - time.perf_counter()))
         cpu0 = [proc_stat(g.pid)[0] for g in processes]
         wait0 = sum(waited(g.pid) for g in processes)
+        main0 = sum(proc_stat(g.pid, g.pid)[0] for g in processes)  # the classifying threads
         simulator.join()
         stats = [proc_stat(g.pid) for g in processes]
         wait1 = sum(waited(g.pid) for g in processes)
+        main1 = sum(proc_stat(g.pid, g.pid)[0] for g in processes)
         wall = time.perf_counter() - start_at
         time.sleep(3.0)  # the tail: anything later than this counts as lost
         stop.set()
@@ -275,6 +279,7 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         if len(arrivals) else None,
         "simulator_behind_ms_max": round(float(sim["behind"]) * 1e3, 2),
         "gateway_cpu_percent": round(100 * (sum(cpu for cpu, _ in stats) - sum(cpu0)) / wall, 1),
+        "gateway_classifying_thread_cpu_percent": round(100 * (main1 - main0) / wall, 1),
         "gateway_cpu_us_per_message": round(1e6 * (sum(cpu for cpu, _ in stats) - sum(cpu0))
                                             / max(1, classified.sum() / batch)),
         "gateway_waiting_for_cpu_percent": round(100 * (wait1 - wait0) / wall, 1),
