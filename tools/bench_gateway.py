@@ -14,12 +14,12 @@ difference), windows expected and received, latency from the publication of the 
 completed a window to its label's arrival (p50/p99/max; the node's own batching delay comes on
 top), how far the simulator fell behind its schedule, the gateway's CPU share of its core (and
 its CPU time per message classified, all its threads: the capacity of a core it would fill; how
-much of it the classifying thread took, the rest being paho's network threads), the
-time its threads were runnable but waiting for a CPU (other jobs on a shared machine), the load
-average, and its RSS per device. N passes with zero lost samples and windows and p99 <= 100 ms. ``N@NICE``
-runs every benchmark process at that priority (default ``--nice``), each in its own session (the
-kernel's autogroup share): on a shared machine a negative value keeps other users' jobs from
-deciding what one core appears to sustain.
+much of it the classifying thread took, the rest being paho's network threads), how much of its
+core other jobs of a shared machine took meanwhile, the load average, and its RSS per device.
+N passes with zero lost samples and windows and p99 <= 100 ms. Every benchmark process runs in a
+session of its own (the kernel's autogroup share), at priority ``--nice`` (default 0) or, for
+``N@NICE``, at NICE: on a shared machine a negative value keeps other users' jobs from deciding
+what one core appears to sustain.
 
 Scale-out (``--cluster N:G``): the same load on a 3-node NATS cluster on loopback (MQTT and
 JetStream on each node, the devices split into G partitions by the broker's subject mapping),
@@ -164,10 +164,11 @@ def proc_stat(pid: int, thread: int | None = None) -> tuple[float, float]:
     return cpu, rss
 
 
-def waited(pid: int) -> float:
-    """Seconds the process's threads have spent runnable but waiting for a CPU (/proc schedstat)."""
-    return sum(int((task / "schedstat").read_text().split()[1])
-               for task in Path(f"/proc/{pid}/task").iterdir()) / 1e9
+def busy(cpu: int) -> float:
+    """Seconds CPU ``cpu`` has spent on anything but idling, since boot (/proc/stat)."""
+    line = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith(f"cpu{cpu} "))
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, line.split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def start_gateways(ports: list[int], partitioned: bool, folder: Path, *options: str
@@ -237,11 +238,11 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         start_at = start.value
         time.sleep(max(0.0, start_at - time.perf_counter()))
         cpu0 = [proc_stat(g.pid)[0] for g in processes]
-        wait0 = sum(waited(g.pid) for g in processes)
+        busy0 = busy(GATEWAY_CPU)
         main0 = sum(proc_stat(g.pid, g.pid)[0] for g in processes)  # the classifying threads
         simulator.join()
         stats = [proc_stat(g.pid) for g in processes]
-        wait1 = sum(waited(g.pid) for g in processes)
+        busy1 = busy(GATEWAY_CPU)
         main1 = sum(proc_stat(g.pid, g.pid)[0] for g in processes)
         wall = time.perf_counter() - start_at
         time.sleep(3.0)  # the tail: anything later than this counts as lost
@@ -282,7 +283,8 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         "gateway_classifying_thread_cpu_percent": round(100 * (main1 - main0) / wall, 1),
         "gateway_cpu_us_per_message": round(1e6 * (sum(cpu for cpu, _ in stats) - sum(cpu0))
                                             / max(1, classified.sum() / batch)),
-        "gateway_waiting_for_cpu_percent": round(100 * (wait1 - wait0) / wall, 1),
+        "gateway_core_used_by_others_percent": round(100 * (busy1 - busy0 - sum(cpu for cpu, _ in stats)
+                                                            + sum(cpu0)) / wall, 1) if not gateways else None,
         "gateway_cpu_percent_each": [round(100 * (cpu - c0) / wall, 1)
                                      for (cpu, _), c0 in zip(stats, cpu0, strict=True)],
         "gateway_rss_mb": {"idle": round(rss0, 1), "loaded": round(rss1, 1)},
