@@ -14,7 +14,15 @@ from edgehar.runtime.interpreter import TFLiteClassifier, batched_model
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import iter_hapt
 from edgehar.runtime.stream import Streamer
-from edgehar.services.gateway import BATCH_MESSAGES, Gateway, decode_batch, decode_batches, pack_binary
+from edgehar.services.gateway import (
+    BATCH_MESSAGES,
+    Gateway,
+    Inbox,
+    Limits,
+    decode_batch,
+    decode_batches,
+    pack_binary,
+)
 from edgehar.services.mqtt import Connection, parse_url
 
 ACC_SCALE, GYRO_SCALE = 1 / 4096, 1 / 1000
@@ -98,7 +106,7 @@ def test_a_batch_of_many_devices_gives_each_the_labels_of_one_window_at_a_time(r
         batches.append(len(batch))
         gateway.handle(batch)
     assert max(batches) == len(devices)  # one message of every device per batch
-    assert max(size for size in gateway.classifier._batched if size) >= 16  # windows went in batches
+    assert max(gateway.classifier._batches) >= 16  # windows went in batches
     for name, messages in devices.items():
         expected, expected_counts = one_at_a_time(bundle, messages)
         assert len(expected) > 25
@@ -136,3 +144,17 @@ def test_messages_decoded_together_give_what_each_gives_alone(recordings):
         assert chunk.skipped == alone.skipped
     assert [len(c) for c in together] == [25, 25, 2, 25, 0, 0, 25, 25]
     assert together[4].skipped == together[5].skipped == {"bad_binary": 1}
+
+
+def test_a_batch_takes_one_message_of_every_waiting_device_and_new_ones_too():
+    inbox = Inbox(Limits())
+    message = pack_binary(0, np.arange(25) * 20_000, np.zeros((25, 6), np.int16), ACC_SCALE, GYRO_SCALE)
+    for name in ("a", "b"):
+        inbox.put(name, message, 0.0)
+    assert [m[0] for m in inbox.get_batch(10, 0)] == ["a", "b"]  # both known now
+    for name in ("a", "a", "a", "b", "b", "new"):
+        inbox.put(name, message, 0.0)
+    assert sorted(m[0] for m in inbox.get_batch(10, 0)) == ["a", "b", "new"]  # the backlog waits its turn
+    assert sorted(m[0] for m in inbox.get_batch(10, 0)) == ["a", "b"]
+    assert [m[0] for m in inbox.get_batch(10, 0)] == ["a"]
+    assert inbox.get_batch(10, 0) == [] and [m[0] for m in inbox.get_batch(1, 0)] == []

@@ -13,6 +13,7 @@ tensors: the fused LSTM) is run one window at a time.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from pathlib import Path
 
@@ -88,9 +89,8 @@ class TFLiteClassifier:
     def __init__(self, model: Path | str | bytes, num_threads: int = 1):
         cls, self.backend = interpreter_class()
         self._model, self._num_threads = model, num_threads
-        self._batched: dict | None = None
-        """Batch size -> (interpreter, input index, output index) for 2, 4, ... BATCH windows, made
-        when first needed ({} when the model cannot run batched; key 0: the batched model)."""
+        self._batches: dict[int, tuple] = {}
+        """Batch size (2, 4, ... BATCH) -> (interpreter, input index, output index), made when needed."""
         try:
             with tflog.quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
                 if isinstance(model, bytes):
@@ -162,27 +162,28 @@ class TFLiteClassifier:
         return np.concatenate([np.atleast_2d(o) for o in out]) if out else \
             np.zeros((0, int(self._out["shape"][-1])), np.float32)
 
-    def _interpreter(self, size: int):
-        """The interpreter for batches of ``size`` windows (None: run one at a time)."""
-        if size == 1:
+    @functools.cached_property
+    def _batched_model(self) -> bytes | None:
+        content = self._model if isinstance(self._model, bytes) else Path(self._model).read_bytes()
+        return batched_model(content)
+
+    def _interpreter(self, size: int) -> tuple | None:
+        """(interpreter, input index, output index) for batches of ``size`` windows (None: run
+        them one at a time)."""
+        if size == 1 or self._batched_model is None:
             return None
-        if self._batched is None:
-            content = self._model if isinstance(self._model, bytes) else Path(self._model).read_bytes()
-            self._batched = {} if (batched := batched_model(content)) is None else {0: batched}
-        if not self._batched:
-            return None
-        if size not in self._batched:
+        if size not in self._batches:
             cls, _ = interpreter_class()
             with tflog.quiet():
-                interpreter = cls(model_content=self._batched[0], num_threads=self._num_threads)
+                interpreter = cls(model_content=self._batched_model, num_threads=self._num_threads)
                 index = interpreter.get_input_details()[0]["index"]
                 interpreter.resize_tensor_input(index, [size, *self.input_shape[1:]])
                 interpreter.allocate_tensors()
-            self._batched[size] = interpreter, index, interpreter.get_output_details()[0]["index"]
-        return self._batched[size]
+            self._batches[size] = interpreter, index, interpreter.get_output_details()[0]["index"]
+        return self._batches[size]
 
-    def _invoke(self, interpreter, windows: np.ndarray) -> np.ndarray:
-        interpreter, in_index, out_index = interpreter
+    def _invoke(self, batch: tuple, windows: np.ndarray) -> np.ndarray:
+        interpreter, in_index, out_index = batch
         x = windows.reshape(len(windows), *self.input_shape[1:])
         if self.quantized_input:
             x = quantize(x, self._in_q[0], self._in_q[1], self.input_dtype)

@@ -306,8 +306,9 @@ class Inbox:
                 self.lock.wait(timeout)
             taken = set()
             while len(batch) < limit and (self._ready or self._new):
-                lane = self._new if self._new and (not self._new_turn or not self._ready) else self._ready
-                if lane[0] in taken:  # its next message waits for the next batch
+                lane = self._new if self._new and (not self._new_turn or not self._ready
+                                                   or self._ready[0] in taken) else self._ready
+                if lane[0] in taken:  # every device waiting has a message in this batch
                     break
                 self._new_turn = not self._new_turn
                 name = lane.popleft()
@@ -422,9 +423,9 @@ class Gateway:
 
     def _streamer(self) -> DeviceStreamer:
         return DeviceStreamer(self.classifier, self.bundle.pipeline, self.bundle.classes,
-                        window=self.bundle.window, hop=self.hop,
-                        smoother=make_smoother(self.smooth, self.bundle),
-                        max_gap_s=self.max_gap_s, limits=self.limits)
+                              window=self.bundle.window, hop=self.hop,
+                              smoother=make_smoother(self.smooth, self.bundle),
+                              max_gap_s=self.max_gap_s, limits=self.limits)
 
     def _start(self, name: str, device: Device) -> None:
         device.streamer = self._streamer()
