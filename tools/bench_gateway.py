@@ -2,7 +2,8 @@
 `stream --publish` costs.
 
     python tools/bench_gateway.py [--devices 500,750,1000@-10] [--cluster 500:1,500:2] [--nice 0]
-                                  [--seconds 60] [--batch 25] [--out models/gateway-bench.json]
+                                  [--profile 1500@-20] [--seconds 60] [--batch 25]
+                                  [--out models/gateway-bench.json]
 
 For each N: a fresh Mosquitto on 127.0.0.1; the gateway (`edgehar serve`, default model, int8)
 pinned to CPU 0; the broker, the node simulator and a listener pinned to CPU 1, each its own
@@ -20,6 +21,11 @@ N passes with zero lost samples and windows and p99 <= 100 ms. Every benchmark p
 session of its own (the kernel's autogroup share), at priority ``--nice`` (default 0) or, for
 ``N@NICE``, at NICE: on a shared machine a negative value keeps other users' jobs from deciding
 what one core appears to sustain.
+
+``--profile N[@NICE]`` adds runs with py-spy (``pip install py-spy``, the ``bench`` extra) sampling
+the gateway's threads while they hold the GIL: the share of its Python time in each part (paho's
+network threads, decoding, the streamers' checks and filters, the decoder, the interpreter,
+publishing); those runs are kept apart (``profiled_runs``), as the sampling costs a little.
 
 Scale-out (``--cluster N:G``): the same load on a 3-node NATS cluster on loopback (MQTT and
 JetStream on each node, the devices split into G partitions by the broker's subject mapping),
@@ -202,10 +208,51 @@ def stop_gateways(processes: list[subprocess.Popen], folder: Path) -> list[dict]
             for k in range(len(processes))]
 
 
+PARTS = (  # where the gateway's time goes: a stack counts for the first part found from its leaf up
+    ("interpreter (LiteRT call, quantize)", ("TFLiteClassifier.",)),
+    ("decoder (hmm)", ("HmmDecoder.",)),
+    ("publishing results (JSON, paho publish)", ("ResultPublisher.publish",)),
+    ("streamer: result bookkeeping", ("Streamer._result", "DeviceStreamer.results")),
+    ("streamer: filters and windows", ("Preprocessor.push", "Streamer._windows")),
+    ("streamer: checks, 50 Hz grid, held block", ("Streamer.feed",)),
+    ("decoding messages", ("decode_batches",)),
+    ("inbox (queues, fairness)", ("Inbox.", "Gateway._received")),
+    ("paho: receiving messages", ("Client._packet_read",)),
+    ("paho: sending", ("Client._packet_write",)),
+    ("paho: network loop", ("Client._loop",)),
+    ("new devices (streamer, publisher, announcement)", ("Gateway._start", "Gateway._pace_retained")),
+    ("gateway loop", ("Gateway.",)),
+)
+
+
+def profile(pid: int, seconds: float, out: Path) -> subprocess.Popen:
+    """py-spy sampling the gateway's threads while they hold the GIL (its Python time), on CPU 1."""
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate",
+                             "200", "--gil", "--threads", "--nonblocking", "--format", "raw", "--output",
+                             str(out)], preexec_fn=pinned(OTHERS_CPU), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def time_by_part(raw: Path) -> dict:
+    """Percent of py-spy's samples in each of PARTS, and in paho's threads altogether."""
+    parts, total, network = dict.fromkeys([name for name, _ in PARTS] + ["other"], 0), 0, 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        total += int(count)
+        network += int(count) * ("MainThread" not in frames[0])
+        part = next((name for frame in reversed(frames) for name, keys in PARTS
+                     if any(frame.startswith(key) for key in keys)), "other")
+        parts[part] += int(count)
+    return {"samples": total, "paho_threads_percent": round(100 * network / max(total, 1), 1),
+            "percent": {name: round(100 * n / max(total, 1), 1) for name, n in parts.items()}}
+
+
 def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: int = 0,
-             options: tuple[str, ...] = ()) -> dict:
+             options: tuple[str, ...] = (), profiled: bool = False) -> dict:
     """N devices against one gateway on Mosquitto (``gateways`` 0), or against ``gateways``
-    partitioned gateways on a 3-node NATS cluster (the simulator and listener on its third node)."""
+    partitioned gateways on a 3-node NATS cluster (the simulator and listener on its third node);
+    ``profiled``: with py-spy watching the gateway from 2 s in to 1 s before the end."""
     folder.mkdir(exist_ok=True)
     if gateways:
         cluster = NatsCluster(folder, nodes=3, root=ROOT, partitions=gateways, preexec_fn=pinned(OTHERS_CPU))
@@ -240,6 +287,9 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         cpu0 = [proc_stat(g.pid)[0] for g in processes]
         busy0 = busy(GATEWAY_CPU)
         main0 = sum(proc_stat(g.pid, g.pid)[0] for g in processes)  # the classifying threads
+        if profiled:
+            time.sleep(2.0)
+            spy = profile(processes[0].pid, seconds - 3, folder / "py-spy.txt")
         simulator.join()
         stats = [proc_stat(g.pid) for g in processes]
         busy1 = busy(GATEWAY_CPU)
@@ -248,6 +298,8 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         time.sleep(3.0)  # the tail: anything later than this counts as lost
         stop.set()
         listener.join()
+        if profiled:
+            spy.wait(60)
         load1 = os.getloadavg()
     finally:
         summaries = stop_gateways(processes, folder)
@@ -292,6 +344,7 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         "publish_dropped": sum(s["mqtt"]["dropped"] for s in summaries),
         "load_average_before_after": [round(load0[0], 2), round(load1[0], 2)],
         "passed": bool(devices * sent == classified.sum() and windows == expected_windows and p99 <= 100),
+        **({"gateway_time_by_part": time_by_part(folder / "py-spy.txt")} if profiled else {}),
     }
 
 
@@ -367,6 +420,8 @@ def main() -> None:
     parser.add_argument("--devices", default="500,750,1000", help="N or N@NICE, comma-separated")
     parser.add_argument("--cluster", default="", help="N:G, comma-separated: N devices, G partitioned "
                         "gateways on a 3-node NATS cluster (scale-out), e.g. 500:1,500:2")
+    parser.add_argument("--profile", default="", help="N or N@NICE, comma-separated: extra runs with py-spy "
+                        "watching the gateway (pip install py-spy), to say where its time goes")
     parser.add_argument("--serve-options", default="", help="more options of every `edgehar serve`, e.g. "
                         "--no-quiet-connection")
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -386,6 +441,13 @@ def main() -> None:
             NICE = int(nice or args.nice)
             runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp), options=options))
             print(json.dumps(runs[-1]), flush=True)
+        profiles = []
+        for spec in filter(None, args.profile.split(",")):
+            n, _, nice = spec.partition("@")
+            NICE = int(nice or args.nice)
+            profiles.append(run_load(int(n), args.seconds, args.batch, Path(tmp), options=options,
+                                     profiled=True))
+            print(json.dumps(profiles[-1]), flush=True)
         NICE = args.nice
         for spec in filter(None, args.cluster.split(",")):
             n, _, gateways = spec.partition(":")
@@ -402,7 +464,7 @@ def main() -> None:
                        "load_average_at_end": round(os.getloadavg()[0], 2),
                        "broker": "mosquitto with set_tcp_nodelay true, or a 3-node nats-server cluster "
                        "(MQTT + JetStream, partition mapping) for the scale-out runs"},
-        "max_devices_passed": max(passed) if passed else 0, "runs": runs,
+        "max_devices_passed": max(passed) if passed else 0, "runs": runs, "profiled_runs": profiles,
         "stream_publish": {"nice": args.nice, **overhead}})
 
 
