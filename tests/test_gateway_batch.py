@@ -63,9 +63,10 @@ def fleet(recordings) -> dict[str, list[bytes]]:
     return devices
 
 
-def one_at_a_time(bundle: Bundle, messages: list[bytes]) -> tuple[list[dict], dict]:
+def one_at_a_time(bundle: Bundle, messages: list[bytes], hop: int | None, smooth: str
+                  ) -> tuple[list[dict], dict]:
     """What `stream` gives for the node's messages fed one by one (one interpreter call per window)."""
-    streamer = Streamer.from_bundle(bundle, "int8", smoother=make_smoother(bundle.smoothing, bundle))
+    streamer = Streamer.from_bundle(bundle, "int8", hop=hop, smoother=make_smoother(smooth, bundle))
     results = []
     for payload in messages:
         chunk = decode_batch(payload)
@@ -82,11 +83,13 @@ def counts(streamer: Streamer) -> dict:
             "resyncs": streamer.resyncs, "labels": dict(streamer.labels)}
 
 
-def test_a_batch_of_many_devices_gives_each_the_labels_of_one_window_at_a_time(recordings):
+@pytest.mark.parametrize("hop, smooth", [(None, "bundle"), (16, "vote:5")])
+def test_a_batch_of_many_devices_gives_each_the_labels_of_one_window_at_a_time(recordings, hop, smooth):
     bundle = Bundle.default()
+    smooth = bundle.smoothing if smooth == "bundle" else smooth
     devices = fleet(recordings)
     conn = Connection(parse_url("mqtt://127.0.0.1:1/edgehar", default_topic="edgehar"), None)  # never opened
-    gateway = Gateway(conn, bundle, "edgehar", smooth=bundle.smoothing)
+    gateway = Gateway(conn, bundle, "edgehar", hop=hop, smooth=smooth)
     seen: dict[str, list[dict]] = {}
 
     class Observer:
@@ -108,7 +111,7 @@ def test_a_batch_of_many_devices_gives_each_the_labels_of_one_window_at_a_time(r
     assert max(batches) == len(devices)  # one message of every device per batch
     assert max(gateway.classifier._batches) >= 16  # windows went in batches
     for name, messages in devices.items():
-        expected, expected_counts = one_at_a_time(bundle, messages)
+        expected, expected_counts = one_at_a_time(bundle, messages, hop, smooth)
         assert len(expected) > 25
         assert seen[name] == expected, name  # probabilities, confidence (unrounded), labels, decoder
         assert counts(gateway.inbox.devices[name].streamer) == expected_counts
