@@ -27,7 +27,7 @@ raw IMU look like the published ones.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 import numpy as np
 
@@ -224,7 +224,7 @@ class CausalFilter:
 
     def __init__(self, sos: np.ndarray, zi: np.ndarray):
         self.zi = np.asarray(zi, dtype=np.float64).reshape(-1)  # (2 * sections,)
-        self._matrix = _block_matrix(tuple(map(tuple, np.asarray(sos, dtype=np.float64))), self.BLOCK)
+        self._matrix = _block_matrix(np.asarray(sos, dtype=np.float64), self.BLOCK)
         self.state = None
         """(2 * sections, channels) at the start of the current block; None before the first sample."""
         self._pending = None
@@ -261,12 +261,10 @@ class CausalFilter:
         return y[done:].reshape(shape)
 
 
-@lru_cache(maxsize=32)
-def _block_matrix(sos: tuple, block: int) -> np.ndarray:
+def _block_matrix(sos: np.ndarray, block: int) -> np.ndarray:
     """M (block + 2S, 2S + block) with ``[outputs; state after] = M @ [state before; inputs]``
     for ``block`` samples through the S sections ``sos``: the recursion run at once on every
-    unit state (the first 2S columns) and every unit impulse (the others). Made once per filter
-    design and shared, read-only, by every stream (a gateway's thousands: 41 KB each)."""
+    unit state (the first 2S columns) and every unit impulse (the others)."""
     order = 2 * len(sos)
     state = np.eye(order, order + block)  # rows: z0, z1 of section 0, then of section 1, ...
     x = np.eye(block, order + block, order)
@@ -277,9 +275,7 @@ def _block_matrix(sos: tuple, block: int) -> np.ndarray:
             y[i] = b0 * xi + z0
             z0, z1 = b1 * xi - a1 * y[i] + z1, b2 * xi - a2 * y[i]
         state[2 * s], state[2 * s + 1], x = z0, z1, y
-    matrix = np.concatenate([x, state])
-    matrix.flags.writeable = False
-    return matrix
+    return np.concatenate([x, state])
 
 
 class CausalMedian:
