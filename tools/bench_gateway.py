@@ -2,7 +2,8 @@
 `stream --publish` costs.
 
     python tools/bench_gateway.py [--devices 500,750,1000@-10] [--cluster 500:1,500:2] [--nice 0]
-                                  [--seconds 60] [--batch 25] [--out models/gateway-bench.json]
+                                  [--profile 1500@-20] [--seconds 60] [--batch 25]
+                                  [--out models/gateway-bench.json]
 
 For each N: a fresh Mosquitto on 127.0.0.1; the gateway (`edgehar serve`, default model, int8)
 pinned to CPU 0; the broker, the node simulator and a listener pinned to CPU 1, each its own
@@ -12,11 +13,23 @@ publish times spread evenly over the batch period, for ``--seconds``. The listen
 each window's label arrives. Per N: samples sent and classified by the gateway (lost = the
 difference), windows expected and received, latency from the publication of the batch that
 completed a window to its label's arrival (p50/p99/max; the node's own batching delay comes on
-top), how far the simulator fell behind its schedule, the gateway's CPU share of its core, and
-its RSS per device. N passes with zero lost samples and windows and p99 <= 100 ms. ``N@NICE``
-runs every benchmark process at that priority (default ``--nice``), each in its own session (the
-kernel's autogroup share): on a shared machine a negative value keeps other users' jobs from
-deciding what one core appears to sustain.
+top), how far the simulator fell behind its schedule, the gateway's CPU share of its core (and
+its CPU time per message sent, all its threads: the capacity of a core it would fill; how
+much of it the classifying thread took, the rest being paho's network threads), how much of its
+core other jobs of a shared machine took meanwhile, the load average, and its RSS per device.
+The first ``--warmup`` seconds (3) are not timed: every device's first message starts its stream (a
+streamer, a publisher, a Home Assistant announcement), a one-off backlog that a short run would
+otherwise count in its latency and CPU; samples and windows are counted over the whole run.
+N passes with zero lost samples and windows and p99 <= 100 ms (``max_devices_passed``: the largest N
+that passed at normal priority, the target's condition). Every benchmark process runs in a
+session of its own (the kernel's autogroup share), at priority ``--nice`` (default 0) or, for
+``N@NICE``, at NICE: on a shared machine a negative value keeps other users' jobs from deciding
+what one core appears to sustain.
+
+``--profile N[@NICE]`` adds runs with py-spy (``pip install py-spy``, the ``bench`` extra) sampling
+the gateway's threads while they hold the GIL: the share of its Python time in each part (paho's
+network threads, decoding, the streamers' checks and filters, the decoder, the interpreter,
+publishing); those runs are kept apart (``profiled_runs``), as the sampling costs a little.
 
 Scale-out (``--cluster N:G``): the same load on a 3-node NATS cluster on loopback (MQTT and
 JetStream on each node, the devices split into G partitions by the broker's subject mapping),
@@ -60,12 +73,14 @@ NICE = 0
 
 
 def pinned(cpu: int):
-    """Run on ``cpu``; at a NICE other than 0 also in a session of its own at that priority (the
-    kernel shares the CPU fairly between sessions first: a plain nice acts only within one)."""
+    """Run on ``cpu``, in a session of its own (as a service runs), at priority NICE: the kernel
+    shares the CPU fairly between sessions first (autogroups), so a benchmark whose processes
+    shared one session would get one session's share of a loaded machine for all of them, and a
+    plain nice acts only within a session."""
     def setup():
         os.sched_setaffinity(0, {cpu})
+        os.setsid()
         if NICE:
-            os.setsid()
             Path("/proc/self/autogroup").write_text(str(NICE))
             os.nice(NICE)
     return setup
@@ -103,23 +118,27 @@ def demo_counts() -> np.ndarray:
     return np.rint(x / np.array([ACC_SCALE] * 3 + [GYRO_SCALE] * 3)).astype(np.int16)
 
 
-def simulate(port: int, devices: int, batch: int, batches: int, start_at: float, out: str) -> None:
-    """Publish ``batches`` batches per device on schedule; save when each was published."""
+def simulate(port: int, devices: int, batch: int, batches: int, start, out: str) -> None:
+    """Make every message first, then publish ``batches`` batches per device on schedule from the
+    time it puts in ``start`` (a shared double; 0 until then); save when each was published."""
     pinned(OTHERS_CPU)()
     raw, c = demo_counts(), client(port)
     offsets = np.random.default_rng(0).integers(0, len(raw), devices)
     period, dt_us = batch / RATE_HZ, np.arange(batch) * (1_000_000 // RATE_HZ)
+    rows = offsets[:, None] + np.arange(batch)
+    payloads = [[pack_binary(k * batch * 20_000, dt_us, raw[(rows[d] + k * batch) % len(raw)],
+                             ACC_SCALE, GYRO_SCALE) for d in range(devices)] for k in range(batches)]
+    topics = [f"{ROOT}/node{d:05d}/imu" for d in range(devices)]
     published = np.zeros((devices, batches))
     behind = 0.0
+    start.value = start_at = time.perf_counter() + 1.0
     for k in range(batches):
         for d in range(devices):
             due = start_at + (k + d / devices) * period
             if (wait := due - time.perf_counter()) > 0:
                 time.sleep(wait)
             behind = max(behind, time.perf_counter() - due)
-            rows = raw[(offsets[d] + k * batch + np.arange(batch)) % len(raw)]
-            payload = pack_binary(k * batch * 20_000, dt_us, rows, ACC_SCALE, GYRO_SCALE)
-            c.publish(f"{ROOT}/node{d:05d}/imu", payload, qos=0)
+            c.publish(topics[d], payloads[k][d], qos=0)
             published[d, k] = time.perf_counter()
     time.sleep(0.5)
     c.loop_stop()
@@ -146,12 +165,20 @@ def listen(port: int, ready, stop, out: str) -> None:
     np.save(out, np.array(arrivals, dtype=np.float64).reshape(-1, 4))
 
 
-def proc_stat(pid: int) -> tuple[float, float]:
-    """(CPU seconds, RSS MB) of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def proc_stat(pid: int, thread: int | None = None) -> tuple[float, float]:
+    """(CPU seconds, RSS MB) of a process, or CPU seconds of one of its threads."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     return cpu, rss
+
+
+def busy(cpu: int) -> float:
+    """Seconds CPU ``cpu`` has spent on anything but idling, since boot (/proc/stat)."""
+    line = next(line for line in Path("/proc/stat").read_text().splitlines() if line.startswith(f"cpu{cpu} "))
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, line.split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def start_gateways(ports: list[int], partitioned: bool, folder: Path, *options: str
@@ -185,10 +212,52 @@ def stop_gateways(processes: list[subprocess.Popen], folder: Path) -> list[dict]
             for k in range(len(processes))]
 
 
+PARTS = (  # where the gateway's time goes: a stack counts for the first part found from its leaf up
+    ("interpreter (LiteRT call, quantize)", ("TFLiteClassifier.",)),
+    ("decoder (hmm)", ("HmmDecoder.",)),
+    ("publishing results (JSON, paho publish)", ("ResultPublisher.publish",)),
+    ("streamer: result bookkeeping", ("Streamer._result", "DeviceStreamer.results")),
+    ("streamer: filters and windows", ("Preprocessor.push", "Streamer._windows")),
+    ("streamer: checks, 50 Hz grid, held block", ("Streamer.feed",)),
+    ("decoding messages", ("decode_batches",)),
+    ("inbox (queues, fairness)", ("Inbox.", "Gateway._received")),
+    ("paho: receiving messages", ("Client._packet_read",)),
+    ("paho: sending", ("Client._packet_write",)),
+    ("paho: network loop", ("Client._loop",)),
+    ("new devices (streamer, publisher, announcement)", ("Gateway._start", "Gateway._pace_retained")),
+    ("gateway loop", ("Gateway.",)),
+)
+
+
+def profile(pid: int, seconds: float, out: Path) -> subprocess.Popen:
+    """py-spy sampling the gateway's threads while they hold the GIL (its Python time), on CPU 1."""
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate",
+                             "200", "--gil", "--threads", "--nonblocking", "--format", "raw", "--output",
+                             str(out)], preexec_fn=pinned(OTHERS_CPU), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def time_by_part(raw: Path) -> dict:
+    """Percent of py-spy's samples in each of PARTS, and in paho's threads altogether."""
+    parts, total, network = dict.fromkeys([name for name, _ in PARTS] + ["other"], 0), 0, 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        total += int(count)
+        network += int(count) * ("MainThread" not in frames[0])
+        part = next((name for frame in reversed(frames) for name, keys in PARTS
+                     if any(frame.startswith(key) for key in keys)), "other")
+        parts[part] += int(count)
+    return {"samples": total, "paho_threads_percent": round(100 * network / max(total, 1), 1),
+            "percent": {name: round(100 * n / max(total, 1), 1) for name, n in parts.items()}}
+
+
 def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: int = 0,
-             options: tuple[str, ...] = ()) -> dict:
+             options: tuple[str, ...] = (), profiled: bool = False, warmup: float = 3.0) -> dict:
     """N devices against one gateway on Mosquitto (``gateways`` 0), or against ``gateways``
-    partitioned gateways on a 3-node NATS cluster (the simulator and listener on its third node)."""
+    partitioned gateways on a 3-node NATS cluster (the simulator and listener on its third node);
+    ``profiled``: with py-spy watching the gateway after the warm-up until 1 s before the end.
+    Latency and CPU are measured after the first ``warmup`` seconds; samples and windows over all."""
     folder.mkdir(exist_ok=True)
     if gateways:
         cluster = NatsCluster(folder, nodes=3, root=ROOT, partitions=gateways, preexec_fn=pinned(OTHERS_CPU))
@@ -211,19 +280,31 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         listener.start()
         ready.wait(30)
         batches = int(seconds * RATE_HZ / batch)
-        start_at = time.perf_counter() + 2.0
-        load0 = os.getloadavg()
-        simulator = mp.Process(target=simulate, args=(port, devices, batch, batches, start_at,
+        start = mp.Value("d", 0.0)
+        simulator = mp.Process(target=simulate, args=(port, devices, batch, batches, start,
                                                       str(folder / "published.npz")))
         simulator.start()
-        time.sleep(max(0.0, start_at - time.perf_counter()))
+        while not start.value:
+            time.sleep(0.05)
+        load0 = os.getloadavg()
+        start_at = start.value
+        measured_from = start_at + warmup
+        time.sleep(max(0.0, measured_from - time.perf_counter()))
         cpu0 = [proc_stat(g.pid)[0] for g in processes]
+        busy0 = busy(GATEWAY_CPU)
+        main0 = sum(proc_stat(g.pid, g.pid)[0] for g in processes)  # the classifying threads
+        if profiled:
+            spy = profile(processes[0].pid, seconds - warmup - 1, folder / "py-spy.txt")
         simulator.join()
         stats = [proc_stat(g.pid) for g in processes]
-        wall = time.perf_counter() - start_at
+        busy1 = busy(GATEWAY_CPU)
+        main1 = sum(proc_stat(g.pid, g.pid)[0] for g in processes)
+        wall = time.perf_counter() - measured_from
         time.sleep(3.0)  # the tail: anything later than this counts as lost
         stop.set()
         listener.join()
+        if profiled:
+            spy.wait(60)
         load1 = os.getloadavg()
     finally:
         summaries = stop_gateways(processes, folder)
@@ -236,9 +317,13 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
     classified = np.array([served.get(f"node{d:05d}", {}).get("samples", 0) for d in range(devices)])
     expected_windows = devices * ((sent - WINDOW) // HOP + 1)
     dev, end = arrivals[:, 0].astype(int), arrivals[:, 1].astype(int)
-    latency_ms = (arrivals[:, 2] - published[dev, (end - 1) // batch]) * 1e3
+    completed = published[dev, (end - 1) // batch]
+    latency_all = (arrivals[:, 2] - completed) * 1e3
+    steady = completed >= measured_from
+    latency_ms, gateway_ms = latency_all[steady], arrivals[steady, 3]
     windows = len(np.unique(dev * 10**9 + end))
     p99 = float(np.percentile(latency_ms, 99)) if len(latency_ms) else float("inf")
+    messages = int((published >= measured_from).sum())
     rss1 = sum(rss for _, rss in stats)
     return {
         "devices": devices, "broker": "nats cluster, 3 nodes" if gateways else "mosquitto",
@@ -252,10 +337,17 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         "latency_ms_p50": round(float(np.percentile(latency_ms, 50)), 2) if len(latency_ms) else None,
         "latency_ms_p99": round(p99, 2),
         "latency_ms_max": round(float(latency_ms.max()), 2) if len(latency_ms) else None,
-        "gateway_latency_ms_p99": round(float(np.percentile(arrivals[:, 3], 99)), 2)
-        if len(arrivals) else None,
+        "latency_ms_p99_with_warmup": round(float(np.percentile(latency_all, 99)), 2)
+        if len(latency_all) else None,
+        "gateway_latency_ms_p99": round(float(np.percentile(gateway_ms, 99)), 2) if len(gateway_ms) else None,
+        "warmup_seconds": warmup,
         "simulator_behind_ms_max": round(float(sim["behind"]) * 1e3, 2),
         "gateway_cpu_percent": round(100 * (sum(cpu for cpu, _ in stats) - sum(cpu0)) / wall, 1),
+        "gateway_classifying_thread_cpu_percent": round(100 * (main1 - main0) / wall, 1),
+        "gateway_cpu_us_per_message": round(1e6 * (sum(cpu for cpu, _ in stats) - sum(cpu0))
+                                            / max(1, messages)),
+        "gateway_core_used_by_others_percent": round(100 * (busy1 - busy0 - sum(cpu for cpu, _ in stats)
+                                                            + sum(cpu0)) / wall, 1) if not gateways else None,
         "gateway_cpu_percent_each": [round(100 * (cpu - c0) / wall, 1)
                                      for (cpu, _), c0 in zip(stats, cpu0, strict=True)],
         "gateway_rss_mb": {"idle": round(rss0, 1), "loaded": round(rss1, 1)},
@@ -263,6 +355,7 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         "publish_dropped": sum(s["mqtt"]["dropped"] for s in summaries),
         "load_average_before_after": [round(load0[0], 2), round(load1[0], 2)],
         "passed": bool(devices * sent == classified.sum() and windows == expected_windows and p99 <= 100),
+        **({"gateway_time_by_part": time_by_part(folder / "py-spy.txt")} if profiled else {}),
     }
 
 
@@ -338,9 +431,12 @@ def main() -> None:
     parser.add_argument("--devices", default="500,750,1000", help="N or N@NICE, comma-separated")
     parser.add_argument("--cluster", default="", help="N:G, comma-separated: N devices, G partitioned "
                         "gateways on a 3-node NATS cluster (scale-out), e.g. 500:1,500:2")
+    parser.add_argument("--profile", default="", help="N or N@NICE, comma-separated: extra runs with py-spy "
+                        "watching the gateway (pip install py-spy), to say where its time goes")
     parser.add_argument("--serve-options", default="", help="more options of every `edgehar serve`, e.g. "
                         "--no-quiet-connection")
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=60.0, help="per run, the warm-up included")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds not timed at the start of a run")
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--nice", type=int, default=0, help="priority of the benchmark's processes")
@@ -355,25 +451,33 @@ def main() -> None:
         for spec in filter(None, args.devices.split(",")):
             n, _, nice = spec.partition("@")
             NICE = int(nice or args.nice)
-            runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp), options=options))
+            runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp), options=options,
+                                 warmup=args.warmup))
             print(json.dumps(runs[-1]), flush=True)
+        profiles = []
+        for spec in filter(None, args.profile.split(",")):
+            n, _, nice = spec.partition("@")
+            NICE = int(nice or args.nice)
+            profiles.append(run_load(int(n), args.seconds, args.batch, Path(tmp), options=options,
+                                     profiled=True, warmup=args.warmup))
+            print(json.dumps(profiles[-1]), flush=True)
         NICE = args.nice
         for spec in filter(None, args.cluster.split(",")):
             n, _, gateways = spec.partition(":")
             runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp) / spec.replace(":", "x"),
-                                 gateways=int(gateways), options=options))
+                                 gateways=int(gateways), options=options, warmup=args.warmup))
             print(json.dumps(runs[-1]), flush=True)
-    passed = [r["devices"] for r in runs if r["passed"] and r["broker"] == "mosquitto"]
+    passed = [r["devices"] for r in runs if r["passed"] and r["broker"] == "mosquitto" and r["nice"] == 0]
     write_json(args.out, {
         "conditions": {"machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other users",
                        "python": platform.python_version(), "model": Bundle.default().name, "variant": "int8",
                        "gateway_cpu": GATEWAY_CPU, "broker_simulator_listener_cpu": OTHERS_CPU,
                        "node_format": "compact binary", "node_qos": 0, "rate_hz": RATE_HZ,
-                       "seconds_per_run": args.seconds,
+                       "seconds_per_run": args.seconds, "warmup_seconds": args.warmup,
                        "load_average_at_end": round(os.getloadavg()[0], 2),
                        "broker": "mosquitto with set_tcp_nodelay true, or a 3-node nats-server cluster "
                        "(MQTT + JetStream, partition mapping) for the scale-out runs"},
-        "max_devices_passed": max(passed) if passed else 0, "runs": runs,
+        "max_devices_passed": max(passed) if passed else 0, "runs": runs, "profiled_runs": profiles,
         "stream_publish": {"nice": args.nice, **overhead}})
 
 

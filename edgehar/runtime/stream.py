@@ -414,7 +414,10 @@ class Streamer:
 
     def _classify(self, window: np.ndarray, truth: np.ndarray | None, end: int, arrived: float) -> Result:
         """Classify the window of features ending at the segment's sample ``end`` (exclusive)."""
-        probs = self.classifier.predict_window(window)
+        return self._result(self.classifier.predict_window(window), truth, end, arrived)
+
+    def _result(self, probs: np.ndarray, truth: np.ndarray | None, end: int, arrived: float) -> Result:
+        """The result of that window, given its probabilities (the decoder and the counts move on)."""
         values = probs.tolist()
         top = values.index(max(values))  # np.argmax's: the first of the highest
         smoothed = self.classes[self.smoother.update(probs)]

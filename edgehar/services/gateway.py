@@ -14,15 +14,19 @@ Nodes publish batches of raw samples to ``<root>/<device>/imu`` (``device``: 1-6
     20      16 * n  n records: u32 dt_us (sample time - t0_us), i16 ax, ay, az, gx, gy, gz (counts)
 
 Every device gets its own :class:`~edgehar.runtime.stream.Streamer` (the same preprocessing, gap
-and bad-input handling as ``edgehar stream``; all share one interpreter) and its results go out
-under ``<root>/<device>/`` as :mod:`edgehar.services.mqtt` describes. A device silent for
-``idle_s`` is marked offline and forgotten. Bad payloads are counted, never classified.
+and bad-input handling as ``edgehar stream``) and its results go out under ``<root>/<device>/`` as
+:mod:`edgehar.services.mqtt` describes. The gateway works in batches: it takes the next message of
+up to ``BATCH_MESSAGES`` waiting devices, feeds each to its streamer, classifies all the windows
+they complete in one interpreter call per batch (:meth:`TFLiteClassifier.predict`, the same
+numbers as one window at a time), then publishes. A device silent for ``idle_s`` is marked offline
+and forgotten. Bad payloads are counted, never classified.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 import struct
 import sys
@@ -38,13 +42,15 @@ from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk, parse_lines
-from edgehar.runtime.stream import Streamer, Terminated
+from edgehar.runtime.stream import Result, Streamer, Terminated
 from edgehar.services.mqtt import Connection, ResultPublisher
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_-]{0,63}")
 HEADER = struct.Struct("<2sBBQff")
 RECORD = np.dtype([("dt_us", "<u4"), ("raw", "<i2", (6,))])
 MAGIC, VERSION = b"EH", 1
+BATCH_MESSAGES = 128
+"""Messages (of as many devices) fed before their windows are classified together."""
 
 
 def pack_binary(t0_us: int, dt_us, raw, acc_scale: float, gyro_scale: float) -> bytes:
@@ -58,19 +64,70 @@ def _bad(reason: str) -> Chunk:
     return Chunk(np.empty(0), np.empty((0, 6)), Counter({reason: 1}))
 
 
+def _header(payload: bytes) -> tuple[int, float, float, float] | None:
+    """(n, t0_us, acc_scale, gyro_scale) of a well-formed binary batch, else None."""
+    if len(payload) < HEADER.size:
+        return None
+    _, version, n, t0_us, acc_scale, gyro_scale = HEADER.unpack_from(payload)
+    if version != VERSION or n == 0 or len(payload) != HEADER.size + n * RECORD.itemsize \
+            or not (0 < acc_scale < math.inf and 0 < gyro_scale < math.inf):
+        return None
+    return n, float(t0_us), acc_scale, gyro_scale
+
+
 def decode_batch(payload: bytes) -> Chunk:
     """A node's message -> samples in seconds, g and rad/s; what is unusable is counted in ``skipped``."""
-    if payload[:2] != MAGIC:
-        return parse_lines(payload.split(b"\n"))
-    if len(payload) < HEADER.size:
-        return _bad("bad_binary")
-    _, version, n, t0_us, acc_scale, gyro_scale = HEADER.unpack_from(payload)
-    scales = np.array([acc_scale] * 3 + [gyro_scale] * 3)
-    if version != VERSION or n == 0 or len(payload) != HEADER.size + n * RECORD.itemsize \
-            or not (np.isfinite(scales).all() and (scales > 0).all()):
-        return _bad("bad_binary")
-    records = np.frombuffer(payload, RECORD, n, HEADER.size)
-    return Chunk((float(t0_us) + records["dt_us"]) / 1e6, records["raw"] * scales)
+    return decode_batches([payload])[0]
+
+
+def decode_batches(payloads: list[bytes]) -> list[Chunk]:
+    """:func:`decode_batch` of each message, the binary ones' samples in one numpy pass."""
+    chunks: list[Chunk | None] = [None] * len(payloads)
+    binary, headers = [], []
+    for i, payload in enumerate(payloads):
+        if payload[:2] != MAGIC:
+            chunks[i] = parse_lines(payload.split(b"\n"))
+        elif (header := _header(payload)) is None:
+            chunks[i] = _bad("bad_binary")
+        else:
+            binary.append(i)
+            headers.append(header)
+    if binary:
+        records = np.frombuffer(b"".join(memoryview(payloads[i])[HEADER.size:] for i in binary), RECORD)
+        n, t0_us, acc, gyro = (np.array(column) for column in zip(*headers, strict=True))
+        t = (np.repeat(t0_us, n) + records["dt_us"]) / 1e6
+        x = records["raw"] * np.repeat(np.c_[acc, acc, acc, gyro, gyro, gyro], n, axis=0)
+        ends = np.cumsum(n)
+        for i, start, end in zip(binary, (ends - n).tolist(), ends.tolist(), strict=True):
+            chunks[i] = Chunk(t[start:end].copy(), x[start:end].copy())  # kept (web page): own arrays
+    return chunks
+
+
+class DeviceStreamer(Streamer):
+    """A device's :class:`Streamer` whose windows wait (:attr:`waiting`) to be classified together
+    with other devices' windows; :meth:`results` then finishes them in order. Windows still waiting
+    when a segment ends (a gap, a resync) are classified then, before the decoder starts again."""
+
+    def __init__(self, *args, **kwargs):
+        self.waiting: list[tuple] = []
+        """(window, truth, end, arrived) of each window completed but not classified yet."""
+        self._done: list[Result] = []
+        super().__init__(*args, **kwargs)
+
+    def _classify(self, window, truth, end: int, arrived: float) -> None:
+        self.waiting.append((np.array(window), truth, end, arrived))  # a copy: the rows move on
+
+    def _start_segment(self, t0: float, step: float | None) -> None:
+        if self.waiting:
+            self._done += self.results(self.classifier.predict(np.stack([w[0] for w in self.waiting])))
+        super()._start_segment(t0, step)
+
+    def results(self, probs: np.ndarray) -> list[Result]:
+        """The results since the last call: the waiting windows' (``probs``, one row each) last."""
+        done = self._done + [self._result(p, truth, end, arrived)
+                             for p, (_, truth, end, arrived) in zip(probs, self.waiting, strict=True)]
+        self._done, self.waiting = [], []
+        return done
 
 
 @dataclass(frozen=True)
@@ -117,7 +174,7 @@ class Device:
     """hash() of its last message on the main and on the quiet connection: once they are equal
     (both delivered its latest message) the quiet connection takes over."""
     dropped: Counter = field(default_factory=Counter)
-    streamer: Streamer | None = None
+    streamer: DeviceStreamer | None = None
     publisher: ResultPublisher | None = None
 
 
@@ -237,22 +294,34 @@ class Inbox:
 
     def get(self, timeout: float) -> tuple[str, Device, bytes, float] | None:
         """The next device's oldest message, waiting up to ``timeout`` s for one."""
+        batch = self.get_batch(1, timeout)
+        return batch[0] if batch else None
+
+    def get_batch(self, limit: int, timeout: float) -> list[tuple[str, Device, bytes, float]]:
+        """The oldest message of each of the next devices in turn, up to ``limit`` messages and at
+        most one of each device, waiting up to ``timeout`` s for the first."""
+        batch: list[tuple[str, Device, bytes, float]] = []
         with self.lock:
             if not (self._ready or self._new):
                 self.lock.wait(timeout)
-            if not (self._ready or self._new):
-                return None
-            self._new_turn = not self._new_turn
-            lane = self._new if self._new and (self._new_turn or not self._ready) else self._ready
-            name = lane.popleft()
-            device = self.devices[name]
-            device.served = True
-            payload, arrived, _ = device.queue.popleft()
-            device.queued_bytes -= len(payload)
-            self._bytes -= len(payload)
-            if device.queue:
-                self._ready.append(name)
-            return name, device, payload, arrived
+            taken = set()
+            while len(batch) < limit and (self._ready or self._new):
+                lane = self._new if self._new and (not self._new_turn or not self._ready
+                                                   or self._ready[0] in taken) else self._ready
+                if lane[0] in taken:  # every device waiting has a message in this batch
+                    break
+                self._new_turn = not self._new_turn
+                name = lane.popleft()
+                taken.add(name)
+                device = self.devices[name]
+                device.served = True
+                payload, arrived, _ = device.queue.popleft()
+                device.queued_bytes -= len(payload)
+                self._bytes -= len(payload)
+                if device.queue:
+                    self._ready.append(name)
+                batch.append((name, device, payload, arrived))
+        return batch
 
     def idle(self, before: float) -> list[tuple[str, Device]]:
         """Remove and return the devices silent since ``before`` that have nothing waiting."""
@@ -352,11 +421,11 @@ class Gateway:
         self.conn.publish(self.availability, "online", retain=True)
         self._announce.set()
 
-    def _streamer(self) -> Streamer:
-        return Streamer(self.classifier, self.bundle.pipeline, self.bundle.classes,
-                        window=self.bundle.window, hop=self.hop,
-                        smoother=make_smoother(self.smooth, self.bundle),
-                        max_gap_s=self.max_gap_s, limits=self.limits)
+    def _streamer(self) -> DeviceStreamer:
+        return DeviceStreamer(self.classifier, self.bundle.pipeline, self.bundle.classes,
+                              window=self.bundle.window, hop=self.hop,
+                              smoother=make_smoother(self.smooth, self.bundle),
+                              max_gap_s=self.max_gap_s, limits=self.limits)
 
     def _start(self, name: str, device: Device) -> None:
         device.streamer = self._streamer()
@@ -366,20 +435,30 @@ class Gateway:
         self._announcing.append((name, device))  # paced: thousands of new ids must not delay results
         _log("device", device=name)
 
-    def handle(self, name: str, device: Device, payload: bytes, arrived: float) -> None:
-        """Feed one node message through its device's streamer and publish the results."""
-        if device.streamer is None:
-            self._start(name, device)
-        chunk = decode_batch(payload)
-        device.streamer.note_skipped(chunk.skipped)
-        results = device.streamer.feed(chunk.t, chunk.x, arrived)
-        for result in results:
-            device.publisher.publish(result)
-        for observer in self.observers:
-            observer.results(name, chunk, results, device.streamer)
-        if self.quiet is not None and device.lane == "main" and device.streamer.windows \
-                and self.inbox.promote(device):
-            self.quiet.client.subscribe(self._topic(name), qos=0)
+    def handle(self, messages: list[tuple[str, Device, bytes, float]]) -> None:
+        """Feed node messages (at most one of each device) through their devices' streamers,
+        classify all the windows they complete in one batch, and publish the results."""
+        fed = []
+        chunks = decode_batches([payload for _, _, payload, _ in messages])
+        for (name, device, _, arrived), chunk in zip(messages, chunks, strict=True):
+            if device.streamer is None:
+                self._start(name, device)
+            device.streamer.note_skipped(chunk.skipped)
+            device.streamer.feed(chunk.t, chunk.x, arrived)
+            fed.append((name, device, chunk))
+        windows = [w[0] for _, device, _ in fed for w in device.streamer.waiting]
+        probs = self.classifier.predict(np.stack(windows)) if windows else []
+        start = 0
+        for name, device, chunk in fed:
+            streamer, start = device.streamer, start + len(device.streamer.waiting)
+            results = streamer.results(probs[start - len(streamer.waiting):start])
+            for result in results:
+                device.publisher.publish(result)
+            for observer in self.observers:
+                observer.results(name, chunk, results, streamer)
+            if self.quiet is not None and device.lane == "main" and streamer.windows \
+                    and self.inbox.promote(device):
+                self.quiet.client.subscribe(self._topic(name), qos=0)
 
     def forget_idle(self, now: float) -> None:
         """Forget devices silent for ``idle_s``; their retained messages are cleared (or they are
@@ -446,8 +525,8 @@ class Gateway:
         try:
             while True:
                 self._pace_retained(time.perf_counter())
-                if (message := self.inbox.get(timeout=0.2)) is not None:
-                    self.handle(*message)
+                if messages := self.inbox.get_batch(BATCH_MESSAGES, timeout=0.2):
+                    self.handle(messages)
                 if self.inbox.demoted:
                     for name in self.inbox.take_demoted():
                         self.quiet.client.unsubscribe(self._topic(name))
