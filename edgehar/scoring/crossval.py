@@ -321,10 +321,9 @@ def crossval(folder: Path, recordings: list[Recording], class_map: ClassMap, rec
         finished.append((task, meta, score_task(folder, class_map, smoothers, variants)))
         report["results"] = summarise(finished)
         atomic.write_json(out, report)
-        scores = finished[-1][2][variants[0]]
-        default = list(scores)[-1]
+        accuracy = finished[-1][2][variants[0]][SMOOTHING]["accuracy"]
         log(f"[{len(finished)}/{len(tasks)}] {task.recipe.name}, seed {task.seed}, fold {task.fold} "
-            f"({', '.join(task.held)}): {variants[0]} {default} {scores[default]['accuracy']:.2%}"
+            f"({', '.join(task.held)}): {variants[0]} {SMOOTHING} {accuracy:.2%}"
             + (" (cached)" if result is None else f" ({meta['train_seconds']:.0f} s)"))
 
     todo = [t for t in tasks if not (cache / t.key(data) / "meta.json").is_file()]
