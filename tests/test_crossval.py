@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 
 from edgehar.bundle import Bundle
 from edgehar.cli import app
-from edgehar.data.recordings import ClassMap, Recording
+from edgehar.data.recordings import ClassMap, Recording, read_recordings
 from edgehar.errors import OptionError
+from edgehar.scoring import crossval as cv
 from edgehar.scoring.crossval import plan_folds
 from edgehar.spec import WINDOW
 
@@ -153,12 +154,17 @@ def test_crossval_trains_streams_and_scores_as_asked(own, tmp_path):
         assert {"decoder", "duration_decoder"} <= set(bundle.metadata)
 
 
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_the_live_benchmark_runs_crossval_on_its_committed_folds_and_recipes(hapt_raw):
     """tools/live_results.py: the fixed folds of models/live-results.json come out of crossval's
     planning (every 7th subject in id order), and its recipes train as the committed ones say."""
-    spec = importlib.util.spec_from_file_location("live_results", TOOLS / "live_results.py")
-    live = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(live)
+    live = _tool("live_results")
     committed = json.loads((TOOLS.parent / "models" / "live-results.json").read_text())
     assert live.folds(hapt_raw) == committed["folds"]
     assert (committed["epochs"], committed["min_epochs"], committed["seed"]) == (
@@ -169,6 +175,27 @@ def test_the_live_benchmark_runs_crossval_on_its_committed_folds_and_recipes(hap
                                                                        was["per_channel"])
         assert (recipe.pipeline, recipe.val_groups, recipe.patience) == ("causal9", 3, 15)
     assert {"hmm:1", "hmm:1@0.3", "hsmm:1@0.5", "vote:5"} <= set(live.SMOOTHERS)
+
+
+def test_the_live_benchmark_entry_of_a_crossval_report_is_what_the_readme_tables_read(own, sequential,
+                                                                                      uci_train, tmp_path):
+    """The sequential run's cached folds, re-scored with every smoothing of the live benchmark (no
+    training), become a live-results.json entry: the README's live table renders it."""
+    live, tables = _tool("live_results"), _tool("readme_tables")
+    found = read_recordings(own)
+    recipe = cv.Recipe("dscnn", {"filters": [8, 8], "kernel": 3}, epochs=1)  # TINY, as the CLI makes it
+    report = cv.crossval(own, found, ClassMap.of(found), [recipe], folds=3, smoothers=live.SMOOTHERS,
+                         cache=sequential[1], out=tmp_path / "r.json", log=lambda line: None)
+    assert report["ran"] == "cache"
+    entry = live.live_entry(report, uci_train)
+    assert list(entry) == ["int8", "float32"]
+    for variant in entry.values():
+        assert [f["held_out"] for f in variant["folds"]] == [[1], [3], [5]]
+        assert all(0 <= f["uci_heldout_accuracy"] <= 1 for f in variant["folds"])
+        assert list(variant["smoothing"]) == list(live.SMOOTHERS)
+        assert all(len(s["per_fold"]) == 3 for s in variant["smoothing"].values())
+    rendered = tables.live_table({"results": {"tiny": entry}})
+    assert rendered.count("`tiny`") == len(tables.LIVE_SMOOTHERS)
 
 
 def _free_port() -> int:

@@ -168,7 +168,9 @@ def main(
                               help="UCI HAR: the held-out subjects' windows scored offline."),
     recipes: str = typer.Option(",".join(RECIPES), help="Recipes to run, comma-separated."),
     cache: Path = typer.Option(Path("/tmp/edgehar-live"), help="crossval's cache of finished folds."),
-    workers: int = typer.Option(1, help="Folds at once (crossval --workers)."),
+    workers: int = typer.Option(1, help="Folds at once (crossval --workers). Each then trains on fewer "
+                                "threads, which changes the weights: the committed figures are --workers 1 "
+                                "on 2 CPUs."),
     folds_only: str = typer.Option("", help="Run only these fold numbers (comma-separated)."),
     out: Path = typer.Option(None, help="Default: models/live-results.json."),
 ):
