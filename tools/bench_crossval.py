@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -28,15 +29,16 @@ import typer
 from edgehar import atomic
 from edgehar.bundle import models_dir
 
-RECIPE = ["--model", "dscnn", "--params", '{"filters": [16, 32], "kernel": 5}', "--epochs", "3"]
+RECIPE = ["--model", "dscnn", "--params", '{"filters": [16, 32], "kernel": 5}']
 
 
-def _run(folder: Path, work: Path, name: str, *options: str) -> dict:
+def _run(folder: Path, work: Path, epochs: int, name: str, *options: str) -> dict:
     out = work / f"{name}.json"
     load = os.getloadavg()[0]
     began = time.perf_counter()
     subprocess.run([sys.executable, "-m", "edgehar", "crossval", "--recordings", str(folder), "--folds", "6",
-                    *RECIPE, *options, "--out", str(out), "--cache", str(work / f"cache-{name}")],
+                    *RECIPE, "--epochs", str(epochs), *options, "--out", str(out),
+                    "--cache", str(work / f"cache-{name}")],
                    check=True, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - began
     report = json.loads(out.read_text())
@@ -51,6 +53,7 @@ def _per_fold(report: dict) -> list:
 
 
 def main(hapt: Path = typer.Option(Path("../shared/data/hapt-raw/RawData"), help="HAPT RawData folder."),
+         epochs: int = typer.Option(3, help="Epochs per fold (longer tasks: less of Ray's start-up share)."),
          out: Path = typer.Option(None, help="Default: models/crossval-bench.json.")):
     from edgehar.data.recordings import read_hapt_labels, read_hapt_recordings, write_recording
 
@@ -63,15 +66,16 @@ def main(hapt: Path = typer.Option(Path("../shared/data/hapt-raw/RawData"), help
         work = Path(tmp)
         for rec in read_hapt_recordings(hapt, experiments=experiments):
             write_recording(rec, work / "own" / f"user{rec.subject}" / f"exp{rec.session}.csv")
-        runs = {"workers_2": _run(work / "own", work, "workers_2", "--workers", "2"),
-                "workers_1": _run(work / "own", work, "workers_1", "--workers", "1"),
-                "workers_1_threads_1": _run(work / "own", work, "workers_1_threads_1", "--workers", "1",
-                                            "--threads", "1")}
-    seconds = {name: run["seconds"] for name, run in runs.items()}
+        run = partial(_run, work / "own", work, epochs)
+        runs = {"workers_2": run("workers_2", "--workers", "2"),
+                "workers_1": run("workers_1", "--workers", "1"),
+                "workers_1_threads_1": run("workers_1_threads_1", "--workers", "1", "--threads", "1")}
+    seconds = {name: r["seconds"] for name, r in runs.items()}
     result = {"about": "edgehar crossval, 6 folds (6 HAPT subjects, one experiment each), the same recipe "
                        "with --workers 2 (Ray local workers, 1 thread each) and --workers 1 (in-process; "
                        "default threads, and 1 thread), empty caches (tools/bench_crossval.py)",
-              "recipe": " ".join(RECIPE), "experiments": experiments, "cpus": os.cpu_count(),
+              "recipe": " ".join([*RECIPE, "--epochs", str(epochs)]), "experiments": experiments,
+              "cpus": os.cpu_count(),
               "machine": platform.machine(), "seconds": seconds,
               "ratio": round(seconds["workers_2"] / seconds["workers_1"], 3),
               "ratio_vs_one_thread": round(seconds["workers_2"] / seconds["workers_1_threads_1"], 3),
