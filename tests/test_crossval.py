@@ -4,6 +4,7 @@ tasks on a loopback two-node Ray cluster, with the same per-fold results; and ho
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import socket
@@ -15,12 +16,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from edgehar.bundle import Bundle
 from edgehar.cli import app
-from edgehar.data.recordings import ClassMap, Recording
+from edgehar.data.recordings import ClassMap, Recording, read_recordings
 from edgehar.errors import OptionError
+from edgehar.scoring import crossval as cv
 from edgehar.scoring.crossval import plan_folds
 from edgehar.spec import WINDOW
 
+TOOLS = Path(__file__).resolve().parent.parent / "tools"
 TINY = ["--model", "dscnn", "--params", '{"filters": [8, 8], "kernel": 3}', "--epochs", "1"]
 
 
@@ -46,6 +50,12 @@ def test_folds_give_every_fold_the_rare_class_when_the_data_allows():
     assert sorted(len(f) for f in folds) == [3, 4]
     assert all(("4" in f) != ("7" in f) for f in folds)
     assert sorted(g for f in folds for g in f) == list("1234567")
+
+
+def test_without_stratifying_person_i_goes_to_fold_i_mod_k_whatever_they_did():
+    people = [_recording(s, ["A", "B", "C"] if s in ("4", "6") else ["A", "B"]) for s in "1234567"]
+    assert plan_folds(people, ClassMap.parse("A,B,C"), 2, stratify=False) == (
+        "subject", [["1", "3", "5", "7"], ["2", "4", "6"]])
 
 
 def test_leave_one_out_and_too_many_folds():
@@ -113,11 +123,79 @@ def test_a_rerun_skips_finished_folds_and_reports_the_same(own, sequential, tmp_
 def test_crossval_mistakes_are_one_line(own, tmp_path):
     for args, message in ((["--folds", "9"], "--folds 9"), (["--model", "nope"], "--model 'nope'"),
                           (["--params", "[1]"], "a JSON object is needed"), (["--seeds", "0"], "--seeds 0"),
-                          (["--smooth", "vote:0"], "bad --smooth 'vote:0'")):
+                          (["--smooth", "vote:0"], "bad --smooth 'vote:0'"),
+                          (["--variant", "int16"], "--variant 'int16'"),
+                          (["--folds", "3", "--val-groups", "2"], "a fold trains on as few as 2 subjects"),
+                          (["--max-rotation", "-1"], "--max-rotation"), (["--patience", "0"], "--patience")):
         done = CliRunner().invoke(app, ["crossval", "--recordings", str(own),
                                         "--out", str(tmp_path / "r.json"), *args])
         assert done.exit_code != 0 and message in str(done.exception), (args, done.output)
     assert not (tmp_path / "r.json").exists()
+
+
+def test_crossval_trains_streams_and_scores_as_asked(own, tmp_path):
+    """The training options the live benchmark needs, one exported variant, and more decoders scored."""
+    done = _crossval(own, tmp_path / "r.json", tmp_path / "cache", "--no-stratify", "--val-groups", "1",
+                     "--patience", "2", "--max-rotation", "5", "--variant", "int8", "--smooth", "hsmm:1",
+                     "--smooth", "hmm@0.5")
+    assert done.exit_code == 0, done.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    (entry,) = report["results"].values()
+    assert report["variants"] == ["int8"] and list(entry["variants"]) == ["int8"]
+    assert list(entry["variants"]["int8"]) == ["none", "hsmm:1", "hmm@0.5", "hmm:1"]
+    assert all(0 <= r["accuracy"] <= 1 for s in entry["variants"]["int8"].values() for r in s["per_run"])
+    for run in entry["runs"]:
+        assert run["best_val_accuracy"] is not None  # one of the two training people validated
+        bundle = Bundle.load(Path(run["cache"]) / "bundle")
+        training = bundle.metadata["training"]
+        assert (training["val_subjects"], training["patience"], training["max_rotation"]) == (1, 2, 5.0)
+        assert (bundle.path / "model_int8.tflite").is_file()
+        assert not (bundle.path / "model_float32.tflite").exists()
+        assert {"decoder", "duration_decoder"} <= set(bundle.metadata)
+
+
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_live_benchmark_runs_crossval_on_its_committed_folds_and_recipes(hapt_raw):
+    """tools/live_results.py: the fixed folds of models/live-results.json come out of crossval's
+    planning (every 7th subject in id order), and its recipes train as the committed ones say."""
+    live = _tool("live_results")
+    committed = json.loads((TOOLS.parent / "models" / "live-results.json").read_text())
+    assert live.folds(hapt_raw) == committed["folds"]
+    assert (committed["epochs"], committed["min_epochs"], committed["seed"]) == (
+        live.TRAINING["epochs"], live.TRAINING["min_epochs"], live.SEED)
+    for name in ("mcu-hapt", "pi-hapt"):
+        recipe, was = live.recipe(name), committed["recipes"][name]
+        assert (recipe.family, recipe.params, recipe.per_channel) == (was["family"], was["params"],
+                                                                       was["per_channel"])
+        assert (recipe.pipeline, recipe.val_groups, recipe.patience) == ("causal9", 3, 15)
+    assert {"hmm:1", "hmm:1@0.3", "hsmm:1@0.5", "vote:5"} <= set(live.SMOOTHERS)
+
+
+def test_the_live_benchmark_entry_of_a_crossval_report_is_what_the_readme_tables_read(own, sequential,
+                                                                                      uci_train, tmp_path):
+    """The sequential run's cached folds, re-scored with every smoothing of the live benchmark (no
+    training), become a live-results.json entry: the README's live table renders it."""
+    live, tables = _tool("live_results"), _tool("readme_tables")
+    found = read_recordings(own)
+    recipe = cv.Recipe("dscnn", {"filters": [8, 8], "kernel": 3}, epochs=1)  # TINY, as the CLI makes it
+    report = cv.crossval(own, found, ClassMap.of(found), [recipe], folds=3, smoothers=live.SMOOTHERS,
+                         cache=sequential[1], out=tmp_path / "r.json", log=lambda line: None)
+    assert report["ran"] == "cache"
+    entry = live.live_entry(report, uci_train)
+    assert list(entry) == ["int8", "float32"]
+    for variant in entry.values():
+        assert [f["held_out"] for f in variant["folds"]] == [[1], [3], [5]]
+        assert all(0 <= f["uci_heldout_accuracy"] <= 1 for f in variant["folds"])
+        assert list(variant["smoothing"]) == list(live.SMOOTHERS)
+        assert all(len(s["per_fold"]) == 3 for s in variant["smoothing"].values())
+    rendered = tables.live_table({"results": {"tiny": entry}})
+    assert rendered.count("`tiny`") == len(tables.LIVE_SMOOTHERS)
 
 
 def _free_port() -> int:

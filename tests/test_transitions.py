@@ -1,6 +1,6 @@
 """Models with HAPT's postural transitions as outputs: their training windows, a training slice
-on real HAPT data, and how their 12 classes are scored on UCI HAR's 6 activities (offline and in
-the live benchmark's tools/live_results.py)."""
+on real HAPT data, and how their 12 classes are scored on UCI HAR's 6 activities; and how the live
+benchmark (tools/live_results.py) chooses the defaults."""
 
 from __future__ import annotations
 
@@ -81,19 +81,6 @@ def test_predictions_of_transitions_count_as_their_destination_posture():
     assert predicted_index(probs[:, :6][:2], ACTIVITIES, ACTIVITIES).tolist() == [0, 3]
 
 
-def test_the_live_benchmark_reads_twelve_class_labels_as_activities():
-    lr = live_results()
-
-    class Fixed:  # a smoother that answers SIT_TO_STAND, with a lag
-        lag = 2
-
-        def update(self, probs):
-            return HAPT_ACTIVITIES.index("SIT_TO_STAND")
-
-    labels = lr.ActivityLabels(Fixed(), HAPT_ACTIVITIES)
-    assert labels.update(np.zeros(12)) == ACTIVITIES.index("STANDING") and labels.lag == 2
-
-
 def test_the_defaults_must_meet_the_held_out_uci_windows_constraint():
     lr = live_results()
 
@@ -109,19 +96,3 @@ def test_the_defaults_must_meet_the_held_out_uci_windows_constraint():
     assert chosen["pi"]["constraint_met"]
     no_one = lr.choose({"mcu-a": entry(0.985, 0.93), "mcu-c": entry(0.98, 0.94)})
     assert no_one["mcu"]["recipe"] == "mcu-a" and not no_one["mcu"]["constraint_met"]
-
-
-def test_the_live_benchmark_scores_what_a_transition_model_says_around_transitions():
-    from edgehar.scoring.livescore import StreamedRecording
-
-    lr = live_results()
-    labels = np.repeat([5, 7, 4], [320, 128, 320])  # STANDING, STAND_TO_SIT, SITTING (HAPT codes)
-    start = np.arange(0, len(labels) - WINDOW + 1, 64)
-    centre = labels[start + WINDOW // 2]
-    said = np.where(centre == 7, HAPT_ACTIVITIES.index("SIT_TO_STAND"), centre - 1)  # the wrong transition
-    said[0] = HAPT_ACTIVITIES.index("LIE_TO_SIT")  # an activity window read as a transition
-    recording = StreamedRecording("r", 1, np.eye(12)[said], start, start + WINDOW, labels, 50.0)
-    scores = lr.transition_scores([recording], HAPT_ACTIVITIES)
-    inside = int((recording.window_truth(ACTIVITIES) >= 0).sum())
-    assert scores == {"transition_windows": int((centre == 7).sum()), "labelled_that_transition": 0.0,
-                      "labelled_a_transition": 1.0, "activity_windows_labelled_a_transition": 1 / inside}

@@ -2,8 +2,12 @@
 """How much faster does `edgehar crossval` run with two Ray workers than with one?
 
 Writes six HAPT subjects' first experiments as recordings, then runs the same 6-fold crossval
-(a small dscnn, a few epochs) with ``--workers 1`` and ``--workers 2``, each with an empty cache,
-and records both wall times, their ratio and whether the per-fold results are identical.
+(a small dscnn, a few epochs), each with an empty cache: ``--workers 2`` (two Ray worker processes,
+one thread each), ``--workers 1`` (in this process, its default: every CPU's thread) and
+``--workers 1 --threads 1``; records the wall times, the ratio of two workers to one, the load
+average around each run (the machine is shared), and whether two workers give the per-fold results
+of one at the same thread count (TensorFlow's results depend on it; same seed, same threads: same
+weights).
 
     python tools/bench_crossval.py [--hapt ../shared/data/hapt-raw/RawData] [--out models/crossval-bench.json]
 """
@@ -17,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -24,16 +29,22 @@ import typer
 from edgehar import atomic
 from edgehar.bundle import models_dir
 
-RECIPE = ["--model", "dscnn", "--params", '{"filters": [16, 32], "kernel": 5}', "--epochs", "3"]
+RECIPE = ["--model", "dscnn", "--params", '{"filters": [16, 32], "kernel": 5}']
 
 
-def _run(folder: Path, work: Path, workers: int) -> tuple[float, dict]:
-    out = work / f"workers{workers}.json"
+def _run(folder: Path, work: Path, epochs: int, name: str, *options: str) -> dict:
+    out = work / f"{name}.json"
+    load = os.getloadavg()[0]
     began = time.perf_counter()
     subprocess.run([sys.executable, "-m", "edgehar", "crossval", "--recordings", str(folder), "--folds", "6",
-                    *RECIPE, "--workers", str(workers), "--out", str(out),
-                    "--cache", str(work / f"cache{workers}")], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - began, json.loads(out.read_text())
+                    *RECIPE, "--epochs", str(epochs), *options, "--out", str(out),
+                    "--cache", str(work / f"cache-{name}")],
+                   check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - began
+    report = json.loads(out.read_text())
+    return {"options": " ".join(options), "seconds": round(seconds, 1), "ran": report["ran"],
+            "load_average_1min_before_after": [round(load, 2), round(os.getloadavg()[0], 2)],
+            "per_fold": _per_fold(report)}
 
 
 def _per_fold(report: dict) -> list:
@@ -42,6 +53,7 @@ def _per_fold(report: dict) -> list:
 
 
 def main(hapt: Path = typer.Option(Path("../shared/data/hapt-raw/RawData"), help="HAPT RawData folder."),
+         epochs: int = typer.Option(3, help="Epochs per fold (longer tasks: less of Ray's start-up share)."),
          out: Path = typer.Option(None, help="Default: models/crossval-bench.json.")):
     from edgehar.data.recordings import read_hapt_labels, read_hapt_recordings, write_recording
 
@@ -54,16 +66,23 @@ def main(hapt: Path = typer.Option(Path("../shared/data/hapt-raw/RawData"), help
         work = Path(tmp)
         for rec in read_hapt_recordings(hapt, experiments=experiments):
             write_recording(rec, work / "own" / f"user{rec.subject}" / f"exp{rec.session}.csv")
-        one, report1 = _run(work / "own", work, 1)
-        two, report2 = _run(work / "own", work, 2)
+        run = partial(_run, work / "own", work, epochs)
+        runs = {"workers_2": run("workers_2", "--workers", "2"),
+                "workers_1": run("workers_1", "--workers", "1"),
+                "workers_1_threads_1": run("workers_1_threads_1", "--workers", "1", "--threads", "1")}
+    seconds = {name: r["seconds"] for name, r in runs.items()}
     result = {"about": "edgehar crossval, 6 folds (6 HAPT subjects, one experiment each), the same recipe "
-                       "with --workers 1 and --workers 2 (Ray local workers), empty caches "
-                       "(tools/bench_crossval.py)",
-              "recipe": " ".join(RECIPE), "experiments": experiments, "cpus": os.cpu_count(),
-              "machine": platform.machine(), "seconds_workers_1": round(one, 1),
-              "seconds_workers_2": round(two, 1),
-              "ratio": round(two / one, 3), "target_ratio": 0.6,
-              "identical_per_fold_results": _per_fold(report1) == _per_fold(report2)}
+                       "with --workers 2 (Ray local workers, 1 thread each) and --workers 1 (in-process; "
+                       "default threads, and 1 thread), empty caches (tools/bench_crossval.py)",
+              "recipe": " ".join([*RECIPE, "--epochs", str(epochs)]), "experiments": experiments,
+              "cpus": os.cpu_count(),
+              "machine": platform.machine(), "seconds": seconds,
+              "ratio": round(seconds["workers_2"] / seconds["workers_1"], 3),
+              "ratio_vs_one_thread": round(seconds["workers_2"] / seconds["workers_1_threads_1"], 3),
+              "target_ratio": 0.6,
+              "identical_per_fold_results_at_one_thread":
+                  runs["workers_2"]["per_fold"] == runs["workers_1_threads_1"]["per_fold"],
+              "runs": runs}
     atomic.write_json(out or models_dir() / "crossval-bench.json", result)
     print(json.dumps(result, indent=1))
 

@@ -1,25 +1,22 @@
 """Live benchmark: how well does a recipe label people it has never seen, live?
 
-Leave-subjects-out cross-validation over the 21 UCI HAR training subjects, whose continuous
-50 Hz recordings are the HAPT ``RawData`` folder. For each fold and recipe:
+``edgehar crossval`` (:func:`edgehar.scoring.crossval.crossval`) run per recipe on the 21 UCI HAR
+training subjects' continuous recordings (the HAPT ``RawData`` folder): 7 fixed folds (every 7th
+subject in id order held out), early stopping on 3 subjects held out among the training ones, the
+fold's decoders fitted on its training subjects, the held-out subjects streamed through the live
+runtime, and every smoothing of :data:`SMOOTHERS` scored (``hmm@0.5`` is ``hmm`` with emission
+weight 0.5, as ``--smooth hmm@0.5`` runs it). Finished folds are kept in crossval's cache
+(``--cache``), so re-scoring needs no training.
 
-1. train on the other subjects only (early stopping on held-out ones among *them*);
-2. export float32 and int8;
-3. stream each held-out subject's raw recordings through the live runtime (``Streamer``,
-   LiteRT) and keep every window's probabilities (``--work`` caches them, so re-scoring
-   with another smoother needs no training);
+Besides crossval's report, each fold's int8/float32 model is scored offline on the held-out subjects'
+published UCI HAR *training* windows (``uci_heldout_accuracy``), which constrains the choice of the
+defaults (:func:`choose`). The UCI HAR test split is not used here: it stays the final check.
 
-then score each smoothing with :func:`edgehar.scoring.livescore.live_scores` and report the
-mean ± std over folds. The UCI HAR test split is not used here: it stays the final check; the
-held-out subjects' published UCI HAR *training* windows are scored offline
-(``uci_heldout_accuracy``) and constrain the choice of the defaults.
+Earlier recipes trained on UCI HAR's windows (``mcu-uci``, ``*-mix``) or on the 12 HAPT classes with
+widened transition windows (``*-t12``); crossval trains on recordings and their classes only, so those
+are no longer run here: their committed results stay in ``models/live-results.json`` as they were.
 
-Recipes with ``transitions`` train on all 12 HAPT classes (the 6 activities and the 6 postural
-transitions); they are scored on the 6 activities, each transition read as its destination
-posture (:func:`edgehar.spec.activity_of`), the label the stream reports beside the transition.
-Their cached probabilities keep all 12 columns (``meta["classes"]``).
-
-    python tools/live_results.py --hapt ../shared/data/hapt-raw/RawData [--recipes mcu-hapt,pi-hapt]
+    python tools/live_results.py [--recipes mcu-hapt,pi-hapt] [--folds-only 0,1] [--workers 2]
 
 Writes ``models/live-results.json``, keeping the results there of recipes not scored this time.
 """
@@ -27,9 +24,6 @@ Writes ``models/live-results.json``, keeping the results there of recipes not sc
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import replace
-from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -38,87 +32,53 @@ import typer
 from edgehar import atomic
 from edgehar.bundle import Bundle, models_dir
 from edgehar.data.locate import resolve_data
-from edgehar.data.recordings import concat_windows, hapt_windows, read_hapt_labels
+from edgehar.data.recordings import ClassMap, read_recordings
 from edgehar.data.uci import load_split
 from edgehar.model.metrics import predicted_index
-from edgehar.preprocess.pipeline import Pipeline
-from edgehar.preprocess.prepare import channel_windows, model_inputs
-from edgehar.runtime.hmm import HmmDecoder
-from edgehar.runtime.hmm_fit import (
-    DEFAULT_EMISSION_WEIGHT,
-    estimate_hmm,
-    estimate_hsmm,
-)
+from edgehar.preprocess.prepare import model_inputs
+from edgehar.runtime.hmm_fit import DEFAULT_EMISSION_WEIGHT
 from edgehar.runtime.interpreter import TFLiteClassifier
-from edgehar.runtime.smoothing import make_smoother
-from edgehar.scoring.livescore import StreamedRecording, live_scores
-from edgehar.spec import ACTIVITIES, HOP, WINDOW, activity_of
+from edgehar.scoring import crossval as cv
+from edgehar.spec import ACTIVITIES
 
 MCU = {"filters": [16, 32, 64, 96], "kernel": [7, 5, 7, 7], "full_convs": 2}
 PI = {"filters": [32, 64, 96, 128], "kernel": [7, 5, 7, 7], "full_convs": 2}
+TRAINING = dict(pipeline="causal9", epochs=60, min_epochs=30, val_groups=3, patience=15, max_rotation=15.0)
+"""What every recipe trains with unless it says otherwise."""
 RECIPES = {
-    # The shipped default's recipe: UCI HAR windows re-made causally (causal9).
-    "mcu-uci": dict(family="dscnn", params=MCU, data="uci", per_channel=False),
-    # Same model, trained on windows cut from the raw recordings the stream will see.
-    "mcu-hapt": dict(family="dscnn", params=MCU, data="hapt", per_channel=False),
-    "pi-hapt": dict(family="dscnn", params=PI, data="hapt", per_channel=True),
-    # Both: the raw recordings the stream sees and the (noise-filtered) UCI HAR windows.
-    # Twice the windows per epoch: two thirds of the epochs.
-    "mcu-mix": dict(family="dscnn", params=MCU, data="mix", per_channel=False, epochs=40, min_epochs=20),
-    "pi-mix": dict(family="dscnn", params=PI, data="mix", per_channel=True, epochs=40, min_epochs=20),
+    # Windows cut from the raw recordings the stream will see.
+    "mcu-hapt": dict(params=MCU, per_channel=False),
+    "pi-hapt": dict(params=PI, per_channel=True),
     # Rotation augmentation also turns gravity, the sitting/standing cue: keep it small?
-    "mcu-hapt-rot5": dict(family="dscnn", params=MCU, data="hapt", per_channel=False, max_rotation=5.0),
-    "pi-hapt-rot5": dict(family="dscnn", params=PI, data="hapt", per_channel=True, max_rotation=5.0),
-    # UCI HAR's documented noise filters in front (uci9) and the 12 HAPT classes as outputs;
-    # int8 only (what ships), 40 epochs to fit the benchmark in the time there was.
-    "pi-uci9-t12": dict(family="dscnn", params=PI, data="hapt", per_channel=True, pipeline="uci9",
-                        transitions=True, variants=("int8",), epochs=40, min_epochs=20),
-    "mcu-uci9-t12": dict(family="dscnn", params=MCU, data="hapt", per_channel=False, pipeline="uci9",
-                         transitions=True, variants=("int8",), epochs=40, min_epochs=20),
-    # Which of the two cost accuracy: the same without the transitions, or without uci9.
-    "pi-uci9": dict(family="dscnn", params=PI, data="hapt", per_channel=True, pipeline="uci9",
-                    variants=("int8",), epochs=40, min_epochs=20),
-    "pi-causal9-t12": dict(family="dscnn", params=PI, data="hapt", per_channel=True, transitions=True,
-                           variants=("int8",), epochs=40, min_epochs=20),
+    "mcu-hapt-rot5": dict(params=MCU, per_channel=False, max_rotation=5.0),
+    "pi-hapt-rot5": dict(params=PI, per_channel=True, max_rotation=5.0),
+    # UCI HAR's documented noise filters in front (uci9); int8 only (what ships), 40 epochs.
+    "pi-uci9": dict(params=PI, per_channel=True, pipeline="uci9", variants=("int8",), epochs=40,
+                    min_epochs=20),
 }
-VARIANTS = ("int8", "float32")
-SMOOTHERS = ("none", "vote:5", "hmm", "hmm:1", "hmm:2", "hsmm", "hsmm:1", "hsmm:2")
 WEIGHTS = {"hmm": (DEFAULT_EMISSION_WEIGHT, 0.5, 0.3), "hsmm": (DEFAULT_EMISSION_WEIGHT, 0.7, 0.5)}
-"""The decoders are estimated per fold from the fold's training subjects' labels, once per
-emission weight (the default first): ``hmm@0.5`` is ``hmm`` with emission weight 0.5, as
-``--smooth hmm@0.5`` runs it."""
-ESTIMATE = {"hmm": estimate_hmm, "hsmm": estimate_hsmm}
+SMOOTHERS = ("none", "vote:5", *(f"{kind}{lag}{'' if w == DEFAULT_EMISSION_WEIGHT else f'@{w:g}'}"
+                                 for kind in WEIGHTS for lag in ("", ":1", ":2") for w in WEIGHTS[kind]))
+"""Every smoothing scored; the decoders are the fold's, fitted on its training subjects."""
 FOLDS = 7
+SEED = 1
+FOLD_KEYS = ("fold", "held_out", "train_windows", "epochs_run", "best_val_accuracy", "train_seconds")
 
 
-def folds(subjects: list[int], k: int = FOLDS) -> list[list[int]]:
-    """Held-out subjects of each fold: every k-th subject in id order."""
-    subjects = sorted(subjects)
-    return [subjects[i::k] for i in range(k)]
+def recipe(name: str) -> cv.Recipe:
+    """The crossval recipe of ``name``."""
+    settings = {**TRAINING, **RECIPES[name]}
+    settings.pop("variants", None)
+    return cv.Recipe("dscnn", **settings)
 
 
-@cache
-def all_hapt_windows(hapt: Path, pipeline: str, transitions: bool):
-    """Every subject's windows (cut once: folds and recipes take their subjects from them)."""
-    return hapt_windows(hapt, Pipeline.preset(pipeline), transitions=transitions)
+def described(name: str) -> dict:
+    """How ``name`` trains, as ``models/live-results.json`` records it."""
+    return {"family": "dscnn", "data": "hapt", **TRAINING, **RECIPES[name]}
 
 
-def training_windows(recipe: dict, subjects: list[int], hapt: Path, uci_train):
-    """The recipe's training windows of ``subjects`` (``uci_train`` may be None for "hapt")."""
-    pipeline = recipe.get("pipeline", "causal9")
-    if recipe["data"] == "uci":
-        return uci_train.take(np.isin(uci_train.subject, subjects))
-    recorded = all_hapt_windows(hapt, pipeline, recipe.get("transitions", False))
-    recorded = recorded.take(np.isin(recorded.subject, subjects))
-    if recipe["data"] == "hapt":
-        return recorded
-    uci = channel_windows(uci_train.take(np.isin(uci_train.subject, subjects)), Pipeline.preset(pipeline))
-    return replace(concat_windows([recorded, replace(uci, classes=recorded.classes)]),
-                   source=f"{recorded.source} + {uci_train.source}")
-
-
-def variants(recipe: dict) -> tuple[str, ...]:
-    return recipe.get("variants", VARIANTS)
+def variants(name: str) -> tuple[str, ...]:
+    return RECIPES[name].get("variants", cv.VARIANTS)
 
 
 def offline_accuracy(bundle: Bundle, variant: str, windows) -> float:
@@ -127,164 +87,46 @@ def offline_accuracy(bundle: Bundle, variant: str, windows) -> float:
     return float((predicted_index(probs, bundle.classes, windows.classes) == windows.class_index).mean())
 
 
-def save_recordings(path: Path, recordings: list[StreamedRecording], meta: dict) -> None:
-    arrays = {}
-    for i, r in enumerate(recordings):
-        for field in ("probs", "start", "end", "sample_labels"):
-            arrays[f"{i}.{field}"] = getattr(r, field)
-    meta = {**meta, "recordings": [{"name": r.name, "subject": r.subject, "rate_hz": r.rate_hz}
-                                   for r in recordings]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, meta=json.dumps(meta), **arrays)
-    tmp.replace(path)
-
-
-def load_recordings(path: Path) -> tuple[list[StreamedRecording], dict]:
-    with np.load(path) as z:
-        meta = json.loads(str(z["meta"]))
-        recordings = [StreamedRecording(name=m["name"], subject=m["subject"], rate_hz=m["rate_hz"],
-                                        **{f: z[f"{i}.{f}"] for f in ("probs", "start", "end",
-                                                                       "sample_labels")})
-                      for i, m in enumerate(meta["recordings"])]
-    return recordings, meta
-
-
-def fold_bundle(work: Path, name: str, fold: int) -> Path:
-    """Where fold ``fold`` of recipe ``name`` keeps its bundle."""
-    return work / name / f"fold{fold}"
-
-
-def train_fold(recipe: dict, out: Path, train_subjects: list[int], hapt: Path, uci_train, epochs: int,
-               min_epochs: int, seed: int):
-    """Train the recipe on ``train_subjects`` (early stopping on 3 of them), write the bundle to
-    ``out`` and export its VARIANTS; returns (bundle, training windows, fit result)."""
-    from edgehar.export.convert import export_variants
-    from edgehar.model.train import TrainConfig, fit, write_bundle
-
-    train = training_windows(recipe, train_subjects, hapt, uci_train)
-    config = TrainConfig(recipe["family"], dict(recipe["params"]), epochs=recipe.get("epochs", epochs),
-                         seed=seed, pipeline=recipe.get("pipeline", "causal9"), val_subjects=3, patience=15,
-                         min_epochs=recipe.get("min_epochs", min_epochs),
-                         max_rotation=recipe.get("max_rotation", 15.0))
-    result = fit(config, train, None, progress=False)
-    bundle = write_bundle(out, result, train)
-    export_variants(bundle, train, variants(recipe), per_channel=recipe["per_channel"])
-    return Bundle.load(bundle.path), train, result
-
-
-def run_fold(name: str, recipe: dict, fold: int, held: list[int], subjects: list[int], hapt: Path,
-             uci_train, work: Path, epochs: int, min_epochs: int, seed: int) -> None:
-    """Train, export and stream one fold; cache the streamed windows of every variant."""
-    from edgehar.scoring.validate import stream_hapt
-
-    done = [work / name / f"fold{fold}-{v}.npz" for v in variants(recipe)]
-    held_windows = uci_train.take(np.isin(uci_train.subject, held))
-    if all(p.exists() for p in done):
-        for variant, path in zip(variants(recipe), done, strict=True):  # folds cached before that check
-            recordings, meta = load_recordings(path)
-            if "uci_heldout_accuracy" not in meta:
-                bundle = Bundle.load(fold_bundle(work, name, fold))
-                offline = offline_accuracy(bundle, variant, held_windows)
-                save_recordings(path, recordings, {**meta, "uci_heldout_accuracy": offline})
-        return
-    began = time.time()
-    train_subjects = [s for s in subjects if s not in held]
-    bundle, train, result = train_fold(recipe, fold_bundle(work, name, fold), train_subjects, hapt, uci_train,
-                                       epochs, min_epochs, seed)
-    meta = {"recipe": name, "fold": fold, "held_out": held, "train_subjects": train_subjects,
-            "train_windows": len(train), "epochs_run": len(result.history["loss"]),
-            "best_val_accuracy": max(result.history["val_accuracy"]),
-            "train_seconds": round(time.time() - began, 1), "classes": list(bundle.classes)}
-    for variant, path in zip(variants(recipe), done, strict=True):
-        offline = {"uci_heldout_accuracy": offline_accuracy(bundle, variant, held_windows)}
-        save_recordings(path, stream_hapt(bundle, hapt, variant, subjects=held), {**meta, **offline})
-    print(json.dumps(meta), flush=True)
-
-
-class ActivityLabels:
-    """A smoother over a model's classes whose answers are read as UCI HAR's 6 activities
-    (a postural transition as its destination posture)."""
-
-    def __init__(self, smoother, classes):
-        self.smoother, self.lag = smoother, getattr(smoother, "lag", 0)
-        self.to = [ACTIVITIES.index(activity_of(c)) for c in classes]
-
-    def update(self, probs: np.ndarray) -> int:
-        return self.to[self.smoother.update(probs)]
-
-
-def fold_smoothers(meta: dict, segments) -> dict:
-    """Each smoothing of SMOOTHERS (decoders per emission weight, estimated on the fold's training
-    subjects only) as a factory of fresh smoothers, by name; a model with other classes than
-    the 6 activities has its labels read as activities (:class:`ActivityLabels`)."""
-    classes = tuple(meta["classes"])
-    factories = {}
-    for spec in SMOOTHERS:
-        kind, _, lag = spec.partition(":")
-        if kind not in WEIGHTS:
-            factories[spec] = partial(make_smoother, spec)
-            continue
-        default, *others = WEIGHTS[kind]
-        for weight in (default, *others):
-            params = ESTIMATE[kind](segments, classes, window=WINDOW, hop=HOP,
-                                    subjects=meta["train_subjects"], emission_weight=weight)
-            name = spec if weight == default else f"{spec}@{weight:g}"
-            factories[name] = partial(HmmDecoder, params, int(lag or 0))
-    if classes == ACTIVITIES:
-        return factories
-    return {name: (lambda new=new: ActivityLabels(new(), classes)) for name, new in factories.items()}
-
-
-def transition_scores(recordings: list[StreamedRecording], classes) -> dict:
-    """What a model with transition classes says, without smoothing: on windows centred in a postural
-    transition, the share labelled with that transition and with any; on windows wholly inside one
-    activity, the share labelled with a transition."""
-    centred, exact, anyone, inside, inside_as_transition = 0, 0, 0, 0, 0
-    transition = np.array([c not in ACTIVITIES for c in classes])
-    for rec in recordings:
-        said = rec.probs.argmax(axis=1)
-        centre = np.array([rec.label_names[k - 1] if k else "" for k in
-                           rec.sample_labels[(rec.start + rec.end) // 2]])
-        moving = np.isin(centre, [c for c in classes if c not in ACTIVITIES])
-        centred += int(moving.sum())
-        exact += int((np.array(classes)[said[moving]] == centre[moving]).sum())
-        anyone += int(transition[said[moving]].sum())
-        still = rec.window_truth(ACTIVITIES) >= 0
-        inside += int(still.sum())
-        inside_as_transition += int(transition[said[still]].sum())
-    return {"transition_windows": centred, "labelled_that_transition": exact / centred,
-            "labelled_a_transition": anyone / centred,
-            "activity_windows_labelled_a_transition": inside_as_transition / inside}
-
-
-def score(work: Path, names: list[str], hapt: Path) -> dict:
-    """Per recipe, variant and smoothing: each fold's live scores and their mean ± std."""
-    segments = read_hapt_labels(hapt / "labels.txt")
+def live_entry(report: dict, uci_train) -> dict:
+    """crossval's report of one recipe as this benchmark's entry: per variant, each fold (with its
+    ``uci_heldout_accuracy``) and each smoothing's mean ± std and per-fold scores."""
+    (entry,) = report["results"].values()
     out = {}
-    for name in names:
-        for variant in VARIANTS:
-            paths = sorted((work / name).glob(f"fold*-{variant}.npz"))
-            if not paths:
-                continue
-            per_fold = []
-            for path in paths:
-                recordings, meta = load_recordings(path)
-                per_fold.append((meta, {spec: live_scores(recordings, ACTIVITIES, spec, new)
-                                        for spec, new in fold_smoothers(meta, segments).items()}))
-            entry = {"folds": [{k: m.get(k) for k in ("fold", "held_out", "train_windows", "epochs_run",
-                                                       "best_val_accuracy", "train_seconds",
-                                                       "uci_heldout_accuracy")}
-                               for m, _ in per_fold], "smoothing": {}}
-            for spec in per_fold[0][1]:
-                rows = [s[spec] for _, s in per_fold]
-                entry["smoothing"][spec] = {"mean": _mean_std(rows), "per_fold": rows}
-            if tuple(per_fold[0][0]["classes"]) != ACTIVITIES:
-                rows = [transition_scores(load_recordings(path)[0], meta["classes"]) for path in paths]
-                entry["transitions"] = {"mean": {k: float(np.mean([r[k] for r in rows])) for k in rows[0]},
-                                        "per_fold": rows}
-            out.setdefault(name, {})[variant] = entry
+    for variant, by_spec in entry["variants"].items():
+        folds = []
+        for run in entry["runs"]:
+            held = [int(g) for g in run["held_out"]]
+            bundle = Bundle.load(Path(run["cache"]) / "bundle")
+            offline = offline_accuracy(bundle, variant, uci_train.take(np.isin(uci_train.subject, held)))
+            folds.append({**{k: run.get(k) for k in FOLD_KEYS}, "held_out": held,
+                          "uci_heldout_accuracy": offline})
+        out[variant] = {"folds": folds, "smoothing": {spec: {"mean": s["mean"], "per_fold": s["per_run"]}
+                                                      for spec, s in by_spec.items()}}
     return out
+
+
+def fold_runs(names: list[str], hapt: Path, cache: Path, work: Path, *, folds_only=None, workers: int = 1,
+              log=print) -> dict[str, dict]:
+    """crossval's report of each recipe in ``names`` (the folds of ``folds_only``, or all)."""
+    found = read_recordings(hapt)
+    class_map = ClassMap.identity(ACTIVITIES)
+    return {name: cv.crossval(hapt, found, class_map, [recipe(name)], folds=FOLDS, stratify=False,
+                              seeds=[SEED], smoothers=SMOOTHERS, variants=variants(name), workers=workers,
+                              cache=cache, out=work / f"{name}.json", only_folds=folds_only, log=log)
+            for name in names}
+
+
+def folds(hapt: Path) -> list[list[int]]:
+    """Held-out subjects of each fold: every FOLDS-th subject in id order."""
+    _, plan = cv.plan_folds(read_recordings(hapt), ClassMap.identity(ACTIVITIES), FOLDS, stratify=False)
+    return [[int(g) for g in held] for held in plan]
+
+
+def fold_bundle(name: str, fold: int, hapt: Path, cache: Path) -> Path:
+    """The bundle of fold ``fold`` of recipe ``name`` (trained now when the cache lacks it); it carries
+    the decoders fitted on the fold's training subjects."""
+    (entry,) = fold_runs([name], hapt, cache, cache / "reports", folds_only=[fold])[name]["results"].values()
+    return Path(entry["runs"][0]["cache"]) / "bundle"
 
 
 MIN_UCI_HELDOUT = {"pi": 0.96, "mcu": 0.95}
@@ -299,8 +141,8 @@ def choose(results: dict, folds_needed: int = FOLDS, max_delay_s: float = 3.0) -
     best whose model fits a microcontroller (the ``mcu-`` recipes: 24 KiB int8, 8 KiB arena),
     each among the recipes meeting :data:`MIN_UCI_HELDOUT` (among all when none does)."""
     best = {}
-    for name, variants in results.items():
-        entry = variants.get("int8")
+    for name, by_variant in results.items():
+        entry = by_variant.get("int8")
         if not entry or len(entry["folds"]) < folds_needed:
             continue
         timely = {spec: s["mean"] for spec, s in entry["smoothing"].items()
@@ -311,6 +153,8 @@ def choose(results: dict, folds_needed: int = FOLDS, max_delay_s: float = 3.0) -
                       "uci_heldout_accuracy": uci}
     chosen = {}
     for target, names in (("pi", list(best)), ("mcu", [n for n in best if n.startswith("mcu-")])):
+        if not names:  # no recipe for it has all its folds yet
+            continue
         meeting = [n for n in names if best[n]["uci_heldout_accuracy"] >= MIN_UCI_HELDOUT[target]]
         pick = max(meeting or names, key=lambda n: best[n]["accuracy"])
         chosen[target] = {**best[pick], "uci_heldout_constraint": MIN_UCI_HELDOUT[target],
@@ -318,55 +162,35 @@ def choose(results: dict, folds_needed: int = FOLDS, max_delay_s: float = 3.0) -
     return chosen
 
 
-def _mean_std(rows: list[dict]) -> dict:
-    keys = ("accuracy", "macro_f1", "label_changes_per_minute", "true_changes_per_minute", "changes_ratio",
-            "delay_s_median", "delay_s_p90", "transition_recall")
-    summary = {}
-    for key in keys:
-        values = np.array([r[key] for r in rows if r.get(key) is not None], dtype=float)
-        if len(values):  # transition_recall: only for models with transition outputs
-            summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
-    for cls in rows[0]["recall"]:
-        values = np.array([r["recall"].get(cls, np.nan) for r in rows])
-        summary[f"recall_{cls}"] = {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values))}
-    return summary
-
-
 def main(
-    hapt: Path = typer.Option(Path("../shared/data/hapt-raw/RawData"), help="HAPT RawData folder."),
+    hapt: Path = typer.Option(Path("../shared/data/hapt-raw"), help="HAPT recordings (a RawData layout)."),
     data: Path = typer.Option(None, envvar="EDGEHAR_DATA",
-                              help="UCI HAR: training windows of some recipes, and held-out subjects' "
-                                   "windows scored offline."),
+                              help="UCI HAR: the held-out subjects' windows scored offline."),
     recipes: str = typer.Option(",".join(RECIPES), help="Recipes to run, comma-separated."),
-    work: Path = typer.Option(Path("/tmp/edgehar-live"), help="Cache of trained folds and streams."),
-    epochs: int = typer.Option(60, help="Epochs of recipes that do not set theirs."),
-    min_epochs: int = typer.Option(30, help="Likewise, epochs before early stopping may stop."),
-    seed: int = typer.Option(1),
+    cache: Path = typer.Option(Path("/tmp/edgehar-live"), help="crossval's cache of finished folds."),
+    workers: int = typer.Option(1, help="Folds at once (crossval --workers). Each then trains on fewer "
+                                "threads, which changes the weights: the committed figures are --workers 1 "
+                                "on 2 CPUs."),
     folds_only: str = typer.Option("", help="Run only these fold numbers (comma-separated)."),
     out: Path = typer.Option(None, help="Default: models/live-results.json."),
-    score_only: bool = typer.Option(False, help="Only re-score the cached folds."),
 ):
     names = recipes.split(",")
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
         raise typer.BadParameter(f"unknown recipes {unknown}; choose from {list(RECIPES)}")
-    subjects = sorted({s.subject for s in read_hapt_labels(hapt / "labels.txt")})
-    if not score_only:
-        uci_train = load_split(resolve_data(data), "train")
-        wanted = {int(f) for f in folds_only.split(",") if f}
-        for fold, held in enumerate(folds(subjects)):
-            for name in names:
-                if not wanted or fold in wanted:
-                    run_fold(name, RECIPES[name], fold, held, subjects, hapt, uci_train, work, epochs,
-                             min_epochs, seed)
+    wanted = [int(f) for f in folds_only.split(",") if f] or None
+    reports = fold_runs(names, hapt, cache, cache / "reports", folds_only=wanted, workers=workers)
+    uci_train = load_split(resolve_data(data), "train")
+    scored = {name: live_entry(report, uci_train) for name, report in reports.items()}
     out = out or models_dir() / "live-results.json"
     kept = json.loads(out.read_text()) if out.exists() else {"recipes": {}, "results": {}}
-    scored = score(work, names, hapt)
     results = {"about": "Leave-subjects-out live benchmark on the 21 UCI HAR training subjects' raw HAPT "
-                        "recordings (tools/live_results.py); mean and std over folds. Recipes with 12 "
-                        "classes are scored on the 6 activities, a transition read as its destination.",
-               "folds": folds(subjects), "epochs": epochs, "min_epochs": min_epochs, "seed": seed,
-               "recipes": {**kept["recipes"], **{n: RECIPES[n] for n in scored}},
+                        "recordings (tools/live_results.py: edgehar crossval per recipe); mean and std over "
+                        "folds. Recipes with 12 classes are scored on the 6 activities, a transition read as "
+                        "its destination.",
+               "folds": [[int(g) for g in f] for f in next(iter(reports.values()))["held_out"]],
+               "epochs": TRAINING["epochs"], "min_epochs": TRAINING["min_epochs"], "seed": SEED,
+               "recipes": {**kept["recipes"], **{n: described(n) for n in scored}},
                "results": {**kept["results"], **scored}}
     results["chosen"] = choose(results["results"])
     atomic.write_json(out, results)

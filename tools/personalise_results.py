@@ -2,7 +2,7 @@
 
 The base models are the live benchmark's folds (tools/live_results.py): 7 folds x 3 held-out
 subjects over the 21 HAPT subjects, so every subject is adapted on a model that never saw
-them (leave-3-subjects-out). Missing fold bundles are trained here with live_results' code.
+them (leave-3-subjects-out). Missing fold bundles are trained here by live_results (edgehar crossval).
 
 For each held-out subject (two HAPT experiments each):
 
@@ -12,8 +12,8 @@ For each held-out subject (two HAPT experiments each):
 - test: their second experiment, streamed whole, the same for every N;
 - live accuracy: the window probabilities the stream computes (the causal pipeline run over the
   whole recording, cut at the bundle's hop, Keras float32), scored with
-  :func:`edgehar.scoring.livescore.live_scores`, smoothing ``none`` and ``hmm:1`` (the fold's
-  decoder estimated from its training subjects' labels, as the live benchmark does);
+  :func:`edgehar.scoring.livescore.live_scores`, smoothing ``none`` and ``hmm:1`` (the fold bundle's
+  decoder, estimated from its training subjects' labels);
 - mounting change: both experiments' acc and gyro turned by the same rotation (ROTATIONS),
   before and after fine-tuning on the rotated adaptation data.
 
@@ -32,6 +32,7 @@ import os
 import sys
 import time
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,17 +42,17 @@ from scipy.spatial.transform import Rotation
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from live_results import RECIPES, fold_bundle, fold_smoothers, folds, train_fold  # noqa: E402
+from live_results import fold_bundle, folds  # noqa: E402
 
 from edgehar import atomic  # noqa: E402
 from edgehar.bundle import Bundle, models_dir  # noqa: E402
 from edgehar.data.recordings import (  # noqa: E402
     ClassMap,
     hapt_windows,
-    read_hapt_labels,
     read_hapt_recordings,
     recording_windows,
 )
+from edgehar.runtime.smoothing import make_smoother  # noqa: E402
 from edgehar.scoring.livescore import StreamedRecording, live_scores  # noqa: E402
 from edgehar.spec import ACTIVITIES  # noqa: E402
 
@@ -144,21 +145,15 @@ def scores(recording: StreamedRecording, classes, hmm) -> dict:
 class Fold:
     """One fold's base bundle, its Keras model, decoder and (lazily) its training windows."""
 
-    def __init__(self, k: int, held: list[int], subjects: list[int], recipe: str, work: Path, hapt: Path,
-                 segments: list):
+    def __init__(self, k: int, held: list[int], subjects: list[int], recipe: str, work: Path, hapt: Path):
         import keras
 
         self.k, self.held, self.hapt = k, held, hapt
         self.train_subjects = [s for s in subjects if s not in held]
-        path = fold_bundle(work, recipe, k)
-        if not (path / "model.keras").is_file():
-            print(f"fold {k}: no base bundle at {path}; training it ({recipe})", flush=True)
-            train_fold(RECIPES[recipe], path, self.train_subjects, hapt, None, 60, 30, 1)
-        self.bundle = Bundle.load(path)
+        self.bundle = Bundle.load(fold_bundle(recipe, k, hapt, work))
         self.model = keras.models.load_model(self.bundle.file("model.keras"), compile=False)
         self.raw_pipeline = replace(self.bundle.pipeline, mean=None, std=None)
-        meta = {"classes": list(self.bundle.classes), "train_subjects": self.train_subjects}
-        self.hmm = fold_smoothers(meta, segments)["hmm:1"]
+        self.hmm = partial(make_smoother, "hmm:1", self.bundle)
         self._rehearsal = None
 
     @property
@@ -424,7 +419,7 @@ def write_report(cache: Path, out: Path, every: list[list[int]], recipe: str) ->
 
 def main(
     hapt: Path = typer.Option(Path("../shared/data/hapt-raw/RawData"), help="HAPT RawData folder."),
-    work: Path = typer.Option(Path("/tmp/edgehar-live"), help="live_results' cache of fold bundles."),
+    work: Path = typer.Option(Path("/tmp/edgehar-live"), help="live_results' cache of folds."),
     recipe: str = typer.Option("pi-hapt", help="The live benchmark recipe whose folds are the base models."),
     cache: Path = typer.Option(Path("/tmp/edgehar-personalise"), help="Cache of every fine-tune's scores."),
     stage: str = typer.Option("grid", help="grid (recipe search), final (the chosen recipe) or report."),
@@ -438,9 +433,8 @@ def main(
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    segments = read_hapt_labels(hapt / "labels.txt")
-    subjects = sorted({s.subject for s in segments})
-    every = folds(subjects)
+    every = folds(hapt)
+    subjects = sorted(s for held in every for s in held)
     if stage == "report":
         write_report(cache, out or models_dir() / "personalise-results.json", every, recipe)
         return
@@ -452,7 +446,7 @@ def main(
     if stage == "final":
         chosen = {CHOSEN: GRID[CHOSEN]}
     for k in wanted:
-        fold = Fold(k, every[k], subjects, recipe, work, hapt, segments)
+        fold = Fold(k, every[k], subjects, recipe, work, hapt)
         for subject in every[k]:
             if stage == "int8":
                 for rot in rots:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -12,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgehar import atomic
 from edgehar.cli.app import app, print_table
 from edgehar.cli.numbers import number
 from edgehar.cli.train import parse_params
+from edgehar.errors import OptionError, excerpt
 from edgehar.metadata import MAX_WINDOW
 from edgehar.model.recipes import recipe as family_recipe
 from edgehar.ranges import SEED
@@ -50,6 +48,18 @@ def crossval(
     hop: Annotated[int, number(1, MAX_WINDOW, integer=True, help="Samples between training windows.")] = HOP,
     per_tensor: Annotated[bool, typer.Option(
         "--per-tensor/--per-channel", help="int8 with one scale per weight tensor, or per channel.")] = False,
+    val_groups: Annotated[int | None, number(0, 100_000, integer=True,
+        help="People (or sessions) held out among each fold's training people for early stopping. "
+        "Default: about 20% of them when there are 3 or more, else none.")] = None,
+    patience: Annotated[int | None, number(1, 100_000, integer=True,
+        help="Epochs without a better validation accuracy before early stopping (default 25).")] = None,
+    max_rotation: Annotated[float | None, number(0.0, 180.0,
+        help="Largest random rotation of the sensor axes when augmenting, degrees (default 15).")] = None,
+    variant: Annotated[list[str] | None, typer.Option(
+        help="Exported variant to stream and score: int8 or float32; repeatable (default: both).")] = None,
+    stratify: Annotated[bool, typer.Option(
+        help="Deal people out so each fold's held-out people cover the classes; --no-stratify: person i "
+        "(in natural order) goes to fold i mod K.")] = True,
     seed: Annotated[int, number(*SEED, integer=True,
         help="Seed of the first run; --seeds N runs seed..seed+N-1.")] = 1,
     seeds: Annotated[int, number(1, 1000, integer=True, help="Seeds per recipe and fold.")] = 1,
@@ -81,65 +91,31 @@ def crossval(
     """
     from edgehar.data.locate import cache_home
     from edgehar.data.recordings import ClassMap, read_recordings
+    from edgehar.runtime.smoothing import KINDS, make_smoother
     from edgehar.scoring import crossval as cv
 
     recipes = [cv.Recipe(family, parse_params(p), pipeline=pipeline, epochs=epochs, min_epochs=min_epochs,
                          batch_size=batch_size, normalize=normalize, augment=augment, hop=hop,
-                         per_channel=not per_tensor)
+                         per_channel=not per_tensor, val_groups=val_groups, patience=patience,
+                         max_rotation=max_rotation)
                for family, p in itertools.product(model or ["dscnn"], params or [None])]
     for r in recipes:
         family_recipe(r.family)  # an unknown family is one error line, before any work
-    smoothers = list(dict.fromkeys(["none", *(smooth or [])]))
-    from edgehar.runtime.smoothing import make_smoother
-
-    for spec in smoothers:
-        if not spec.startswith("hmm"):
-            make_smoother(spec)  # a bad spec is refused now; hmm specs are checked with the fold's decoder
-
+    for spec in smooth or []:
+        if spec.partition(":")[0].partition("@")[0] not in KINDS:
+            make_smoother(spec)  # refused now; decoder specs: with the fold's decoder
+    for v in variant or []:
+        if v not in cv.VARIANTS:
+            raise OptionError(f"--variant {excerpt(v)}: use {' or '.join(cv.VARIANTS)}")
     found = read_recordings(recordings)
     class_map = ClassMap.parse(classes) if classes else ClassMap.of(found)
     class_map.check(found, str(recordings))
-    by, plan = cv.plan_folds(found, class_map, None if leave_one_out else folds)
-    data = cv.fingerprint(found)
-    per_task = threads or (1 if ray else max(1, (os.cpu_count() or 1) // workers))
-    tasks = [cv.Task(r, s, i, tuple(held), str(recordings.resolve()), class_map.spec, per_task)
-             for r in recipes for s in range(seed, seed + seeds) for i, held in enumerate(plan)]
-    cache = (cache or cache_home() / "crossval").resolve()
-    console.print(f"{len(found)} recordings, {len(plan)} folds by {by} "
-                  f"({'; '.join(', '.join(f) for f in plan)}), {len(recipes)} recipe(s) × {seeds} seed(s): "
-                  f"{len(tasks)} tasks", highlight=False, soft_wrap=True)
-    report = {"about": "edgehar crossval: leave-subjects-out live cross-validation; mean ± std over runs "
-                       "(folds × seeds)",
-              "recordings": str(recordings.resolve()), "data_sha256": data,
-              "classes": list(class_map.classes), "class_map": class_map.spec, "by": by,
-              "folds": len(plan), "held_out": plan,
-              "seeds": list(range(seed, seed + seeds)), "smoothing": smoothers, "results": {}}
-    finished: list = []
-
-    def done(task: cv.Task, result: dict | None) -> None:
-        folder = cache / task.key(data)
-        if result is not None:
-            cv.save_task(folder, result)
-        meta = json.loads((folder / "meta.json").read_text())
-        finished.append((task, meta, cv.score_task(folder, class_map, smoothers)))
-        report["results"] = cv.summarise(finished)
-        atomic.write_json(out, report)
-        int8 = finished[-1][2]["int8"]
-        default = list(int8)[-1]
-        accuracy = int8[default]["accuracy"]
-        console.print(f"[{len(finished)}/{len(tasks)}] {task.recipe.name}, seed {task.seed}, "
-                      f"fold {task.fold} ({', '.join(task.held)}): int8 {default} {accuracy:.2%}"
-                      + (" (cached)" if result is None else f" ({meta['train_seconds']:.0f} s)"),
-                      highlight=False, soft_wrap=True)
-
-    todo = [t for t in tasks if not (cache / t.key(data) / "meta.json").is_file()]
-    for task in tasks:
-        if task not in todo:
-            done(task, None)
-    how = cv.execute(todo, cv.run_task, done, workers=workers, address=ray) if todo else "cache"
-    report["ran"] = how
-    atomic.write_json(out, report)
-    console.print(f"ran: {how}", highlight=False)
+    report = cv.crossval(recordings, found, class_map, recipes, folds=None if leave_one_out else folds,
+                         stratify=stratify, seeds=range(seed, seed + seeds), smoothers=smooth or [],
+                         variants=tuple(dict.fromkeys(variant or cv.VARIANTS)), workers=workers, address=ray,
+                         threads=threads, cache=(cache or cache_home() / "crossval").resolve(), out=out,
+                         log=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    console.print(f"ran: {report['ran']}", highlight=False)
     print_table(console, _table(report))
     try:
         console.print(f"wrote {out} and {cv.plot(report, out.with_suffix('.png'))}", highlight=False)

@@ -67,6 +67,10 @@ class Recipe:
     augment: bool | None = None
     hop: int = HOP
     per_channel: bool = True
+    val_groups: int | None = None
+    """Groups held out among the training people for early stopping (None: about 20%, as train does)."""
+    patience: int | None = None
+    max_rotation: float | None = None
 
     @property
     def name(self) -> str:
@@ -84,11 +88,13 @@ class Task:
     folder: str
     class_spec: str
     threads: int = 1
+    variants: tuple[str, ...] = VARIANTS
 
     def key(self, data: str) -> str:
-        """Cache key: the data's fingerprint ``data``, the class map, the recipe, seed and held-out groups."""
-        text = json.dumps([data, self.class_spec, asdict(self.recipe), self.seed, list(self.held)],
-                          sort_keys=True)
+        """Cache key: the data's fingerprint ``data``, the class map, the recipe, seed, held-out groups
+        and the variants streamed."""
+        text = json.dumps([data, self.class_spec, asdict(self.recipe), self.seed, list(self.held),
+                           list(self.variants)], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -107,9 +113,10 @@ def classes_covered(recording: Recording, class_map: ClassMap) -> set[int]:
     return {c - 1 for c, start, end in label_runs(class_map.codes(recording)) if end - start >= WINDOW}
 
 
-def plan_folds(recordings: list[Recording], class_map: ClassMap,
-               k: int | None) -> tuple[str, list[list[str]]]:
-    """(``"subject"`` or ``"session"``, the held-out groups of each of ``k`` folds; None: one per group)."""
+def plan_folds(recordings: list[Recording], class_map: ClassMap, k: int | None,
+               stratify: bool = True) -> tuple[str, list[list[str]]]:
+    """(``"subject"`` or ``"session"``, the held-out groups of each of ``k`` folds; None: one per group).
+    Without ``stratify``, group ``i`` in natural order goes to fold ``i mod k`` whatever classes it holds."""
     by, groups = recording_groups(recordings)
     names = sorted(set(groups), key=natural)
     k = len(names) if k is None else k
@@ -120,7 +127,7 @@ def plan_folds(recordings: list[Recording], class_map: ClassMap,
     for rec, g in zip(recordings, groups, strict=True):
         covers[g] |= classes_covered(rec, class_map)
     everything = set(range(len(class_map.classes)))
-    if all(c == everything for c in covers.values()):
+    if not stratify or all(c == everything for c in covers.values()):
         return by, [names[i::k] for i in range(k)]
     holders = {c: sum(c in covered for covered in covers.values()) for c in everything}
     rarest_first = sorted(names, key=lambda g: (min((holders[c] for c in covers[g]), default=len(names) + 1),
@@ -164,7 +171,7 @@ def run_task(task: Task) -> dict:
         from edgehar.model.train import TrainConfig, fit, recordings_metadata, write_bundle
     from edgehar.data.recordings import read_recordings, recording_windows
     from edgehar.preprocess.pipeline import Pipeline
-    from edgehar.runtime.hmm_fit import estimate_hmm_recordings
+    from edgehar.runtime import hmm_fit
     from edgehar.scoring.validate import stream_recordings
 
     recordings = read_recordings(Path(task.folder))
@@ -175,24 +182,31 @@ def run_task(task: Task) -> dict:
     recipe = task.recipe
     options = dict(epochs=recipe.epochs, batch_size=recipe.batch_size, seed=task.seed,
                    normalize=recipe.normalize, augment=recipe.augment, min_epochs=recipe.min_epochs)
+    options.update({k: v for k in ("patience", "max_rotation") if (v := getattr(recipe, k)) is not None})
     pipeline = Pipeline.preset(TrainConfig(recipe.family, pipeline=recipe.pipeline).resolved().pipeline)
     if pipeline.train_from == "dataset":  # as train --recordings: live, causal9 is the same maths
         pipeline = Pipeline.preset("causal9")
     windows = recording_windows(train, pipeline, class_map, recipe.hop, source=task.folder)
     n_groups = len(set(windows.groups()[1].tolist()))
-    config = TrainConfig(recipe.family, dict(recipe.params), pipeline=pipeline.name,
-                         val_subjects=max(1, round(n_groups / 5)) if n_groups >= 3 else 0, **options)
+    val_groups = recipe.val_groups
+    if val_groups is None:
+        val_groups = max(1, round(n_groups / 5)) if n_groups >= 3 else 0
+    config = TrainConfig(recipe.family, dict(recipe.params), pipeline=pipeline.name, val_subjects=val_groups,
+                         **options)
     with tempfile.TemporaryDirectory() as tmp:
         with tflog.quiet():
             result = fit(config, windows, None, progress=False)
             bundle = write_bundle(Path(tmp) / "bundle", result, windows, f"fold{task.fold}",
                                   recordings=recordings_metadata(Path(task.folder), train, class_map, windows,
                                                                  recipe.hop))
-            export_variants(bundle, windows, VARIANTS, per_channel=recipe.per_channel)
-        decoder = estimate_hmm_recordings(train, class_map, window=bundle.window, hop=bundle.hop,
-                                          source={"folder": task.folder, "held_out": list(task.held)})
-        bundle = Bundle.load(bundle.path).update_metadata(decoder=decoder.to_metadata(), smoothing=SMOOTHING)
-        streamed = {variant: _npz(stream_recordings(bundle, held, variant)[0]) for variant in VARIANTS}
+            export_variants(bundle, windows, task.variants, per_channel=recipe.per_channel)
+        bundle = Bundle.load(bundle.path)
+        # the HMM and the duration decoder, as `edgehar decoder` fits them
+        bundle = hmm_fit._store(bundle, partial(
+            hmm_fit.estimate_hmm_recordings, train, class_map, window=bundle.window, hop=bundle.hop,
+            source={"folder": task.folder, "held_out": list(task.held)}), None)
+        bundle = bundle.update_metadata(smoothing=SMOOTHING)
+        streamed = {variant: _npz(stream_recordings(bundle, held, variant)[0]) for variant in task.variants}
         files = {p.name: p.read_bytes() for p in bundle.path.iterdir() if p.is_file()}
     history = result.history
     meta = {"recipe": recipe.name, "seed": task.seed, "fold": task.fold, "held_out": list(task.held),
@@ -269,12 +283,65 @@ def execute(tasks: list[Task], run: Callable[[Task], dict], done: Callable[[Task
     return f"Ray cluster at {address}" if address else f"Ray, {workers} local workers"
 
 
-def score_task(folder: Path, class_map: ClassMap, smoothers: Iterable[str]) -> dict:
+def crossval(folder: Path, recordings: list[Recording], class_map: ClassMap, recipes: list[Recipe], *,
+             folds: int | None = 5, stratify: bool = True, seeds: Iterable[int] = (1,),
+             smoothers: Iterable[str] = ("none",), variants: tuple[str, ...] = VARIANTS, workers: int = 1,
+             address: str | None = None, threads: int | None = None, cache: Path, out: Path,
+             only_folds: Iterable[int] | None = None, log: Callable[[str], None] = print) -> dict:
+    """Cross-validate ``recipes`` on ``recordings`` (read from ``folder``): plan the folds (``folds``
+    None: one per group), run every recipe × seed × fold task not in ``cache`` (those of ``only_folds``
+    if given), score each as it finishes and write the report to ``out`` each time; returns it."""
+    by, plan = plan_folds(recordings, class_map, folds, stratify)
+    fewest = len({g for held in plan for g in held}) - max(len(held) for held in plan)
+    for r in recipes:
+        if r.val_groups is not None and r.val_groups >= fewest:
+            raise OptionError(f"--val-groups {r.val_groups}: a fold trains on as few as {fewest} {by}"
+                              f"{'s' if fewest != 1 else ''}; hold out 0..{fewest - 1}")
+    data = fingerprint(recordings)
+    seeds, smoothers = list(seeds), list(dict.fromkeys(["none", *smoothers]))
+    per_task = threads or (1 if address else max(1, (os.cpu_count() or 1) // workers))
+    tasks = [Task(r, s, i, tuple(held), str(folder.resolve()), class_map.spec, per_task, tuple(variants))
+             for r in recipes for s in seeds for i, held in enumerate(plan)
+             if only_folds is None or i in set(only_folds)]
+    log(f"{len(recordings)} recordings, {len(plan)} folds by {by} ({'; '.join(', '.join(f) for f in plan)}), "
+        f"{len(recipes)} recipe(s) × {len(seeds)} seed(s): {len(tasks)} tasks")
+    report = {"about": "edgehar crossval: leave-subjects-out live cross-validation; mean ± std over runs "
+                       "(folds × seeds)",
+              "recordings": str(folder.resolve()), "data_sha256": data,
+              "classes": list(class_map.classes), "class_map": class_map.spec, "by": by,
+              "folds": len(plan), "held_out": plan, "seeds": seeds, "smoothing": smoothers,
+              "variants": list(variants), "results": {}}
+    finished: list = []
+
+    def done(task: Task, result: dict | None) -> None:
+        folder = cache / task.key(data)
+        if result is not None:
+            save_task(folder, result)
+        meta = {**json.loads((folder / "meta.json").read_text()), "cache": str(folder)}
+        finished.append((task, meta, score_task(folder, class_map, smoothers, variants)))
+        report["results"] = summarise(finished)
+        atomic.write_json(out, report)
+        accuracy = finished[-1][2][variants[0]][SMOOTHING]["accuracy"]
+        log(f"[{len(finished)}/{len(tasks)}] {task.recipe.name}, seed {task.seed}, fold {task.fold} "
+            f"({', '.join(task.held)}): {variants[0]} {SMOOTHING} {accuracy:.2%}"
+            + (" (cached)" if result is None else f" ({meta['train_seconds']:.0f} s)"))
+
+    todo = [t for t in tasks if not (cache / t.key(data) / "meta.json").is_file()]
+    for task in tasks:
+        if task not in todo:
+            done(task, None)
+    report["ran"] = execute(todo, run_task, done, workers=workers, address=address) if todo else "cache"
+    atomic.write_json(out, report)
+    return report
+
+
+def score_task(folder: Path, class_map: ClassMap, smoothers: Iterable[str],
+               variants: Iterable[str] = VARIANTS) -> dict:
     """Live scores of a finished task: per variant and smoothing, pooled and per person."""
     bundle = Bundle.load(folder / "bundle")
     specs = list(dict.fromkeys([*smoothers, bundle.smoothing]))
     out = {}
-    for variant in VARIANTS:
+    for variant in variants:
         streamed = load_streamed(folder / f"streamed-{variant}.npz")
         people = sorted({str(r.subject) for r in streamed}, key=natural)
         out[variant] = {}
