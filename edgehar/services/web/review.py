@@ -26,7 +26,13 @@ import numpy as np
 
 from edgehar import atomic
 from edgehar.bundle import Bundle
-from edgehar.data.recordings import CSV_SUFFIXES, Recording, bundle_class_map, read_recording
+from edgehar.data.recordings import (
+    CSV_SUFFIXES,
+    Recording,
+    bundle_class_map,
+    read_recording,
+    read_recording_rows,
+)
 from edgehar.data.sidecar import read_sidecar, recording_stem, sidecar_path
 from edgehar.errors import DataError
 from edgehar.runtime.recorder import CsvWriter, Tally
@@ -269,7 +275,7 @@ class Review:
             side = read_sidecar(side_path)
             if reason := self._read_only_reason(path, side):
                 raise HttpError(409, f"{name}: {reason}")
-            t, values, labels = _read_rows(path)
+            t, values, labels = read_recording_rows(path)
             inside = (t >= start) & (t < end)
             if not inside.any():
                 raise HttpError(400, f"no sample of {name} lies in {start}..{end} s")
@@ -349,17 +355,6 @@ def _keep(path: Path, kept: Path) -> None:
         os.link(path, kept)
     except OSError:
         shutil.copy2(path, kept)
-
-
-def _read_rows(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """t (n,), the six values (n, 6) exactly as the file has them (its units) and the labels (n,)."""
-    from edgehar.data.recordings import _read_csv_table
-
-    table = _read_csv_table(path)
-    numbers = table.iloc[:, :7].to_numpy(dtype=str).astype(np.float64)
-    labels = (table["label"].str.strip() if "label" in table.columns else
-              np.full(len(table), "", dtype=object))
-    return numbers[:, 0], numbers[:, 1:], np.array(labels, dtype=object)
 
 
 def _sidecar_after(side: dict, side_path: Path, t: np.ndarray, labels: list[str], correction: dict) -> dict:
