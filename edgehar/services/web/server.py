@@ -157,7 +157,10 @@ class WebServer:
         self.host = host
         self.token = (token or secrets.token_urlsafe(24)) if needs_token(host) else ""
         self.routes = routes
-        self.closing = threading.Event()
+        self._open = threading.Lock()
+        """Held while the server is open: event streams wait on it between turns (:meth:`wait`)."""
+        self._open.acquire()
+        self._closed = False
         handler = type("Handler", (_Handler,), {"app": self})
         try:
             family = _family(host)
@@ -182,11 +185,21 @@ class WebServer:
         print(f"{what}: {self.url}", file=sys.stderr, flush=True)
         return self
 
+    def wait(self, seconds: float) -> bool:
+        """Sleep ``seconds``, or until :meth:`close`; True once closing. One C call (an
+        ``Event.wait`` runs some twenty lines of Python each time, a page's every second)."""
+        if self._open.acquire(timeout=seconds):
+            self._open.release()  # for the other waiters
+            return True
+        return False
+
     def close(self) -> None:
         """Stop serving. The server's loop sleeps until a connection comes (it costs the stream
         nothing while idle): one made here wakes it to see the shutdown. Open event streams send
         what is left first (the end of the stream), for a second at most."""
-        self.closing.set()
+        if not self._closed:
+            self._closed = True
+            self._open.release()
         for thread in list(self._feeds):
             thread.join(timeout=1.0)
         threading.Thread(target=self.httpd.shutdown, daemon=True).start()
@@ -313,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(feed.first())
             quiet = 0.0
             while not feed.done:
-                closing = self.app.closing.wait(PUSH_S)
+                closing = self.app.wait(PUSH_S)
                 events = feed.next()
                 if events:
                     self._write(events)
