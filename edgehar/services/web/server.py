@@ -26,6 +26,7 @@ import socket
 import sys
 import threading
 import traceback
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -62,7 +63,7 @@ def needs_token(host: str) -> bool:
     return host not in LOOPBACK_NAMES
 
 
-class Feed:
+class Feed(ABC):
     """One page's event stream (a route's answer that keeps the connection open): :meth:`first`
     on connect, then every ``PUSH_S`` :meth:`next`, what changed since (nothing when nothing did).
     It runs on the connection's own thread, which alone writes to the page: the stream only
@@ -71,11 +72,13 @@ class Feed:
     done = False
     """No more events will come (the stream ended): the connection closes."""
 
+    @abstractmethod
     def first(self) -> list[tuple[str, object]]:
-        raise NotImplementedError
+        """The events a page gets on connecting: (name, data to send as JSON)."""
 
+    @abstractmethod
     def next(self) -> list[tuple[str, object]]:
-        raise NotImplementedError
+        """The events since the last call ([] when nothing changed)."""
 
 
 @dataclass
