@@ -165,7 +165,8 @@ def test_a_hapt_rawdata_folder_is_listed_and_shown_but_its_labels_are_not_rewrit
         link = page.locator("a:text('acc_exp01_user01.txt.gz')")
         link.wait_for()
         row = page.locator("tr[data-name='acc_exp01_user01.txt.gz'] td").all_text_contents()
-        assert row[1:3] == ["1", "1"] and "STANDING" in row[4] and "SIT_TO_STAND" in row[4]
+        assert row[0].endswith("read-only") and row[1:3] == ["1", "1"]
+        assert "STANDING" in row[4] and "SIT_TO_STAND" in row[4]
         assert page.locator("#recordings tr").count() == len(list(hapt_raw.glob("acc_exp*")))
         link.click()
         page.wait_for_function("document.getElementById('read-only').textContent.includes('labels.txt')")

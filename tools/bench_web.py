@@ -2,13 +2,14 @@
 without `--http` and with it and one page connected (reading the event stream), run side by
 side over the same stretch of time.
 
-    python tools/bench_web.py [--seconds 60] [--warmup 10] [--repeat 3] [--json]
+    python tools/bench_web.py [--seconds 60] [--warmup 10] [--repeat 4] [--json]
 
 Each round starts both commands at once, waits ``--warmup`` seconds (imports, model load; a
 client connects to the one with --http and reads its server-sent events), then takes each
 process's CPU time over the next ``--seconds`` from /proc/PID/task/*/schedstat (nanoseconds,
-every thread): running both at once, the machine's other load falls on both alike. The figures
-are the medians of ``--repeat`` rounds, each round printed as it ends. With --http the CPU is
+every thread): running both at once, the machine's other load falls on both alike; which one
+starts first alternates. The figures are the medians of ``--repeat`` rounds, each round printed
+as it ends. With --http the CPU is
 also split into the stream's thread and the page's (the connection's thread that sends events);
 the page's thread plus the stream's calls into the view (timed in-process, below) make an
 estimate of the page's cost that the machine's noise barely touches.
@@ -62,9 +63,13 @@ def start(http: bool) -> subprocess.Popen:
     return subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
 
 
-def round_(seconds: float, warmup: float) -> dict:
-    """One round: both commands side by side."""
-    plain, served = start(False), start(True)
+def round_(seconds: float, warmup: float, served_first: bool) -> dict:
+    """One round: both commands side by side (which starts first alternates: the one started
+    first tends to use more CPU on a busy machine)."""
+    if served_first:
+        served, plain = start(True), start(False)
+    else:
+        plain, served = start(False), start(True)
     counts = {"events": 0, "bytes": 0}
     try:
         url = re.search(r"(http://\S+)", served.stderr.readline())[1]
@@ -128,13 +133,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=10.0)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     work = page_work(args.seconds)
     rounds = []
     for i in range(args.repeat):
-        rounds.append(round_(args.seconds, args.warmup))
+        rounds.append(round_(args.seconds, args.warmup, served_first=i % 2 == 1))
         print(f"round {i + 1}: {json.dumps(rounds[-1])} (load average {os.getloadavg()[0]:.1f})",
               file=sys.stderr, flush=True)
 

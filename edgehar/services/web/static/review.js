@@ -10,7 +10,8 @@ async function showList() {
   const data = await getJSON("/api/recordings");
   document.getElementById("what").textContent = `${data.folder} · model ${data.model}`;
   document.getElementById("recordings").replaceChildren(...data.recordings.map(r => el("tr", {"data-name": r.name},
-    el("td", {}, el("a", {href: "/?name=" + encodeURIComponent(r.name), text: r.name})),
+    el("td", {}, el("a", {href: "/?name=" + encodeURIComponent(r.name), text: r.name}),
+       r.read_only ? el("span", {class: "muted", title: r.read_only, text: " read-only"}) : ""),
     el("td", {text: r.subject}), el("td", {text: r.session}),
     el("td", {class: "num", text: r.seconds == null ? "" : (r.seconds / 60).toFixed(1)}),
     el("td", {text: r.error || Object.entries(r.labels).map(([k, s]) => `${k} ${s.toFixed(0)}`).join(", ")}),
