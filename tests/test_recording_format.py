@@ -20,6 +20,7 @@ from edgehar.data.recordings import (
     hapt_windows,
     read_hapt_recordings,
     read_recording,
+    read_recording_rows,
     read_recordings,
     recording_windows,
     write_recording,
@@ -163,6 +164,22 @@ def test_sidecar_units_are_converted_to_g_and_rad_per_s(tmp_path, hapt_two):
     got = read_recording(path)
     np.testing.assert_allclose(got.raw, rec.raw[part], rtol=1e-12, atol=1e-15)
     assert (got.subject, got.session, got.label_names) == ("alice", "phone", ("STANDING",))
+
+
+def test_recording_rows_are_the_files_own_values_and_label_text(tmp_path):
+    """What a tool that rewrites a recording reads: no unit conversion, the label text as written
+    (stripped), the same checks as read_recording."""
+    rows = ["0.00,0.1,9.80665,0.30000000000000004,1,2,3,STANDING", "0.02,-0.2,1e-3,5,0,0,0,",
+            "0.04,0,0,0,0,0,0, Falling.v2"]
+    path = _csv(tmp_path / "phone.csv", rows)
+    (tmp_path / "phone.json").write_text(json.dumps({"units": {"acc": "ms2", "gyro": "dps"}}))
+    t, values, labels = read_recording_rows(path)
+    assert t.tolist() == [0.0, 0.02, 0.04]
+    assert values[0].tolist() == [0.1, 9.80665, 0.30000000000000004, 1, 2, 3]
+    assert labels.tolist() == ["STANDING", "", "Falling.v2"]
+    _csv(path, [*rows, "0.04,0,0,0,0,0,0,"])
+    with pytest.raises(DataError, match=r"phone.csv, line 5: t does not increase"):
+        read_recording_rows(path)
 
 
 @pytest.mark.parametrize("sidecar, message", [

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from browser import Served, browser, page, screenshot  # noqa: F401  (fixtures)
+
+from edgehar.bundle import Bundle
+from edgehar.runtime.stream import Result
+from edgehar.services.web.live import LiveFeed, LiveView
 
 DEMO = Path(__file__).resolve().parent.parent / "edgehar" / "demo" / "hapt_exp01_user01.csv.gz"
 WINDOW, HOP = 128, 64
@@ -56,3 +62,36 @@ def test_the_live_page_shows_the_activity_the_stream_prints_as_it_changes(page, 
         assert served.process.wait(20) == 0
     finally:
         served.stop()
+
+
+def test_a_page_gets_each_sample_and_window_once_and_nothing_while_nothing_comes():
+    """The feed behind the page: a snapshot of the last 10 s, then exactly what came since (the
+    signal decoded from its base64 floats), no event when nothing came, the end last."""
+    classes = Bundle.default().classes
+    view = LiveView(classes, "m")
+    t, x = np.arange(1000) / 50, np.random.default_rng(0).normal(size=(1000, 6))
+    for i in range(700):  # one sample per chunk, as a realtime source gives them
+        view.samples(t[i:i + 1], x[i:i + 1])
+    feed = LiveFeed(view)
+    [(event, snapshot)] = feed.first()
+    assert event == "snapshot" and snapshot["signal"]["n"] == 500
+    assert np.array_equal(_floats(snapshot["signal"]["t"], "<f8"), t[200:700])
+    assert feed.next() == []
+    view.samples(t[700:900], x[700:900])
+    view.result(Result(0, 128, 0, 2.56, classes[2], 0.8, [0.1] * len(classes), classes[1], 1.0,
+                       classes[2], classes[1]), {"windows": 1})
+    [(event, update)] = feed.next()
+    assert event == "update" and update["signal"]["n"] == 200
+    assert np.array_equal(_floats(update["signal"]["x"], "<f4"), x[700:900].astype("f4").ravel())
+    assert update["results"]["label"] == [2] and update["results"]["smoothed"] == [1]
+    assert update["counters"] == {"windows": 1}
+    view.samples(t[900:], x[900:])
+    [(_, update)] = feed.next()
+    assert np.array_equal(_floats(update["signal"]["t"], "<f8"), t[900:])
+    assert "results" not in update and "counters" not in update  # nothing new there: not sent again
+    view.end({"end": "eof"})
+    assert feed.next() == [("end", {"end": "eof"})] and feed.done
+
+
+def _floats(text: str, dtype: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype)

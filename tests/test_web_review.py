@@ -1,6 +1,6 @@
 """`edgehar review`: a label corrected on the page (in a real browser) is in the recording's CSV
-and sidecar afterwards, the data layer that `train --recordings` reads sees it, and undo puts the
-previous version back."""
+and sidecar afterwards, the data layer that `train --recordings` reads sees it, undo puts the
+previous version back and redo the correction; HAPT RawData experiments are listed, read-only."""
 
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ def test_a_label_corrected_on_the_page_is_in_the_csv_and_the_training_data(folde
         assert side["label_samples"]["SITTING"] == (before["label"] == "SITTING").sum() + inside.sum()
         assert side["label_samples"]["STANDING"] == (before["label"] == "STANDING").sum() - inside.sum()
         assert [c["label"] for c in side["corrections"]] == ["SITTING"] and side["end"] == "eof"
+        corrected = csv.read_bytes(), sidecar.read_bytes()
 
         (recording,) = read_recordings(folder)  # the kept version is not read as a second recording
         class_map = ClassMap.identity(["STANDING", "SITTING"])
@@ -89,6 +90,19 @@ def test_a_label_corrected_on_the_page_is_in_the_csv_and_the_training_data(folde
         assert csv.read_bytes() == before_bytes
         assert "corrections" not in json.loads(sidecar.read_text())
         page.wait_for_function(f"document.querySelectorAll('#disagreements tr').length === {count}")
+        assert page.locator("#redo").text_content() == "Redo (1)"
+        page.click("#redo")  # the correction comes back, byte for byte
+        page.wait_for_function("document.getElementById('status').textContent === 'redone'")
+        assert (csv.read_bytes(), sidecar.read_bytes()) == corrected
+        assert page.locator("#undo").text_content() == "Undo (1)"
+        assert page.locator("#redo").text_content() == "Redo (0)"
+        page.click("#undo")
+        page.wait_for_function("document.getElementById('redo').textContent === 'Redo (1)'")
+        page.select_option("#label", "WALKING")  # a new correction: what was undone stays undone
+        page.click("#apply")
+        page.wait_for_function("document.getElementById('redo').textContent === 'Redo (0)'")
+        assert not list(folder.glob(".exp01.*.redo-*"))
+        assert [c["label"] for c in json.loads(sidecar.read_text())["corrections"]] == ["WALKING"]
     finally:
         served.stop()
 
@@ -130,5 +144,39 @@ def test_a_recording_still_being_recorded_or_compressed_is_shown_but_not_rewritt
                 urllib.request.urlopen(request)
             assert refused.value.code == 409 and reason in json.load(refused.value)["error"]
         assert (folder / "exp01.csv").read_bytes() == before
+    finally:
+        served.stop()
+
+
+def _post(base: str, path: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(base + path, json.dumps(body).encode(), method="POST",
+                                     headers={"Origin": base, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
+
+
+def test_a_hapt_rawdata_folder_is_listed_and_shown_but_its_labels_are_not_rewritten(hapt_raw, page):
+    served = Served("review", str(hapt_raw), "--http", "0")
+    try:
+        page.goto(served.url)
+        link = page.locator("a:text('acc_exp01_user01.txt.gz')")
+        link.wait_for()
+        row = page.locator("tr[data-name='acc_exp01_user01.txt.gz'] td").all_text_contents()
+        assert row[0].endswith("read-only") and row[1:3] == ["1", "1"]
+        assert "STANDING" in row[4] and "SIT_TO_STAND" in row[4]
+        assert page.locator("#recordings tr").count() == len(list(hapt_raw.glob("acc_exp*")))
+        link.click()
+        page.wait_for_function("document.getElementById('read-only').textContent.includes('labels.txt')")
+        assert page.locator("#apply").is_disabled() and page.locator("#undo").is_disabled()
+        assert page.locator("#redo").is_disabled()
+        base = served.url.rstrip("/")
+        for path, body in (("/api/label", {"start": 0, "end": 10, "label": "SITTING"}), ("/api/undo", {}),
+                           ("/api/redo", {})):
+            code, answer = _post(base, path, {"name": "acc_exp01_user01.txt.gz", **body})
+            assert code == 409 and "hapt_to_recordings" in answer["error"], (path, answer)
+        assert not [p for p in hapt_raw.iterdir() if p.name.startswith(".")]
     finally:
         served.stop()

@@ -1,21 +1,32 @@
 """The web pages' safety rules: a token beyond loopback, same-origin writes, paths kept inside the
-folder; and a slow page never holds up the stream."""
+folder; and a page that stops reading never holds up the stream."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 from browser import Served, browser, page  # noqa: F401  (fixtures)
 from test_web_review import folder  # noqa: F401  (fixture)
 
+from edgehar.bundle import Bundle
 from edgehar.errors import OptionError
-from edgehar.services.web.server import Hub, needs_token, parse_bind
+from edgehar.runtime.stream import Result
+from edgehar.services.web.live import HISTORY, LiveView
+from edgehar.services.web.server import WebServer, needs_token, parse_bind
+
+
+def _result(classes, k: int, t: float) -> Result:
+    probs = [0.9 if i == k else 0.1 / (len(classes) - 1) for i in range(len(classes))]
+    return Result(0, 128, t - 2.56, t, classes[k], 0.9, probs, classes[k], 1.0, classes[k], classes[k])
 
 
 def _get(url: str, headers=None) -> tuple[int, bytes]:
@@ -113,22 +124,32 @@ def test_on_loopback_no_token_but_writes_are_same_origin_only_and_paths_stay_in_
         served.stop()
 
 
-def test_a_slow_client_never_blocks_the_publisher_and_gets_a_snapshot_after_falling_behind():
-    hub = Hub(backlog=4)
-    client = hub.subscribe()
-    publisher = threading.Thread(target=lambda: [hub.publish("update", {"i": i}) for i in range(10_000)])
-    publisher.start()
-    publisher.join(60)
-    assert not publisher.is_alive()  # nobody reads: publishing went on all the same
-    assert client.get(0) == ("snapshot", "")  # it fell behind: what was queued is dropped
-    hub.publish("update", {"i": "next"})
-    assert client.get(0) == ("update", '{"i":"next"}')
-    assert client.get(0) is None
-    got = []
-    reader = threading.Thread(target=lambda: got.append(client.get(5)))
-    reader.start()
-    hub.publish("update", {"i": "woken"})
-    reader.join(5)
-    assert got == [("update", '{"i":"woken"}')]
-    hub.unsubscribe(client)
-    assert not hub.watched
+def test_a_page_that_stops_reading_never_holds_up_the_stream_nor_the_server_closing():
+    """A client that reads nothing, with a tiny receive buffer: its connection's thread blocks
+    writing the hour-long snapshot, while the stream's calls go on and close() still returns."""
+    classes = Bundle.default().classes
+    view = LiveView(classes, "m")
+    for i in range(HISTORY):
+        view.result(_result(classes, i % len(classes), i * 1.28), {"windows": i})
+    server = WebServer("0", view.routes()).start("live page")
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    try:
+        stuck.connect(("127.0.0.1", server.port))
+        stuck.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        deadline = time.monotonic() + 30
+        while not server._feeds and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server._feeds  # its thread is writing to it (and blocked: nobody reads)
+        time.sleep(1.5)
+        stream = threading.Thread(target=lambda: [
+            (view.samples(np.full(1, i / 50), np.zeros((1, 6))),
+             i % 64 or view.result(_result(classes, 0, i / 50), {"windows": i})) for i in range(20_000)])
+        stream.start()
+        stream.join(60)
+        assert not stream.is_alive() and view.since(0, 0)["samples_in"] == 20_000
+    finally:
+        start = time.monotonic()
+        server.close()
+        stuck.close()
+    assert time.monotonic() - start < 10

@@ -41,15 +41,15 @@ FRAME_GAPS = """() => { window.gaps = []; let last = performance.now();
   const tick = now => { window.gaps.push(now - last); last = now; requestAnimationFrame(tick); };
   requestAnimationFrame(tick);
   const apply = window.update; window.applied = []; window.rows = [];
-  window.update = (d, n) => {
-    const t = performance.now(); apply(d, n);
+  window.update = (d, n, r) => {
+    const t = performance.now(); apply(d, n, r);
     window.applied.push(performance.now() - t); window.rows.push(d.length); };
 }"""
 
 
 def _result(classes, k: int, t: float) -> Result:
     probs = [0.9 if i == k else 0.1 / (len(classes) - 1) for i in range(len(classes))]
-    return Result(0, 128, t - 2.56, t, classes[k], 0.9, probs, classes[k], 1.0)
+    return Result(0, 128, t - 2.56, t, classes[k], 0.9, probs, classes[k], 1.0, classes[k], classes[k])
 
 
 def bench_fleet(browser, devices: int) -> dict:
@@ -62,7 +62,6 @@ def bench_fleet(browser, devices: int) -> dict:
     for i, (name, streamer) in enumerate(streamers.items()):
         view.results(name, chunk, [_result(classes, i % len(classes), 2.56)], streamer)
     server = WebServer("0", view.routes())
-    server.pusher.views.append(view)
     server.start("fleet")
     page = browser.new_page(viewport={"width": 1200, "height": 900}, bypass_csp=True)
     try:

@@ -16,7 +16,7 @@ from edgehar.cli.stream import ModelOption, VariantOption, _bundle
 @app.command()
 def review(
     folder: Annotated[Path, typer.Argument(help="Folder of recordings (NAME.csv + NAME.json, as `record` "
-                                           "writes them).")],
+                                           "writes them; HAPT RawData experiments are shown read-only).")],
     model: ModelOption = None,
     variant: VariantOption = "int8",
     http: Annotated[str, typer.Option(
@@ -25,7 +25,7 @@ def review(
 ) -> None:
     """Serve a page showing each recording's signals, its labels and the model's labels beneath
     (with where they disagree); correct a stretch's label there: the recording is rewritten
-    crash-safely, its previous version kept for undo. Runs until Ctrl-C or SIGTERM."""
+    crash-safely, its previous version kept for undo (and redo). Runs until Ctrl-C or SIGTERM."""
     from edgehar.services.web.app import serve_review
     from edgehar.services.web.review import Review
 

@@ -123,29 +123,26 @@ class EmptyRecording(DataError):
     """A recording with no sample (the recorder could not write one): skipped in a folder."""
 
 
-def _read_csv_table(path: Path, unfinished: bool = False) -> pd.DataFrame:
-    """The CSV as strings. ``unfinished``: the recorder was stopped by a crash or power cut (its
-    sidecar says when it started, not when it ended), so a last line without its newline was cut
-    short in the middle of a write and is left out."""
+def read_recording_rows(csv_path: Path, unfinished: bool = False
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of a recording's ``NAME.csv[.gz]`` as the file has them: ``t`` (n,), the six
+    values (n, 6) in the file's own units (exactly: each float is the nearest to its text) and
+    each row's label as text (an object array; '' where unlabelled or without a label column).
+    Checked: the header, finite numbers, ``t`` strictly increasing, the label names; a fault is a
+    DataError naming the file and line (:class:`EmptyRecording` for no samples). The sidecar is
+    not read (:func:`read_recording` applies it). ``unfinished``: the recorder was stopped by a
+    crash or power cut (its sidecar says when it started, not when it ended), so a last line
+    without its newline was cut short in the middle of a write and is left out."""
+    path = Path(csv_path)
     data = read_bytes(path)
     if unfinished and not data.endswith(b"\n"):
         data = data[:data.rfind(b"\n") + 1]
     try:
-        return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, skipinitialspace=True)
+        table = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise EmptyRecording(f"{path}: an empty file") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as err:
         raise DataError(f"{path}: not a readable CSV ({str(err).strip()})") from None
-
-
-def read_recording(csv_path: Path) -> Recording:
-    """One recording: ``NAME.csv`` (or ``.csv.gz``) and its sidecar ``NAME.json`` if there is
-    one; values converted to g and rad/s. Any bad input is a DataError naming file and line
-    or field."""
-    path = Path(csv_path)
-    side = read_sidecar(sidecar_path(path))
-    unfinished = ("started" in side and "ended" not in side) or side.get("end") == "error"
-    table = _read_csv_table(path, unfinished=unfinished)
     header = [str(c).strip() for c in table.columns]
     if header not in (list(CSV_COLUMNS), [*CSV_COLUMNS, "label"]):
         raise DataError(f"{path}, line 1: header must be {','.join(CSV_COLUMNS)}[,label], "
@@ -164,13 +161,7 @@ def read_recording(csv_path: Path) -> Recording:
         row = steps[0] + 1
         raise DataError(f"{path}, line {row + 2}: t does not increase ({table.iat[row, 0]} after "
                         f"{table.iat[row - 1, 0]})")
-    rate = side.get("rate_hz", SAMPLE_RATE_HZ)
-    if len(t) > 1:
-        step = float(np.median(np.diff(t)))
-        if abs(step * rate - 1) > RATE_TOLERANCE:
-            raise DataError(f"{path}: t advances {step:.6g} s per sample (median), {1 / step:.4g} Hz, "
-                            f"but the recording must be {rate:g} Hz: resample it first")
-    labels, names = np.zeros(len(table), dtype=np.int64), ()
+    labels = np.full(len(table), "", dtype=object)
     if "label" in header:
         column = table["label"].str.strip()
         bad = np.flatnonzero(~(column.str.fullmatch(LABEL_NAME.pattern) | (column == "")).to_numpy())
@@ -178,16 +169,33 @@ def read_recording(csv_path: Path) -> Recording:
             raise DataError(f"{path}, line {bad[0] + 2}: label {excerpt(table['label'].iat[bad[0]])} "
                             f"is not a name of 1-64 characters A-Z a-z 0-9 _ . - (not starting "
                             f"with . or -), or empty for unlabelled")
-        values = column.to_numpy(dtype=object)
-        uniques, first, inverse = np.unique(values, return_index=True, return_inverse=True)
-        order = [k for k in np.argsort(first, kind="stable") if uniques[k] != ""]
-        names = tuple(str(uniques[k]) for k in order)
-        code = np.zeros(len(uniques), dtype=np.int64)
-        code[order] = np.arange(1, len(order) + 1)
-        labels = code[inverse.reshape(-1)]
+        labels = column.to_numpy(dtype=object)
+    return t, numbers[:, 1:], labels
+
+
+def read_recording(csv_path: Path) -> Recording:
+    """One recording: ``NAME.csv`` (or ``.csv.gz``) and its sidecar ``NAME.json`` if there is
+    one; values converted to g and rad/s. Any bad input is a DataError naming file and line
+    or field."""
+    path = Path(csv_path)
+    side = read_sidecar(sidecar_path(path))
+    unfinished = ("started" in side and "ended" not in side) or side.get("end") == "error"
+    t, values, text = read_recording_rows(path, unfinished=unfinished)
+    rate = side.get("rate_hz", SAMPLE_RATE_HZ)
+    if len(t) > 1:
+        step = float(np.median(np.diff(t)))
+        if abs(step * rate - 1) > RATE_TOLERANCE:
+            raise DataError(f"{path}: t advances {step:.6g} s per sample (median), {1 / step:.4g} Hz, "
+                            f"but the recording must be {rate:g} Hz: resample it first")
+    uniques, first, inverse = np.unique(text, return_index=True, return_inverse=True)
+    order = [k for k in np.argsort(first, kind="stable") if uniques[k] != ""]
+    names = tuple(str(uniques[k]) for k in order)
+    code = np.zeros(len(uniques), dtype=np.int64)
+    code[order] = np.arange(1, len(order) + 1)
+    labels = code[inverse.reshape(-1)]
     units = side.get("units", {"acc": "g", "gyro": "rads"})
     scale = np.array([ACC_UNITS[units["acc"]]] * 3 + [GYRO_UNITS[units["gyro"]]] * 3)
-    return Recording(name=str(path), raw=numbers[:, 1:] * scale, t=t, labels=labels, label_names=names,
+    return Recording(name=str(path), raw=values * scale, t=t, labels=labels, label_names=names,
                      subject=side.get("subject", ""), session=side.get("session") or recording_stem(path),
                      rate_hz=rate)
 

@@ -14,7 +14,6 @@ def serve_live(bind: str, bundle: Bundle, title: str) -> tuple[LiveView, WebServ
     """Start the live page of one stream; the caller feeds the view and closes the server."""
     view = LiveView(bundle.classes, bundle.name, title, bundle.pipeline.sample_rate_hz)
     server = WebServer(bind, view.routes())
-    server.pusher.views.append(view)
     return view, server.start("live page")
 
 
@@ -23,7 +22,6 @@ def serve_fleet(bind: str, gateway) -> WebServer:
     view = FleetView(gateway.bundle.classes, gateway.bundle.name, gateway.bundle.pipeline.sample_rate_hz)
     gateway.observers.append(view)
     server = WebServer(bind, view.routes())
-    server.pusher.views.append(view)
     return server.start("fleet page")
 
 

@@ -4,21 +4,28 @@ to its own live page.
 :class:`FleetView` is the gateway's observer (``Gateway.observers``): the gateway's classifying
 thread calls :meth:`FleetView.results` after each node message and :meth:`FleetView.offline`
 when it forgets a device; both only update a row and a device's :class:`LiveView` under a short
-lock. The pusher sends the rows that changed since its last turn as one ``devices`` event, so a
-page with 1,000 devices gets a few changed rows at a time, never the whole list again.
+lock. Each change stamps the row with a new version; each open page (:class:`FleetFeed`) sends,
+every second, the rows stamped since its last turn as one ``devices`` event, so a page with 1,000
+devices gets a few changed rows at a time, never the whole list again.
+
+Offline devices are kept, with their live pages, until ``keep_offline`` newer ones went offline:
+a gateway whose devices come and go does not grow without end.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from edgehar.runtime.sources import Chunk
-from edgehar.services.web.live import LiveView
-from edgehar.services.web.server import EventStream, HttpError, Hub, Request, Response, page
+from edgehar.services.web.live import LiveFeed, LiveView
+from edgehar.services.web.server import Feed, HttpError, Request, Response, page
 
 DEVICE_PAGE = "/device"
+KEEP_OFFLINE = 1000
+"""Offline devices the page keeps (the most recently gone); older ones are dropped from it."""
 
 
 @dataclass
@@ -34,6 +41,8 @@ class DeviceRow:
     """Samples skipped (by any reason) and lost (missing by their timestamps)."""
     last_seen: float = 0.0
     """Wall-clock time (s since the epoch) of the device's last message."""
+    version: int = 0
+    """The fleet's version when the row last changed."""
 
     def row(self) -> list:
         return [self.name, self.status, self.label, round(self.confidence, 3), self.windows, self.samples,
@@ -45,12 +54,18 @@ class FleetView:
 
     COLUMNS = ("name", "status", "label", "confidence", "windows", "samples", "dropped", "last_seen")
 
-    def __init__(self, classes, model: str, rate_hz: float = 50.0):
+    def __init__(self, classes, model: str, rate_hz: float = 50.0, keep_offline: int = KEEP_OFFLINE):
         self.classes, self.model, self.rate_hz = list(classes), model, rate_hz
-        self.hub = Hub()
+        self.keep_offline = keep_offline
         self.devices: dict[str, DeviceRow] = {}
         self.lives: dict[str, LiveView] = {}
-        self._dirty: set[str] = set()
+        self.version = 0
+        self._offline: dict[str, None] = {}
+        """The offline devices, oldest first."""
+        self._removed: deque = deque(maxlen=max(keep_offline, 1))
+        """(version, name) of the devices dropped lately."""
+        self._removed_floor = 0
+        """Pages older than this version may have missed a dropped device: they get a snapshot."""
         self._lock = threading.Lock()
 
     # The observer interface the gateway calls (its classifying thread).
@@ -71,40 +86,61 @@ class FleetView:
             row = self.devices.get(device)
             if row is None:
                 row = self.devices[device] = DeviceRow(device)
+            if device in self._offline:  # it came back: its page is live again
+                del self._offline[device]
+                live.ended = None
             row.status, row.last_seen = "online", time.time()
             row.windows, row.samples = streamer.windows, streamer.samples
             row.dropped = sum(streamer.skipped.values()) + streamer.lost
             if results:
                 row.label = self.classes.index(results[-1].smoothed)
                 row.confidence = results[-1].confidence
-            self._dirty.add(device)
+            self._stamp(row)
 
     def offline(self, device: str) -> None:
-        """The gateway forgot ``device`` (silent for its ``--idle``)."""
+        """The gateway forgot ``device`` (silent for its ``--idle``); the oldest offline device
+        beyond ``keep_offline`` is dropped."""
+        if live := self.lives.get(device):
+            live.end({**live.counters, "end": "offline"})
         with self._lock:
             if row := self.devices.get(device):
                 row.status = "offline"
-                self._dirty.add(device)
-        if live := self.lives.get(device):
-            live.end({**live.counters, "end": "offline"})
+                self._stamp(row)
+                self._offline[device] = None
+            while len(self._offline) > self.keep_offline:
+                gone = next(iter(self._offline))
+                del self._offline[gone], self.devices[gone]
+                self.lives.pop(gone, None)
+                self.version += 1
+                if len(self._removed) == self._removed.maxlen:
+                    self._removed_floor = self._removed[0][0]
+                self._removed.append((self.version, gone))
+
+    def _stamp(self, row: DeviceRow) -> None:
+        self.version += 1
+        row.version = self.version
 
     # The pages.
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> tuple[dict, int]:
+        """The page's first event, and the version it shows."""
         with self._lock:
             rows = [row.row() for row in self.devices.values()]
+            version = self.version
         return {"classes": self.classes, "model": self.model, "columns": self.COLUMNS, "devices": rows,
-                "now": time.time()}
+                "now": time.time()}, version
 
-    def push(self) -> None:
-        """Publish the rows that changed as one ``devices`` event; then each device page's update."""
+    def changes(self, version: int) -> tuple[list, list, int] | None:
+        """The rows changed and the names dropped after ``version``, and the version now; None
+        when a drop since may be forgotten (the page needs a snapshot)."""
         with self._lock:
-            names, self._dirty = self._dirty, set()
-            rows = [self.devices[n].row() for n in names] if self.hub.watched else []
-        if rows:
-            self.hub.publish("devices", {"devices": rows, "now": time.time()})
-        for live in list(self.lives.values()):
-            live.push()
+            if version < self._removed_floor:
+                return None
+            if version == self.version:
+                return [], [], version
+            rows = [row.row() for row in self.devices.values() if row.version > version]
+            removed = [name for v, name in self._removed if v > version]
+            return rows, removed, self.version
 
     def _live(self, request: Request) -> LiveView:
         live = self.lives.get(request.param("name"))
@@ -115,13 +151,34 @@ class FleetView:
     def routes(self) -> dict:
         return {
             ("GET", "/"): lambda request: page("fleet.html", request, title=f"edgehar serve · {self.model}"),
-            ("GET", "/events"): lambda request: EventStream(self.hub, self.snapshot),
+            ("GET", "/events"): lambda request: FleetFeed(self),
             ("GET", DEVICE_PAGE): lambda request: self._device_page(request),
-            ("GET", DEVICE_PAGE + "/events"): lambda request: self._live(request).events(),
+            ("GET", DEVICE_PAGE + "/events"): lambda request: LiveFeed(self._live(request)),
         }
 
     def _device_page(self, request: Request) -> Response:
         live = self._live(request)
-        answer = page("live.html", request, title=live.title, back="/",
-                      events=f"{DEVICE_PAGE}/events?name={request.query['name']}")
-        return answer
+        return page("live.html", request, title=live.title, back="/",
+                    events=f"{DEVICE_PAGE}/events?name={request.query['name']}")
+
+
+class FleetFeed(Feed):
+    """One fleet page: a ``snapshot`` of every row, then each second a ``devices`` event with
+    the rows changed and the devices dropped since (nothing when nothing changed)."""
+
+    def __init__(self, view: FleetView):
+        self.view = view
+        self._version = 0
+
+    def first(self) -> list:
+        snapshot, self._version = self.view.snapshot()
+        return [("snapshot", snapshot)]
+
+    def next(self) -> list:
+        changes = self.view.changes(self._version)
+        if changes is None:
+            return self.first()
+        rows, removed, self._version = changes
+        if not rows and not removed:
+            return []
+        return [("devices", {"devices": rows, "removed": removed, "now": time.time()})]

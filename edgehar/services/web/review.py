@@ -5,10 +5,13 @@ A correction rewrites ``NAME.csv`` through the recorder's crash-safe :class:`Csv
 file beside it, fsync'd, then renamed over it: a crash leaves the old or the new file whole, never
 half of one), keeps the previous version as ``.NAME.csv.undo-N`` (and ``.NAME.json.undo-N``) for
 :meth:`Review.undo`, and updates the sidecar's label counts. Sample values are written back
-exactly (the shortest text of the same float); only labels change.
+exactly (the shortest text of the same float); only labels change. Undo keeps the version it
+replaces as ``.NAME.csv.redo-N`` for :meth:`Review.redo`; a new correction drops those.
 
-Only ``NAME.csv`` recordings (edgehar's format) under the folder are served: a name from the page
-is resolved and must stay inside the folder, be a regular file, and not be hidden.
+Recordings served: ``NAME.csv[.gz]`` (edgehar's format) and the experiments of HAPT ``RawData``
+layouts (``acc_expNN_userMM.txt[.gz]``) under the folder, the latter read-only (their labels are
+the dataset's ``labels.txt``). A name from the page is resolved and must stay inside the folder,
+be a regular file, and not be hidden.
 """
 
 from __future__ import annotations
@@ -26,7 +29,18 @@ import numpy as np
 
 from edgehar import atomic
 from edgehar.bundle import Bundle
-from edgehar.data.recordings import CSV_SUFFIXES, Recording, bundle_class_map, read_recording
+from edgehar.data.recordings import (
+    CSV_SUFFIXES,
+    HAPT_ACC,
+    Recording,
+    bundle_class_map,
+    hapt_files,
+    is_hapt_folder,
+    read_hapt_labels,
+    read_hapt_recordings,
+    read_recording,
+    read_recording_rows,
+)
 from edgehar.data.sidecar import read_sidecar, recording_stem, sidecar_path
 from edgehar.errors import DataError, EdgeharError
 from edgehar.runtime.recorder import CsvWriter, Tally
@@ -34,13 +48,17 @@ from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk
 from edgehar.runtime.stream import Streamer, run
 from edgehar.services.web.server import HttpError, Request, page
-from edgehar.spec import LABEL_NAME, RECORDING_FORMAT
+from edgehar.spec import HAPT_ACTIVITIES, LABEL_NAME, RECORDING_FORMAT, SAMPLE_RATE_HZ
 
 DISPLAY_POINTS = 4000
 """Points per channel a view of the signals gets (min and max of 2,000 buckets): a 60-minute
 recording (180,000 samples) is sent whole only when zoomed in to under 80 s."""
 STREAM_CHUNK = 2000
-UNDO = re.compile(r"\.(?P<stem>.+)\.csv\.undo-(?P<n>\d+)")
+VERSION = re.compile(r"\.(?P<stem>.+)\.csv\.(?P<kind>undo|redo)-(?P<n>\d+)")
+"""A kept version of ``stem.csv``: before a correction (undo) or before an undo (redo)."""
+HAPT_READ_ONLY = ("a HAPT RawData experiment: its labels are the dataset's labels.txt, not changed here; "
+                  "to correct them, make recordings of it (tools/hapt_to_recordings.py --out DIR) and "
+                  "review DIR")
 
 
 @dataclass
@@ -122,17 +140,21 @@ class Review:
         if not path.is_relative_to(self.folder) or path == self.folder:
             raise HttpError(403, f"{name!r} is outside the folder")
         relative = path.relative_to(self.folder)
-        if any(part.startswith(".") for part in relative.parts) or not path.name.endswith(CSV_SUFFIXES):
+        if any(part.startswith(".") for part in relative.parts) or not (
+                path.name.endswith(CSV_SUFFIXES) or _is_hapt(path)):
             raise HttpError(404, f"{name!r} is not a recording of the folder")
         if not path.is_file():
             raise HttpError(404, f"{name!r}: no such recording")
         return path
 
     def listing(self) -> list[dict]:
-        """Every CSV recording under the folder, with what its sidecar says (no CSV is parsed)."""
+        """Every recording under the folder: CSV recordings with what their sidecars say (no CSV
+        is parsed), HAPT experiments with their labels.txt's seconds per label."""
         found = []
         for root, dirs, names in os.walk(self.folder):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            if is_hapt_folder(Path(root)):
+                found += self._hapt_listing(Path(root))
             for name in sorted(names):
                 if name.startswith(".") or not name.endswith(CSV_SUFFIXES):
                     continue
@@ -148,17 +170,42 @@ class Review:
                               "session": side.get("session", ""), "seconds": side.get("seconds"),
                               "samples": side.get("samples"), "labels": side.get("label_seconds", {}),
                               "unlabelled_seconds": side.get("unlabelled_seconds"),
-                              "bytes": path.stat().st_size, "undo": len(self._undos(path)), "error": error})
+                              "bytes": path.stat().st_size, "undo": len(self._versions(path, "undo")),
+                              "error": error})
+        return found
+
+    def _hapt_listing(self, raw_dir: Path) -> list[dict]:
+        try:
+            segments, error = read_hapt_labels(raw_dir / "labels.txt"), ""
+        except DataError as err:
+            segments, error = [], str(err)
+        found = []
+        for experiment, path in hapt_files(raw_dir).items():
+            seconds: dict[str, float] = {}
+            for s in segments:
+                if s.experiment == experiment:
+                    label = HAPT_ACTIVITIES[s.activity - 1]
+                    seconds[label] = seconds.get(label, 0.0) + (s.end - s.start) / SAMPLE_RATE_HZ
+            found.append({"name": str(path.relative_to(self.folder)),
+                          "subject": str(int(HAPT_ACC.fullmatch(path.name)[2])), "session": str(experiment),
+                          "seconds": None, "samples": None, "labels": seconds,
+                          "unlabelled_seconds": None, "bytes": path.stat().st_size, "undo": 0,
+                          "error": error, "read_only": HAPT_READ_ONLY})
         return found
 
     # Reading
 
     def recording(self, path: Path) -> Recording:
-        stamp = path.stat().st_mtime_ns
+        hapt = _is_hapt(path)
+        stamp = (path.stat().st_mtime_ns, (path.parent / "labels.txt").stat().st_mtime_ns if hapt else 0)
         cached = self._recordings.get(path)
         if cached and cached[0] == stamp:
             return cached[1]
-        recording = read_recording(path)
+        if hapt:
+            experiment = int(HAPT_ACC.fullmatch(path.name)[1])
+            recording = read_hapt_recordings(path.parent, experiments=[experiment])[0]
+        else:
+            recording = read_recording(path)
         self._recordings[path] = (stamp, recording)
         return recording
 
@@ -182,7 +229,7 @@ class Review:
         with self._lock:
             path = self.path(name)
             recording = self.recording(path)
-            side = read_sidecar(sidecar_path(path))
+            side = _sidecar(path)
         t, x = decimate(recording.t, recording.raw)
         of = self.class_map.labels
         choices = self.label_choices(recording, side)
@@ -194,7 +241,7 @@ class Review:
                                                     for n in choices},
                 "labels": label_runs(recording), "signal": _signal_json(t, x),
                 "read_only": self._read_only_reason(path, side),
-                "undo": len(self._undos(path))}
+                "undo": len(self._versions(path, "undo")), "redo": len(self._versions(path, "redo"))}
 
     def signal(self, name: str, start: float, end: float) -> dict:
         with self._lock:
@@ -242,6 +289,8 @@ class Review:
     # Writing
 
     def _read_only_reason(self, path: Path, side: dict) -> str:
+        if _is_hapt(path):
+            return HAPT_READ_ONLY
         if not path.name.endswith(".csv"):
             return "a compressed recording: decompress it (gunzip) to correct its labels"
         if "started" in side and "ended" not in side:
@@ -250,12 +299,32 @@ class Review:
         return ""
 
     @staticmethod
-    def _undos(path: Path) -> list[Path]:
-        """The kept versions of ``path``, oldest first."""
+    def _versions(path: Path, kind: str) -> list[Path]:
+        """The kept versions of ``path`` of ``kind`` ('undo' or 'redo'), oldest first."""
         stem = recording_stem(path)
-        versions = [(int(m["n"]), p) for p in path.parent.glob(f".{stem}.csv.undo-*")
-                    if (m := UNDO.fullmatch(p.name)) and m["stem"] == stem]
+        versions = [(int(m["n"]), p) for p in path.parent.glob(f".{stem}.csv.{kind}-*")
+                    if (m := VERSION.fullmatch(p.name)) and m["stem"] == stem]
         return [p for _, p in sorted(versions)]
+
+    def _keep(self, path: Path, kind: str) -> None:
+        """Keep the current ``path`` (and its sidecar, if any) as the newest version of ``kind``."""
+        versions = self._versions(path, kind)
+        n = int(VERSION.fullmatch(versions[-1].name)["n"]) + 1 if versions else 1
+        stem = recording_stem(path)
+        _link(path, path.with_name(f".{stem}.csv.{kind}-{n}"))
+        if sidecar_path(path).exists():
+            _link(sidecar_path(path), path.with_name(f".{stem}.json.{kind}-{n}"))
+
+    def _restore(self, path: Path, kept: Path) -> None:
+        """Put the kept version ``kept`` (and its sidecar, or none) back as ``path``."""
+        side = kept.with_name(re.sub(r"\.csv\.(undo|redo)-", r".json.\1-", kept.name))
+        if side.exists():
+            os.replace(side, sidecar_path(path))
+        else:  # the recording had no sidecar then
+            sidecar_path(path).unlink(missing_ok=True)
+        os.replace(kept, path)
+        atomic.fsync_dir(path.parent)
+        self._recordings.pop(path, None)
 
     def relabel(self, name: str, start: float, end: float, label: str) -> dict:
         """Give the samples with ``start <= t < end`` the label ``label`` ('' = unlabelled)."""
@@ -266,10 +335,10 @@ class Review:
         with self._lock:
             path = self.path(name)
             side_path = sidecar_path(path)
-            side = read_sidecar(side_path)
+            side = _sidecar(path)
             if reason := self._read_only_reason(path, side):
                 raise HttpError(409, f"{name}: {reason}")
-            t, values, labels = _read_rows(path)
+            t, values, labels = read_recording_rows(path)
             inside = (t >= start) & (t < end)
             if not inside.any():
                 raise HttpError(400, f"no sample of {name} lies in {start}..{end} s")
@@ -284,10 +353,7 @@ class Review:
         that fails (a read-only folder, a full disk) leaves the recording, its sidecar and the undo
         versions as they were: an HTTP 507 naming the recording."""
         tmp = path.with_name(f".{path.name}.review.tmp")
-        undos = self._undos(path)
-        n = int(UNDO.fullmatch(undos[-1].name)["n"]) + 1 if undos else 1
-        stem = recording_stem(path)
-        kept = [path.with_name(f".{stem}.csv.undo-{n}"), path.with_name(f".{stem}.json.undo-{n}")]
+        undos = set(self._versions(path, "undo"))
         writer = None
         try:
             with contextlib.suppress(FileNotFoundError):
@@ -298,17 +364,17 @@ class Review:
                     writer.write(t[i:i + 10_000], values[i:i + 10_000], labels[i:i + 10_000])
             finally:
                 writer.close()
-            _keep(path, kept[0])
-            if side_path.exists():
-                _keep(side_path, kept[1])
+            self._keep(path, "undo")
         except (OSError, EdgeharError) as err:
-            for leftover in (tmp, *kept):
+            for leftover in (tmp, *_with_sidecars(set(self._versions(path, "undo")) - undos)):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
             cause = writer.failed if writer is not None and writer.failed else err
             reason = getattr(cause, "strerror", None) or "cannot write"
             raise HttpError(507, f"{path}: the correction was not saved ({reason}); "
                                  "the recording is unchanged") from None
+        for kept in _with_sidecars(self._versions(path, "redo")):  # what was undone stays undone
+            kept.unlink(missing_ok=True)
         os.replace(tmp, path)
         atomic.fsync_dir(path.parent)
         self._recordings.pop(path, None)
@@ -316,21 +382,23 @@ class Review:
                                                     side_path, t, labels, correction))
 
     def undo(self, name: str) -> dict:
-        """Put back the version before the last correction."""
+        """Put back the version before the last correction (the current one is kept for redo)."""
+        return self._step(name, "undo", "redo")
+
+    def redo(self, name: str) -> dict:
+        """Put back the version the last undo replaced (the current one is kept for undo)."""
+        return self._step(name, "redo", "undo")
+
+    def _step(self, name: str, back: str, keep: str) -> dict:
         with self._lock:
             path = self.path(name)
-            undos = self._undos(path)
-            if not undos:
-                raise HttpError(409, f"{name}: nothing to undo")
-            kept = undos[-1]
-            side = kept.with_name(kept.name.replace(".csv.undo-", ".json.undo-"))
-            if side.exists():
-                os.replace(side, sidecar_path(path))
-            else:  # the recording had no sidecar before that correction
-                sidecar_path(path).unlink(missing_ok=True)
-            os.replace(kept, path)
-            atomic.fsync_dir(path.parent)
-            self._recordings.pop(path, None)
+            if reason := self._read_only_reason(path, _sidecar(path)):
+                raise HttpError(409, f"{name}: {reason}")
+            versions = self._versions(path, back)
+            if not versions:
+                raise HttpError(409, f"{name}: nothing to {back}")
+            self._keep(path, keep)
+            self._restore(path, versions[-1])
         return self.overview(name)
 
     def routes(self) -> dict:
@@ -345,6 +413,7 @@ class Review:
             ("GET", "/api/model"): lambda request: self.model_labels(request.param("name")),
             ("POST", "/api/label"): self._post_label,
             ("POST", "/api/undo"): lambda request: self.undo(str(request.json().get("name", ""))),
+            ("POST", "/api/redo"): lambda request: self.redo(str(request.json().get("name", ""))),
         }
 
     def _post_label(self, request: Request) -> dict:
@@ -357,23 +426,31 @@ class Review:
         return self.relabel(name, start, end, label)
 
 
-def _keep(path: Path, kept: Path) -> None:
+def _is_hapt(path: Path) -> bool:
+    """An experiment's acc file in a HAPT RawData layout."""
+    return bool(HAPT_ACC.fullmatch(path.name)) and is_hapt_folder(path.parent)
+
+
+def _with_sidecars(versions) -> list[Path]:
+    """Kept versions of a recording (``.NAME.csv.undo-N``) with their sidecars' (``.NAME.json.undo-N``)."""
+    def sidecar(kept: Path) -> Path:
+        head, _, tail = kept.name.rpartition(".csv.")
+        return kept.with_name(f"{head}.json.{tail}")
+
+    return [p for kept in versions for p in (kept, sidecar(kept))]
+
+
+def _sidecar(path: Path) -> dict:
+    """A CSV recording's sidecar ({} for a HAPT experiment: its facts come from the layout)."""
+    return {} if _is_hapt(path) else read_sidecar(sidecar_path(path))
+
+
+def _link(path: Path, kept: Path) -> None:
     """``kept`` becomes a second name of ``path``'s current file (a copy where links are not possible)."""
     try:
         os.link(path, kept)
     except OSError:
         shutil.copy2(path, kept)
-
-
-def _read_rows(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """t (n,), the six values (n, 6) exactly as the file has them (its units) and the labels (n,)."""
-    from edgehar.data.recordings import _read_csv_table
-
-    table = _read_csv_table(path)
-    numbers = table.iloc[:, :7].to_numpy(dtype=str).astype(np.float64)
-    labels = (table["label"].str.strip() if "label" in table.columns else
-              np.full(len(table), "", dtype=object))
-    return numbers[:, 0], numbers[:, 1:], np.array(labels, dtype=object)
 
 
 def _sidecar_after(side: dict, side_path: Path, t: np.ndarray, labels: list[str], correction: dict) -> dict:

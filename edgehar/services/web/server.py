@@ -10,8 +10,9 @@ and the safety rules every page shares.
   carry it in the ``X-Edgehar-Token`` header, which no cross-site form can set.
 - Static files are served from a fixed list of the package's files: no path reaches the disk.
 
-Events go to each client through a bounded queue (:class:`Hub`): publishing never blocks, and a
-client too slow to keep up drops what is queued and is sent a fresh snapshot instead.
+Each open event stream is one thread (:class:`Feed`) that wakes every ``PUSH_S`` and sends
+what its view gathered since its last turn; with no page open nothing runs but the server's
+loop, which sleeps until a connection comes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import socket
 import sys
 import threading
 import traceback
-from collections import deque
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -39,6 +40,8 @@ from edgehar.errors import EdgeharError, OptionError
 LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
 """Hosts served without a token."""
 KEEPALIVE_S = 15.0
+PUSH_S = 1.0
+"""How often an open event stream sends what changed."""
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
 
 
@@ -60,75 +63,22 @@ def needs_token(host: str) -> bool:
     return host not in LOOPBACK_NAMES
 
 
-class Client:
-    """One event-stream connection: a bounded queue of (event, data) filled by :meth:`Hub.publish`."""
+class Feed(ABC):
+    """One page's event stream (a route's answer that keeps the connection open): :meth:`first`
+    on connect, then every ``PUSH_S`` :meth:`next`, what changed since (nothing when nothing did).
+    It runs on the connection's own thread, which alone writes to the page: the stream only
+    appends to its view's buffers and never waits for a page."""
 
-    def __init__(self, backlog: int):
-        self._queue: deque = deque()
-        self._backlog = backlog
-        self._ready = threading.Condition()
-        self.behind = False
-        """Its queue overflowed: what was queued is dropped and it gets a snapshot next."""
+    done = False
+    """No more events will come (the stream ended): the connection closes."""
 
-    def put(self, event: str, data: str) -> None:
-        with self._ready:
-            if len(self._queue) >= self._backlog:
-                self._queue.clear()
-                self.behind = True
-            else:
-                self._queue.append((event, data))
-            self._ready.notify()
+    @abstractmethod
+    def first(self) -> list[tuple[str, object]]:
+        """The events a page gets on connecting: (name, data to send as JSON)."""
 
-    def get(self, timeout: float) -> tuple[str, str] | None:
-        """The next event; ('snapshot', '') after an overflow; None after ``timeout`` s without one."""
-        with self._ready:
-            if not self._queue and not self.behind:
-                self._ready.wait(timeout)
-            if self.behind:
-                self.behind = False
-                return "snapshot", ""
-            return self._queue.popleft() if self._queue else None
-
-
-class Hub:
-    """Fans events out to the clients of one view; never blocks the publisher."""
-
-    def __init__(self, backlog: int = 64):
-        self.backlog = backlog
-        self._clients: set[Client] = set()
-        self._lock = threading.Lock()
-
-    @property
-    def watched(self) -> bool:
-        return bool(self._clients)
-
-    def subscribe(self) -> Client:
-        client = Client(self.backlog)
-        with self._lock:
-            self._clients.add(client)
-        return client
-
-    def unsubscribe(self, client: Client) -> None:
-        with self._lock:
-            self._clients.discard(client)
-
-    def publish(self, event: str, data) -> None:
-        """Send ``data`` (JSON-serialised once) to every client."""
-        with self._lock:
-            clients = list(self._clients)
-        if clients:
-            text = json.dumps(data, separators=(",", ":"))
-            for client in clients:
-                client.put(event, text)
-
-
-@dataclass
-class EventStream:
-    """A route's answer that keeps the connection open: ``snapshot()`` first (and after an
-    overflow), then what ``hub`` publishes."""
-
-    hub: Hub
-    snapshot: Callable[[], dict]
+    @abstractmethod
+    def next(self) -> list[tuple[str, object]]:
+        """The events since the last call ([] when nothing changed)."""
 
 
 @dataclass
@@ -176,7 +126,7 @@ class Request:
         return data
 
 
-Route = Callable[[Request], "Response | EventStream | dict | list"]
+Route = Callable[[Request], "Response | Feed | dict | list"]
 """A page or API call: a JSON answer may be given as a dict or list."""
 
 
@@ -210,7 +160,10 @@ class WebServer:
         self.host = host
         self.token = (token or secrets.token_urlsafe(24)) if needs_token(host) else ""
         self.routes = routes
-        self.closing = threading.Event()
+        self._open = threading.Lock()
+        """Held while the server is open: event streams wait on it between turns (:meth:`wait`)."""
+        self._open.acquire()
+        self._closed = False
         handler = type("Handler", (_Handler,), {"app": self})
         try:
             family = _family(host)
@@ -220,7 +173,8 @@ class WebServer:
         except OSError as err:
             raise OptionError(f"--http {bind}: cannot listen ({err.strerror or err})") from None
         self.port = self.httpd.server_address[1]
-        self.pusher = Pusher()
+        self._feeds: set[threading.Thread] = set()
+        """The threads of the open event streams."""
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 3600},
                                         name="http", daemon=True)
 
@@ -231,15 +185,26 @@ class WebServer:
 
     def start(self, what: str = "page") -> WebServer:
         self._thread.start()
-        self.pusher.start()
         print(f"{what}: {self.url}", file=sys.stderr, flush=True)
         return self
 
+    def wait(self, seconds: float) -> bool:
+        """Sleep ``seconds``, or until :meth:`close`; True once closing. One C call (an
+        ``Event.wait`` runs some twenty lines of Python each time, a page's every second)."""
+        if self._open.acquire(timeout=seconds):
+            self._open.release()  # for the other waiters
+            return True
+        return False
+
     def close(self) -> None:
         """Stop serving. The server's loop sleeps until a connection comes (it costs the stream
-        nothing while idle): one made here wakes it to see the shutdown."""
-        self.pusher.close()
-        self.closing.set()
+        nothing while idle): one made here wakes it to see the shutdown. Open event streams send
+        what is left first (the end of the stream), for a second at most."""
+        if not self._closed:
+            self._closed = True
+            self._open.release()
+        for thread in list(self._feeds):
+            thread.join(timeout=1.0)
         threading.Thread(target=self.httpd.shutdown, daemon=True).start()
         local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
         for _ in range(50):  # until the loop has seen the shutdown (it may wake before it is asked)
@@ -304,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # a bug: the page gets a 500, the server's stderr the traceback
             traceback.print_exc()
             answer = Response({"error": "internal error (the server's output has the details)"}, status=500)
-        if isinstance(answer, EventStream):
+        if isinstance(answer, Feed):
             self._events(answer)
         else:
             self._send(answer, query)
@@ -349,56 +314,39 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.wfile.write(body)
 
-    def _events(self, stream: EventStream) -> None:
-        """Hold the connection: the snapshot, then each published event, a comment after
-        KEEPALIVE_S without one; until the client goes or the server closes."""
+    def _events(self, feed: Feed) -> None:
+        """Hold the connection: the feed's first events, then each ``PUSH_S`` what is new, a
+        comment after KEEPALIVE_S without any; until the feed is done, the client goes or the
+        server closes (then what is left is sent)."""
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.close_connection = True
-        client = stream.hub.subscribe()
+        thread = threading.current_thread()
+        self.app._feeds.add(thread)
         try:
-            self._write("snapshot", json.dumps(stream.snapshot(), separators=(",", ":")))
-            while not self.app.closing.is_set():
-                item = client.get(timeout=KEEPALIVE_S)
-                if item is None:
+            self._write(feed.first())
+            quiet = 0.0
+            while not feed.done:
+                closing = self.app.wait(PUSH_S)
+                events = feed.next()
+                if events:
+                    self._write(events)
+                    quiet = 0.0
+                elif (quiet := quiet + PUSH_S) >= KEEPALIVE_S:
                     self.wfile.write(b": keepalive\n\n")
                     self.wfile.flush()
-                    continue
-                event, data = item
-                if event == "snapshot":
-                    data = json.dumps(stream.snapshot(), separators=(",", ":"))
-                self._write(event, data)
+                    quiet = 0.0
+                if closing:
+                    break
         except OSError:
             pass  # the client went away
         finally:
-            stream.hub.unsubscribe(client)
+            self.app._feeds.discard(thread)
 
-    def _write(self, event: str, data: str) -> None:
-        self.wfile.write(f"event: {event}\ndata: {data}\n\n".encode())
+    def _write(self, events: list[tuple[str, object]]) -> None:
+        """Events as one write (one system call)."""
+        self.wfile.write("".join(f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+                                 for event, data in events).encode())
         self.wfile.flush()
-
-
-class Pusher:
-    """One thread that calls every view's ``push()`` each ``every_s``: views gather what the
-    stream recorded since the last push and publish it as one event."""
-
-    def __init__(self, every_s: float = 1.0):
-        self.every_s = every_s
-        self.views: list = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="http-push", daemon=True)
-
-    def start(self) -> Pusher:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            for view in list(self.views):
-                view.push()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)

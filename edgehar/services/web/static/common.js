@@ -3,6 +3,11 @@
 const PALETTE = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777",
                  "#4b5563", "#65a30d", "#7c3aed", "#0d9488"];
 function classColour(i) { return i < 0 ? "#d1d5db" : PALETTE[i % PALETTE.length]; }
+function floats(base64, Type) {  // little-endian floats sent as base64 (the live signal)
+  const text = atob(base64), bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return new Type(bytes.buffer);
+}
 function token() { return document.querySelector('meta[name="edgehar-token"]').content; }
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);

@@ -48,8 +48,12 @@ function applyFilter() {
   for (const row of fleet.rows.values()) { const on = matches(row, text); row.tr.hidden = !on; shown += on; }
   setText(document.getElementById("shown"), text ? `${shown} shown` : "");
 }
-function update(devices, now) {
+function update(devices, now, removed = []) {
   fleet.clockSkew = Date.now() / 1000 - now;
+  for (const name of removed) {  // dropped from the page (offline, older than the newest kept)
+    const row = fleet.rows.get(name);
+    if (row) { row.tr.remove(); fleet.rows.delete(name); }
+  }
   const added = [];
   for (const d of devices) {
     let row = fleet.rows.get(d[0]);
@@ -76,7 +80,7 @@ function connect() {
     update(s.devices, s.now);
     status.textContent = "live";
   });
-  source.addEventListener("devices", e => { const u = JSON.parse(e.data); update(u.devices, u.now); });
+  source.addEventListener("devices", e => { const u = JSON.parse(e.data); update(u.devices, u.now, u.removed); });
   source.onerror = () => { status.textContent = "reconnecting…"; };
 }
 document.getElementById("filter").addEventListener("input", applyFilter);

@@ -29,9 +29,12 @@ function trimFront(obj, n) {
   }
 }
 function apply(update) {
-  append(live.results, update.results);
-  live.signal.t.push(...update.signal.t);
-  update.signal.x.forEach((a, i) => live.signal.x[i].push(...a));
+  if (update.results) append(live.results, update.results);
+  const sig = update.signal, t = floats(sig.t, Float64Array), x = floats(sig.x, Float32Array);
+  for (let i = 0; i < sig.n; i++) {
+    live.signal.t.push(t[i]);
+    for (let c = 0; c < 6; c++) live.signal.x[c].push(x[i * 6 + c]);
+  }
   if (update.counters) live.counters = update.counters;
   if (update.probs) live.probs = update.probs;
   const tEnd = live.signal.t.length ? live.signal.t[live.signal.t.length - 1] : 0;

@@ -10,7 +10,8 @@ async function showList() {
   const data = await getJSON("/api/recordings");
   document.getElementById("what").textContent = `${data.folder} · model ${data.model}`;
   document.getElementById("recordings").replaceChildren(...data.recordings.map(r => el("tr", {"data-name": r.name},
-    el("td", {}, el("a", {href: "/?name=" + encodeURIComponent(r.name), text: r.name})),
+    el("td", {}, el("a", {href: "/?name=" + encodeURIComponent(r.name), text: r.name}),
+       r.read_only ? el("span", {class: "muted", title: r.read_only, text: " read-only"}) : ""),
     el("td", {text: r.subject}), el("td", {text: r.session}),
     el("td", {class: "num", text: r.seconds == null ? "" : (r.seconds / 60).toFixed(1)}),
     el("td", {text: r.error || Object.entries(r.labels).map(([k, s]) => `${k} ${s.toFixed(0)}`).join(", ")}),
@@ -127,6 +128,8 @@ function setRecording(rec) {
   select.replaceChildren(el("option", {value: "", text: "(none: unlabelled)"}), ...rec.choices.map(c => el("option", {value: c, text: c})));
   const undo = document.getElementById("undo");
   undo.textContent = `Undo (${rec.undo})`; undo.disabled = !rec.undo || !!rec.read_only;
+  const redo = document.getElementById("redo");
+  redo.textContent = `Redo (${rec.redo})`; redo.disabled = !rec.redo || !!rec.read_only;
   document.getElementById("apply").disabled = !!rec.read_only;
   const ro = document.getElementById("read-only");
   ro.hidden = !rec.read_only; ro.textContent = rec.read_only ? "read-only: " + rec.read_only : "";
@@ -159,13 +162,15 @@ async function showRecording(name) {
       await loadModel();
     } catch (err) { status("not saved: " + err.message); }
   });
-  document.getElementById("undo").addEventListener("click", async () => {
-    try {
-      setRecording(await postJSON("/api/undo", {name: state.rec.name}));
-      status("undone");
-      await loadModel();
-    } catch (err) { status("undo failed: " + err.message); }
-  });
+  for (const [step, done] of [["undo", "undone"], ["redo", "redone"]]) {
+    document.getElementById(step).addEventListener("click", async () => {
+      try {
+        setRecording(await postJSON("/api/" + step, {name: state.rec.name}));
+        status(done);
+        await loadModel();
+      } catch (err) { status(step + " failed: " + err.message); }
+    });
+  }
   document.getElementById("zoom").addEventListener("click", () => {
     const a = parseFloat(document.getElementById("from").value), b = parseFloat(document.getElementById("to").value);
     if (b > a) zoom(a - (b - a) * 0.25, b + (b - a) * 0.25);
