@@ -81,13 +81,20 @@ def test_predictions_of_transitions_count_as_their_destination_posture():
     assert predicted_index(probs[:, :6][:2], ACTIVITIES, ACTIVITIES).tolist() == [0, 3]
 
 
+def smoothing(per_fold_accuracy, changes_ratio=2.0, delay_s=2.0):
+    """One smoothing's live scores as tools/live_results.py writes them."""
+    per_fold = [{"accuracy": a, "changes_ratio": changes_ratio} for a in per_fold_accuracy]
+    mean = {"accuracy": {"mean": float(np.mean(per_fold_accuracy))}, "changes_ratio": {"mean": changes_ratio},
+            "delay_s_median": {"mean": delay_s}}
+    return {"mean": mean, "per_fold": per_fold}
+
+
 def test_the_defaults_must_meet_the_held_out_uci_windows_constraint():
     lr = live_results()
 
     def entry(accuracy, uci):
-        mean = {"accuracy": {"mean": accuracy}, "delay_s_median": {"mean": 2.0}}
         return {"int8": {"folds": [{"uci_heldout_accuracy": uci}] * lr.FOLDS,
-                         "smoothing": {"hmm:1": {"mean": mean}}}}
+                         "smoothing": {"hmm:1": smoothing([accuracy] * lr.FOLDS)}}}
 
     results = {"pi-a": entry(0.99, 0.90), "pi-b": entry(0.98, 0.97), "mcu-a": entry(0.985, 0.93),
                "mcu-b": entry(0.97, 0.955)}
@@ -96,3 +103,44 @@ def test_the_defaults_must_meet_the_held_out_uci_windows_constraint():
     assert chosen["pi"]["constraint_met"]
     no_one = lr.choose({"mcu-a": entry(0.985, 0.93), "mcu-c": entry(0.98, 0.94)})
     assert no_one["mcu"]["recipe"] == "mcu-a" and not no_one["mcu"]["constraint_met"]
+
+
+def pick_between(hmm_folds, hsmm_folds, hsmm_delay_s=2.5):
+    """The smoothing tools/live_results.py picks for one recipe scored with an HMM and a steadier,
+    slower duration decoder."""
+    lr = live_results()
+    scored = {"hmm:1": smoothing(hmm_folds, changes_ratio=2.9),
+              "hsmm:1": smoothing(hsmm_folds, changes_ratio=1.7, delay_s=hsmm_delay_s),
+              "hsmm:1@0.5": smoothing([1.0] * lr.FOLDS, changes_ratio=1.0),
+              "none": smoothing([a - 0.01 for a in hmm_folds], changes_ratio=4.5, delay_s=1.3)}
+    entry = {"int8": {"folds": [{"uci_heldout_accuracy": 0.99}] * lr.FOLDS, "smoothing": scored}}
+    return lr.choose({"mcu-a": entry})["mcu"]
+
+
+def test_defaults_take_the_fewest_label_changes_among_smoothings_as_accurate_as_the_best():
+    # hsmm:1 is 0.1 point less accurate on average, but it wins 3 folds of 7: within one standard
+    # error of the paired differences, so the steadier labels win.
+    hmm = [0.95, 0.96, 0.97, 0.94, 0.98, 0.96, 0.95]
+    hsmm = [0.955, 0.965, 0.975, 0.935, 0.975, 0.955, 0.943]
+    pick = pick_between(hmm, hsmm)
+    assert pick["smoothing"] == "hsmm:1" and pick["most_accurate"] == "hmm:1"
+    assert pick["accuracy"] == pytest.approx(np.mean(hsmm)) and pick["changes_ratio"] == 1.7
+    # ... unless it answers later than the benchmark allows
+    assert pick_between(hmm, hsmm, hsmm_delay_s=3.5)["smoothing"] == "hmm:1"
+
+
+def test_defaults_keep_the_most_accurate_smoothing_when_the_steadier_one_is_really_less_accurate():
+    # Only 0.3 point less on average, but in every fold: well beyond one standard error.
+    hmm = [0.95, 0.96, 0.97, 0.94, 0.98, 0.96, 0.95]
+    hsmm = [a - d for a, d in zip(hmm, [0.002, 0.004, 0.003, 0.003, 0.002, 0.004, 0.003], strict=True)]
+    assert pick_between(hmm, hsmm)["smoothing"] == "hmm:1"
+
+
+def test_accuracies_are_indistinguishable_within_one_standard_error_of_the_paired_differences():
+    lr = live_results()
+    best = [0.90, 0.92, 0.94]
+    assert lr.indistinguishable(best, best)
+    # differences -0.01, +0.01, -0.03: mean -0.01, standard error 0.0115
+    assert lr.indistinguishable([0.89, 0.93, 0.91], best)
+    # differences -0.01, -0.01, -0.013: mean -0.011, standard error 0.001
+    assert not lr.indistinguishable([0.89, 0.91, 0.927], best)

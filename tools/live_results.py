@@ -134,23 +134,39 @@ MIN_UCI_HELDOUT = {"pi": 0.96, "mcu": 0.95}
 (the UCI HAR test split targets, measured on training subjects only)."""
 
 
+def indistinguishable(candidate: list[float], best: list[float]) -> bool:
+    """Whether ``candidate``'s per-fold accuracy is statistically indistinguishable from ``best``'s:
+    the mean of the paired per-fold differences (candidate − best) is at least minus one standard
+    error (their sample std / √folds)."""
+    diff = np.subtract(candidate, best)
+    error = diff.std(ddof=1) / np.sqrt(diff.size) if diff.size > 1 else 0.0
+    return bool(diff.mean() >= -error)
+
+
 def choose(results: dict, folds_needed: int = FOLDS, max_delay_s: float = 3.0) -> dict:
-    """The two defaults: per recipe with every fold done, its int8 smoothing of best live accuracy
-    among those whose median detection delay is at most ``max_delay_s``; then the best recipe
-    overall (the Pi: every recipe here runs in well under 2 ms a window under LiteRT) and the
-    best whose model fits a microcontroller (the ``mcu-`` recipes: 24 KiB int8, 8 KiB arena),
-    each among the recipes meeting :data:`MIN_UCI_HELDOUT` (among all when none does)."""
+    """The two defaults. Per recipe with every fold done, its int8 smoothing: among those whose
+    median detection delay is at most ``max_delay_s``, the one with the fewest label changes
+    (``changes_ratio``) of those whose accuracy is :func:`indistinguishable` from the most accurate
+    one's, fold by fold. Then the best recipe overall by that smoothing's live accuracy (the Pi: every
+    recipe here runs in well under 2 ms a window under LiteRT) and the best whose model fits a
+    microcontroller (the ``mcu-`` recipes: 24 KiB int8, 8 KiB arena), each among the recipes meeting
+    :data:`MIN_UCI_HELDOUT` (among all when none does)."""
     best = {}
     for name, by_variant in results.items():
         entry = by_variant.get("int8")
         if not entry or len(entry["folds"]) < folds_needed:
             continue
-        timely = {spec: s["mean"] for spec, s in entry["smoothing"].items()
+        timely = {spec: s for spec, s in entry["smoothing"].items()
                   if s["mean"]["delay_s_median"]["mean"] <= max_delay_s and "@" not in spec}
-        spec = max(timely, key=lambda k: timely[k]["accuracy"]["mean"])
+        per_fold = {spec: [fold["accuracy"] for fold in s["per_fold"]] for spec, s in timely.items()}
+        top = max(timely, key=lambda k: timely[k]["mean"]["accuracy"]["mean"])
+        tied = [spec for spec in timely if indistinguishable(per_fold[spec], per_fold[top])]
+        spec = min(tied, key=lambda k: (timely[k]["mean"]["changes_ratio"]["mean"],
+                                        -timely[k]["mean"]["accuracy"]["mean"]))
         uci = float(np.mean([f["uci_heldout_accuracy"] for f in entry["folds"]]))
-        best[name] = {"recipe": name, "smoothing": spec, "accuracy": timely[spec]["accuracy"]["mean"],
-                      "uci_heldout_accuracy": uci}
+        best[name] = {"recipe": name, "smoothing": spec, "accuracy": timely[spec]["mean"]["accuracy"]["mean"],
+                      "changes_ratio": timely[spec]["mean"]["changes_ratio"]["mean"],
+                      "most_accurate": top, "uci_heldout_accuracy": uci}
     chosen = {}
     for target, names in (("pi", list(best)), ("mcu", [n for n in best if n.startswith("mcu-")])):
         if not names:  # no recipe for it has all its folds yet
