@@ -93,6 +93,8 @@ def test_a_broker_outage_is_one_line_each_way_and_a_second_ctrl_c_still_reports(
     from edgehar.services.mqtt import open_publisher
 
     broker = Mosquitto(tmp_path)
+    # Ctrl-C as in a terminal, whatever this test run inherited (a background job ignores SIGINT).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         publisher, conn = open_publisher(f"{broker.url}/edgehar/outage", ("A", "B"), "m")
         broker.stop()
@@ -115,6 +117,7 @@ def test_a_broker_outage_is_one_line_each_way_and_a_second_ctrl_c_still_reports(
         counts = conn.close(drain_s=30)  # waits for a broker that is gone, until the Ctrl-C
         assert time.monotonic() - started < 10 and counts["undelivered"] >= 5
     finally:
+        signal.signal(signal.SIGINT, previous)
         if broker.process.poll() is None:
             broker.stop()
 
