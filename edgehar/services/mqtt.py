@@ -119,34 +119,41 @@ class Connection:
                  buffer: int = DEFAULT_BUFFER, timeout: float = 10.0, max_packet: int | None = None):
         mqtt = _paho()
         self.url, self.timeout, self.buffer, self.max_packet = url, timeout, buffer, max_packet
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  protocol=mqtt.MQTTv5 if max_packet else mqtt.MQTTv311)
-        self.client.max_queued_messages_set(buffer)
-        self.client.max_inflight_messages_set(1000)  # awaiting the broker's ack (paho's default: 20)
-        self.client.reconnect_delay_set(1, 10)
-        self.client.connect_timeout = timeout
-        if url.username:
-            self.client.username_pw_set(url.username, url.password)
-        if url.tls:
-            if ca_file and not os.path.isfile(ca_file):
-                raise PublishError(f"--mqtt-ca {ca_file}: no such file")
-            try:
-                self.client.tls_set(ca_certs=ca_file)
-            except (ssl.SSLError, OSError, ValueError) as err:
-                raise PublishError(f"--mqtt-ca {ca_file}: not a PEM CA certificate ({err})") from None
-        if will_topic:
-            self.client.will_set(will_topic, "offline", qos=1, retain=True)
+        if url.tls and ca_file and not os.path.isfile(ca_file):
+            raise PublishError(f"--mqtt-ca {ca_file}: no such file")
+        self._ca_file, self._will_topic = ca_file, will_topic
+        self._routes: list[tuple[str, object]] = []
+        self.client = self._new_client(mqtt.MQTTv5 if max_packet else mqtt.MQTTv311)
         self._queued_codes = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
         self.on_connect: list = []
         self.queued = self.acked = self.dropped = self.connects = 0
         self._answer = threading.Event()
         self._refusal: str | None = None
-        self.client.on_socket_open = lambda client, userdata, sock: sock.setsockopt(
-            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each result goes out at once, not batched by Nagle
-        self.client.on_connect = self._connected
-        self.client.on_disconnect = self._disconnected
-        self.client.on_publish = self._published
         self._closing = False
+
+    def _new_client(self, protocol):
+        """A paho client for ``protocol``, configured as this connection wants it."""
+        mqtt = _paho()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=protocol)
+        client.max_queued_messages_set(self.buffer)
+        client.max_inflight_messages_set(1000)  # awaiting the broker's ack (paho's default: 20)
+        client.reconnect_delay_set(1, 10)
+        client.connect_timeout = self.timeout
+        if self.url.username:
+            client.username_pw_set(self.url.username, self.url.password)
+        if self.url.tls:
+            try:
+                client.tls_set(ca_certs=self._ca_file)
+            except (ssl.SSLError, OSError, ValueError) as err:
+                raise PublishError(f"--mqtt-ca {self._ca_file}: not a PEM CA certificate ({err})") from None
+        if self._will_topic:
+            client.will_set(self._will_topic, "offline", qos=1, retain=True)
+        client.on_socket_open = lambda client, userdata, sock: sock.setsockopt(
+            socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each result goes out at once, not batched by Nagle
+        client.on_connect = self._connected
+        client.on_disconnect = self._disconnected
+        client.on_publish = self._published
+        return client
 
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -175,10 +182,11 @@ class Connection:
                   f"message ({self.max_packet} bytes): larger ones are read, then refused; limit their "
                   "size at the broker (docs/fleet.md)")
             self.max_packet = None
-            # the client as configured (callbacks, subscriptions), downgraded as paho itself
-            # downgrades 3.1.1 to 3.1 when a broker answers so
-            self.client._protocol = _paho().MQTTv311
-            self.client._clean_session = True
+            # a 3.1.1 client with what was set on this one: its callbacks and message routes
+            old, self.client = self.client, self._new_client(_paho().MQTTv311)
+            self.client.on_message, self.client.on_disconnect = old.on_message, old.on_disconnect
+            for topic, callback in self._routes:
+                self.client.message_callback_add(topic, callback)
             self._connect()
         if self._refusal:
             why = f"broker refused the connection: {self._refusal}"
@@ -221,6 +229,7 @@ class Connection:
 
     def subscribe(self, topic: str, callback) -> None:
         """Deliver messages on ``topic`` to ``callback(client, userdata, message)``, on every connection."""
+        self._routes.append((topic, callback))
         self.client.message_callback_add(topic, callback)
         self.on_connect.append(lambda: self.client.subscribe(topic, qos=1))
         if self.client.is_connected():
