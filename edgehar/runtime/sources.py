@@ -174,7 +174,7 @@ def _read_numbers(blob: bytes, rows: int, columns: int) -> np.ndarray | None:
         values = _JSON_NUMBERS.decode(b"[" + blob.replace(b"\n", b",") + b"]")
     except (msgspec.DecodeError, msgspec.ValidationError):  # not JSON numbers, or beyond a float
         return None
-    return np.array(values, dtype=np.float64).reshape(rows, columns)
+    return np.fromiter(values, np.float64, len(values)).reshape(rows, columns)  # (np.array: 25% slower)
 
 
 def _parse_each(lines: list[str | bytes], labelled: bool) -> Chunk:
