@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
+from types import UnionType
+from typing import Union, get_args, get_origin, get_type_hints
 
 import pytest
 import typer
@@ -20,6 +22,15 @@ HOSTILE = ["nan", "NaN", "inf", "-inf", "-1", "-0.5", "0", "1e308", "-1e308", "1
            "99999999999999999999", "9" * 5000, "1e30", "abc"]
 
 
+def is_number(command, name: str) -> bool:
+    """Whether the parameter ``name`` of the function behind ``command`` is declared an int or a
+    float (or either or None): read from its type hints, not from typer's internals."""
+    function = getattr(command.callback, "__wrapped__", None)
+    hint = function and get_type_hints(function).get(name)
+    kinds = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    return {kind for kind in kinds if kind is not type(None)} in ({float}, {int})
+
+
 def numeric_options() -> list[tuple[list[str], str, Range, bool]]:
     """(command path, option, its range, whether the command takes a positional argument)."""
     found = []
@@ -29,7 +40,7 @@ def numeric_options() -> list[tuple[list[str], str, Range, bool]]:
             walk(sub, [*path, name])
         takes_argument = any(p.param_type_name == "argument" for p in getattr(command, "params", []))
         for param in getattr(command, "params", []):
-            if param.param_type_name == "option" and param.type_descriptor.annotation in (float, int):
+            if param.param_type_name == "option" and is_number(command, param.name):
                 found.append((path, param.opts[0], getattr(param.callback, "range", None), takes_argument))
 
     walk(typer.main.get_command(app), [])

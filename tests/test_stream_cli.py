@@ -36,6 +36,8 @@ def test_stream_runs_on_litert_alone_never_importing_tensorflow(tiny_bundle, tmp
         "assert 'tensorflow' not in sys.modules, [m for m in sys.modules if 'tensorflow' in m]\n"
         "# raw6 needs no filter: the Pi is spared scipy.signal (80 MB) and pandas\n"
         "assert 'scipy.signal' not in sys.modules and 'pandas' not in sys.modules\n"
+        "# nor pydantic (13.5 MB): typer 0.29 parses every option through it (pyproject: typer<0.29)\n"
+        "assert 'pydantic' not in sys.modules, [m for m in sys.modules if 'pydantic' in m]\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "EDGEHAR_MODELS": str(tmp_path)})

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from itertools import islice
 
 import numpy as np
 
@@ -146,22 +147,25 @@ class HmmDecoder:
     def likelihoods(self, probs: np.ndarray) -> np.ndarray:
         """Emission likelihood (S,) of each state for one window's posterior (K,)."""
         p = self.params
-        ratio = np.maximum(np.asarray(probs, dtype=np.float64), p.floor) / p.class_prior
-        return p.emission @ ratio ** p.emission_weight
+        ratio = np.maximum(probs, p.floor, dtype=np.float64)
+        ratio /= p.class_prior
+        if p.emission_weight != 1:  # (x ** 1 is x: skipped)
+            ratio **= p.emission_weight
+        return p.emission.dot(ratio)  # (the same BLAS product as @, without matmul's overhead)
 
     def update(self, probs: np.ndarray) -> int:
         """Take one window's posterior; return the reported class index (see the module doc)."""
         p = self.params
         emission = self.likelihoods(probs)
-        predicted = p.initial if not self._filtered else self._filtered[-1] @ p.transition
-        filtered = predicted * emission
-        self._filtered.append(filtered / filtered.sum())
+        filtered = (p.initial if not self._filtered else self._filtered[-1].dot(p.transition)) * emission
+        filtered /= np.add.reduce(filtered)
+        self._filtered.append(filtered)
         self._emissions.append(emission)
-        backward = np.ones(len(p.states))
-        for later in list(self._emissions)[:0:-1]:
-            backward = p.transition @ (later * backward)
-            backward /= backward.sum()
-        smoothed = self._filtered[0] * backward
-        self.state_probs = smoothed / smoothed.sum()
-        self.class_probs = self.state_probs @ p.report
-        return int(np.argmax(self.class_probs))
+        backward = None  # all ones: the first product skips multiplying by it
+        for later in islice(reversed(self._emissions), len(self._emissions) - 1):
+            backward = p.transition.dot(later if backward is None else later * backward)
+            backward /= np.add.reduce(backward)
+        smoothed = self._filtered[0] if backward is None else self._filtered[0] * backward
+        self.state_probs = smoothed / np.add.reduce(smoothed)
+        self.class_probs = self.state_probs.dot(p.report)
+        return int(self.class_probs.argmax())
