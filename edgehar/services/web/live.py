@@ -171,8 +171,13 @@ class LiveView:
 
     def _last(self, n: int) -> np.ndarray:
         """(Lock held.) A copy of the last ``n`` windows of the ring, oldest first."""
-        n = min(n, self.windows, len(self._results))
-        return self._results[(self.windows - n + np.arange(n)) % len(self._results)]
+        ring = self._results
+        n = min(n, self.windows, len(ring))
+        start = (self.windows - n) % len(ring)
+        end = start + n
+        if end <= len(ring):
+            return ring[start:end].copy()
+        return np.concatenate((ring[start:], ring[:end - len(ring)]))
 
     def _publish(self) -> None:
         """(Lock held.) Encode what came since the last update (one ``update`` event: the samples,
