@@ -20,7 +20,7 @@ from test_web_review import folder  # noqa: F401  (fixture)
 from edgehar.bundle import Bundle
 from edgehar.errors import OptionError
 from edgehar.runtime.stream import Result
-from edgehar.services.web.live import HISTORY, LiveView
+from edgehar.services.web.live import HISTORY, LiveFeed, LiveView
 from edgehar.services.web.server import WebServer, needs_token, parse_bind
 
 
@@ -147,7 +147,9 @@ def test_a_page_that_stops_reading_never_holds_up_the_stream_nor_the_server_clos
              i % 64 or view.result(_result(classes, 0, i / 50), {"windows": i})) for i in range(20_000)])
         stream.start()
         stream.join(60)
-        assert not stream.is_alive() and view.since(0, 0)["samples_in"] == 20_000
+        assert not stream.is_alive()
+        [(_, snapshot)] = LiveFeed(view).first()  # every sample was taken: the last 10 s are the last 500
+        assert snapshot["signal"]["n"] == 500 and view.samples_in == 20_000
     finally:
         start = time.monotonic()
         server.close()

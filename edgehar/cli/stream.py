@@ -132,7 +132,7 @@ def stream(
     if http:
         from edgehar.services.web.app import serve_live
 
-        live, web = serve_live(http, bundle, title=f"edgehar stream {source}")
+        live, web = serve_live(http, bundle, title=f"edgehar stream {source}", hop=streamer.hop)
         chunks = live.tap(chunks)
     try:
         sink = out.open("w") if out else sys.stdout

@@ -10,9 +10,11 @@ from edgehar.services.web.review import Review
 from edgehar.services.web.server import WebServer
 
 
-def serve_live(bind: str, bundle: Bundle, title: str) -> tuple[LiveView, WebServer]:
-    """Start the live page of one stream; the caller feeds the view and closes the server."""
-    view = LiveView(bundle.classes, bundle.name, title, bundle.pipeline.sample_rate_hz)
+def serve_live(bind: str, bundle: Bundle, title: str, hop: int) -> tuple[LiveView, WebServer]:
+    """Start the live page of one stream (windows every ``hop`` samples); the caller feeds the
+    view and closes the server."""
+    rate_hz = bundle.pipeline.sample_rate_hz
+    view = LiveView(bundle.classes, bundle.name, title, rate_hz, hop_s=hop / rate_hz)
     server = WebServer(bind, view.routes())
     return view, server.start("live page")
 

@@ -75,7 +75,7 @@ class FleetView:
         live = self.lives.get(device)
         if live is None:
             live = self.lives[device] = LiveView(self.classes, self.model, f"{device} · edgehar serve",
-                                                 self.rate_hz)
+                                                 self.rate_hz, hop_s=streamer.hop / streamer.rate_hz)
         live.samples(chunk.t, chunk.x)
         counters = None
         if results:

@@ -1,24 +1,29 @@
 """The live page of one stream (``edgehar stream --http``, and each device of ``serve --http``).
 
-The stream's thread only appends to bounded buffers under a short lock (:meth:`LiveView.samples`,
-:meth:`LiveView.result`), the same whether a page is open or not. Each open page is a
-:class:`LiveFeed` on its connection's thread: every second it takes what came since its last turn
-(nothing runs while no page is open). The signal travels as base64 of little-endian floats, which
-costs a fraction of writing 350 numbers a second as JSON.
+The stream's chunks pass through :meth:`LiveView.tap`, which keeps each in a bounded deque
+without running any Python per chunk (a realtime source gives one sample per chunk, and every
+line run per sample shows in the stream's CPU); each window's result goes to a ring
+(:meth:`LiveView.result`). While a page is open, the last window of a chunk also encodes what
+came since the last update as one server-sent event, once for all the pages, and wakes them:
+each page's thread (:class:`LiveFeed`) sleeps until then and only writes those bytes. Nothing
+wakes on a timer while windows come; nothing runs while no page is open. The signal travels as base64
+of little-endian floats, which costs a fraction of writing 350 numbers a second as JSON.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import threading
+import time
+from binascii import b2a_base64
 from collections import deque
 from collections.abc import Iterable, Iterator
-from itertools import repeat
+from itertools import filterfalse, islice, repeat
 
 import numpy as np
 
 from edgehar.runtime.sources import Chunk
-from edgehar.services.web.server import Feed, Request, Response, page
+from edgehar.services.web.server import KEEPALIVE_S, Feed, Request, Response, WebServer, event, page
 
 SIGNAL_S = 10.0
 """Seconds of accelerometer and gyroscope signal a page shows (and gets on connect)."""
@@ -26,9 +31,15 @@ HISTORY = 2880
 """Windows in the label timeline: an hour at the usual hop of 64 samples (1.28 s); 14 bytes each."""
 ROW = np.dtype([("t", "f8"), ("label", "i1"), ("smoothed", "i1"), ("confidence", "f4")])
 """A window in the timeline: its end (source time), label and smoothed label (class indices), confidence."""
-COMPACT = 256
-"""Chunks gathered before they are joined into the signal's arrays (a realtime source gives one
-sample per chunk: the stream's thread only appends)."""
+PUSH_MIN_S = 0.25
+"""Windows send an update at most this often (a replay at full speed makes hundreds a second:
+the windows in between go with the next update)."""
+QUIET_S = 2.0
+"""A page that heard of no window for this long (more than a hop) is sent what came meanwhile:
+the tail of a burst, or samples that make no window. After a turn that found nothing new at all
+it waits for the next window, or the keep-alive."""
+BACKLOG = 64
+"""Updates kept for pages still writing earlier ones; a page further behind gets a new snapshot."""
 
 
 def _rounded(values, digits: int) -> list:
@@ -37,8 +48,8 @@ def _rounded(values, digits: int) -> list:
 
 def signal_json(t: np.ndarray, x: np.ndarray) -> dict:
     """Samples as the page reads them: ``t`` (float64) and ``x`` (float32, row by row), base64."""
-    return {"n": len(t), "t": base64.b64encode(t.astype("<f8").tobytes()).decode(),
-            "x": base64.b64encode(x.astype("<f4").tobytes()).decode()}
+    return {"n": len(t), "t": b2a_base64(t.astype("<f8").tobytes(), newline=False).decode(),
+            "x": b2a_base64(x.astype("<f4").tobytes(), newline=False).decode()}
 
 
 def results_json(rows: np.ndarray) -> dict:
@@ -47,10 +58,10 @@ def results_json(rows: np.ndarray) -> dict:
 
 
 class LiveView:
-    """The recent results, signals and counters of one stream."""
+    """The recent results, signals and counters of one stream, and its open pages."""
 
     def __init__(self, classes: Iterable[str], model: str, title: str = "", rate_hz: float = 50.0,
-                 history: int = HISTORY):
+                 history: int = HISTORY, hop_s: float = 1.28):
         self.classes, self.model, self.title = list(classes), model, title
         self._lock = threading.Lock()
         self._results = np.zeros(history, ROW)
@@ -60,70 +71,146 @@ class LiveView:
         self._probs: list[float] = []
         """The last window's probabilities."""
         self._keep = int(SIGNAL_S * rate_hz)
-        self._t, self._x = np.zeros(0), np.zeros((0, 6))
-        """The last ``_keep`` samples, as of the last :meth:`_compact`."""
-        self._chunks: deque = deque()
-        """Chunks (t, x) since (appended by the stream's thread, taken under the lock)."""
+        self._blocks: deque[tuple[np.ndarray, np.ndarray]] = deque()
+        """The signal as of the last :meth:`_join`: blocks (t, x) of ``_kept`` samples in all, the
+        oldest dropped once the others hold ``_keep``; each joined once, never changed."""
+        self._kept = 0
+        self._chunks: deque[Chunk] = deque(maxlen=self._keep)
+        """Chunks since (appended by the stream's thread, taken under the lock); at most the last
+        ``_keep``, which hold at least ``SIGNAL_S`` (a chunk has a sample or more)."""
+        self._pending = 0
+        """Samples given to :meth:`samples` since the last join."""
+        self._hop_s = hop_s
+        """Seconds between windows: a window that leaves less of its chunk is the chunk's last."""
         self.samples_in = 0
-        """Samples recorded in all."""
+        """Samples joined in all."""
         self.counters: dict = {}
         self.ended: dict | None = None
         """The stream's summary once it ended."""
+        self._pages: list[LiveFeed] = []
+        self._log: deque[tuple[int, bytes, bool]] = deque(maxlen=BACKLOG)
+        """The last updates sent: (number, the event's bytes, whether it ends the stream)."""
+        self._seq = 0
+        """Updates sent in all."""
+        self._sent = (0, 0, None, None)
+        """Samples and windows sent, and the counters and end sent (by identity)."""
+        self._next_push = 0.0
 
     def samples(self, t: np.ndarray, x: np.ndarray) -> None:
-        """Record a chunk's samples (the stream's thread): one append to a deque, which needs no
-        lock; every ``COMPACT`` chunks they are joined onto the signal."""
-        self._chunks.append((t, x))
-        if len(self._chunks) >= COMPACT:
-            self._compact()
+        """Record a chunk's samples (the gateway's thread, a node message at a time): an append
+        to the deque, which needs no lock; joined onto the signal once they make 10 s."""
+        self._chunks.append(Chunk(t, x))
+        self._pending += len(t)
+        if self._pending >= self._keep:
+            with self._lock:
+                self._join()
 
-    def _compact(self) -> None:
-        """Join the gathered chunks onto the signal, keeping its last ``_keep`` samples."""
-        with self._lock:
-            # the chunks there now, taken with C-level loops (a second at 50 Hz is 50 chunks)
-            chunks = [*map(deque.popleft, repeat(self._chunks, len(self._chunks)))]
-            if chunks:
-                ts, xs = zip(*chunks, strict=True)
-                before = len(self._t)
-                self._t = np.concatenate((self._t, *ts))
-                self.samples_in += len(self._t) - before
-                self._t = self._t[-self._keep:]
-                self._x = np.concatenate((self._x, *xs))[-self._keep:]
+    def tap(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+        """``chunks`` unchanged, each appended to the deque on the way, in C (``deque.append``
+        returns None, so ``filterfalse`` passes every chunk)."""
+        return filterfalse(self._chunks.append, chunks)
+
+    def _join(self) -> None:
+        """(Lock held.) Join the gathered chunks into one block of the signal, keeping at least
+        its last ``_keep`` samples."""
+        # the chunks there now, taken with C-level loops (a window at 50 Hz is 64 chunks)
+        chunks = [*map(deque.popleft, repeat(self._chunks, len(self._chunks)))]
+        self._pending = 0
+        if chunks:
+            t = np.concatenate([chunk.t for chunk in chunks])
+            self._blocks.append((t, np.concatenate([chunk.x for chunk in chunks])))
+            self.samples_in += len(t)
+            self._kept += len(t)
+            while self._kept - len(self._blocks[0][0]) >= self._keep:
+                self._kept -= len(self._blocks.popleft()[0])
+
+    def _signal(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(Lock held.) The last ``n`` samples kept (t, x)."""
+        ts: list = []
+        xs: list = []
+        have = 0
+        for t, x in reversed(self._blocks):
+            if have >= n:
+                break
+            ts.append(t)
+            xs.append(x)
+            have += len(t)
+        if not ts:
+            return np.zeros(0), np.zeros((0, 6))
+        t, x = (ts[0], xs[0]) if len(ts) == 1 else (np.concatenate(ts[::-1]), np.concatenate(xs[::-1]))
+        n = min(n, len(t))
+        return t[len(t) - n:], x[len(x) - n:]
 
     def result(self, result, counters: dict) -> None:
-        """Record one window's result and the stream's counters after it (the stream's thread)."""
+        """Record one window's result and the stream's counters after its chunk (the stream's
+        thread). With a page open, the chunk's last window sends the update (the counters are
+        the chunk's: its last window's results go with them), at most every ``PUSH_MIN_S``."""
         row = (result.t_end, self.classes.index(result.label), self.classes.index(result.smoothed),
                result.confidence)
         with self._lock:
             self._results[self.windows % len(self._results)] = row
             self.windows += 1
             self._probs, self.counters = result.probs, counters
+            if self._pages and self._newest_t() - result.t_end < self._hop_s \
+                    and (now := time.monotonic()) >= self._next_push:
+                self._next_push = now + PUSH_MIN_S
+                self._publish()
 
-    def tap(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
-        """``chunks`` unchanged, their samples recorded on the way."""
-        for chunk in chunks:
-            self.samples(chunk.t, chunk.x)
-            yield chunk
-
-    def since(self, samples: int, windows: int) -> dict:
-        """What came after the first ``samples`` samples and ``windows`` windows (as much as is
-        kept: ``t``, ``x``, ``results``), with the totals, counters and probabilities now."""
-        self._compact()
-        with self._lock:
-            t, x, ring = self._t, self._x, self._results
-            new = {"samples_in": self.samples_in, "windows": self.windows, "probs": self._probs,
-                   "counters": self.counters, "ended": self.ended}
-            new_windows = min(self.windows - windows, len(ring))
-            new["results"] = ring[(self.windows - new_windows + np.arange(new_windows)) % len(ring)] \
-                if new_windows else ring[:0]
-        new_samples = min(new["samples_in"] - samples, len(t))  # t and x are replaced, never changed
-        new["t"], new["x"] = t[len(t) - new_samples:], x[len(x) - new_samples:]
-        return new
+    def _newest_t(self) -> float:
+        """(Lock held.) The time of the newest sample (of the chunk the stream is at)."""
+        for t in (self._chunks[-1].t if self._chunks else (), self._blocks[-1][0] if self._blocks else ()):
+            if len(t):
+                return t[-1]
+        return -np.inf
 
     def end(self, summary: dict) -> None:
         """The stream ended: its pages get what is left, then ``summary`` as an ``end`` event."""
         with self._lock:
             self.counters = self.ended = summary
+            self._publish()
+
+    def _last(self, n: int) -> np.ndarray:
+        """(Lock held.) A copy of the last ``n`` windows of the ring, oldest first."""
+        ring = self._results
+        n = min(n, self.windows, len(ring))
+        start = (self.windows - n) % len(ring)
+        end = start + n
+        if end <= len(ring):
+            return ring[start:end].copy()
+        return np.concatenate((ring[start:], ring[:end - len(ring)]))
+
+    def _publish(self) -> None:
+        """(Lock held.) Encode what came since the last update (one ``update`` event: the samples,
+        the windows with the probabilities now, the counters if they changed; then ``end`` once
+        the stream ended), keep it for the pages and wake them."""
+        self._join()
+        samples, windows, counters, ended = self._sent
+        data = b""
+        new_samples = min(self.samples_in - samples, self._keep)
+        if new_samples or self.windows > windows:
+            update: dict = {"signal": signal_json(*self._signal(new_samples))}
+            if self.windows > windows:
+                update["results"] = results_json(self._last(self.windows - windows))
+                update["probs"] = _rounded(self._probs, 3)
+            if self.counters is not counters:
+                update["counters"] = counters = self.counters
+            data = event("update", update)
+        ends = self.ended is not None and self.ended is not ended
+        if ends:
+            data += event("end", self.ended)
+        self._sent = (self.samples_in, self.windows, counters, self.ended)
+        if data:
+            self._seq += 1
+            self._log.append((self._seq, data, ends))
+            for feed in self._pages:
+                feed.wake()
+
+    def snapshot(self) -> dict:
+        """(Lock held.) A page's first event: the kept windows and signal, probabilities, counters."""
+        return {"classes": self.classes, "model": self.model, "title": self.title,
+                "results": results_json(self._last(len(self._results))), "probs": _rounded(self._probs, 3),
+                "signal": signal_json(*self._signal(self._keep)), "counters": self.counters,
+                "signal_s": SIGNAL_S}
 
     def routes(self, prefix: str = "") -> dict:
         """The page at ``prefix/`` and its event stream at ``prefix/events``."""
@@ -135,43 +222,56 @@ class LiveView:
 
 
 class LiveFeed(Feed):
-    """One live page: a ``snapshot`` (the kept hour of windows, 10 s of signal), then each
-    second an ``update`` with the samples since and the windows since (with the probabilities;
-    none: no ``results``), nothing when nothing came, and ``end`` at the end."""
+    """One live page: a ``snapshot`` (the kept hour of windows, 10 s of signal), then the
+    ``update`` events its view sends (:meth:`LiveView._publish`), as they come, and ``end``."""
 
     def __init__(self, view: LiveView):
         self.view = view
-        self._samples = self._windows = 0
-        self._counters: dict | None = None
-
-    def _take(self) -> dict:
-        new = self.view.since(self._samples, self._windows)
-        self._samples, self._windows = new["samples_in"], new["windows"]
-        return new
+        self._seq = 0
+        """The last update this page got."""
+        self._wake = threading.Lock()
+        """Released when an update is there (a lock, not an Event: waking costs one C call)."""
+        self._wake.acquire()
+        self._quiet = False
+        """The last turn found nothing new: wait for a window (or the keep-alive)."""
 
     def first(self) -> list:
-        new = self._take()
-        self._counters = new["counters"]
         view = self.view
-        return [("snapshot", {"classes": view.classes, "model": view.model, "title": view.title,
-                              "results": results_json(new["results"]), "probs": _rounded(new["probs"], 3),
-                              "signal": signal_json(new["t"], new["x"]), "counters": new["counters"],
-                              "signal_s": SIGNAL_S})] + self._end(new)
+        with view._lock:
+            view._publish()  # what came before goes to the other pages; this one starts after it
+            self._seq = view._seq
+            if self not in view._pages:
+                view._pages.append(self)
+            snapshot, ended = view.snapshot(), view.ended
+        if ended is None:
+            return [("snapshot", snapshot)]
+        self.done = True
+        return [("snapshot", snapshot), ("end", ended)]
+
+    def wait(self, server: WebServer) -> bool:
+        self._wake.acquire(timeout=KEEPALIVE_S if self._quiet else QUIET_S)
+        return server.closing
+
+    def wake(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already woken
+            self._wake.release()
 
     def next(self) -> list:
-        new = self._take()
-        events = []
-        if len(new["t"]) or len(new["results"]):
-            update: dict = {"signal": signal_json(new["t"], new["x"])}
-            if len(new["results"]):
-                update["results"], update["probs"] = results_json(new["results"]), _rounded(new["probs"], 3)
-            if new["counters"] is not self._counters:
-                update["counters"] = self._counters = new["counters"]
-            events.append(("update", update))
-        return events + self._end(new)
+        view = self.view
+        with view._lock:
+            if self._seq == view._seq:  # no window came for QUIET_S: send what came meanwhile
+                view._publish()
+                self._wake.acquire(blocking=False)  # this page needs no waking for it
+            missed = view._seq - self._seq
+            behind = missed > len(view._log)
+            new = [] if behind else list(islice(view._log, len(view._log) - missed, None))
+            self._seq = view._seq
+        if behind:
+            return self.first()
+        self._quiet = not new
+        self.done = any(ends for _, _, ends in new)
+        return [data for _, data, _ in new]
 
-    def _end(self, new: dict) -> list:
-        if new["ended"] is None:
-            return []
-        self.done = True
-        return [("end", new["ended"])]
+    def close(self) -> None:
+        with self.view._lock, contextlib.suppress(ValueError):
+            self.view._pages.remove(self)

@@ -10,9 +10,9 @@ and the safety rules every page shares.
   carry it in the ``X-Edgehar-Token`` header, which no cross-site form can set.
 - Static files are served from a fixed list of the package's files: no path reaches the disk.
 
-Each open event stream is one thread (:class:`Feed`) that wakes every ``PUSH_S`` and sends
-what its view gathered since its last turn; with no page open nothing runs but the server's
-loop, which sleeps until a connection comes.
+Each open event stream is one thread (:class:`Feed`) that sleeps until its view has something
+new (by default it looks every ``PUSH_S``) and sends it; with no page open nothing runs but the
+server's loop, which sleeps until a connection comes.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import secrets
 import socket
 import sys
 import threading
+import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -40,8 +41,9 @@ from edgehar.errors import EdgeharError, OptionError
 LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
 """Hosts served without a token."""
 KEEPALIVE_S = 15.0
+"""An event stream quiet this long gets a comment (proxies close idle connections)."""
 PUSH_S = 1.0
-"""How often an open event stream sends what changed."""
+"""How often an event stream looks for changes, unless its feed is woken when they come."""
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
 
 
@@ -63,22 +65,45 @@ def needs_token(host: str) -> bool:
     return host not in LOOPBACK_NAMES
 
 
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def event(name: str, data) -> bytes:
+    """One server-sent event, its data as compact JSON."""
+    return f"event: {name}\ndata: {_compact_json(data)}\n\n".encode()
+
+
+Events = list[tuple[str, object] | bytes]
+"""Events to send: (name, data to send as JSON), or already encoded by :func:`event`."""
+
+
 class Feed(ABC):
     """One page's event stream (a route's answer that keeps the connection open): :meth:`first`
-    on connect, then every ``PUSH_S`` :meth:`next`, what changed since (nothing when nothing did).
-    It runs on the connection's own thread, which alone writes to the page: the stream only
-    appends to its view's buffers and never waits for a page."""
+    on connect, then after each :meth:`wait` :meth:`next`, what changed since (nothing when
+    nothing did). It runs on the connection's own thread, which alone writes to the page: the
+    stream never waits for a page."""
 
     done = False
     """No more events will come (the stream ended): the connection closes."""
 
     @abstractmethod
-    def first(self) -> list[tuple[str, object]]:
-        """The events a page gets on connecting: (name, data to send as JSON)."""
+    def first(self) -> Events:
+        """The events a page gets on connecting."""
 
     @abstractmethod
-    def next(self) -> list[tuple[str, object]]:
+    def next(self) -> Events:
         """The events since the last call ([] when nothing changed)."""
+
+    def wait(self, server: WebServer) -> bool:
+        """Sleep until :meth:`next` may have something (here ``PUSH_S``); True once the server
+        closes."""
+        return server.wait(PUSH_S)
+
+    def wake(self) -> None:  # noqa: B027  (a hook: the default needs nothing)
+        """End a :meth:`wait` now (the server closes)."""
+
+    def close(self) -> None:  # noqa: B027  (a hook: the default needs nothing)
+        """The connection ended."""
 
 
 @dataclass
@@ -173,8 +198,8 @@ class WebServer:
         except OSError as err:
             raise OptionError(f"--http {bind}: cannot listen ({err.strerror or err})") from None
         self.port = self.httpd.server_address[1]
-        self._feeds: set[threading.Thread] = set()
-        """The threads of the open event streams."""
+        self._feeds: dict[threading.Thread, Feed] = {}
+        """The open event streams, by their threads."""
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 3600},
                                         name="http", daemon=True)
 
@@ -187,6 +212,10 @@ class WebServer:
         self._thread.start()
         print(f"{what}: {self.url}", file=sys.stderr, flush=True)
         return self
+
+    @property
+    def closing(self) -> bool:
+        return self._closed
 
     def wait(self, seconds: float) -> bool:
         """Sleep ``seconds``, or until :meth:`close`; True once closing. One C call (an
@@ -203,7 +232,8 @@ class WebServer:
         if not self._closed:
             self._closed = True
             self._open.release()
-        for thread in list(self._feeds):
+        for thread, feed in list(self._feeds.items()):
+            feed.wake()
             thread.join(timeout=1.0)
         threading.Thread(target=self.httpd.shutdown, daemon=True).start()
         local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
@@ -315,38 +345,36 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _events(self, feed: Feed) -> None:
-        """Hold the connection: the feed's first events, then each ``PUSH_S`` what is new, a
-        comment after KEEPALIVE_S without any; until the feed is done, the client goes or the
-        server closes (then what is left is sent)."""
+        """Hold the connection: the feed's first events, then what is new after each of its
+        waits, a comment after KEEPALIVE_S without any; until the feed is done, the client goes
+        or the server closes (then what is left is sent)."""
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.close_connection = True
         thread = threading.current_thread()
-        self.app._feeds.add(thread)
+        self.app._feeds[thread] = feed
         try:
             self._write(feed.first())
-            quiet = 0.0
+            written = time.monotonic()
             while not feed.done:
-                closing = self.app.wait(PUSH_S)
+                closing = feed.wait(self.app)
                 events = feed.next()
                 if events:
                     self._write(events)
-                    quiet = 0.0
-                elif (quiet := quiet + PUSH_S) >= KEEPALIVE_S:
+                    written = time.monotonic()
+                elif time.monotonic() - written >= KEEPALIVE_S:
                     self.wfile.write(b": keepalive\n\n")
-                    self.wfile.flush()
-                    quiet = 0.0
+                    written = time.monotonic()
                 if closing:
                     break
         except OSError:
             pass  # the client went away
         finally:
-            self.app._feeds.discard(thread)
+            self.app._feeds.pop(thread, None)
+            feed.close()
 
-    def _write(self, events: list[tuple[str, object]]) -> None:
+    def _write(self, events: Events) -> None:
         """Events as one write (one system call)."""
-        self.wfile.write("".join(f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-                                 for event, data in events).encode())
-        self.wfile.flush()
+        self.wfile.write(b"".join(e if isinstance(e, bytes) else event(*e) for e in events))
