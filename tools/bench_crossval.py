@@ -2,12 +2,17 @@
 """How much faster does `edgehar crossval` run with two Ray workers than with one?
 
 Writes six HAPT subjects' first experiments as recordings, then runs the same 6-fold crossval
-(a small dscnn, a few epochs), each with an empty cache: ``--workers 2`` (two Ray worker processes,
-one thread each), ``--workers 1`` (in this process, its default: every CPU's thread) and
-``--workers 1 --threads 1``; records the wall times, the ratio of two workers to one, the load
-average around each run (the machine is shared), and whether two workers give the per-fold results
-of one at the same thread count (TensorFlow's results depend on it; same seed, same threads: same
-weights).
+(a small dscnn), each with an empty cache: ``--workers 2`` (two Ray worker processes, one thread
+each), ``--workers 1`` (in this process, its default: every CPU's thread) and ``--workers 1
+--threads 1``; records the wall times, the ratio of two workers to one, the load average around each
+run (the machine is shared), whether two workers give the per-fold results of one at the same thread
+count (TensorFlow's results depend on it; same seed, same threads: same weights), and where the time
+went: each phase of the tasks (imports, data, train, export, decoder, stream; summed over tasks), the
+worker processes that ran them, and the time outside the busiest process's tasks (Python and Ray
+start-up, scoring, the plot).
+
+The default size is one where training dominates, as in real use (the live benchmark trains 30-60
+epochs per fold on far more windows): 40 epochs; ``--epochs 10`` gives the older, start-up-bound run.
 
     python tools/bench_crossval.py [--hapt ../shared/data/hapt-raw/RawData] [--out models/crossval-bench.json]
 """
@@ -44,7 +49,23 @@ def _run(folder: Path, work: Path, epochs: int, name: str, *options: str) -> dic
     report = json.loads(out.read_text())
     return {"options": " ".join(options), "seconds": round(seconds, 1), "ran": report["ran"],
             "load_average_1min_before_after": [round(load, 2), round(os.getloadavg()[0], 2)],
-            "per_fold": _per_fold(report)}
+            **_breakdown(report, seconds), "per_fold": _per_fold(report)}
+
+
+def _breakdown(report: dict, seconds: float) -> dict:
+    """Where a run's time went: each task phase summed over the tasks, the seconds of tasks per worker
+    process, and the wall time outside the busiest process's tasks."""
+    (entry,) = report["results"].values()
+    phases: dict[str, float] = {}
+    per_process: dict[str, float] = {}
+    for run in entry["runs"]:
+        for phase, s in run["seconds"].items():
+            phases[phase] = round(phases.get(phase, 0.0) + s, 1)
+        per_process[str(run["process"])] = round(per_process.get(str(run["process"]), 0.0)
+                                                 + sum(run["seconds"].values()), 1)
+    return {"task_phases_seconds": phases, "task_seconds_per_process": per_process,
+            "outside_tasks_seconds": round(seconds - max(per_process.values()), 1),
+            "epochs_run": [run["epochs_run"] for run in entry["runs"]]}
 
 
 def _per_fold(report: dict) -> list:
@@ -53,7 +74,7 @@ def _per_fold(report: dict) -> list:
 
 
 def main(hapt: Path = typer.Option(Path("../shared/data/hapt-raw/RawData"), help="HAPT RawData folder."),
-         epochs: int = typer.Option(3, help="Epochs per fold (longer tasks: less of Ray's start-up share)."),
+         epochs: int = typer.Option(40, help="Epochs per fold (longer tasks: less of Ray's start-up share)."),
          out: Path = typer.Option(None, help="Default: models/crossval-bench.json.")):
     from edgehar.data.recordings import read_hapt_labels, read_hapt_recordings, write_recording
 
