@@ -286,8 +286,10 @@ def execute(tasks: list[Task], run: Callable[[Task, object], dict], done: Callab
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
+        # Ray runs its workers 15 nicer than itself by default: on a shared machine they would lose
+        # the CPU to every other job, while --workers 1 trains at this process's own priority.
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                 object_store_memory=200 * 2**20)
+                 object_store_memory=200 * 2**20, _system_config={"worker_niceness": 0})
     try:
         largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=0)
         wanted = max(task.threads for task in tasks)
