@@ -54,7 +54,7 @@ def _run(folder: Path, work: Path, epochs: int, name: str, *options: str) -> dic
 
 def _breakdown(report: dict, seconds: float) -> dict:
     """Where a run's time went: each task phase summed over the tasks, the seconds of tasks per worker
-    process, and the wall time outside the busiest process's tasks."""
+    process, the wall time outside the busiest process's tasks, and the tasks' niceness."""
     (entry,) = report["results"].values()
     phases: dict[str, float] = {}
     per_process: dict[str, float] = {}
@@ -65,6 +65,7 @@ def _breakdown(report: dict, seconds: float) -> dict:
                                                  + sum(run["seconds"].values()), 1)
     return {"task_phases_seconds": phases, "task_seconds_per_process": per_process,
             "outside_tasks_seconds": round(seconds - max(per_process.values()), 1),
+            "task_niceness": sorted({run["nice"] for run in entry["runs"]}),
             "epochs_run": [run["epochs_run"] for run in entry["runs"]]}
 
 

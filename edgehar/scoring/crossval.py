@@ -163,7 +163,8 @@ def run_task(task: Task, recordings: list[Recording]) -> dict:
     """Train, export, fit the decoder and stream the held-out recordings of one task (``recordings``:
     those of ``task.folder``, read once by the caller).
 
-    Returns ``meta`` (what the run was, with the seconds of each phase and the process that ran it),
+    Returns ``meta`` (what the run was, with the seconds of each phase and the process that ran it and
+    its niceness),
     ``files`` (the fold bundle's files, name -> bytes) and ``streamed`` (per variant, the streamed
     windows as npz bytes)."""
     from edgehar import tflog
@@ -224,7 +225,8 @@ def run_task(task: Task, recordings: list[Recording]) -> dict:
             "train_groups": sorted({g for g in groups if g not in task.held}, key=natural),
             "train_windows": len(windows), "epochs_run": len(history.get("loss", [])),
             "best_val_accuracy": max(history["val_accuracy"]) if history.get("val_accuracy") else None,
-            "train_seconds": round(time.time() - began, 1), "seconds": seconds, "process": os.getpid()}
+            "train_seconds": round(time.time() - began, 1), "seconds": seconds, "process": os.getpid(),
+            "nice": os.nice(0)}
     return {"meta": meta, "files": files, "streamed": streamed}
 
 
