@@ -163,10 +163,9 @@ def run_task(task: Task, recordings: list[Recording]) -> dict:
     """Train, export, fit the decoder and stream the held-out recordings of one task (``recordings``:
     those of ``task.folder``, read once by the caller).
 
-    Returns ``meta`` (what the run was, with the seconds of each phase and the process that ran it and
-    its niceness),
-    ``files`` (the fold bundle's files, name -> bytes) and ``streamed`` (per variant, the streamed
-    windows as npz bytes)."""
+    Returns ``meta`` (what the run was, with the seconds of each phase, the process that ran it and its
+    niceness), ``files`` (the fold bundle's files, name -> bytes) and ``streamed`` (per variant, the
+    streamed windows as npz bytes)."""
     from edgehar import tflog
 
     began = time.time()
@@ -355,8 +354,8 @@ def crossval(folder: Path, recordings: list[Recording], class_map: ClassMap, rec
     for task in tasks:
         if task not in todo:
             done(task, None)
-    report["ran"] = execute(todo, run_task, done, recordings, workers=workers,
-                                   address=address) if todo else "cache"
+    report["ran"] = (execute(todo, run_task, done, recordings, workers=workers, address=address)
+                     if todo else "cache")
     atomic.write_json(out, report)
     return report
 
