@@ -144,37 +144,43 @@ def plan_folds(recordings: list[Recording], class_map: ClassMap, k: int | None,
 
 
 def _limit_threads(threads: int) -> None:
-    """Bound the numeric libraries and TensorFlow of this process to ``threads`` threads."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+    """Bound the numeric libraries and TensorFlow of this process to ``threads`` threads, both within an
+    op and between independent ops (the latter leaves the weights as they are: measured, the same
+    ``.tflite`` bytes with 1 or 2 inter-op threads; the intra-op count changes them)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                "TF_NUM_INTEROP_THREADS"):
         os.environ[var] = str(threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     import tensorflow as tf
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # a reused worker: TensorFlow already runs with the bound set at its first task
         pass
 
 
-def run_task(task: Task) -> dict:
-    """Train, export, fit the decoder and stream the held-out recordings of one task.
+def run_task(task: Task, recordings: list[Recording]) -> dict:
+    """Train, export, fit the decoder and stream the held-out recordings of one task (``recordings``:
+    those of ``task.folder``, read once by the caller).
 
-    Returns ``meta`` (what the run was), ``files`` (the fold bundle's files, name -> bytes) and
-    ``streamed`` (per variant, the streamed windows as npz bytes)."""
+    Returns ``meta`` (what the run was, with the seconds of each phase, the process that ran it and its
+    niceness), ``files`` (the fold bundle's files, name -> bytes) and ``streamed`` (per variant, the
+    streamed windows as npz bytes)."""
     from edgehar import tflog
 
     began = time.time()
+    seconds: dict[str, float] = {}
+    lap = partial(_lap, seconds, [time.perf_counter()])
     with tflog.quiet():
         _limit_threads(task.threads)
         from edgehar.export.convert import export_variants
         from edgehar.model.train import TrainConfig, fit, recordings_metadata, write_bundle
-    from edgehar.data.recordings import read_recordings, recording_windows
+    from edgehar.data.recordings import recording_windows
     from edgehar.preprocess.pipeline import Pipeline
     from edgehar.runtime import hmm_fit
     from edgehar.scoring.validate import stream_recordings
 
-    recordings = read_recordings(Path(task.folder))
+    lap("imports")
     class_map = ClassMap.parse(task.class_spec)
     _, groups = recording_groups(recordings)
     train = [r for r, g in zip(recordings, groups, strict=True) if g not in task.held]
@@ -193,28 +199,41 @@ def run_task(task: Task) -> dict:
         val_groups = max(1, round(n_groups / 5)) if n_groups >= 3 else 0
     config = TrainConfig(recipe.family, dict(recipe.params), pipeline=pipeline.name, val_subjects=val_groups,
                          **options)
+    lap("data")
     with tempfile.TemporaryDirectory() as tmp:
         with tflog.quiet():
             result = fit(config, windows, None, progress=False)
+            lap("train")
             bundle = write_bundle(Path(tmp) / "bundle", result, windows, f"fold{task.fold}",
                                   recordings=recordings_metadata(Path(task.folder), train, class_map, windows,
                                                                  recipe.hop))
             export_variants(bundle, windows, task.variants, per_channel=recipe.per_channel)
+        lap("export")
         bundle = Bundle.load(bundle.path)
         # the HMM and the duration decoder, as `edgehar decoder` fits them
         bundle = hmm_fit._store(bundle, partial(
             hmm_fit.estimate_hmm_recordings, train, class_map, window=bundle.window, hop=bundle.hop,
             source={"folder": task.folder, "held_out": list(task.held)}), None)
         bundle = bundle.update_metadata(smoothing=SMOOTHING)
+        lap("decoder")
         streamed = {variant: _npz(stream_recordings(bundle, held, variant)[0]) for variant in task.variants}
         files = {p.name: p.read_bytes() for p in bundle.path.iterdir() if p.is_file()}
+        lap("stream")
     history = result.history
     meta = {"recipe": recipe.name, "seed": task.seed, "fold": task.fold, "held_out": list(task.held),
             "train_groups": sorted({g for g in groups if g not in task.held}, key=natural),
             "train_windows": len(windows), "epochs_run": len(history.get("loss", [])),
             "best_val_accuracy": max(history["val_accuracy"]) if history.get("val_accuracy") else None,
-            "train_seconds": round(time.time() - began, 1)}
+            "train_seconds": round(time.time() - began, 1), "seconds": seconds, "process": os.getpid(),
+            "nice": os.nice(0)}
     return {"meta": meta, "files": files, "streamed": streamed}
+
+
+def _lap(seconds: dict[str, float], last: list[float], phase: str) -> None:
+    """Add the time since the previous lap to ``seconds[phase]``."""
+    now = time.perf_counter()
+    seconds[phase] = round(now - last[0], 2)
+    last[0] = now
 
 
 def _npz(recordings: list[StreamedRecording]) -> bytes:
@@ -245,12 +264,15 @@ def save_task(folder: Path, result: dict) -> None:
     atomic.write_json(folder / "meta.json", result["meta"])
 
 
-def execute(tasks: list[Task], run: Callable[[Task], dict], done: Callable[[Task, dict], None], *,
-            workers: int = 1, address: str | None = None) -> str:
-    """Run ``tasks`` and call ``done(task, result)`` as each finishes; returns how they ran.
+def execute(tasks: list[Task], run: Callable[[Task, object], dict], done: Callable[[Task, dict], None],
+            data: object, *, workers: int = 1, address: str | None = None) -> str:
+    """Run ``run(task, data)`` for each of ``tasks`` and call ``done(task, result)`` as each finishes;
+    returns how they ran.
 
-    Ray runs them when ``address`` names a cluster or ``workers`` > 1 (local worker processes);
-    without Ray, or with one worker, they run one after another in this process."""
+    Ray runs them when ``address`` names a cluster or ``workers`` > 1 (local worker processes, started
+    once and reused by every task; ``data`` goes into Ray's object store once, so no task reads the
+    recordings again and no node needs them on its disk); without Ray, or with one worker, they run one
+    after another in this process."""
     try:
         import ray
     except ModuleNotFoundError:
@@ -260,21 +282,23 @@ def execute(tasks: list[Task], run: Callable[[Task], dict], done: Callable[[Task
         ray = None
     if ray is None or (workers <= 1 and not address):
         for task in tasks:
-            done(task, run(task))
+            done(task, run(task, data))
         return "sequential" + (" (Ray is not installed)" if ray is None and workers > 1 else "")
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
+        # Ray runs its workers 15 nicer than itself by default: on a shared machine they would lose
+        # the CPU to every other job, while --workers 1 trains at this process's own priority.
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                 object_store_memory=200 * 2**20)
+                 object_store_memory=200 * 2**20, _system_config={"worker_niceness": 0})
     try:
         largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"]), default=0)
         wanted = max(task.threads for task in tasks)
         if wanted > largest:
             raise OptionError(f"--threads {wanted}: the largest node of the Ray cluster has {largest:g} "
                               "CPUs; a task must fit on one node")
-        remote = ray.remote(run)
-        pending = {remote.options(num_cpus=task.threads).remote(task): task for task in tasks}
+        remote, shared = ray.remote(run), ray.put(data)
+        pending = {remote.options(num_cpus=task.threads).remote(task, shared): task for task in tasks}
         while pending:
             (ready,), _ = ray.wait(list(pending), num_returns=1)
             done(pending.pop(ready), ray.get(ready))
@@ -330,7 +354,8 @@ def crossval(folder: Path, recordings: list[Recording], class_map: ClassMap, rec
     for task in tasks:
         if task not in todo:
             done(task, None)
-    report["ran"] = execute(todo, run_task, done, workers=workers, address=address) if todo else "cache"
+    report["ran"] = (execute(todo, run_task, done, recordings, workers=workers, address=address)
+                     if todo else "cache")
     atomic.write_json(out, report)
     return report
 
