@@ -106,20 +106,24 @@ def test_firmware_labels_the_hostile_corpus_as_the_stream_does_under_sanitizers(
     *_, skipped, rejected = (int(v) for v in lines[-1][1:])
 
     assert len(records) > 200 and skipped == 0 and rejected == hostile
-    assert decoded == [r["smoothed"] for r in records]
+    on_tflm, smoothed_on_tflm = stream_on_tflm(path)
+    assert labels == on_tflm and decoded == smoothed_on_tflm
     assert decoded != labels  # the decoder (lag 1) changes some labels: the comparison can fail
-    on_tflm = stream_on_tflm(path)
-    assert labels == on_tflm
-    litert = [r["label"] for r in records]
-    assert sum(a != b for a, b in zip(on_tflm, litert, strict=True)) <= 2  # LiteRT vs TFLM kernels
+    # LiteRT's and TFLM's int8 kernels round differently (probabilities up to ~0.1 apart), so a window
+    # near a tie may be labelled or decoded otherwise
+    litert, smoothed = [r["label"] for r in records], [r["smoothed"] for r in records]
+    assert sum(a != b for a, b in zip(on_tflm, litert, strict=True)) <= 2
+    assert sum(a != b for a, b in zip(decoded, smoothed, strict=True)) <= 2
 
 
-def stream_on_tflm(path) -> list[str]:
-    """The model labels `edgehar stream` gives for ``path`` with TFLM's int8 kernels."""
+def stream_on_tflm(path) -> tuple[list[str], list[str]]:
+    """The model labels and the decoded labels `edgehar stream` gives for ``path`` with TFLM's int8
+    kernels."""
     bundle = Bundle.load(REPO / "models" / MCU_DEFAULT)
     model = TFLMClassifier(bundle.tflite("int8").read_bytes(), 1 << 20)
     streamer = Streamer(model, bundle.pipeline, bundle.classes, window=bundle.window, hop=bundle.hop,
-                        limits=SampleLimits.of_bundle(bundle))
+                        limits=SampleLimits.of_bundle(bundle),
+                        smoother=make_smoother(bundle.smoothing, bundle))
     results = []
     run(streamer, iter_csv(str(path)), results.append)
-    return [r.label for r in results]
+    return [r.label for r in results], [r.smoothed for r in results]

@@ -105,6 +105,28 @@ def test_the_defaults_must_meet_the_held_out_uci_windows_constraint():
     assert no_one["mcu"]["recipe"] == "mcu-a" and not no_one["mcu"]["constraint_met"]
 
 
+def test_defaults_take_the_recipe_leading_on_published_windows_among_those_as_accurate_as_the_best():
+    lr = live_results()
+
+    def entry(per_fold, uci):
+        return {"int8": {"folds": [{"uci_heldout_accuracy": uci}] * lr.FOLDS,
+                         "smoothing": {"hsmm:1": smoothing(per_fold)}}}
+
+    best = [0.95, 0.96, 0.97, 0.94, 0.98, 0.96, 0.95]
+    close = [0.955, 0.965, 0.975, 0.935, 0.975, 0.955, 0.943]  # 0.1 point less, wins 3 folds of 7
+    below = [a - d for a, d in zip(best, [0.002, 0.004, 0.003, 0.003, 0.002, 0.004, 0.003], strict=True)]
+    results = {"mcu-best": entry(best, 0.90), "mcu-close": entry(close, 0.94),
+               "mcu-below": entry(below, 0.945)}
+    pick = lr.choose(results)["mcu"]
+    # mcu-below leads on the published windows but loses every fold: not tied, not chosen
+    assert pick["recipe"] == "mcu-close" and pick["most_accurate_recipe"] == "mcu-best"
+    assert pick["tied_recipes"] == ["mcu-best", "mcu-close"] and not pick["constraint_met"]
+    assert pick["accuracy"] == pytest.approx(np.mean(close))
+    assert pick["uci_heldout_accuracy"] == pytest.approx(0.94)
+    # A recipe meeting the constraint still comes first, tied or not
+    assert lr.choose({**results, "mcu-met": entry(below, 0.95)})["mcu"]["recipe"] == "mcu-met"
+
+
 def pick_between(hmm_folds, hsmm_folds, hsmm_delay_s=2.5):
     """The smoothing tools/live_results.py picks for one recipe scored with an HMM and a steadier,
     slower duration decoder."""

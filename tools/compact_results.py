@@ -9,7 +9,9 @@ windows. The kept bundle is written to ``models/<name>/``, the seed statistics t
 ``models/<name>/seeds.json``. Then ``tools/ship_model.sh`` exports, validates and
 benchmarks it. ``--hapt`` trains on windows cut from the training subjects' raw recordings
 (what the live stream sees) instead of the UCI HAR windows; with ``--transitions``, on all 12
-HAPT classes (the postural transitions too; scored on the test split as their destination).
+HAPT classes (the postural transitions too; scored on the test split as their destination);
+with ``--with-uci``, on those and the same subjects' published UCI HAR training windows (the
+``*-mix`` recipes of the live benchmark; a subject's windows of both kinds share its validation group).
 
     python tools/compact_results.py --name dscnn --family dscnn --seeds 5 [--per-tensor] [--hapt DIR]
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +30,13 @@ import typer
 from edgehar import atomic
 from edgehar.bundle import models_dir
 from edgehar.data.locate import resolve_data
-from edgehar.data.recordings import hapt_windows
+from edgehar.data.recordings import concat_windows, hapt_windows
 from edgehar.data.uci import load_split
 from edgehar.export.convert import export_variants
 from edgehar.export.report import validate
 from edgehar.model.train import TrainConfig, fit, write_bundle
 from edgehar.preprocess.pipeline import Pipeline
+from edgehar.preprocess.prepare import channel_windows
 
 METRICS = {"float": ("keras",), "int8_litert": ("variants", "int8"),
            "int8_tflm": ("variants", "int8", "tflm")}
@@ -80,6 +84,7 @@ def main(
     max_rotation: float = typer.Option(15.0, help="Rotation augmentation bound (degrees)."),
     hapt: Path = typer.Option(None, help="Train on windows cut from this HAPT RawData folder."),
     transitions: bool = typer.Option(False, help="With --hapt: the 6 postural transitions are classes too."),
+    with_uci: bool = typer.Option(False, help="With --hapt: the UCI HAR training windows too."),
     min_epochs: int = typer.Option(0, help="Epochs before early stopping may stop."),
     patience: int = typer.Option(25, help="Epochs without a better validation accuracy before stopping."),
     per_tensor: bool = typer.Option(False, help="int8 with one scale per weight tensor (smaller file)."),
@@ -90,7 +95,9 @@ def main(
     family_params = json.loads(params)
     if hapt:
         resolved = TrainConfig(family, family_params, pipeline=pipeline).resolved().pipeline
-        train = hapt_windows(hapt, Pipeline.preset(resolved), transitions=transitions)
+        recorded = hapt_windows(hapt, Pipeline.preset(resolved), transitions=transitions)
+        train = (replace(concat_windows([recorded, channel_windows(train, Pipeline.preset(resolved))]),
+                         source=f"{recorded.source} + {train.source}") if with_uci else recorded)
     shipped = models_dir() / name
     rows = []
     with tempfile.TemporaryDirectory() as work:
@@ -108,7 +115,8 @@ def main(
 
     results = {"name": name, "family": family, "params": family_params, "pipeline": pipeline,
                "epochs": epochs, "val_subjects": val_subjects, "val_seed": val_seed,
-               "train_data": train.source, "transitions": transitions, "max_rotation": max_rotation,
+               "train_data": train.source, "transitions": transitions, "with_uci": with_uci,
+               "max_rotation": max_rotation,
                "min_epochs": min_epochs, "patience": patience, "per_tensor": per_tensor,
                "kept_seed": kept, "seeds": rows,
                "summary": summarize(rows)}

@@ -179,7 +179,8 @@ def shipped_recipe(m: Shipped, live: dict) -> str | None:
     """The live benchmark's recipe that ``m`` was trained by (family, parameters, front end, data,
     epochs, rotation and classes alike), if any."""
     train = m.meta["training"]
-    data = "hapt" if Path(train.get("data_source", "")).name == "RawData" else "uci"
+    source = train.get("data_source", "")
+    data = "mix" if " + " in source else "hapt" if Path(source).name == "RawData" else "uci"
     for name, recipe in live["recipes"].items():
         if (recipe["family"], recipe["params"], recipe.get("pipeline", "causal9"), recipe["data"],
                 recipe.get("epochs", live["epochs"]), recipe.get("max_rotation", 15.0),

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from edgehar.cli.app import app, print_table
+from edgehar.cli.app import DataOption, app, print_table
 from edgehar.cli.numbers import number
 from edgehar.cli.train import parse_params
 from edgehar.errors import OptionError, excerpt
@@ -55,6 +55,11 @@ def crossval(
         help="Epochs without a better validation accuracy before early stopping (default 25).")] = None,
     max_rotation: Annotated[float | None, number(0.0, 180.0,
         help="Largest random rotation of the sensor axes when augmenting, degrees (default 15).")] = None,
+    with_uci: Annotated[bool, typer.Option(
+        "--with-uci", help="Also train each fold on UCI HAR's published training windows (--data): those of "
+        "its training people when the recordings' people are UCI HAR subjects (a HAPT layout, matched by "
+        "id), else the whole training split. Needs UCI HAR's six classes.")] = False,
+    data: DataOption = None,
     variant: Annotated[list[str] | None, typer.Option(
         help="Exported variant to stream and score: int8 or float32; repeatable (default: both).")] = None,
     stratify: Annotated[bool, typer.Option(
@@ -97,7 +102,7 @@ def crossval(
     recipes = [cv.Recipe(family, parse_params(p), pipeline=pipeline, epochs=epochs, min_epochs=min_epochs,
                          batch_size=batch_size, normalize=normalize, augment=augment, hop=hop,
                          per_channel=not per_tensor, val_groups=val_groups, patience=patience,
-                         max_rotation=max_rotation)
+                         max_rotation=max_rotation, with_uci=with_uci)
                for family, p in itertools.product(model or ["dscnn"], params or [None])]
     for r in recipes:
         family_recipe(r.family)  # an unknown family is one error line, before any work
@@ -114,7 +119,7 @@ def crossval(
                          stratify=stratify, seeds=range(seed, seed + seeds), smoothers=smooth or [],
                          variants=tuple(dict.fromkeys(variant or cv.VARIANTS)), workers=workers, address=ray,
                          threads=threads, cache=(cache or cache_home() / "crossval").resolve(), out=out,
-                         log=lambda line: console.print(line, highlight=False, soft_wrap=True))
+                         uci=data, log=lambda line: console.print(line, highlight=False, soft_wrap=True))
     console.print(f"ran: {report['ran']}", highlight=False)
     print_table(console, _table(report))
     try:

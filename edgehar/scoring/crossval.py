@@ -29,7 +29,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -37,11 +37,21 @@ import numpy as np
 
 from edgehar import atomic
 from edgehar.bundle import Bundle
-from edgehar.data.recordings import ClassMap, Recording, label_runs, natural, recording_groups
+from edgehar.data.locate import resolve_data
+from edgehar.data.recordings import (
+    ClassMap,
+    Recording,
+    RecordingWindows,
+    concat_windows,
+    label_runs,
+    natural,
+    recording_groups,
+)
 from edgehar.errors import OptionError
+from edgehar.preprocess.pipeline import Pipeline
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.scoring.livescore import StreamedRecording, live_scores
-from edgehar.spec import HOP, WINDOW
+from edgehar.spec import ACTIVITIES, HOP, WINDOW
 
 VARIANTS = ("int8", "float32")
 SMOOTHING = "hmm:1"
@@ -71,10 +81,13 @@ class Recipe:
     """Groups held out among the training people for early stopping (None: about 20%, as train does)."""
     patience: int | None = None
     max_rotation: float | None = None
+    with_uci: bool = False
+    """Also train on UCI HAR's published training windows (:func:`uci_training_windows`)."""
 
     @property
     def name(self) -> str:
-        return self.family + (f" {json.dumps(self.params, separators=(',', ':'))}" if self.params else "")
+        return (self.family + (f" {json.dumps(self.params, separators=(',', ':'))}" if self.params else "")
+                + (" +uci" if self.with_uci else ""))
 
 
 @dataclass(frozen=True)
@@ -89,11 +102,14 @@ class Task:
     class_spec: str
     threads: int = 1
     variants: tuple[str, ...] = VARIANTS
+    uci: str | None = None
+    """The UCI HAR data of a ``with_uci`` recipe."""
 
     def key(self, data: str) -> str:
         """Cache key: the data's fingerprint ``data``, the class map, the recipe, seed, held-out groups
-        and the variants streamed."""
-        text = json.dumps([data, self.class_spec, asdict(self.recipe), self.seed, list(self.held),
+        and the variants streamed (``with_uci`` only when set: other runs keep their keys)."""
+        recipe = {k: v for k, v in asdict(self.recipe).items() if k != "with_uci" or v}
+        text = json.dumps([data, self.class_spec, recipe, self.seed, list(self.held),
                            list(self.variants)], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -176,7 +192,6 @@ def run_task(task: Task, recordings: list[Recording]) -> dict:
         from edgehar.export.convert import export_variants
         from edgehar.model.train import TrainConfig, fit, recordings_metadata, write_bundle
     from edgehar.data.recordings import recording_windows
-    from edgehar.preprocess.pipeline import Pipeline
     from edgehar.runtime import hmm_fit
     from edgehar.scoring.validate import stream_recordings
 
@@ -193,6 +208,9 @@ def run_task(task: Task, recordings: list[Recording]) -> dict:
     if pipeline.train_from == "dataset":  # as train --recordings: live, causal9 is the same maths
         pipeline = Pipeline.preset("causal9")
     windows = recording_windows(train, pipeline, class_map, recipe.hop, source=task.folder)
+    if recipe.with_uci:
+        windows = concat_windows([windows, uci_training_windows(
+            task.uci, sorted(set(groups) - set(task.held)), groups, pipeline)])
     n_groups = len(set(windows.groups()[1].tolist()))
     val_groups = recipe.val_groups
     if val_groups is None:
@@ -234,6 +252,27 @@ def _lap(seconds: dict[str, float], last: list[float], phase: str) -> None:
     now = time.perf_counter()
     seconds[phase] = round(now - last[0], 2)
     last[0] = now
+
+
+def uci_training_windows(source: str, people: Iterable[str], everyone: Iterable[str],
+                         pipeline: Pipeline) -> RecordingWindows:
+    """UCI HAR's published training windows to train on beside a fold's recordings, as ``pipeline``'s
+    channels. When the recordings' people (``everyone``) include UCI HAR subjects (a HAPT layout: its
+    users are UCI HAR's subjects, matched by id), those of the fold's training ``people`` only, each in
+    its person's group; else the whole training split, each subject a group of its own. The held-out
+    people's windows are never among them; the test split is never read."""
+    from edgehar.data.uci import load_split
+    from edgehar.preprocess.prepare import channel_windows
+
+    uci = load_split(Path(source), "train")
+    ids = uci.subject.astype(str)
+    matched = bool(set(ids) & set(everyone))
+    if matched:
+        uci = uci.take(np.isin(ids, list(people)))
+    windows = channel_windows(uci, pipeline)
+    ids = windows.subject.astype(str)
+    return replace(windows, subject=ids if matched else np.full(len(ids), ""),
+                   experiment=np.full(len(ids), "uci-har") if matched else np.char.add("uci-har ", ids))
 
 
 def _npz(recordings: list[StreamedRecording]) -> bytes:
@@ -311,11 +350,18 @@ def crossval(folder: Path, recordings: list[Recording], class_map: ClassMap, rec
              folds: int | None = 5, stratify: bool = True, seeds: Iterable[int] = (1,),
              smoothers: Iterable[str] = ("none",), variants: tuple[str, ...] = VARIANTS, workers: int = 1,
              address: str | None = None, threads: int | None = None, cache: Path, out: Path,
-             only_folds: Iterable[int] | None = None, log: Callable[[str], None] = print) -> dict:
+             only_folds: Iterable[int] | None = None, uci: Path | None = None,
+             log: Callable[[str], None] = print) -> dict:
     """Cross-validate ``recipes`` on ``recordings`` (read from ``folder``): plan the folds (``folds``
     None: one per group), run every recipe × seed × fold task not in ``cache`` (those of ``only_folds``
-    if given), score each as it finishes and write the report to ``out`` each time; returns it."""
+    if given), score each as it finishes and write the report to ``out`` each time; returns it.
+    ``with_uci`` recipes also train on the UCI HAR data ``uci`` (default: as ``--data`` finds it)."""
     by, plan = plan_folds(recordings, class_map, folds, stratify)
+    if any(r.with_uci for r in recipes):
+        if class_map.classes != ACTIVITIES:
+            raise OptionError(f"--with-uci: UCI HAR's windows are labelled {','.join(ACTIVITIES)}; the "
+                              f"classes here are {','.join(class_map.classes)}")
+        uci = str(resolve_data(uci).resolve())
     fewest = len({g for held in plan for g in held}) - max(len(held) for held in plan)
     for r in recipes:
         if r.val_groups is not None and r.val_groups >= fewest:
@@ -324,7 +370,8 @@ def crossval(folder: Path, recordings: list[Recording], class_map: ClassMap, rec
     data = fingerprint(recordings)
     seeds, smoothers = list(seeds), list(dict.fromkeys(["none", *smoothers]))
     per_task = threads or (1 if address else max(1, (os.cpu_count() or 1) // workers))
-    tasks = [Task(r, s, i, tuple(held), str(folder.resolve()), class_map.spec, per_task, tuple(variants))
+    tasks = [Task(r, s, i, tuple(held), str(folder.resolve()), class_map.spec, per_task, tuple(variants),
+                  uci if r.with_uci else None)
              for r in recipes for s in seeds for i, held in enumerate(plan)
              if only_folds is None or i in set(only_folds)]
     log(f"{len(recordings)} recordings, {len(plan)} folds by {by} ({'; '.join(', '.join(f) for f in plan)}), "

@@ -25,8 +25,8 @@ extern "C" {
 #define EDGEHAR_NOISE_SECTIONS 0
 
 /* int8 quantization of the model's input and output tensors: real = scale * (q - zero_point). */
-#define EDGEHAR_INPUT_SCALE 0.07893458f
-#define EDGEHAR_INPUT_ZERO_POINT 7
+#define EDGEHAR_INPUT_SCALE 0.079138815f
+#define EDGEHAR_INPUT_ZERO_POINT 21
 #define EDGEHAR_OUTPUT_SCALE 0.00390625f
 #define EDGEHAR_OUTPUT_ZERO_POINT -128
 
