@@ -93,3 +93,10 @@ def test_the_one_core_figure_is_the_largest_count_passed_at_normal_priority(gate
     assert tables.one_core_text(bench) == ("1,000 devices", "missed")
     bench["runs"] = [r for r in bench["runs"] if r["broker"] != "mosquitto"]
     assert tables.one_core_text(bench) == ("not measured", "–")
+
+
+def test_the_gateway_table_names_the_options_a_run_served_with(gateway):
+    bench = _cluster(gateway, {(500, 2): False})
+    bench["runs"][-1]["serve_options"] = "--result-qos 0"
+    row = "| 500 | nats cluster, 3 nodes (`serve --result-qos 0`) | 2 | normal |"
+    assert row in tables.gateway_table(bench)

@@ -499,8 +499,9 @@ def load_range(runs: list[dict]) -> str:
 
 
 def gateway_row(r: dict) -> list:
-    others = r["gateway_core_used_by_others_percent"]
-    return [f"{r['devices']:,}", r["broker"], r["gateways"], f"nice {r['nice']}" if r["nice"] else "normal",
+    others, options = r["gateway_core_used_by_others_percent"], r["serve_options"]
+    return [f"{r['devices']:,}", r["broker"] + (f" (`serve {options}`)" if options else ""), r["gateways"],
+            f"nice {r['nice']}" if r["nice"] else "normal",
             f"{r['lost_samples']:,} of {r['samples_sent']:,}",
             f"{r['windows_received']:,} / {r['windows_expected']:,}",
             f"{ms(r['latency_ms_p50'])} / {ms(r['latency_ms_p99'])} ({ms(r['gateway_latency_ms_p99'])})",
