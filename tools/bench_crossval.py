@@ -129,7 +129,8 @@ def _half(folder: Path, work: Path, epochs: int, name: str, folds: list[int]) ->
 
 def _plain_processes(folder: Path, work: Path, epochs: int) -> dict:
     """The 6 folds split into two plain processes (HALVES, one thread each) started together: no Ray and
-    nothing shared, so the wall time until both finish is the best any scheduler could do here."""
+    nothing shared, so the wall time until both finish is the best any scheduler of these one-thread
+    tasks could do here."""
     spawn = multiprocessing.get_context("spawn")
     names = [f"half_{i}" for i in range(len(HALVES))]
     processes = [spawn.Process(target=_half, args=(folder, work, epochs, name, folds))
@@ -142,6 +143,8 @@ def _plain_processes(folder: Path, work: Path, epochs: int) -> dict:
     while len(ended) < len(processes):
         for sentinel in wait([p.sentinel for p in processes if p.sentinel not in ended]):
             ended[sentinel] = round(time.perf_counter() - began, 1)
+    for p in processes:
+        p.join()
     if any(p.exitcode for p in processes):
         raise RuntimeError(f"a plain crossval process failed: exit codes {[p.exitcode for p in processes]}")
     seconds = max(ended.values())
