@@ -11,11 +11,12 @@ went: each phase of the tasks (imports, data, train, export, decoder, stream; su
 worker processes that ran them, and the time outside the busiest process's tasks (Python and Ray
 start-up, scoring, the plot). Then the machine's own bound, without Ray: the same 6 folds split into two
 plain processes started together (folds 0, 2, 4 and 1, 3, 5, one thread each, their own empty caches),
-timed until both finish; its ratio to one worker is the best any scheduler could reach here, and its
-tasks' seconds against the same tasks one after another (``--threads 1``) are the side-by-side slowdown
-of the machine's two CPUs. Before and after the runs it measures how many cores this session
-gets with one and with two busy processes: Linux's autogroup scheduler shares the CPU between
-sessions, not processes, so on a machine busy with other sessions a second process may add little.
+timed until both finish; its ratio to one worker is the best any scheduler of these one-thread tasks
+could reach here, and its tasks' seconds against the same tasks one after another (``--threads 1``) are
+the side-by-side slowdown of the machine's two CPUs. Before and after the runs it measures how many
+cores this session gets with one and with two busy processes: Linux's autogroup scheduler shares the
+CPU between sessions, not processes, so on a machine busy with other sessions a second process may add
+little.
 
 The default size is one where training dominates, as in real use (the live benchmark trains 30-60
 epochs per fold on far more windows): 40 epochs; ``--epochs 10`` gives the older, start-up-bound run.
@@ -45,7 +46,7 @@ from edgehar.bundle import models_dir
 PARAMS = {"filters": [16, 32], "kernel": 5}
 RECIPE = ["--model", "dscnn", "--params", json.dumps(PARAMS)]
 HALVES = ([0, 2, 4], [1, 3, 5])
-"""The folds each plain process runs, in the order Ray's two workers take them."""
+"""The folds each plain process runs: alternate ones, as Ray's two workers roughly take them."""
 
 
 def _run(folder: Path, work: Path, epochs: int, name: str, *options: str) -> dict:
