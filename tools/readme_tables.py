@@ -588,6 +588,45 @@ def performance_table(stream: dict | None, gateway: dict | None) -> str:
             + ". How, and every run: [Performance](docs/performance.md), [Gateway](docs/fleet.md#load).")
 
 
+def crossval_bench_table(bench: dict) -> str:
+    """tools/bench_crossval.py's runs (models/crossval-bench.json) and what they say about the target."""
+    names = {"workers_2": "`--workers 2` (Ray, 1 thread each)",
+             "workers_1": "`--workers 1` (default threads)",
+             "workers_1_threads_1": "`--workers 1 --threads 1`",
+             "two_plain_processes": "two plain processes side by side (no Ray; 3 folds, 1 thread each)"}
+    seconds = bench["seconds"]
+    rows = []
+    for name, r in bench["runs"].items():
+        phases = r["task_phases_seconds"]
+        rows.append([names[name], f"{r['seconds']} s", f"{r['seconds'] / seconds['workers_1']:.3f}",
+                     f"{r['seconds'] / seconds['workers_1_threads_1']:.3f}",
+                     *(f"{phases[k]} s" for k in ("imports", "train", "export", "stream")),
+                     f"{r['outside_tasks_seconds']} s",
+                     "–".join(str(x) for x in r["load_average_1min_before_after"])])
+    runs = table(["run", "wall time", "× `--workers 1`", "× `--threads 1`", "imports", "train", "export",
+                  "stream", "outside the tasks", "load average"], rows)
+    target, cores = bench["target_ratio"], bench["cores_this_session_gets"]
+    text = (f"Two Ray workers took **{bench['ratio']}** of one worker's time ({bench['ratio_vs_one_thread']} "
+            f"against one thread): target {target} **{'met' if bench['ratio'] <= target else 'missed'}**.")
+    if "ratio_two_plain_processes" in bench:
+        plain, slow = bench["ratio_two_plain_processes"], bench["side_by_side_slowdown"]
+        ray_same, plain_same = ("yes" if bench[k] else "NO" for k in (
+            "identical_per_fold_results_at_one_thread", "identical_per_fold_results_two_plain_processes"))
+        text += (f" The machine's own bound, the same folds in two plain processes side by side, took "
+                 f"**{plain}** of one worker's time ({bench['ratio_two_plain_processes_vs_one_thread']} "
+                 "against one thread): " + ("not even they reach the target here" if plain > target else
+                                            "the target is within this machine's reach")
+                 + f"; Ray took {bench['ray_over_two_plain_processes']}× their time. Side by side, the same "
+                 f"tasks took {slow['all_but_imports']:+.1%} in all but the imports (training "
+                 f"{slow['train']:+.1%}, export {slow['export']:+.1%}) against one after another on one "
+                 f"thread. Per-fold results identical to `--threads 1`: Ray {ray_same}, plain processes "
+                 f"{plain_same}.")
+    text += (f" Cores this session got with one and two busy processes: {cores['before']['one_process']} "
+             f"and {cores['before']['two_processes']} before the runs, {cores['after']['one_process']} and "
+             f"{cores['after']['two_processes']} after (`{bench['recipe']}`).")
+    return f"{runs}\n\n{text}"
+
+
 def validate_table(models: list[Shipped]) -> str:
     rows = [[f"`{m.name}`", m.validate["variant"], m.validate["windows"], pct(m.validate["accuracy"]),
              pct(m.validate["offline_accuracy"]), f"{m.validate['agreement']:.4f}"]
@@ -777,6 +816,8 @@ def sections(models: list[Shipped]) -> dict[str, str]:
         found["performance-table"] = performance_table(stream, gateway)
     if (audit := load(MODELS / "causal-audit.json")) is not None:
         found["audit-table"] = audit_table(audit)
+    if (crossval_bench := load(MODELS / "crossval-bench.json")) is not None:
+        found["crossval-bench-table"] = crossval_bench_table(crossval_bench)
     if live is not None:
         found |= {"live-table": live_table(live), "decoder-table": decoder_table(models, live),
                   "recipes-table": recipes_table(models, live),
