@@ -51,6 +51,9 @@ RECORD = np.dtype([("dt_us", "<u4"), ("raw", "<i2", (6,))])
 MAGIC, VERSION = b"EH", 1
 BATCH_MESSAGES = 128
 """Messages (of as many devices) fed before their windows are classified together."""
+GATHER_S = 0.005
+"""Batches are taken at most this often: messages gather meanwhile, so that the classifying
+thread wakes (and hands the interpreter and paho's threads over) once for many, not once each."""
 
 
 def pack_binary(t0_us: int, dt_us, raw, acc_scale: float, gyro_scale: float) -> bytes:
@@ -521,11 +524,14 @@ class Gateway:
         if self.quiet is not None:
             self.quiet.open()
         _log("serving", broker=str(self.conn.url), nodes=self.nodes)
-        sweep = time.perf_counter() + 1.0
+        sweep, next_batch = time.perf_counter() + 1.0, 0.0
         try:
             while True:
                 self._pace_retained(time.perf_counter())
+                if (wait := next_batch - time.perf_counter()) > 0:
+                    time.sleep(wait)
                 if messages := self.inbox.get_batch(BATCH_MESSAGES, timeout=0.2):
+                    next_batch = time.perf_counter() + GATHER_S
                     self.handle(messages)
                 if self.inbox.demoted:
                     for name in self.inbox.take_demoted():
