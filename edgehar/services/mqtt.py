@@ -229,6 +229,17 @@ class Connection:
         self.client.loop_stop()
         self.polled = True
 
+    def socket(self):
+        """The connection's socket for :func:`poll`; a lost one is reconnected, at most every
+        RECONNECT_S (None while the broker is away)."""
+        if self.client.socket() is None and time.monotonic() >= self._next_try:
+            self._next_try = time.monotonic() + RECONNECT_S
+            try:
+                self.client.reconnect()
+            except OSError:  # the broker is still away
+                pass
+        return self.client.socket()
+
     def publish(self, topic: str, payload: str, retain: bool = False) -> bool:
         """Queue one QoS 1 message without waiting; False if the buffer was full (counted)."""
         rc = self.client.publish(topic, payload, qos=1, retain=retain).rc
@@ -283,31 +294,21 @@ RECONNECT_S = 1.0
 def poll(connections: list[Connection], timeout: float, rounds: int = 256) -> None:
     """The network I/O of connections that :meth:`~Connection.poll_here`: wait up to ``timeout`` s
     for one to have data, read what has come (at most ``rounds`` reads of each: a flood cannot keep
-    the caller here), send what is queued, keep them alive, and reconnect a lost one (its
-    subscriptions and ``on_connect`` follow when the broker answers, in a later call)."""
-    socks = {}
-    for conn in connections:
-        client = conn.client
-        if client.socket() is None and time.monotonic() >= conn._next_try:
-            conn._next_try = time.monotonic() + RECONNECT_S
-            try:
-                client.reconnect()
-            except OSError:  # the broker is still away
-                pass
-        if (sock := client.socket()) is not None:
-            socks[sock] = client
-    buffered = [sock for sock in socks if getattr(sock, "pending", int)()]  # TLS: read, not yet handed out
-    readable, writable, _ = select.select(list(socks), [s for s, c in socks.items() if c.want_write()], [],
-                                          0 if buffered else timeout)
-    for sock in writable:
-        socks[sock].loop_write()
-    readable = set(readable) | set(buffered)
+    the caller here), send what is queued and keep them alive. A lost one is reconnected (at most
+    every RECONNECT_S; an unreachable broker holds the caller up to the connection's timeout); its
+    subscriptions and ``on_connect`` follow when the broker answers, in a later call."""
+    socks = {sock: conn.client for conn in connections if (sock := conn.socket()) is not None}
+
+    def readable(wait: float) -> set:
+        open_ = [sock for sock, client in socks.items() if client.socket() is sock]
+        buffered = {sock for sock in open_ if getattr(sock, "pending", int)()}  # TLS: read, not handed out
+        return buffered | set(select.select(open_, [], [], 0 if buffered else wait)[0])
+
+    ready = readable(timeout)
     for _ in range(rounds):
-        for sock in readable:
+        for sock in ready:
             socks[sock].loop_read()
-        readable = [s for s in socks if socks[s].socket() is s and getattr(s, "pending", int)()] \
-            + select.select([s for s in socks if socks[s].socket() is s], [], [], 0)[0]
-        if not readable:
+        if not (ready := readable(0)):
             break
     for client in socks.values():
         if client.socket() is not None:
