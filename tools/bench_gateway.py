@@ -15,7 +15,7 @@ difference), windows expected and received, latency from the publication of the 
 completed a window to its label's arrival (p50/p99/max; the node's own batching delay comes on
 top), how far the simulator fell behind its schedule, the gateway's CPU share of its core (and
 its CPU time per message sent, all its threads: the capacity of a core it would fill; how
-much of it the classifying thread took, the rest being paho's network threads), how much of its
+much of it the main thread took: all since it does the network I/O too), how much of its
 core other jobs of a shared machine took meanwhile, the load average, and its RSS per device.
 The first ``--warmup`` seconds (3) are not timed: every device's first message starts its stream (a
 streamer, a publisher, a Home Assistant announcement), a one-off backlog that a short run would

@@ -43,7 +43,7 @@ from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk, parse_lines
 from edgehar.runtime.stream import Result, Streamer, Terminated
-from edgehar.services.mqtt import Connection, ResultPublisher
+from edgehar.services.mqtt import Connection, ResultPublisher, poll
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_-]{0,63}")
 HEADER = struct.Struct("<2sBBQff")
@@ -51,6 +51,9 @@ RECORD = np.dtype([("dt_us", "<u4"), ("raw", "<i2", (6,))])
 MAGIC, VERSION = b"EH", 1
 BATCH_MESSAGES = 128
 """Messages (of as many devices) fed before their windows are classified together."""
+GATHER_S = 0.005
+"""Batches are taken at most this often: messages gather meanwhile, so that the gateway's thread
+wakes once for many (reads them in one go, classifies them in one call), not once each."""
 
 
 def pack_binary(t0_us: int, dt_us, raw, acc_scale: float, gyro_scale: float) -> bytes:
@@ -179,7 +182,7 @@ class Device:
 
 
 class Inbox:
-    """Per-device bounded queues between paho's network thread (:meth:`put`) and the classifying
+    """Per-device bounded queues between the network reads (:meth:`put`) and the classifying
     thread (:meth:`get`: one message of each waiting device in turn; devices not yet served wait in a
     lane of their own, served as often as the known ones, so new ids cannot crowd out known devices).
 
@@ -292,6 +295,11 @@ class Inbox:
             demoted, self.demoted = self.demoted, []
             return demoted
 
+    @property
+    def waiting(self) -> bool:
+        """Whether a message waits to be classified."""
+        return bool(self._ready or self._new)
+
     def get(self, timeout: float) -> tuple[str, Device, bytes, float] | None:
         """The next device's oldest message, waiting up to ``timeout`` s for one."""
         batch = self.get_batch(1, timeout)
@@ -403,7 +411,7 @@ class Gateway:
             conn.subscribe(f"{discovery_prefix}/status",
                            lambda client, userdata, msg: msg.payload == b"online" and self._announce.set())
 
-    def _received(self, client, userdata, msg, quiet: bool = False) -> None:  # paho's threads: no parsing
+    def _received(self, client, userdata, msg, quiet: bool = False) -> None:  # a network read: no parsing
         name = msg.topic[len(self.root) + 1:].split("/", 1)[0]
         if DEVICE_ID.fullmatch(name):
             self.inbox.put(name, msg.payload, time.perf_counter(), quiet)
@@ -413,11 +421,11 @@ class Gateway:
     def _topic(self, name: str) -> str:
         return f"{self.root}/{name}/imu{self._suffix}"
 
-    def _quiet_connected(self) -> None:  # paho's thread: subscribe again after a reconnection
+    def _quiet_connected(self) -> None:  # subscribe again after a reconnection
         for name in self.inbox.quiet_lost():
             self.quiet.client.subscribe(self._topic(name), qos=0)
 
-    def _connected(self) -> None:  # paho's thread: the classifying thread re-announces the devices
+    def _connected(self) -> None:  # the devices are announced again, paced
         self.conn.publish(self.availability, "online", retain=True)
         self._announce.set()
 
@@ -514,18 +522,24 @@ class Gateway:
 
     def serve(self) -> str:
         """Classify until Ctrl-C ('interrupted') or SIGTERM raising :class:`Terminated`
-        ('terminated'). paho's thread receives, sends and reconnects to a broker that went away
-        (results queue meanwhile); this thread classifies and publishes."""
-        sys.setswitchinterval(0.0005)  # paho's thread gets the GIL within 0.5 ms, not 5: no backlog
-        self.conn.open()
-        if self.quiet is not None:
-            self.quiet.open()
+        ('terminated'). One thread does it all (:func:`~edgehar.services.mqtt.poll`): every
+        ``GATHER_S`` it reads what has come on both connections, classifies it and publishes, with
+        no hand-over between threads; it reconnects to a broker that went away (results queue
+        meanwhile)."""
+        connections = [self.conn] if self.quiet is None else [self.conn, self.quiet]
+        for conn in connections:
+            conn.open()
+            conn.poll_here()
         _log("serving", broker=str(self.conn.url), nodes=self.nodes)
-        sweep = time.perf_counter() + 1.0
+        sweep, next_batch = time.perf_counter() + 1.0, 0.0
         try:
             while True:
                 self._pace_retained(time.perf_counter())
-                if messages := self.inbox.get_batch(BATCH_MESSAGES, timeout=0.2):
+                if (wait := next_batch - time.perf_counter()) > 0:
+                    time.sleep(wait)
+                poll(connections, 0 if self.inbox.waiting else 0.2)
+                if messages := self.inbox.get_batch(BATCH_MESSAGES, timeout=0):
+                    next_batch = time.perf_counter() + GATHER_S
                     self.handle(messages)
                 if self.inbox.demoted:
                     for name in self.inbox.take_demoted():

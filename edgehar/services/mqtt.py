@@ -11,9 +11,10 @@ Under a base topic ``B`` (the path of ``mqtt://HOST/B``) a :class:`ResultPublish
   whose options are the model's activity classes, with the state's fields as attributes.
 
 A :class:`Connection` connects once, failing with one clear line (bad credentials, no broker,
-TLS), then paho's network thread does all I/O and reconnects by itself: publishing only
-queues, so the stream never waits on the network. While the broker is away, messages wait in a
-bounded, ordered queue and go out after reconnection; what does not fit is dropped and counted.
+TLS), then paho's network thread does all I/O and reconnects by itself (or the caller's thread
+does, with :func:`poll`): publishing only queues, so the stream never waits on the network.
+While the broker is away, messages wait in a bounded, ordered queue and go out after
+reconnection; what does not fit is dropped and counted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import socket
 import ssl
 import sys
@@ -130,6 +132,9 @@ class Connection:
         self._answer = threading.Event()
         self._refusal: str | None = None
         self._closing = False
+        self.polled = False
+        """Whether the caller's thread does the network I/O (:meth:`poll_here`), not paho's."""
+        self._next_try = 0.0
 
     def _new_client(self, protocol):
         """A paho client for ``protocol``, configured as this connection wants it."""
@@ -218,6 +223,23 @@ class Connection:
             if not self._refusal:
                 raise PublishError(f"{self.url}: no answer from the broker in {self.timeout:g} s")
 
+    def poll_here(self) -> None:
+        """Stop paho's network thread: until :meth:`close`, the caller's thread does this
+        connection's I/O with :func:`poll` (no hand-over between threads, many packets a wake-up)."""
+        self.client.loop_stop()
+        self.polled = True
+
+    def socket(self):
+        """The connection's socket for :func:`poll`; a lost one is reconnected, at most every
+        RECONNECT_S (None while the broker is away)."""
+        if self.client.socket() is None and time.monotonic() >= self._next_try:
+            self._next_try = time.monotonic() + RECONNECT_S
+            try:
+                self.client.reconnect()
+            except OSError:  # the broker is still away
+                pass
+        return self.client.socket()
+
     def publish(self, topic: str, payload: str, retain: bool = False) -> bool:
         """Queue one QoS 1 message without waiting; False if the buffer was full (counted)."""
         rc = self.client.publish(topic, payload, qos=1, retain=retain).rc
@@ -247,6 +269,9 @@ class Connection:
         """Wait up to ``drain_s`` for queued messages, then send ``last`` (topic, payload; retained)
         and disconnect; return the counts (``undelivered``: still queued when time ran out)."""
         deadline = time.monotonic() + drain_s
+        if self.polled:  # paho's thread again, to send what is queued
+            self.polled = False
+            self.client.loop_start()
         try:
             self._drain(deadline)
             if last and not self.pending:
@@ -260,6 +285,36 @@ class Connection:
         self.client.loop_stop()
         return {"broker": str(self.url), "messages": self.queued, "delivered": self.acked,
                 "dropped": self.dropped, "undelivered": undelivered, "connections": self.connects}
+
+
+RECONNECT_S = 1.0
+"""How often :func:`poll` tries to reconnect a lost connection."""
+
+
+def poll(connections: list[Connection], timeout: float, rounds: int = 256) -> None:
+    """The network I/O of connections that :meth:`~Connection.poll_here`: wait up to ``timeout`` s
+    for one to have data, read what has come (at most ``rounds`` reads of each: a flood cannot keep
+    the caller here), send what is queued and keep them alive. A lost one is reconnected (at most
+    every RECONNECT_S; an unreachable broker holds the caller up to the connection's timeout); its
+    subscriptions and ``on_connect`` follow when the broker answers, in a later call."""
+    socks = {sock: conn.client for conn in connections if (sock := conn.socket()) is not None}
+
+    def readable(wait: float) -> set:
+        open_ = [sock for sock, client in socks.items() if client.socket() is sock]
+        buffered = {sock for sock in open_ if getattr(sock, "pending", int)()}  # TLS: read, not handed out
+        return buffered | set(select.select(open_, [], [], 0 if buffered else wait)[0])
+
+    ready = readable(timeout)
+    for _ in range(rounds):
+        for sock in ready:
+            socks[sock].loop_read()
+        if not (ready := readable(0)):
+            break
+    for client in socks.values():
+        if client.socket() is not None:
+            client.loop_misc()
+        if client.want_write():
+            client.loop_write()
 
 
 def node_id(topic: str) -> str:
