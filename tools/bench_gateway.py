@@ -66,6 +66,9 @@ from edgehar.services.gateway import pack_binary
 ROOT, RATE_HZ, WINDOW, HOP = "bench", 50, 128, 64
 ACC_SCALE, GYRO_SCALE = 1 / 4096, 1 / 1000
 GATEWAY_CPU, OTHERS_CPU = 0, 1
+CLUSTER_SERVE_OPTIONS = "--result-qos 0 --retain-state change"
+"""On NATS each QoS 1 or retained message is a JetStream write replicated to 3 nodes, made one at a
+time per connection: the results go out at QoS 0 and the state is retained on changes (docs/fleet.md)."""
 
 
 NICE = 0
@@ -435,6 +438,9 @@ def main() -> None:
                         "watching the gateway (pip install py-spy), to say where its time goes")
     parser.add_argument("--serve-options", default="", help="more options of every `edgehar serve`, e.g. "
                         "--no-quiet-connection")
+    parser.add_argument("--cluster-serve-options", default=CLUSTER_SERVE_OPTIONS, help="more options of "
+                        "the gateways on the NATS cluster (default: results as docs/fleet.md has them on "
+                        "NATS; '' for serve's defaults)")
     parser.add_argument("--seconds", type=float, default=60.0, help="per run, the warm-up included")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds not timed at the start of a run")
     parser.add_argument("--batch", type=int, default=25)
@@ -462,10 +468,12 @@ def main() -> None:
                                      profiled=True, warmup=args.warmup))
             print(json.dumps(profiles[-1]), flush=True)
         NICE = args.nice
+        cluster_options = options + tuple(args.cluster_serve_options.split())
         for spec in filter(None, args.cluster.split(",")):
             n, _, gateways = spec.partition(":")
             runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp) / spec.replace(":", "x"),
-                                 gateways=int(gateways), options=options, warmup=args.warmup))
+                                 gateways=int(gateways), options=cluster_options,
+                                 warmup=args.warmup))
             print(json.dumps(runs[-1]), flush=True)
     passed = [r["devices"] for r in runs if r["passed"] and r["broker"] == "mosquitto" and r["nice"] == 0]
     write_json(args.out, {
