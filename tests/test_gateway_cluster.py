@@ -39,8 +39,10 @@ def cluster(tmp_path):
 
 
 def gateway(url: str, partition: str) -> subprocess.Popen:
+    """`serve --partition K/N` with the results as docs/fleet.md has them on NATS."""
     process = subprocess.Popen([sys.executable, "-m", "edgehar", "serve", "--mqtt", f"{url}/edgehar",
-                                "--partition", partition, "--idle", "600"], stderr=subprocess.PIPE, text=True)
+                                "--partition", partition, "--idle", "600", "--result-qos", "0",
+                                "--retain-state", "change"], stderr=subprocess.PIPE, text=True)
     while "serving" not in (line := process.stderr.readline()):
         assert line, "the gateway exited before serving"
     return process

@@ -34,8 +34,10 @@ publishing); those runs are kept apart (``profiled_runs``), as the sampling cost
 Scale-out (``--cluster N:G``): the same load on a 3-node NATS cluster on loopback (MQTT and
 JetStream on each node, the devices split into G partitions by the broker's subject mapping),
 served by G `edgehar serve --partition K/G` processes, gateway K connected to node K mod 3 and
-pinned to core K mod 2; the simulator and listener use node 2. CPU: all gateways' together,
-and each one's.
+pinned to core K mod 2; the simulator and listener use node 2. The gateways publish their results
+as docs/fleet.md has them on NATS (``--cluster-serve-options``). CPU: all gateways' together,
+and each one's. A run with G > 1 after the run ``N:1`` says whether every window both received
+has the same labels and probabilities (``labels_vs_one_gateway``).
 
 First `stream --publish`: the demo streamed with and without a publisher (same process, broker on
 loopback), the time per window publishing adds, and whether the results differ.
@@ -53,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +69,9 @@ from edgehar.services.gateway import pack_binary
 ROOT, RATE_HZ, WINDOW, HOP = "bench", 50, 128, 64
 ACC_SCALE, GYRO_SCALE = 1 / 4096, 1 / 1000
 GATEWAY_CPU, OTHERS_CPU = 0, 1
+CLUSTER_SERVE_OPTIONS = "--result-qos 0 --retain-state change"
+"""On NATS each QoS 1 or retained message is a JetStream write replicated to 3 nodes, made one at a
+time per connection: the results go out at QoS 0 and the state is retained on changes (docs/fleet.md)."""
 
 
 NICE = 0
@@ -146,14 +152,16 @@ def simulate(port: int, devices: int, batch: int, batches: int, start, out: str)
 
 
 def listen(port: int, ready, stop, out: str) -> None:
-    """Record (device, window end, arrival time, gateway latency ms) of every label until ``stop``."""
+    """Record (device, window end, arrival time, gateway latency ms, CRC-32 of its label, smoothed
+    label and probabilities) of every result until ``stop``."""
     pinned(OTHERS_CPU)()
     arrivals = []
 
     def on_message(c, userdata, message):
         result = json.loads(message.payload)
+        labels = json.dumps([result["label"], result["smoothed"], result["probs"]]).encode()
         arrivals.append((int(message.topic.split("/")[1][4:]), result["end"], time.perf_counter(),
-                         result["latency_ms"]))
+                         result["latency_ms"], zlib.crc32(labels)))
 
     c = client(port)
     c.on_message = on_message
@@ -162,7 +170,7 @@ def listen(port: int, ready, stop, out: str) -> None:
     ready.set()
     stop.wait()
     c.loop_stop()
-    np.save(out, np.array(arrivals, dtype=np.float64).reshape(-1, 4))
+    np.save(out, np.array(arrivals, dtype=np.float64).reshape(-1, 5))
 
 
 def proc_stat(pid: int, thread: int | None = None) -> tuple[float, float]:
@@ -359,6 +367,15 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
     }
 
 
+def same_labels(arrivals: Path, reference: Path) -> dict:
+    """The windows both runs' listeners received (same device and end): how many, and in how many
+    the label, smoothed label or probabilities differ."""
+    got, want = ({(int(row[0]), int(row[1])): row[4] for row in np.load(path)}
+                 for path in (arrivals, reference))
+    common = got.keys() & want.keys()
+    return {"windows_compared": len(common), "windows_differing": int(sum(got[k] != want[k] for k in common))}
+
+
 def measure_stream_overhead(folder: Path, repeats: int) -> dict:
     """:func:`stream_overhead` in a process of its own on the gateway's core, at priority NICE."""
     results = mp.Queue()
@@ -435,6 +452,9 @@ def main() -> None:
                         "watching the gateway (pip install py-spy), to say where its time goes")
     parser.add_argument("--serve-options", default="", help="more options of every `edgehar serve`, e.g. "
                         "--no-quiet-connection")
+    parser.add_argument("--cluster-serve-options", default=CLUSTER_SERVE_OPTIONS, help="more options of "
+                        "the gateways on the NATS cluster (default: results as docs/fleet.md has them on "
+                        "NATS; '' for serve's defaults)")
     parser.add_argument("--seconds", type=float, default=60.0, help="per run, the warm-up included")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds not timed at the start of a run")
     parser.add_argument("--batch", type=int, default=25)
@@ -462,10 +482,14 @@ def main() -> None:
                                      profiled=True, warmup=args.warmup))
             print(json.dumps(profiles[-1]), flush=True)
         NICE = args.nice
+        cluster_options = options + tuple(args.cluster_serve_options.split())
         for spec in filter(None, args.cluster.split(",")):
             n, _, gateways = spec.partition(":")
-            runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp) / spec.replace(":", "x"),
-                                 gateways=int(gateways), options=options, warmup=args.warmup))
+            folder = Path(tmp) / spec.replace(":", "x")
+            runs.append(run_load(int(n), args.seconds, args.batch, folder, gateways=int(gateways),
+                                 options=cluster_options, warmup=args.warmup))
+            if (one := Path(tmp) / f"{n}x1") != folder and one.exists():
+                runs[-1]["labels_vs_one_gateway"] = same_labels(folder / "arrivals.npy", one / "arrivals.npy")
             print(json.dumps(runs[-1]), flush=True)
     passed = [r["devices"] for r in runs if r["passed"] and r["broker"] == "mosquitto" and r["nice"] == 0]
     write_json(args.out, {

@@ -18,12 +18,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def config(name: str, folder: Path, ports: dict, routes: list[int], root: str, partitions: int) -> str:
+def config(name: str, folder: Path, ports: dict, routes: list[int], root: str, partitions: int,
+           stream_replicas: int = 0) -> str:
+    """One node's configuration; ``stream_replicas`` 0: NATS's default for MQTT's streams (the
+    cluster's size, at most 3)."""
     subject = root.replace("/", ".")
+    replicas = f", stream_replicas: {stream_replicas}" if stream_replicas else ""
     return f"""server_name: {name}
 listen: 127.0.0.1:{ports['client']}
 jetstream {{ store_dir: "{folder / name}" }}
-mqtt {{ listen: 127.0.0.1:{ports['mqtt']} }}
+mqtt {{ listen: 127.0.0.1:{ports['mqtt']}{replicas} }}
 cluster {{
   name: edgehar
   listen: 127.0.0.1:{ports['cluster']}
@@ -39,14 +43,14 @@ class NatsCluster:
     """``nodes`` nats-servers routed to each other; ``mqtt_ports`` take MQTT 3.1.1 clients."""
 
     def __init__(self, folder: Path, nodes: int = 3, root: str = "edgehar", partitions: int = 2,
-                 preexec_fn=None):
+                 preexec_fn=None, stream_replicas: int = 0):
         ports = [{"client": free_port(), "mqtt": free_port(), "cluster": free_port()} for _ in range(nodes)]
         self.mqtt_ports = [p["mqtt"] for p in ports]
         self.processes = []
         for i, p in enumerate(ports):
             path = folder / f"n{i}.conf"
             path.write_text(config(f"n{i}", folder, p, [q["cluster"] for q in ports if q is not p], root,
-                                   partitions))
+                                   partitions, stream_replicas))
             with (folder / f"n{i}.log").open("w") as log:
                 self.processes.append(subprocess.Popen(["nats-server", "-c", str(path)],
                                                        stdout=subprocess.DEVNULL, stderr=log,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -62,6 +62,14 @@ def serve(
     partition: Annotated[str | None, typer.Option(
         help="K/N: serve partition K (0..N-1) of a fleet the broker splits into N (ROOT/DEVICE/imu mapped "
         "to ROOT/DEVICE/imu/K, see docs/fleet.md).")] = None,
+    result_qos: Annotated[int, number(0, 1, integer=True,
+        help="QoS of each window's results (ROOT/DEVICE/window and state). 0: no acknowledgement and "
+        "no --mqtt-buffer (results made while the broker is away are dropped and counted); on NATS a "
+        "QoS 1 message is a replicated JetStream write, see docs/fleet.md.")] = 1,
+    retain_state: Annotated[Literal["window", "change"], typer.Option(
+        help="Retain ROOT/DEVICE/state every window, or only when its activity changes (the other "
+        "windows' states still reach subscribers; a new one gets the state of the last change "
+        "first). On NATS every retained message is a replicated JetStream write.")] = "window",
     mqtt_ca: MqttCaOption = None,
     mqtt_buffer: MqttBufferOption = 10_000,
     discovery_prefix: DiscoveryOption = "homeassistant",
@@ -83,7 +91,8 @@ def serve(
     limits = Limits(max_devices=max_devices, max_message=max_message, rate_hz=max_rate)
     gateway = Gateway(conn, bundle, target.topic, variant=variant, hop=hop, smooth=smooth or bundle.smoothing,
                       max_gap_s=max_gap, idle_s=idle, discovery_prefix=discovery_prefix, limits=limits,
-                      keep_retained=keep_retained, partition=part,
+                      keep_retained=keep_retained, partition=part, result_qos=result_qos,
+                      retain_every_window=retain_state == "window",
                       quiet=Connection(target, None, ca_file=mqtt_ca, buffer=mqtt_buffer,
                                        max_packet=max_packet) if quiet_connection else None)
     if http:

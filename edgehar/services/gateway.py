@@ -365,14 +365,17 @@ class Gateway:
     where the broker maps each device to one of N partitions) and classifies each device's stream.
 
     A device silent for ``idle_s`` is forgotten: its retained messages (Home Assistant discovery,
-    availability, state) are cleared, or with ``keep_retained`` it is only marked offline."""
+    availability, state) are cleared, or with ``keep_retained`` it is only marked offline.
+    ``result_qos`` and ``retain_every_window``: how each window's results go out
+    (:class:`~edgehar.services.mqtt.ResultPublisher`)."""
 
     def __init__(self, conn: Connection, bundle: Bundle, root: str, *, variant: str = "int8",
                  hop: int | None = None, smooth: str = "none", max_gap_s: float = 0.1, idle_s: float = 60.0,
                  discovery_prefix: str = "homeassistant", limits: Limits = Limits(),
                  keep_retained: bool = False, partition: tuple[int, int] | None = None,
-                 quiet: Connection | None = None):
+                 quiet: Connection | None = None, result_qos: int = 1, retain_every_window: bool = True):
         self.conn, self.bundle, self.root = conn, bundle, root
+        self.result_qos, self.retain_every_window = result_qos, retain_every_window
         self.classifier = TFLiteClassifier.of_bundle(bundle, variant)
         self.hop = bundle.hop if hop is None else hop
         self.smooth, self.max_gap_s, self.idle_s = smooth, max_gap_s, idle_s
@@ -439,7 +442,8 @@ class Gateway:
         device.streamer = self._streamer()
         device.publisher = ResultPublisher(self.out, f"{self.root}/{name}", self.bundle.classes,
                                            self.bundle.name, discovery_prefix=self.discovery_prefix,
-                                           availability=(self.availability,))
+                                           availability=(self.availability,), qos=self.result_qos,
+                                           retain_every_window=self.retain_every_window)
         self._announcing.append((name, device))  # paced: thousands of new ids must not delay results
         _log("device", device=name)
 

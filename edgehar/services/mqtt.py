@@ -2,10 +2,12 @@
 
 Under a base topic ``B`` (the path of ``mqtt://HOST/B``) a :class:`ResultPublisher` sends
 
-- ``B/window``: every window's JSON object, as ``stream --jsonl`` prints it (QoS 1);
+- ``B/window``: every window's JSON object, as ``stream --jsonl`` prints it (QoS 1, or 0 by choice);
 - ``B/state``: retained ``{"activity", "smoothed", "label", "label_activity", "confidence", "t_end"}``:
   ``activity`` is the smoothed activity (``smoothed_activity``: a model's transition label,
-  in ``smoothed``, stands for its destination posture, :mod:`edgehar.runtime.activity`);
+  in ``smoothed``, stands for its destination posture, :mod:`edgehar.runtime.activity`); by choice
+  retained only when ``activity`` changes (a broker that stores each retained message in a
+  replicated log, NATS, then writes one per change, not one per window);
 - ``B/availability``: retained ``online`` / ``offline``;
 - ``<prefix>/sensor/<id>/activity/config``: Home Assistant MQTT discovery of an ``enum`` sensor
   whose options are the model's activity classes, with the state's fields as attributes.
@@ -126,7 +128,7 @@ class Connection:
         self._ca_file, self._will_topic = ca_file, will_topic
         self._routes: list[tuple[str, object]] = []
         self.client = self._new_client(mqtt.MQTTv5 if max_packet else mqtt.MQTTv311)
-        self._queued_codes = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
+        self._sent, self._no_conn = mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN
         self.on_connect: list = []
         self.queued = self.acked = self.dropped = self.connects = 0
         self._answer = threading.Event()
@@ -240,10 +242,11 @@ class Connection:
                 pass
         return self.client.socket()
 
-    def publish(self, topic: str, payload: str, retain: bool = False) -> bool:
-        """Queue one QoS 1 message without waiting; False if the buffer was full (counted)."""
-        rc = self.client.publish(topic, payload, qos=1, retain=retain).rc
-        if rc in self._queued_codes:  # sent, or held until the broker is back
+    def publish(self, topic: str, payload: str, retain: bool = False, qos: int = 1) -> bool:
+        """Queue one message without waiting; False if it was dropped (counted): at QoS 1 when the
+        buffer is full, at QoS 0 while the broker is away (QoS 0 messages are never held)."""
+        rc = self.client.publish(topic, payload, qos=qos, retain=retain).rc
+        if rc == self._sent or (qos and rc == self._no_conn):  # sent, or held until the broker is back
             self.queued += 1
             return True
         self.dropped += 1
@@ -349,8 +352,13 @@ class ResultPublisher:
     """Publishes one stream's results under ``topic`` on a :class:`Connection`."""
 
     def __init__(self, conn: Connection, topic: str, classes, model: str, *,
-                 discovery_prefix: str = "homeassistant", availability: tuple[str, ...] = ()):
+                 discovery_prefix: str = "homeassistant", availability: tuple[str, ...] = (),
+                 qos: int = 1, retain_every_window: bool = True):
         self.conn, self.topic = conn, topic
+        self.qos, self.retain_every_window = qos, retain_every_window
+        self._retained: str | None = None
+        """The activity of the last retained state (with ``retain_every_window`` off, the state
+        is retained only when its activity changes; the other windows' states are not retained)."""
         self.availability = f"{topic}/availability"
         self.discovery = None
         if discovery_prefix:
@@ -370,17 +378,21 @@ class ResultPublisher:
         config = [self.discovery[0]] if self.discovery else []
         for topic in [*config, f"{self.topic}/state", self.availability]:
             self.conn.publish(topic, "", retain=True)
+        self._retained = None
 
     def publish(self, result) -> None:
-        """The window's JSON object, then the retained state; never waits on the network."""
+        """The window's JSON object, then the state (retained); never waits on the network."""
         self.windows += 1
-        if not self.conn.publish(f"{self.topic}/window", result.to_json()):
+        if not self.conn.publish(f"{self.topic}/window", result.to_json(), qos=self.qos):
             self.dropped += 1
             return
-        self.conn.publish(f"{self.topic}/state", json.dumps(
-            {"activity": result.smoothed_activity, "smoothed": result.smoothed, "label": result.label,
-             "label_activity": result.label_activity, "confidence": round(result.confidence, 4),
-             "t_end": result.t_end}), retain=True)
+        activity = result.smoothed_activity
+        retain = self.retain_every_window or activity != self._retained
+        if self.conn.publish(f"{self.topic}/state", json.dumps(
+                {"activity": activity, "smoothed": result.smoothed, "label": result.label,
+                 "label_activity": result.label_activity, "confidence": round(result.confidence, 4),
+                 "t_end": result.t_end}), retain=retain, qos=self.qos) and retain:
+            self._retained = activity
 
     def counts(self) -> dict:
         return {"windows": self.windows, "dropped_windows": self.dropped}
