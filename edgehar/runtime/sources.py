@@ -131,7 +131,9 @@ def _parse_good(lines: list[str | bytes], labelled: bool) -> Chunk | None:
     if not lines or max(map(len, lines)) > MAX_LINE_BYTES:
         return None
     blob = "\n".join(lines).encode("utf-8", "replace") if isinstance(lines[0], str) else b"\n".join(lines)
-    blob, labels = blob.replace(b"\r\n", b"\n"), None
+    if b"\r" in blob:  # (replace scans the whole blob even when there is nothing to replace)
+        blob = blob.replace(b"\r\n", b"\n")
+    labels = None
     if labelled:  # each line has its label field (perhaps empty) after exactly seven numbers
         rows = blob.split(b"\n")
         if not blob.isascii() or any(row.count(b",") != len(CSV_HEADER) for row in rows):
