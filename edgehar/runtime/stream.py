@@ -496,8 +496,8 @@ def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], No
             streamer.note_skipped(chunk.skipped)
             for result in streamer.feed(chunk.t, chunk.x, labels=chunk.labels):
                 emit(result)
-            if queued and 0 < len(chunk) <= WAKE_EARLY:
-                time.sleep(streamer.idle_s())
+            if queued and 0 < len(chunk) <= WAKE_EARLY and (idle := streamer.idle_s()):
+                time.sleep(idle)  # (sleep(0) gives up the core: a context switch per late sample)
             if idle_timeout is not None:
                 if streamer.samples != accepted:
                     quiet_since, accepted = time.monotonic(), streamer.samples
