@@ -87,17 +87,18 @@ def parse_line(line: str | bytes, labelled: bool = False) -> tuple[tuple | None,
     fields = line.strip().split(",")
     if fields == [""]:
         return None, "empty"
-    if tuple(f.strip() for f in fields) in (CSV_HEADER, LABELLED_HEADER):
+    if fields[0].strip() == CSV_HEADER[0] \
+            and tuple(f.strip() for f in fields) in (CSV_HEADER, LABELLED_HEADER):
         return None, "header"
     if len(fields) < len(CSV_HEADER):
         return None, "short"
     if len(fields) > len(CSV_HEADER) + labelled:
         return None, "malformed"
     try:
-        values = tuple(float(f) for f in fields[:len(CSV_HEADER)])
+        values = tuple(map(float, fields[:len(CSV_HEADER)]))
     except ValueError:
         return None, "malformed"
-    if not all(math.isfinite(v) for v in values):
+    if not all(map(math.isfinite, values)):
         return None, "non_finite"
     if labelled:
         return (*values, fields[-1].strip() if len(fields) > len(CSV_HEADER) else ""), None
