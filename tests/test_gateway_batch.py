@@ -105,7 +105,7 @@ def test_a_batch_of_many_devices_gives_each_the_labels_of_one_window_at_a_time(r
             if k < len(messages):
                 gateway.inbox.put(name, messages[k], 0.0)
     batches = []
-    while batch := gateway.inbox.get_batch(BATCH_MESSAGES, 0):
+    while batch := gateway.inbox.get_batch(BATCH_MESSAGES):
         batches.append(len(batch))
         gateway.handle(batch)
     assert max(batches) == len(devices)  # one message of every device per batch
@@ -154,10 +154,10 @@ def test_a_batch_takes_one_message_of_every_waiting_device_and_new_ones_too():
     message = pack_binary(0, np.arange(25) * 20_000, np.zeros((25, 6), np.int16), ACC_SCALE, GYRO_SCALE)
     for name in ("a", "b"):
         inbox.put(name, message, 0.0)
-    assert [m[0] for m in inbox.get_batch(10, 0)] == ["a", "b"]  # both known now
+    assert [m[0] for m in inbox.get_batch(10)] == ["a", "b"]  # both known now
     for name in ("a", "a", "a", "b", "b", "new"):
         inbox.put(name, message, 0.0)
-    assert sorted(m[0] for m in inbox.get_batch(10, 0)) == ["a", "b", "new"]  # the backlog waits its turn
-    assert sorted(m[0] for m in inbox.get_batch(10, 0)) == ["a", "b"]
-    assert [m[0] for m in inbox.get_batch(10, 0)] == ["a"]
-    assert inbox.get_batch(10, 0) == [] and [m[0] for m in inbox.get_batch(1, 0)] == []
+    assert sorted(m[0] for m in inbox.get_batch(10)) == ["a", "b", "new"]  # the backlog waits its turn
+    assert sorted(m[0] for m in inbox.get_batch(10)) == ["a", "b"]
+    assert [m[0] for m in inbox.get_batch(10)] == ["a"]
+    assert inbox.get_batch(10) == [] and [m[0] for m in inbox.get_batch(1)] == []

@@ -42,12 +42,12 @@ def test_a_flooding_device_loses_its_own_samples_and_never_delays_another_device
     inbox = Inbox(Limits(rate_hz=100.0, burst=1_000))
     for name in ("flood", "calm"):
         inbox.put(name, binary(1), arrived=0.0)
-        assert inbox.get(0)[0] == name  # both known
+        assert inbox.get()[0] == name  # both known
     for _ in range(200):  # 200 x 255 samples at once: past its burst
         inbox.put("flood", binary(255), arrived=0.0)
     for _ in range(3):
         inbox.put("calm", binary(25), arrived=0.0)
-    served = [inbox.get(0)[0] for _ in range(6)]
+    served = [inbox.get()[0] for _ in range(6)]
     assert served[:4] == ["flood", "calm", "flood", "calm"]  # in turn, not behind the flood's backlog
     assert inbox.devices["flood"].dropped == {"rate_limited": 255 * (200 - 3)}  # 3 x 255 fit the rest
     assert inbox.devices["calm"].dropped == {}
@@ -58,25 +58,25 @@ def test_a_flooding_device_loses_its_own_samples_and_never_delays_another_device
 def test_made_up_ids_wait_in_their_own_lane_and_never_crowd_out_a_known_device():
     inbox = Inbox(Limits())
     inbox.put("calm", binary(25), arrived=0.0)
-    assert inbox.get(0)[0] == "calm"  # now known
+    assert inbox.get()[0] == "calm"  # now known
     for k in range(100):
         inbox.put(f"made-up-{k}", binary(1), arrived=0.0)
     for _ in range(3):
         inbox.put("calm", binary(25), arrived=0.0)
-    served = [inbox.get(0)[0] for _ in range(6)]
+    served = [inbox.get()[0] for _ in range(6)]
     assert served.count("calm") == 3 and served[:2].count("calm") == 1  # every other turn
-    assert len([inbox.get(0) for _ in range(97)]) == 97 and inbox.get(0) is None
+    assert len([inbox.get() for _ in range(97)]) == 97 and inbox.get() is None
 
 
 def known(inbox: Inbox, name: str):
     inbox.put(name, binary(1, t0_us=1), arrived=0.0)
     device = inbox.devices[name]
-    assert inbox.get(0)[0] == name and inbox.promote(device) and device.lane == "moving"
+    assert inbox.get()[0] == name and inbox.promote(device) and device.lane == "moving"
     return device
 
 
 def queued(inbox: Inbox) -> list[bytes]:
-    return [message[2] for message in iter(lambda: inbox.get(0), None)]
+    return [message[2] for message in iter(lambda: inbox.get(), None)]
 
 
 def test_a_device_moves_to_its_own_subscription_without_losing_or_repeating_a_message():

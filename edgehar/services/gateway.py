@@ -196,7 +196,7 @@ class Inbox:
         self.devices: dict[str, Device] = {}
         self.refused = 0
         """Messages of new devices refused at ``max_devices``."""
-        self.lock = threading.Condition()
+        self.lock = threading.Lock()
         self._ready: deque[str] = deque()
         """Devices already served with messages waiting, in the order they are served."""
         self._new: deque[str] = deque()
@@ -254,7 +254,6 @@ class Inbox:
         self._bytes += len(payload)
         while self._bytes > limits.queue_bytes:
             self._evict()
-        self.lock.notify()
 
     def _evict(self) -> None:
         name = max((*self._ready, *self._new), key=lambda n: self.devices[n].queued_bytes)
@@ -300,18 +299,16 @@ class Inbox:
         """Whether a message waits to be classified."""
         return bool(self._ready or self._new)
 
-    def get(self, timeout: float) -> tuple[str, Device, bytes, float] | None:
-        """The next device's oldest message, waiting up to ``timeout`` s for one."""
-        batch = self.get_batch(1, timeout)
+    def get(self) -> tuple[str, Device, bytes, float] | None:
+        """The next device's oldest message, if one waits."""
+        batch = self.get_batch(1)
         return batch[0] if batch else None
 
-    def get_batch(self, limit: int, timeout: float) -> list[tuple[str, Device, bytes, float]]:
+    def get_batch(self, limit: int) -> list[tuple[str, Device, bytes, float]]:
         """The oldest message of each of the next devices in turn, up to ``limit`` messages and at
-        most one of each device, waiting up to ``timeout`` s for the first."""
+        most one of each device (none if nothing waits: the serving thread reads the network itself)."""
         batch: list[tuple[str, Device, bytes, float]] = []
         with self.lock:
-            if not (self._ready or self._new):
-                self.lock.wait(timeout)
             taken = set()
             while len(batch) < limit and (self._ready or self._new):
                 lane = self._new if self._new and (not self._new_turn or not self._ready
@@ -542,7 +539,7 @@ class Gateway:
                 if (wait := next_batch - time.perf_counter()) > 0:
                     time.sleep(wait)
                 poll(connections, 0 if self.inbox.waiting else 0.2)
-                if messages := self.inbox.get_batch(BATCH_MESSAGES, timeout=0):
+                if messages := self.inbox.get_batch(BATCH_MESSAGES):
                     next_batch = time.perf_counter() + GATHER_S
                     self.handle(messages)
                 if self.inbox.demoted:
