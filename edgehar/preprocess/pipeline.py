@@ -239,8 +239,7 @@ class CausalFilter:
         if len(x) == 0:
             return x.reshape(shape)
         if self.state is None:
-            self.state, self._pending = self.zi[:, None] * x[0], x[:0]
-            self._stacked = np.zeros((len(self.zi) + self.BLOCK, x.shape[1]))
+            self._begin(x)
         done = len(self._pending)
         order, block, stacked = len(self.zi), self.BLOCK, self._stacked
         if not done and len(x) == block:  # the usual call: one whole block
@@ -264,6 +263,49 @@ class CausalFilter:
         self._pending = x[len(x) - len(x) % block:]
         y = outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
         return y[done:].reshape(shape)
+
+    def _begin(self, x: np.ndarray) -> None:
+        """Start at the first samples ``x`` (n, channels)."""
+        self.state, self._pending = self.zi[:, None] * x[0], x[:0]
+        self._stacked = np.zeros((len(self.zi) + self.BLOCK, x.shape[1]))
+
+    @staticmethod
+    def many(filters: list[CausalFilter], xs: list[np.ndarray]) -> list[np.ndarray]:
+        """``[f(x) for f, x in zip(filters, xs)]`` for filters of one design, each stream (n_i,
+        channels) with its own state, in one matrix product per block position for all of them:
+        every stream's columns stacked side by side. The same blocks, zero padding and state as
+        :meth:`__call__`, so the same numbers wherever the BLAS computes each column of a product
+        alike whatever the columns beside it (OpenBLAS does; tests check it)."""
+        xs = [np.asarray(x, dtype=np.float64) for x in xs]
+        for f, x in zip(filters, xs, strict=True):
+            if f.state is None and len(x):
+                f._begin(x)
+        live = [i for i, x in enumerate(xs) if len(x)]
+        outputs = list(xs)  # the empty ones stay as they are
+        if not live:
+            return outputs
+        order, block = len(filters[live[0]].zi), CausalFilter.BLOCK
+        joined = [np.concatenate([filters[i]._pending, xs[i]]) for i in live]
+        lengths = np.array([len(x) for x in joined])
+        blocks = -(-int(lengths.max()) // block)
+        columns = joined[0].shape[1]
+        stacked = np.zeros((order + blocks * block, len(live), columns))  # [state; samples], padded
+        stacked[:order] = np.stack([filters[i].state for i in live], axis=1)
+        for d, x in enumerate(joined):
+            stacked[order:order + len(x), d] = x
+        out = np.empty((blocks * block, len(live), columns))
+        matrix = filters[live[0]]._matrix
+        for b in range(blocks):
+            rhs = np.concatenate([stacked[:order], stacked[order + b * block:order + (b + 1) * block]])
+            product = (matrix @ rhs.reshape(order + block, -1)).reshape(rhs.shape)
+            out[b * block:(b + 1) * block] = product[:block]
+            whole = lengths >= (b + 1) * block  # a partial block's state is made again with its rest
+            stacked[:order, whole] = product[block:, whole]
+        for d, i in enumerate(live):
+            f, n = filters[i], lengths[d]
+            f.state, f._pending = stacked[:order, d].copy(), joined[d][n - n % block:]
+            outputs[i] = out[n - len(xs[i]):n, d]  # (the pending samples' outputs came before)
+        return outputs
 
 
 @lru_cache(maxsize=16)
@@ -300,12 +342,25 @@ class CausalMedian:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """The median of each sample with the ``length - 1`` before it, for a block (n, channels)."""
+        return np.median(self._windows(x), axis=-1)
+
+    def _windows(self, x: np.ndarray) -> np.ndarray:
+        """Each sample's ``length`` samples (n, channels, length), the history moved on."""
         x = np.asarray(x, dtype=np.float64)
         if self.history is None:
             self.history = np.repeat(x[:1], self.length - 1, axis=0)
         padded = np.concatenate([self.history, x])
         self.history = padded[len(padded) - (self.length - 1):]
-        return np.median(np.lib.stride_tricks.sliding_window_view(padded, self.length, axis=0), axis=-1)
+        return np.lib.stride_tricks.sliding_window_view(padded, self.length, axis=0)
+
+    @staticmethod
+    def many(medians: list[CausalMedian], xs: list[np.ndarray]) -> list[np.ndarray]:
+        """``[m(x) for m, x in zip(medians, xs)]`` (of one length), in one median call."""
+        windows = [m._windows(x) for m, x in zip(medians, xs, strict=True) if len(x)]
+        out = np.median(np.concatenate(windows), axis=-1) if windows else None
+        ends = np.cumsum([len(x) for x in xs]).tolist()
+        return [out[end - len(x):end] if len(x) else np.asarray(x, dtype=np.float64)
+                for x, end in zip(xs, ends, strict=True)]
 
 
 class Preprocessor:
@@ -335,7 +390,33 @@ class Preprocessor:
             raw = self._median(raw)
         if self._noise is not None:
             raw = self._noise(raw)
+        return self._channels(raw, self._gravity(raw[..., :3]) if self._gravity is not None else None)
+
+    def _channels(self, raw: np.ndarray, gravity: np.ndarray | None) -> np.ndarray:
+        """The model channels of filtered rows (..., 6) whose acceleration has that ``gravity``
+        (None: the model reads no body acceleration)."""
         acc = raw[..., :3]
-        body = acc - self._gravity(acc) if self._gravity is not None else np.zeros_like(acc)
+        body = acc - gravity if gravity is not None else np.zeros_like(acc)
         nine = np.concatenate([body, raw[..., 3:], acc], axis=-1, dtype=np.float32)
         return self.pipeline.normalize(nine[..., self._index] if self._select else nine, in_place=True)
+
+    @staticmethod
+    def push_many(preprocessors: list[Preprocessor], raws: list[np.ndarray]) -> list[np.ndarray]:
+        """``[p.push(raw) for p, raw in zip(preprocessors, raws)]`` for many independent streams of
+        one pipeline (a gateway's devices), each rows (n_i, 6) with its own state: each stage runs
+        once for all of them (:meth:`CausalFilter.many`, :meth:`CausalMedian.many`), the same
+        numbers as stream by stream."""
+        first = preprocessors[0]
+        raws = [np.asarray(raw, dtype=np.float64).reshape(-1, 6) for raw in raws]
+        if first._median is not None:
+            raws = CausalMedian.many([p._median for p in preprocessors], raws)
+        if first._noise is not None:
+            raws = CausalFilter.many([p._noise for p in preprocessors], raws)
+        raw = np.concatenate(raws)
+        gravity = None
+        if first._gravity is not None:
+            gravity = np.concatenate(CausalFilter.many([p._gravity for p in preprocessors],
+                                                       [r[:, :3] for r in raws]))
+        features = first._channels(raw, gravity)
+        ends = np.cumsum([len(r) for r in raws]).tolist()
+        return [features[end - len(r):end] for r, end in zip(raws, ends, strict=True)]

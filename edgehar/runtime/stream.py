@@ -221,9 +221,8 @@ class Streamer:
                 on_grid = good = self._grid_step_fits and t[0] > self._last_t \
                     and self._resampler.on_grid(t)
             if good and np.logical_and.reduce(np.abs(x) <= self._bounds, axis=None):
-                self.lost += max(0, round(float(t[0] - self._last_t) * self.rate_hz) - 1)
-                self._behind, self.samples = 0, self.samples + len(t)
-                self._push(t, x, codes, arrived, results, on_grid)
+                if self._continue(t, x, codes, on_grid):
+                    self._windows(*self._take_block(), arrived, results)
                 return results
         with np.errstate(over="ignore", invalid="ignore"):  # timestamps may be as far apart as ±1.7e308
             t, x, codes = self._drop_impossible(t, x, codes)
@@ -369,20 +368,46 @@ class Streamer:
         self._label_activities.reset()
         self._smoothed_activities.reset()
 
+    def fast_state(self) -> tuple[float, float, int] | None:
+        """For a caller that checks many streams' chunks at once (the gateway): (last sample's time,
+        grid origin t0, next grid index k) while a chunk of samples on the grid points t0 + (k + i) /
+        rate_hz, each within ``Resampler.tol``, after that time and within the limits, takes
+        :meth:`feed`'s usual path, through :meth:`_continue`; None when every chunk must go through
+        :meth:`feed` (nothing accepted yet, a sample held back, labelled input, steps beyond a gap)."""
+        if self._held is None and self._last_t is not None and self._grid_step_fits and not self.labelled:
+            return self._last_t, self._resampler.t0, self._resampler.k
+        return None
+
+    def _continue(self, t, x, codes, on_grid: bool) -> bool:
+        """Samples continuing the segment in order within ``max_gap_s`` and the limits (checked by
+        the caller): count them and hold their grid samples; whether a window is now due."""
+        self.lost += max(0, round(float(t[0] - self._last_t) * self.rate_hz) - 1)
+        self._behind, self.samples = 0, self.samples + len(t)
+        return self._hold(t, x, codes, on_grid)
+
     def _push(self, t, x, codes, arrived: float, results: list[Result], on_grid: bool = False) -> None:
         """Samples continuing the current segment -> the 50 Hz grid, held until a window is
         due -> features of the held block -> windows."""
+        if self._hold(t, x, codes, on_grid):
+            self._windows(*self._take_block(), arrived, results)
+
+    def _hold(self, t, x, codes, on_grid: bool) -> bool:
+        """Hold the grid samples these samples complete; whether a window is now due."""
         k0 = self._resampler.k
         grid = self._resampler.push(t, x, on_grid)
         self._block.append((grid, self._grid_codes(k0, len(grid), t, codes) if self.labelled else None))
         self._last_t, self._last_code = t[-1], codes[-1]
         self._due -= len(grid)
-        if self._due <= 0:
-            block, self._block = self._block, []
-            raw = grid if len(block) == 1 else np.concatenate([g for g, _ in block])
-            codes = np.concatenate([np.zeros(len(g), np.int16) if c is None else c for g, c in block]) \
-                if self.labelled else None
-            self._windows(self._pre.push(raw), codes, arrived, results)
+        return self._due <= 0
+
+    def _take_block(self, preprocess: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """The held block's features (raw grid samples if not ``preprocess``) and labels (None:
+        unlabelled input), taken."""
+        block, self._block = self._block, []
+        raw = block[0][0] if len(block) == 1 else np.concatenate([g for g, _ in block])
+        codes = np.concatenate([np.zeros(len(g), np.int16) if c is None else c for g, c in block]) \
+            if self.labelled else None
+        return self._pre.push(raw) if preprocess else raw, codes
 
     def _grid_codes(self, k0: int, n: int, t, codes) -> np.ndarray:
         """The label of each new grid sample: that of the last source sample at or before it."""

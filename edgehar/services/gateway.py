@@ -16,7 +16,9 @@ Nodes publish batches of raw samples to ``<root>/<device>/imu`` (``device``: 1-6
 Every device gets its own :class:`~edgehar.runtime.stream.Streamer` (the same preprocessing, gap
 and bad-input handling as ``edgehar stream``) and its results go out under ``<root>/<device>/`` as
 :mod:`edgehar.services.mqtt` describes. The gateway works in batches: it takes the next message of
-up to ``BATCH_MESSAGES`` waiting devices, feeds each to its streamer, classifies all the windows
+up to ``BATCH_MESSAGES`` waiting devices, runs them through their streamers' pipeline together
+(:mod:`edgehar.services.batch`: the usual messages checked, filtered and windowed with numpy over
+all devices at once, the others through their own streamer's checks), classifies all the windows
 they complete in one interpreter call per batch (:meth:`TFLiteClassifier.predict`, the same
 numbers as one window at a time), then publishes. A device silent for ``idle_s`` is marked offline
 and forgotten. Bad payloads are counted, never classified.
@@ -42,7 +44,8 @@ from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk, parse_lines
-from edgehar.runtime.stream import Result, Streamer, Terminated
+from edgehar.runtime.stream import Terminated
+from edgehar.services.batch import DeviceStreamer, classify_batch
 from edgehar.services.mqtt import Connection, ResultPublisher, poll
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_-]{0,63}")
@@ -85,7 +88,28 @@ def decode_batch(payload: bytes) -> Chunk:
 
 def decode_batches(payloads: list[bytes]) -> list[Chunk]:
     """:func:`decode_batch` of each message, the binary ones' samples in one numpy pass."""
+    joined = decode_joined(payloads)
+    return [Chunk(joined.t[a:b].copy(), joined.x[a:b].copy()) if chunk is None else chunk
+            for chunk, a, b in zip(joined.chunks, joined.starts.tolist(), joined.ends.tolist(), strict=True)]
+
+
+@dataclass
+class Joined:
+    """Messages decoded together: the binary ones' samples one after the other (message i's are
+    ``t[starts[i]:ends[i]]``, ``x[...]``; none for the others), the others as chunks."""
+
+    t: np.ndarray
+    x: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    chunks: list[Chunk | None]
+    """Each text or malformed message's chunk; None for a binary one."""
+
+
+def decode_joined(payloads: list[bytes]) -> Joined:
+    """Messages -> their samples in seconds, g and rad/s, the binary ones' in one numpy pass."""
     chunks: list[Chunk | None] = [None] * len(payloads)
+    counts = np.zeros(len(payloads), np.int64)
     binary, headers = [], []
     for i, payload in enumerate(payloads):
         if payload[:2] != MAGIC:
@@ -95,42 +119,15 @@ def decode_batches(payloads: list[bytes]) -> list[Chunk]:
         else:
             binary.append(i)
             headers.append(header)
+    t, x = np.empty(0), np.empty((0, 6))
     if binary:
         records = np.frombuffer(b"".join(memoryview(payloads[i])[HEADER.size:] for i in binary), RECORD)
         n, t0_us, acc, gyro = (np.array(column) for column in zip(*headers, strict=True))
         t = (np.repeat(t0_us, n) + records["dt_us"]) / 1e6
         x = records["raw"] * np.repeat(np.c_[acc, acc, acc, gyro, gyro, gyro], n, axis=0)
-        ends = np.cumsum(n)
-        for i, start, end in zip(binary, (ends - n).tolist(), ends.tolist(), strict=True):
-            chunks[i] = Chunk(t[start:end].copy(), x[start:end].copy())  # kept (web page): own arrays
-    return chunks
-
-
-class DeviceStreamer(Streamer):
-    """A device's :class:`Streamer` whose windows wait (:attr:`waiting`) to be classified together
-    with other devices' windows; :meth:`results` then finishes them in order. Windows still waiting
-    when a segment ends (a gap, a resync) are classified then, before the decoder starts again."""
-
-    def __init__(self, *args, **kwargs):
-        self.waiting: list[tuple] = []
-        """(window, truth, end, arrived) of each window completed but not classified yet."""
-        self._done: list[Result] = []
-        super().__init__(*args, **kwargs)
-
-    def _classify(self, window, truth, end: int, arrived: float) -> None:
-        self.waiting.append((np.array(window), truth, end, arrived))  # a copy: the rows move on
-
-    def _start_segment(self, t0: float, step: float | None) -> None:
-        if self.waiting:
-            self._done += self.results(self.classifier.predict(np.stack([w[0] for w in self.waiting])))
-        super()._start_segment(t0, step)
-
-    def results(self, probs: np.ndarray) -> list[Result]:
-        """The results since the last call: the waiting windows' (``probs``, one row each) last."""
-        done = self._done + [self._result(p, truth, end, arrived)
-                             for p, (_, truth, end, arrived) in zip(probs, self.waiting, strict=True)]
-        self._done, self.waiting = [], []
-        return done
+        counts[binary] = n
+    ends = np.cumsum(counts)
+    return Joined(t, x, ends - counts, ends, chunks)
 
 
 @dataclass(frozen=True)
@@ -447,22 +444,19 @@ class Gateway:
     def handle(self, messages: list[tuple[str, Device, bytes, float]]) -> None:
         """Feed node messages (at most one of each device) through their devices' streamers,
         classify all the windows they complete in one batch, and publish the results."""
-        fed = []
-        chunks = decode_batches([payload for _, _, payload, _ in messages])
-        for (name, device, _, arrived), chunk in zip(messages, chunks, strict=True):
+        joined = decode_joined([payload for _, _, payload, _ in messages])
+        for name, device, _, _ in messages:
             if device.streamer is None:
                 self._start(name, device)
-            device.streamer.note_skipped(chunk.skipped)
-            device.streamer.feed(chunk.t, chunk.x, arrived)
-            fed.append((name, device, chunk))
-        windows = [w[0] for _, device, _ in fed for w in device.streamer.waiting]
-        probs = self.classifier.predict(np.stack(windows)) if windows else []
-        start = 0
-        for name, device, chunk in fed:
-            streamer, start = device.streamer, start + len(device.streamer.waiting)
-            results = streamer.results(probs[start - len(streamer.waiting):start])
+        streamers = [device.streamer for _, device, _, _ in messages]
+        done = classify_batch(self.classifier, streamers, joined, [arrived for *_, arrived in messages])
+        for i, ((name, device, _, _), results) in enumerate(zip(messages, done, strict=True)):
+            streamer = device.streamer
             for result in results:
                 device.publisher.publish(result)
+            if self.observers and (chunk := joined.chunks[i]) is None:  # (the web page keeps them)
+                a, b = joined.starts[i], joined.ends[i]
+                chunk = Chunk(joined.t[a:b].copy(), joined.x[a:b].copy())
             for observer in self.observers:
                 observer.results(name, chunk, results, streamer)
             if self.quiet is not None and device.lane == "main" and streamer.windows \

@@ -1,0 +1,129 @@
+"""Many devices' streams through the pipeline at once: the gateway's batches of node messages.
+
+For a batch (at most one message of each device per round), :func:`classify_batch`
+
+- checks every message at once, with numpy over all their samples: a message takes the streamer's
+  usual path (:meth:`Streamer.fast_state`: the next 50 Hz grid points, after the last sample,
+  within the limits) or, for anything else (a new device, a gap, a clock restart, jitter, a sample
+  held back, an impossible value, a text payload), goes through its device's :meth:`Streamer.feed`,
+  whose checks decide as they always do; either way the device's state moves on alike;
+- preprocesses the held blocks of every device whose window is due in one pass
+  (:meth:`Preprocessor.push_many`: one matrix product per filter block position for all of them);
+- classifies every window completed in one interpreter call and makes each device's results in
+  order (:class:`DeviceStreamer`).
+
+The numbers are those of one :class:`Streamer` per device fed message by message, bit for bit
+(tests/test_gateway_vectorised.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgehar.preprocess.pipeline import Preprocessor
+from edgehar.runtime.interpreter import TFLiteClassifier
+from edgehar.runtime.stream import Result, Streamer
+
+_UNLABELLED = np.zeros(256, np.int16)
+_UNLABELLED.flags.writeable = False
+
+
+class DeviceStreamer(Streamer):
+    """A device's :class:`Streamer` whose windows wait (:attr:`waiting`) to be classified together
+    with other devices' windows; :meth:`results` then finishes them in order. Windows still waiting
+    when a segment ends (a gap, a resync) are classified then, before the decoder starts again."""
+
+    def __init__(self, *args, **kwargs):
+        self.waiting: list[tuple] = []
+        """(window, truth, end, arrived) of each window completed but not classified yet."""
+        self._done: list[Result] = []
+        super().__init__(*args, **kwargs)
+
+    def _classify(self, window, truth, end: int, arrived: float) -> None:
+        self.waiting.append((np.array(window), truth, end, arrived))  # a copy: the rows move on
+
+    def _start_segment(self, t0: float, step: float | None) -> None:
+        if self.waiting:
+            self._done += self.results(self.classifier.predict(np.stack([w[0] for w in self.waiting])))
+        super()._start_segment(t0, step)
+
+    def results(self, probs: np.ndarray) -> list[Result]:
+        """The results since the last call: the waiting windows' (``probs``, one row each) last."""
+        done = self._done + [self._result(p, truth, end, arrived)
+                             for p, (_, truth, end, arrived) in zip(probs, self.waiting, strict=True)]
+        self._done, self.waiting = [], []
+        return done
+
+
+def classify_batch(classifier: TFLiteClassifier, streamers: list[DeviceStreamer], joined,
+                   arrived: list[float]) -> list[list[Result]]:
+    """Feed message i (``joined``: :class:`~edgehar.services.gateway.Joined`) to ``streamers[i]``,
+    arrived at ``arrived[i]``; classify every window completed in one call; message i's results
+    (a device's windows all go to its first message of the batch)."""
+    first: dict[int, int] = {}
+    seen: dict[int, int] = {}
+    rounds: list[list[int]] = []  # a device's second message in a batch waits for the next round
+    for i, streamer in enumerate(streamers):
+        first.setdefault(id(streamer), i)
+        depth = seen[id(streamer)] = seen.get(id(streamer), -1) + 1
+        if depth == len(rounds):
+            rounds.append([])
+        rounds[depth].append(i)
+    for messages in rounds:
+        _feed([streamers[i] for i in messages], joined, messages, [arrived[i] for i in messages])
+    owners = list(first.values())
+    windows = [w[0] for i in owners for w in streamers[i].waiting]
+    probs = classifier.predict(np.stack(windows)) if windows else []
+    out: list[list[Result]] = [[] for _ in streamers]
+    start = 0
+    for i in owners:
+        streamer = streamers[i]
+        start += len(streamer.waiting)
+        out[i] = streamer.results(probs[start - len(streamer.waiting):start])
+    return out
+
+
+def _feed(streamers: list[DeviceStreamer], joined, messages: list[int], arrived: list[float]) -> None:
+    """Feed messages of distinct devices: the usual ones checked and held together, their due
+    blocks preprocessed together; the others through :meth:`Streamer.feed`."""
+    starts, ends = joined.starts[messages], joined.ends[messages]
+    fast = _usual(streamers, joined, starts, ends, [joined.chunks[i] is None for i in messages])
+    due = []
+    for streamer, ok, a, b, i, when in zip(streamers, fast.tolist(), starts.tolist(), ends.tolist(),
+                                           messages, arrived, strict=True):
+        if ok:
+            if streamer._continue(joined.t[a:b].copy(), joined.x[a:b].copy(), _UNLABELLED[:b - a], True):
+                due.append((streamer, when))
+        else:
+            chunk = joined.chunks[i]
+            if chunk is None:
+                streamer.feed(joined.t[a:b], joined.x[a:b], when)  # (feed copies)
+            else:
+                streamer.note_skipped(chunk.skipped)
+                streamer.feed(chunk.t, chunk.x, when)
+    if due:
+        raws = [streamer._take_block(preprocess=False)[0] for streamer, _ in due]
+        features = Preprocessor.push_many([streamer._pre for streamer, _ in due], raws)
+        for (streamer, when), rows in zip(due, features, strict=True):
+            streamer._windows(rows, None, when, [])  # DeviceStreamer: the windows wait
+
+
+def _usual(streamers: list[Streamer], joined, starts: np.ndarray, ends: np.ndarray,
+           binary: list[bool]) -> np.ndarray:
+    """Which messages take the streamer's usual path (:meth:`Streamer.fast_state`), all checked at once."""
+    fast = np.zeros(len(streamers), bool)
+    states = [s.fast_state() if b and e - a > 1 else None
+              for s, b, a, e in zip(streamers, binary, starts.tolist(), ends.tolist(), strict=True)]
+    known = [i for i, state in enumerate(states) if state is not None]
+    if not known:
+        return fast
+    last_t, t0, k = (np.array(column) for column in zip(*(states[i] for i in known), strict=True))
+    n, begin = ends[known] - starts[known], starts[known]
+    resampler = streamers[known[0]]._resampler
+    step = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)  # each sample's place in its message
+    rows = np.repeat(begin, n) + step
+    grid = np.repeat(t0, n) + (np.repeat(k, n) + step) / resampler.rate_hz  # Resampler.on_grid's points
+    good = (np.abs(joined.t[rows] - grid) <= resampler.tol) \
+        & (np.abs(joined.x[rows]) <= streamers[known[0]]._bounds).all(axis=1)  # NaN: False
+    fast[known] = np.logical_and.reduceat(good, np.cumsum(n) - n) & (joined.t[begin] > last_t)
+    return fast
