@@ -86,21 +86,18 @@ def classify_batch(classifier: TFLiteClassifier, streamers: list[DeviceStreamer]
 def _feed(streamers: list[DeviceStreamer], joined, messages: list[int], arrived: list[float]) -> None:
     """Feed messages of distinct devices: the usual ones checked and held together, their due
     blocks preprocessed together; the others through :meth:`Streamer.feed`."""
-    starts, ends = joined.starts[messages], joined.ends[messages]
-    fast = _usual(streamers, joined, starts, ends, [joined.chunks[i] is None for i in messages])
+    fast = _usual(streamers, joined, messages)
+    starts, ends = joined.starts[messages].tolist(), joined.ends[messages].tolist()
     due = []
-    for streamer, ok, a, b, i, when in zip(streamers, fast.tolist(), starts.tolist(), ends.tolist(),
-                                           messages, arrived, strict=True):
+    for streamer, ok, a, b, i, when in zip(streamers, fast, starts, ends, messages, arrived, strict=True):
         if ok:
             if streamer._continue(joined.t[a:b].copy(), joined.x[a:b].copy(), _UNLABELLED[:b - a], True):
                 due.append((streamer, when))
+        elif (chunk := joined.chunks[i]) is None:
+            streamer.feed(joined.t[a:b], joined.x[a:b], when)  # (feed copies)
         else:
-            chunk = joined.chunks[i]
-            if chunk is None:
-                streamer.feed(joined.t[a:b], joined.x[a:b], when)  # (feed copies)
-            else:
-                streamer.note_skipped(chunk.skipped)
-                streamer.feed(chunk.t, chunk.x, when)
+            streamer.note_skipped(chunk.skipped)
+            streamer.feed(chunk.t, chunk.x, when)
     if due:
         raws = [streamer._take_block(preprocess=False)[0] for streamer, _ in due]
         features = Preprocessor.push_many([streamer._pre for streamer, _ in due], raws)
@@ -108,22 +105,24 @@ def _feed(streamers: list[DeviceStreamer], joined, messages: list[int], arrived:
             streamer._windows(rows, None, when, [])  # DeviceStreamer: the windows wait
 
 
-def _usual(streamers: list[Streamer], joined, starts: np.ndarray, ends: np.ndarray,
-           binary: list[bool]) -> np.ndarray:
-    """Which messages take the streamer's usual path (:meth:`Streamer.fast_state`), all checked at once."""
-    fast = np.zeros(len(streamers), bool)
-    states = [s.fast_state() if b and e - a > 1 else None
-              for s, b, a, e in zip(streamers, binary, starts.tolist(), ends.tolist(), strict=True)]
-    known = [i for i, state in enumerate(states) if state is not None]
-    if not known:
-        return fast
-    last_t, t0, k = (np.array(column) for column in zip(*(states[i] for i in known), strict=True))
-    n, begin = ends[known] - starts[known], starts[known]
-    resampler = streamers[known[0]]._resampler
-    step = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)  # each sample's place in its message
-    rows = np.repeat(begin, n) + step
-    grid = np.repeat(t0, n) + (np.repeat(k, n) + step) / resampler.rate_hz  # Resampler.on_grid's points
-    good = (np.abs(joined.t[rows] - grid) <= resampler.tol) \
-        & (np.abs(joined.x[rows]) <= streamers[known[0]]._bounds).all(axis=1)  # NaN: False
-    fast[known] = np.logical_and.reduceat(good, np.cumsum(n) - n) & (joined.t[begin] > last_t)
-    return fast
+def _usual(streamers: list[Streamer], joined, messages: list[int]) -> list[bool]:
+    """Whether each of ``messages`` takes its streamer's usual path (:meth:`Streamer.fast_state`),
+    checked at once over all the batch's samples."""
+    usual = [False] * len(messages)
+    m = len(joined.starts)
+    last_t, t0, k = np.full(m, np.inf), np.full(m, np.nan), np.zeros(m, np.int64)
+    n = joined.ends - joined.starts
+    resampler = bounds = None
+    for streamer, i, size in zip(streamers, messages, n[messages].tolist(), strict=True):
+        if size > 1 and joined.chunks[i] is None and (state := streamer.fast_state()) is not None:
+            last_t[i], t0[i], k[i] = state
+            resampler, bounds = streamer._resampler, streamer._bounds
+    if resampler is None:
+        return usual
+    place = np.arange(len(joined.t)) - np.repeat(joined.starts, n)  # each sample's place in its message
+    grid = np.repeat(t0, n) + (np.repeat(k, n) + place) / resampler.rate_hz  # Resampler.on_grid's points
+    bad = ~((np.abs(joined.t - grid) <= resampler.tol) & (np.abs(joined.x) <= bounds).all(axis=1))  # NaN: bad
+    bad = np.concatenate([[0], np.cumsum(bad)])
+    first_t = joined.t[np.minimum(joined.starts, len(joined.t) - 1)]  # (an empty message's last_t: inf)
+    ok = (bad[joined.ends] == bad[joined.starts]) & (first_t > last_t)
+    return ok[messages].tolist()
