@@ -124,7 +124,8 @@ def decode_joined(payloads: list[bytes]) -> Joined:
         records = np.frombuffer(b"".join(memoryview(payloads[i])[HEADER.size:] for i in binary), RECORD)
         n, t0_us, acc, gyro = (np.array(column) for column in zip(*headers, strict=True))
         t = (np.repeat(t0_us, n) + records["dt_us"]) / 1e6
-        x = records["raw"] * np.repeat(np.c_[acc, acc, acc, gyro, gyro, gyro], n, axis=0)
+        scale = np.repeat(np.stack([acc, gyro], axis=1), 3, axis=1)  # a, a, a, g, g, g (np.c_ costs 18 µs)
+        x = records["raw"] * np.repeat(scale, n, axis=0)
         counts[binary] = n
     ends = np.cumsum(counts)
     return Joined(t, x, ends - counts, ends, chunks)
