@@ -221,3 +221,23 @@ def test_filter_states_of_many_streams_move_on_as_each_alone():
             if f.state is not None:
                 np.testing.assert_array_equal(g.state, f.state)
                 np.testing.assert_array_equal(g._pending, f._pending)
+
+
+def test_several_messages_of_a_device_in_one_batch_go_in_turn(demo):
+    bundle = Bundle.default()
+    nodes = fleet([demo], 8, 600)  # one with a gap, one with a jittered message
+    classifier = TFLiteClassifier.of_bundle(bundle, "int8")
+    streamers = {name: DeviceStreamer(classifier, bundle.pipeline, bundle.classes, window=bundle.window,
+                                      hop=bundle.hop, smoother=make_smoother(bundle.smoothing, bundle))
+                 for name in nodes}
+    seen: dict[str, list[dict]] = {name: [] for name in nodes}
+    for k in range(0, max(len(m) for m in nodes.values()), 5):  # five messages of each device a batch
+        batch = [(name, payload) for name, m in nodes.items() for payload in m[k:k + 5]]
+        joined = decode_joined([payload for _, payload in batch])
+        done = classify_batch(classifier, [streamers[name] for name, _ in batch], joined, [0.0] * len(batch))
+        for (name, _), results in zip(batch, done, strict=True):
+            seen[name] += [without_latency(r) for r in results]
+    for name, messages in nodes.items():
+        expected, summary = alone(bundle, messages)
+        assert seen[name] == expected, name
+        assert streamers[name].summary("end") == summary, name

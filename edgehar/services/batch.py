@@ -47,6 +47,25 @@ class DeviceStreamer(Streamer):
             self._done += self.results(self.classifier.predict(np.stack([w[0] for w in self.waiting])))
         super()._start_segment(t0, step)
 
+    @property
+    def grid_check(self) -> tuple[float, float, np.ndarray]:
+        """(rate_hz, tolerance of a grid point, bounds of |sample|) of the usual path's check,
+        once a sample was accepted (:meth:`Streamer.fast_state`)."""
+        return self.rate_hz, self._resampler.tol, self._bounds
+
+    def hold_usual(self, t: np.ndarray, x: np.ndarray) -> bool:
+        """Samples that a check of the whole batch found on the usual path: counted and held as
+        :meth:`feed` does; whether a window is now due."""
+        return self._continue(t, x, _UNLABELLED[:len(t)], True)
+
+    def due_block(self) -> tuple[Preprocessor, np.ndarray]:
+        """The preprocessor and the held raw grid samples, taken, once a window is due."""
+        return self._pre, self._take_block(preprocess=False)[0]
+
+    def windows_of(self, features: np.ndarray, arrived: float) -> None:
+        """The due block's features (preprocessed with other devices'): its windows wait."""
+        self._windows(features, None, arrived, [])
+
     def results(self, probs: np.ndarray) -> list[Result]:
         """The results since the last call: the waiting windows' (``probs``, one row each) last."""
         done = self._done + [self._result(p, truth, end, arrived)
@@ -91,7 +110,7 @@ def _feed(streamers: list[DeviceStreamer], joined, messages: list[int], arrived:
     due = []
     for streamer, ok, a, b, i, when in zip(streamers, fast, starts, ends, messages, arrived, strict=True):
         if ok:
-            if streamer._continue(joined.t[a:b].copy(), joined.x[a:b].copy(), _UNLABELLED[:b - a], True):
+            if streamer.hold_usual(joined.t[a:b].copy(), joined.x[a:b].copy()):  # (copies: the batch goes)
                 due.append((streamer, when))
         elif (chunk := joined.chunks[i]) is None:
             streamer.feed(joined.t[a:b], joined.x[a:b], when)  # (feed copies)
@@ -99,30 +118,29 @@ def _feed(streamers: list[DeviceStreamer], joined, messages: list[int], arrived:
             streamer.note_skipped(chunk.skipped)
             streamer.feed(chunk.t, chunk.x, when)
     if due:
-        raws = [streamer._take_block(preprocess=False)[0] for streamer, _ in due]
-        features = Preprocessor.push_many([streamer._pre for streamer, _ in due], raws)
+        preprocessors, raws = zip(*(streamer.due_block() for streamer, _ in due), strict=True)
+        features = Preprocessor.push_many(list(preprocessors), list(raws))
         for (streamer, when), rows in zip(due, features, strict=True):
-            streamer._windows(rows, None, when, [])  # DeviceStreamer: the windows wait
+            streamer.windows_of(rows, when)
 
 
-def _usual(streamers: list[Streamer], joined, messages: list[int]) -> list[bool]:
+def _usual(streamers: list[DeviceStreamer], joined, messages: list[int]) -> list[bool]:
     """Whether each of ``messages`` takes its streamer's usual path (:meth:`Streamer.fast_state`),
     checked at once over all the batch's samples."""
-    usual = [False] * len(messages)
     m = len(joined.starts)
     last_t, t0, k = np.full(m, np.inf), np.full(m, np.nan), np.zeros(m, np.int64)
     n = joined.ends - joined.starts
-    resampler = bounds = None
+    check = None
     for streamer, i, size in zip(streamers, messages, n[messages].tolist(), strict=True):
         if size > 1 and joined.chunks[i] is None and (state := streamer.fast_state()) is not None:
             last_t[i], t0[i], k[i] = state
-            resampler, bounds = streamer._resampler, streamer._bounds
-    if resampler is None:
-        return usual
+            check = streamer.grid_check  # (one bundle: the same for every device)
+    if check is None:
+        return [False] * len(messages)
+    rate_hz, tol, bounds = check
     place = np.arange(len(joined.t)) - np.repeat(joined.starts, n)  # each sample's place in its message
-    grid = np.repeat(t0, n) + (np.repeat(k, n) + place) / resampler.rate_hz  # Resampler.on_grid's points
-    bad = ~((np.abs(joined.t - grid) <= resampler.tol) & (np.abs(joined.x) <= bounds).all(axis=1))  # NaN: bad
+    grid = np.repeat(t0, n) + (np.repeat(k, n) + place) / rate_hz  # Resampler.on_grid's points
+    bad = ~((np.abs(joined.t - grid) <= tol) & (np.abs(joined.x) <= bounds).all(axis=1))  # NaN: bad
     bad = np.concatenate([[0], np.cumsum(bad)])
     first_t = joined.t[np.minimum(joined.starts, len(joined.t) - 1)]  # (an empty message's last_t: inf)
-    ok = (bad[joined.ends] == bad[joined.starts]) & (first_t > last_t)
-    return ok[messages].tolist()
+    return ((bad[joined.ends] == bad[joined.starts]) & (first_t > last_t))[messages].tolist()
