@@ -14,7 +14,8 @@ Under a base topic ``B`` (the path of ``mqtt://HOST/B``) a :class:`ResultPublish
 
 A :class:`Connection` connects once, failing with one clear line (bad credentials, no broker,
 TLS), then paho's network thread does all I/O and reconnects by itself (or the caller's thread
-does, with :func:`poll`): publishing only queues, so the stream never waits on the network.
+does, with :func:`poll` and :func:`flush`: what a turn publishes goes out together, in a few
+segments): publishing only queues, so the stream never waits on the network.
 While the broker is away, messages wait in a bounded, ordered queue and go out after
 reconnection; what does not fit is dropped and counted.
 """
@@ -126,7 +127,11 @@ class Connection:
         if url.tls and ca_file and not os.path.isfile(ca_file):
             raise PublishError(f"--mqtt-ca {ca_file}: no such file")
         self._ca_file, self._will_topic = ca_file, will_topic
-        self._routes: list[tuple[str, object]] = []
+        self._routes: dict[str, object] = {}
+        """Callbacks of the exact topics subscribed; every other message goes to ``_wildcard``."""
+        self._wildcard = None
+        self.polled = False
+        """Whether the caller's thread does the network I/O (:meth:`open` ``polled``), not paho's."""
         self.client = self._new_client(mqtt.MQTTv5 if max_packet else mqtt.MQTTv311)
         self._sent, self._no_conn = mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN
         self.on_connect: list = []
@@ -134,8 +139,6 @@ class Connection:
         self._answer = threading.Event()
         self._refusal: str | None = None
         self._closing = False
-        self.polled = False
-        """Whether the caller's thread does the network I/O (:meth:`poll_here`), not paho's."""
         self._next_try = 0.0
 
     def _new_client(self, protocol):
@@ -160,6 +163,9 @@ class Connection:
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_publish = self._published
+        client.on_message = self._dispatch
+        if self.polled:  # publish() only queues: flush() sends a turn's packets together
+            client.on_socket_register_write = _queued
         return client
 
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:
@@ -181,8 +187,24 @@ class Connection:
     def _published(self, client, userdata, mid, reason_code, properties) -> None:
         self.acked += 1
 
-    def open(self) -> Connection:
-        """Connect and wait for the broker's answer; raise :class:`PublishError` if it is not yes."""
+    def _dispatch(self, client, userdata, msg) -> None:
+        """A message to its exact topic's callback, else to the wildcard subscription's: one dict
+        look-up, where paho's ``message_callback_add`` walks its topic tree for every message."""
+        try:
+            callback = self._routes.get(msg.topic, self._wildcard)
+        except UnicodeDecodeError:  # not a topic this connection subscribed to
+            return
+        if callback is not None:
+            callback(client, userdata, msg)
+
+    def open(self, polled: bool = False) -> Connection:
+        """Connect and wait for the broker's answer; raise :class:`PublishError` if it is not yes.
+        ``polled``: paho starts no network thread; until :meth:`close`, the caller's thread does
+        this connection's I/O with :func:`poll` and :func:`flush` (no hand-over between threads,
+        many packets a wake-up, one send of what a turn published)."""
+        if polled and not self.polled:
+            self.polled = True
+            self.client.on_socket_register_write = _queued
         self._connect()
         if self.max_packet and self._refusal == "Unsupported protocol version":  # NATS: MQTT 3.1.1 only
             _note(f"{self.url}: the broker speaks only MQTT 3.1.1, which cannot announce a largest "
@@ -192,8 +214,6 @@ class Connection:
             # a 3.1.1 client with what was set on this one: its callbacks and message routes
             old, self.client = self.client, self._new_client(_paho().MQTTv311)
             self.client.on_message, self.client.on_disconnect = old.on_message, old.on_disconnect
-            for topic, callback in self._routes:
-                self.client.message_callback_add(topic, callback)
             self._connect()
         if self._refusal:
             why = f"broker refused the connection: {self._refusal}"
@@ -218,18 +238,21 @@ class Connection:
         except OSError as err:  # refused, unknown host, timeout, TLS
             why = getattr(err, "reason", None) or err.strerror or err  # TLS errors have a reason
             raise PublishError(f"{self.url}: cannot connect ({why})") from None
-        self.client.loop_start()
-        if not self._answer.wait(self.timeout) or self._refusal:
-            self.client.loop_stop()
+        if self.polled:  # never paho's thread: its wake-up socket would get a byte per packet
+            deadline = time.monotonic() + self.timeout
+            while not self._answer.is_set() and (left := deadline - time.monotonic()) > 0:
+                poll([self], min(left, 0.1))
+                flush([self])
+            answered = self._answer.is_set()
+        else:
+            self.client.loop_start()
+            answered = self._answer.wait(self.timeout)
+        if not answered or self._refusal:
+            if not self.polled:
+                self.client.loop_stop()
             self.client.disconnect()
             if not self._refusal:
                 raise PublishError(f"{self.url}: no answer from the broker in {self.timeout:g} s")
-
-    def poll_here(self) -> None:
-        """Stop paho's network thread: until :meth:`close`, the caller's thread does this
-        connection's I/O with :func:`poll` (no hand-over between threads, many packets a wake-up)."""
-        self.client.loop_stop()
-        self.polled = True
 
     def socket(self):
         """The connection's socket for :func:`poll`; a lost one is reconnected, at most every
@@ -253,9 +276,14 @@ class Connection:
         return False
 
     def subscribe(self, topic: str, callback) -> None:
-        """Deliver messages on ``topic`` to ``callback(client, userdata, message)``, on every connection."""
-        self._routes.append((topic, callback))
-        self.client.message_callback_add(topic, callback)
+        """Deliver messages on ``topic`` to ``callback(client, userdata, message)``, on every connection.
+        At most one ``topic`` with a wildcard: its callback gets every message on no exact topic."""
+        if "+" in topic or "#" in topic:
+            if self._wildcard is not None:
+                raise ValueError("one wildcard subscription per connection")
+            self._wildcard = callback
+        else:
+            self._routes[topic] = callback
         self.on_connect.append(lambda: self.client.subscribe(topic, qos=1))
         if self.client.is_connected():
             self.client.subscribe(topic, qos=1)
@@ -274,6 +302,7 @@ class Connection:
         deadline = time.monotonic() + drain_s
         if self.polled:  # paho's thread again, to send what is queued
             self.polled = False
+            self.client.on_socket_register_write = None
             self.client.loop_start()
         try:
             self._drain(deadline)
@@ -292,20 +321,30 @@ class Connection:
 
 RECONNECT_S = 1.0
 """How often :func:`poll` tries to reconnect a lost connection."""
+CORK = getattr(socket, "TCP_CORK", None)
+"""Linux: hold a socket's sends until uncorked, so that many packets go out in few segments."""
+
+
+def _queued(client, userdata, sock) -> None:
+    """paho's ``on_socket_register_write``: with one set, ``publish()`` queues and sends nothing
+    (without, it sends each packet at once); :func:`flush` sends."""
 
 
 def poll(connections: list[Connection], timeout: float, rounds: int = 256) -> None:
-    """The network I/O of connections that :meth:`~Connection.poll_here`: wait up to ``timeout`` s
-    for one to have data, read what has come (at most ``rounds`` reads of each: a flood cannot keep
-    the caller here), send what is queued and keep them alive. A lost one is reconnected (at most
-    every RECONNECT_S; an unreachable broker holds the caller up to the connection's timeout); its
-    subscriptions and ``on_connect`` follow when the broker answers, in a later call."""
+    """The network reads of connections opened ``polled``: wait up to ``timeout`` s for one to
+    have data (or room for what waits to be sent), read what has come (at most ``rounds`` reads of
+    each: a flood cannot keep the caller here) and keep them alive; :func:`flush` sends. A lost one
+    is reconnected (at most every RECONNECT_S; an unreachable broker holds the caller up to the
+    connection's timeout); its subscriptions and ``on_connect`` follow when the broker answers."""
     socks = {sock: conn.client for conn in connections if (sock := conn.socket()) is not None}
 
     def readable(wait: float) -> set:
         open_ = [sock for sock, client in socks.items() if client.socket() is sock]
         buffered = {sock for sock in open_ if getattr(sock, "pending", int)()}  # TLS: read, not handed out
-        return buffered | set(select.select(open_, [], [], 0 if buffered else wait)[0])
+        if buffered or not wait:
+            return buffered | set(select.select(open_, [], [], 0)[0])
+        writing = [sock for sock in open_ if socks[sock].want_write()]
+        return set(select.select(open_, writing, [], wait)[0])
 
     ready = readable(timeout)
     for _ in range(rounds):
@@ -316,8 +355,24 @@ def poll(connections: list[Connection], timeout: float, rounds: int = 256) -> No
     for client in socks.values():
         if client.socket() is not None:
             client.loop_misc()
-        if client.want_write():
+
+
+def flush(connections: list[Connection]) -> None:
+    """Send what the connections opened ``polled`` have queued since the last flush, each corked:
+    the packets of a turn (a batch's results, acknowledgements) leave in as few segments as fit."""
+    for conn in connections:
+        client = conn.client
+        if not client.want_write() or (sock := client.socket()) is None:
+            continue
+        if CORK is None:
             client.loop_write()
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, CORK, 1)
+        try:
+            client.loop_write()
+        finally:
+            if client.socket() is sock:  # still open: what is held goes now
+                sock.setsockopt(socket.IPPROTO_TCP, CORK, 0)
 
 
 def node_id(topic: str) -> str:
