@@ -22,7 +22,9 @@ reconnection; what does not fit is dropped and counted.
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
 import re
 import select
@@ -403,6 +405,24 @@ def discovery_config(topic: str, classes, model: str, availability: list[str]) -
     }
 
 
+@functools.cache
+def _quoted(text: str) -> str:
+    """A JSON string (an activity or label: a model's few class names, cached)."""
+    return json.dumps(text)
+
+
+def _number(x: float) -> str:
+    return float.__repr__(x) if math.isfinite(x) else json.dumps(x)  # json.dumps's own float form
+
+
+def state_json(result) -> str:
+    """The state message of a window: ``json.dumps`` of its fields, character for character,
+    made from cached pieces (a third of the time)."""
+    return (f'{{"activity": {_quoted(result.smoothed_activity)}, "smoothed": {_quoted(result.smoothed)}, '
+            f'"label": {_quoted(result.label)}, "label_activity": {_quoted(result.label_activity)}, '
+            f'"confidence": {_number(round(result.confidence, 4))}, "t_end": {_number(result.t_end)}}}')
+
+
 class ResultPublisher:
     """Publishes one stream's results under ``topic`` on a :class:`Connection`."""
 
@@ -415,6 +435,7 @@ class ResultPublisher:
         """The activity of the last retained state (with ``retain_every_window`` off, the state
         is retained only when its activity changes; the other windows' states are not retained)."""
         self.availability = f"{topic}/availability"
+        self._window, self._state = f"{topic}/window", f"{topic}/state"
         self.discovery = None
         if discovery_prefix:
             self.discovery = (f"{discovery_prefix}/sensor/{node_id(topic)}/activity/config",
@@ -431,22 +452,19 @@ class ResultPublisher:
     def withdraw(self) -> None:
         """Clear the retained discovery config, state and availability: Home Assistant removes the sensor."""
         config = [self.discovery[0]] if self.discovery else []
-        for topic in [*config, f"{self.topic}/state", self.availability]:
+        for topic in [*config, self._state, self.availability]:
             self.conn.publish(topic, "", retain=True)
         self._retained = None
 
     def publish(self, result) -> None:
         """The window's JSON object, then the state (retained); never waits on the network."""
         self.windows += 1
-        if not self.conn.publish(f"{self.topic}/window", result.to_json(), qos=self.qos):
+        if not self.conn.publish(self._window, result.to_json(), qos=self.qos):
             self.dropped += 1
             return
         activity = result.smoothed_activity
         retain = self.retain_every_window or activity != self._retained
-        if self.conn.publish(f"{self.topic}/state", json.dumps(
-                {"activity": activity, "smoothed": result.smoothed, "label": result.label,
-                 "label_activity": result.label_activity, "confidence": round(result.confidence, 4),
-                 "t_end": result.t_end}), retain=retain, qos=self.qos) and retain:
+        if self.conn.publish(self._state, state_json(result), retain=retain, qos=self.qos) and retain:
             self._retained = activity
 
     def counts(self) -> dict:

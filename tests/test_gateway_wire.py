@@ -1,0 +1,96 @@
+"""What `edgehar serve` puts on the wire, message for message, now that a turn's results are queued
+and sent together (corked): on a real Mosquitto, every message of several devices streaming at
+once has the topic, payload bytes, QoS and retain flag the results always had."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import numpy as np
+from mqtt_broker import broker, mqtt  # noqa: F401  (fixture)
+from test_gateway import ACC_SCALE, GYRO_SCALE, SAMPLES, counts_to_binary, demo, node  # noqa: F401
+from test_gateway_retain_state import AsPublished
+
+import edgehar
+from edgehar.bundle import Bundle
+from edgehar.runtime.smoothing import make_smoother
+from edgehar.runtime.sources import Chunk
+from edgehar.runtime.stream import Streamer, run
+from edgehar.services.gateway import pack_binary
+from edgehar.services.mqtt import discovery_config
+
+DEVICES = ("dev-a", "dev-b", "dev-c")
+
+
+class Raw(AsPublished):
+    """:class:`AsPublished` keeping each payload's bytes."""
+
+    def _message(self, client, userdata, message) -> None:
+        with self._lock:
+            self.messages.append((message.topic, bytes(message.payload), bool(message.retain), message.qos))
+
+
+def stream_results(t, x) -> list:
+    bundle = Bundle.default()
+    results = []
+    run(Streamer.from_bundle(bundle, "int8", smoother=make_smoother(bundle.smoothing, bundle)),
+        [Chunk(t, x)], results.append)
+    return results
+
+
+def test_several_devices_results_keep_their_topics_payload_bytes_qos_and_retain_flags(broker, demo):
+    t, x = demo
+    raw, values = counts_to_binary(t, x)
+    want = stream_results(t, values)
+    live = Raw(broker.port, "edgehar/#", "homeassistant/#")
+    gateway = subprocess.Popen([sys.executable, "-m", "edgehar", "serve", "--mqtt", f"{broker.url}/edgehar",
+                                "--idle", "600"], stderr=subprocess.PIPE, text=True)
+    try:
+        while "serving" not in (line := gateway.stderr.readline()):
+            assert line, "the gateway exited before serving"
+        client = node(broker)
+        for i in range(0, SAMPLES, 50):  # the devices' batches interleaved: one turn holds several
+            t0_us = int(round(t[i] * 1e6))
+            batch = pack_binary(t0_us, np.rint(t[i:i + 50] * 1e6).astype(np.int64) - t0_us, raw[i:i + 50],
+                                ACC_SCALE, GYRO_SCALE)
+            for name in DEVICES:
+                info = client.publish(f"edgehar/{name}/imu", batch, qos=1)
+            info.wait_for_publish(5)
+        client.loop_stop()
+        client.disconnect()
+        got = {name: [live.on(f"edgehar/{name}/{kind}", len(want)) for kind in ("window", "state")]
+               for name in DEVICES}
+    finally:
+        live.close()
+        gateway.send_signal(signal.SIGTERM)
+        _, err = gateway.communicate(timeout=30)
+
+    def on(topic: str) -> list[tuple[bytes, bool, int]]:
+        return [m[1:] for m in live.messages if m[0] == topic]
+
+    bundle = Bundle.default()
+    for name in DEVICES:
+        windows, states = got[name]
+        assert len(windows) == len(states) == len(want)
+        assert {(retain, qos) for _, retain, qos in windows} == {(False, 1)}
+        assert {(retain, qos) for _, retain, qos in states} == {(True, 1)}
+        for (payload, _, _), result in zip(windows, want, strict=True):
+            record = json.loads(payload)
+            assert payload == json.dumps(record).encode()  # json.dumps's own form, the fields in order
+            fields = {k: v for k, v in vars(result).items() if k != "true" or v is not None}
+            assert {**record, "latency_ms": 0} == {**fields, "latency_ms": 0}
+        assert [payload for payload, _, _ in states] == [json.dumps(
+            {"activity": r.smoothed_activity, "smoothed": r.smoothed, "label": r.label,
+             "label_activity": r.label_activity, "confidence": round(r.confidence, 4),
+             "t_end": r.t_end}).encode() for r in want]
+        availability = [f"edgehar/{name}/availability", "edgehar/_gateway/availability"]
+        config = json.dumps(discovery_config(f"edgehar/{name}", bundle.classes, bundle.name, availability))
+        assert (config.encode(), True, 1) in on(f"homeassistant/sensor/edgehar_{name}/activity/config")
+        assert on(availability[0])[0] == (b"online", True, 1)
+    assert on("edgehar/_gateway/availability")[0] == (b"online", True, 1)
+    assert edgehar.__version__ in config
+    summary = json.loads(err.strip().splitlines()[-1])
+    assert summary["mqtt"]["dropped"] == summary["mqtt"]["undelivered"] == 0
