@@ -13,7 +13,8 @@ publish times spread evenly over the batch period, for ``--seconds``. The listen
 each window's label arrives. Per N: samples sent and classified by the gateway (lost = the
 difference), windows expected and received, latency from the publication of the batch that
 completed a window to its label's arrival (p50/p99/max; the node's own batching delay comes on
-top), how far the simulator fell behind its schedule, the gateway's CPU share of its core (and
+top), how far the simulator fell behind its schedule, the gateway's CPU share of its core (mean, and
+over its busiest batch period: every device's windows end within one, as the nodes start together;
 its CPU time per message sent, all its threads: the capacity of a core it would fill; how
 much of it the main thread took: all since it does the network I/O too), how much of its
 core other jobs of a shared machine took meanwhile, the load average, and its RSS per device.
@@ -303,7 +304,10 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         main0 = sum(proc_stat(g.pid, g.pid)[0] for g in processes)  # the classifying threads
         if profiled:
             spy = profile(processes[0].pid, seconds - warmup - 1, folder / "py-spy.txt")
-        simulator.join()
+        ticks = []  # (time, CPU seconds of the gateways): how full the core is from moment to moment
+        while simulator.is_alive():
+            ticks.append((time.perf_counter(), sum(proc_stat(g.pid)[0] for g in processes)))
+            simulator.join(0.1)
         stats = [proc_stat(g.pid) for g in processes]
         busy1 = busy(GATEWAY_CPU)
         main1 = sum(proc_stat(g.pid, g.pid)[0] for g in processes)
@@ -351,6 +355,7 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         "warmup_seconds": warmup,
         "simulator_behind_ms_max": round(float(sim["behind"]) * 1e3, 2),
         "gateway_cpu_percent": round(100 * (sum(cpu for cpu, _ in stats) - sum(cpu0)) / wall, 1),
+        "gateway_cpu_percent_busiest_half_second": busiest(ticks, batch / RATE_HZ),
         "gateway_classifying_thread_cpu_percent": round(100 * (main1 - main0) / wall, 1),
         "gateway_cpu_us_per_message": round(1e6 * (sum(cpu for cpu, _ in stats) - sum(cpu0))
                                             / max(1, messages)),
@@ -365,6 +370,17 @@ def run_load(devices: int, seconds: float, batch: int, folder: Path, gateways: i
         "passed": bool(devices * sent == classified.sum() and windows == expected_windows and p99 <= 100),
         **({"gateway_time_by_part": time_by_part(folder / "py-spy.txt")} if profiled else {}),
     }
+
+
+def busiest(ticks: list[tuple[float, float]], span: float) -> float | None:
+    """The gateways' highest CPU share over ``span`` seconds (one batch period: every device's
+    message once), from (time, CPU seconds) samples. The nodes' windows end at the same sample
+    count, so the windows of all devices come within one batch period: a mean share below 100%
+    can hide a full core, and a queue, there."""
+    t, cpu = (np.array(column) for column in zip(*ticks, strict=True)) if len(ticks) > 1 else ([], [])
+    shares = [(cpu[j] - cpu[i]) / (t[j] - t[i]) for i in range(len(t))
+              if (j := int(np.searchsorted(t, t[i] + span))) < len(t)]
+    return round(100 * max(shares), 1) if shares else None
 
 
 def same_labels(arrivals: Path, reference: Path) -> dict:
