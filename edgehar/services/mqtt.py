@@ -148,7 +148,9 @@ class Connection:
         mqtt = _paho()
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=protocol)
         client.max_queued_messages_set(self.buffer)
-        client.max_inflight_messages_set(1000)  # awaiting the broker's ack (paho's default: 20)
+        # no limit on messages awaiting the broker's ack (the buffer bounds them): with one, paho scans every
+        # message awaiting its ack at each ack (15-20 % of the CPU a published window costs)
+        client.max_inflight_messages_set(0)
         client.reconnect_delay_set(1, 10)
         client.connect_timeout = self.timeout
         if self.url.username:
