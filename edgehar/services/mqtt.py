@@ -215,7 +215,7 @@ class Connection:
                   f"message ({self.max_packet} bytes): larger ones are read, then refused; limit their "
                   "size at the broker (docs/fleet.md)")
             self.max_packet = None
-            # a 3.1.1 client with what was set on this one: its callbacks and message routes
+            # a 3.1.1 client with what was set on this one: its callbacks (the routes stay here)
             old, self.client = self.client, self._new_client(_paho().MQTTv311)
             self.client.on_message, self.client.on_disconnect = old.on_message, old.on_disconnect
             self._connect()
@@ -255,6 +255,8 @@ class Connection:
             if not self.polled:
                 self.client.loop_stop()
             self.client.disconnect()
+            if self.polled:  # the DISCONNECT waits in the queue
+                flush([self])
             if not self._refusal:
                 raise PublishError(f"{self.url}: no answer from the broker in {self.timeout:g} s")
 
