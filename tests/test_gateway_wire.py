@@ -8,8 +8,10 @@ import json
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
+import pytest
 from mqtt_broker import broker, mqtt  # noqa: F401  (fixture)
 from test_gateway import ACC_SCALE, GYRO_SCALE, SAMPLES, counts_to_binary, demo, node  # noqa: F401
 from test_gateway_retain_state import AsPublished
@@ -20,7 +22,7 @@ from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk
 from edgehar.runtime.stream import Streamer, run
 from edgehar.services.gateway import pack_binary
-from edgehar.services.mqtt import discovery_config
+from edgehar.services.mqtt import Connection, discovery_config, flush, parse_url, poll
 
 DEVICES = ("dev-a", "dev-b", "dev-c")
 
@@ -94,3 +96,47 @@ def test_several_devices_results_keep_their_topics_payload_bytes_qos_and_retain_
     assert edgehar.__version__ in config
     summary = json.loads(err.strip().splitlines()[-1])
     assert summary["mqtt"]["dropped"] == summary["mqtt"]["undelivered"] == 0
+
+
+def test_a_polled_connection_sends_a_turns_messages_only_when_flushed_in_order(broker):
+    from mqtt_broker import Recorder
+
+    recorder = Recorder(broker, "edgehar/batch/#")
+    conn = Connection(parse_url(f"{broker.url}/edgehar/batch", "edgehar"), None).open(polled=True)
+    try:
+        assert conn.client._thread is None  # paho's network thread never started
+        for i in range(50):
+            assert conn.publish(f"edgehar/batch/{i % 5}", str(i))
+        time.sleep(0.3)
+        assert recorder.on("edgehar/batch/0") == [] and conn.client.want_write()  # queued, not sent
+        flush([conn])
+        assert not conn.client.want_write()
+        for k in range(5):
+            assert recorder.wait_for(f"edgehar/batch/{k}", 10) == [str(i).encode() for i in range(k, 50, 5)]
+    finally:
+        recorder.close()
+        counts = conn.close()
+    assert counts["messages"] == 50 and counts["undelivered"] == counts["dropped"] == 0
+
+
+def test_a_connection_routes_exact_topics_to_theirs_and_the_rest_to_its_one_wildcard(broker):
+    conn = Connection(parse_url(f"{broker.url}/edgehar", "edgehar"), None)
+    got = []
+    conn.subscribe("edgehar/+/imu", lambda client, userdata, msg: got.append(("nodes", msg.topic)))
+    conn.subscribe("homeassistant/status", lambda client, userdata, msg: got.append(("status", msg.topic)))
+    with pytest.raises(ValueError, match="one wildcard"):
+        conn.subscribe("other/#", lambda *args: None)
+    conn.open(polled=True)
+    try:
+        sender = node(broker)
+        for topic in ("edgehar/a/imu", "homeassistant/status", "edgehar/b/imu"):
+            sender.publish(topic, b"x", qos=1).wait_for_publish(5)
+        sender.loop_stop()
+        sender.disconnect()
+        deadline = time.monotonic() + 10
+        while len(got) < 3 and time.monotonic() < deadline:
+            poll([conn], 0.05)
+            flush([conn])
+    finally:
+        conn.close()
+    assert got == [("nodes", "edgehar/a/imu"), ("status", "homeassistant/status"), ("nodes", "edgehar/b/imu")]
