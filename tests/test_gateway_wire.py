@@ -43,16 +43,21 @@ def stream_results(t, x) -> list:
     return results
 
 
+def serving(url: str) -> subprocess.Popen:
+    """`edgehar serve` with its defaults under ``url``, once it serves."""
+    gateway = subprocess.Popen([sys.executable, "-m", "edgehar", "serve", "--mqtt", url, "--idle", "600"],
+                               stderr=subprocess.PIPE, text=True)
+    while "serving" not in (line := gateway.stderr.readline()):
+        assert line, "the gateway exited before serving"
+    return gateway
+
+
 def test_several_devices_results_keep_their_topics_payload_bytes_qos_and_retain_flags(broker, demo):
-    t, x = demo
-    raw, values = counts_to_binary(t, x)
-    want = stream_results(t, values)
+    raw, values = counts_to_binary(*demo)
+    t, want = demo[0], stream_results(demo[0], values)
     live = Raw(broker.port, "edgehar/#", "homeassistant/#")
-    gateway = subprocess.Popen([sys.executable, "-m", "edgehar", "serve", "--mqtt", f"{broker.url}/edgehar",
-                                "--idle", "600"], stderr=subprocess.PIPE, text=True)
+    gateway = serving(f"{broker.url}/edgehar")
     try:
-        while "serving" not in (line := gateway.stderr.readline()):
-            assert line, "the gateway exited before serving"
         client = node(broker)
         for i in range(0, SAMPLES, 50):  # the devices' batches interleaved: one turn holds several
             t0_us = int(round(t[i] * 1e6))
