@@ -46,7 +46,7 @@ from edgehar.runtime.smoothing import make_smoother
 from edgehar.runtime.sources import Chunk, parse_lines
 from edgehar.runtime.stream import Terminated
 from edgehar.services.batch import DeviceStreamer, classify_batch
-from edgehar.services.mqtt import Connection, ResultPublisher, poll
+from edgehar.services.mqtt import Connection, ResultPublisher, flush, poll
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_-]{0,63}")
 HEADER = struct.Struct("<2sBBQff")
@@ -520,12 +520,12 @@ class Gateway:
         """Classify until Ctrl-C ('interrupted') or SIGTERM raising :class:`Terminated`
         ('terminated'). One thread does it all (:func:`~edgehar.services.mqtt.poll`): every
         ``GATHER_S`` it reads what has come on both connections, classifies it and publishes, with
-        no hand-over between threads; it reconnects to a broker that went away (results queue
-        meanwhile)."""
+        no hand-over between threads; what a turn published goes out together at its end
+        (:func:`~edgehar.services.mqtt.flush`); it reconnects to a broker that went away (results
+        queue meanwhile)."""
         connections = [self.conn] if self.quiet is None else [self.conn, self.quiet]
         for conn in connections:
-            conn.open()
-            conn.poll_here()
+            conn.open(polled=True)
         _log("serving", broker=str(self.conn.url), nodes=self.nodes)
         sweep, next_batch = time.perf_counter() + 1.0, 0.0
         try:
@@ -544,6 +544,7 @@ class Gateway:
                     self.forget_idle(now)
                     self._log_cap(now)
                     sweep = now + 1.0
+                flush(connections)
         except KeyboardInterrupt:
             return "interrupted"
         except Terminated:
