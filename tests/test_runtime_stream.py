@@ -24,7 +24,7 @@ from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import Ema, Hysteresis, Vote, make_smoother
 from edgehar.runtime.sources import Chunk, SourceStopped, iter_udp, open_source
-from edgehar.runtime.stream import Streamer, run
+from edgehar.runtime.stream import Streamer, WakePlan, run
 
 N = 600
 
@@ -351,6 +351,88 @@ def test_a_queued_live_source_is_read_a_block_at_a_time_with_labels_on_time(tiny
         assert at - sent[result.end - 1] < 0.5
 
 
+@pytest.mark.parametrize("clock, burst, late", [(1.04, 1, 0.0), (1.0, 4, 0.15)],
+                         ids=["clock-4%-fast", "late-packets-of-4"])
+def test_a_queued_source_that_runs_fast_or_comes_in_bursts_still_gets_each_label_with_its_sample(
+        tiny_bundle, raw, clock, burst, late):
+    """A sensor whose clock runs fast (its 50 Hz are 52 Hz of ours), or one whose samples come in
+    packets (4 per datagram, as from BLE or USB) sent once their last sample is taken, every third
+    150 ms late: the stream learns the source's rate and schedule, so it never sleeps past the
+    sample that completes a window: each label comes out of the read that brought that sample
+    (with its packet), not of a later one that found it queued; and it still waits between reads."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    n = 128 + 3 * 64
+    lines = [f"{i / 50},{','.join(repr(v) for v in row)}" for i, row in enumerate(raw[:n].tolist())]
+
+    def send():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            start = time.monotonic()
+            for i in range(0, n, burst):
+                due = start + (i + burst - 1) / (50 * clock) + (late if i // burst % 3 == 1 else 0.0)
+                time.sleep(max(0.0, due - time.monotonic()))
+                sender.sendto("\n".join(lines[i:i + burst]).encode(), ("127.0.0.1", port))
+
+    last_read, out_with, reads = [-1], [], []
+
+    def counted(chunks):
+        for chunk in chunks:
+            reads.append(len(chunk))
+            if len(chunk):
+                last_read[0] = round(chunk.t[-1] * 50)
+            yield chunk
+
+    chunks = iter_udp("127.0.0.1", port, timeout=1.0)
+    threading.Thread(target=send, daemon=True).start()
+    emitted = []
+    summary = run(Streamer.from_bundle(tiny_bundle), counted(chunks),
+                  lambda r: (emitted.append(r), out_with.append(last_read[0])), queued=True)
+    assert summary["end"] == "timeout" and summary["samples"] == n and summary["lost"] == 0
+    expected, _ = stream(tiny_bundle, np.arange(n) / 50, raw[:n])
+    assert table(emitted) == table(expected)
+    assert out_with == [(r.end - 1) // burst * burst + burst - 1 for r in emitted]  # its packet's last
+    assert len(reads) <= n / 10
+
+
+def queued_reads(arrival, n: int, window: int = 128, hop: int = 64):
+    """What ``run`` reads from a queued source whose sample k arrives at ``arrival(k)`` (s), its
+    :class:`WakePlan` deciding the waits: the samples each read returns, and for each window the
+    last sample of the read that completed it."""
+    plan, now, read, reads, completed = WakePlan(50.0), 0.0, 0, [], []
+    while read < n:
+        now = max(now, arrival(read))  # a read blocks until a sample is there
+        got = read
+        while got < n and arrival(got) <= now:
+            got += 1
+        reads.append(got - read)
+        completed += [got - 1 for end in range(window, got + 1, hop) if end > read]
+        due = window - got if got < window else hop - (got - window) % hop
+        wake = plan.wake_at(now, got - read, (got, due))
+        now, read = max(now, wake or now), got
+    return reads, completed
+
+
+@pytest.mark.parametrize("arrival", [
+    lambda k: k / 50,  # a steady 50 Hz sensor
+    lambda k: k / 50 / 1.02, lambda k: k / 50 / 1.05,  # its clock 2 % or 5 % fast
+    lambda k: k / 50 + 0.15 * (k % 7 == 3),  # every seventh sample 150 ms late, holding up those behind
+    lambda k: (k // 6 * 6 + 5) / 50,  # packets of 6, sent once their last sample is taken
+], ids=["steady", "2%-fast", "5%-fast", "late-samples", "packets-of-6"])
+def test_the_wake_up_plan_never_leaves_a_window_completing_sample_queued(arrival):
+    """Each window's label comes out of the read that brought its last sample (or that sample's
+    packet), whatever the source's rate or lateness; and the stream still waits: at most four reads
+    per window, three for a steady sensor (a block, the sample before the window's last, and that one)."""
+    n = 128 + 28 * 64
+    arrivals = np.maximum.accumulate([arrival(k) for k in range(n)]).tolist()  # a source delivers in order
+    reads, completed = queued_reads(arrivals.__getitem__, n)
+    assert completed == [max(k for k in range(n) if arrivals[k] == arrivals[end - 1])
+                         for end in range(128, n + 1, 64)]
+    assert len(reads) <= 4 * len(completed)
+    if arrivals == [k / 50 for k in range(n)]:
+        assert len(reads) <= 3 * len(completed)
+
+
 @pytest.mark.parametrize("recording", ["demo", "hapt"])
 def test_block_processing_gives_the_labels_of_the_sample_by_sample_filter(recording, hapt_raw):
     """The streamed windows against the recursion run sample after sample (scipy's sosfilt, as
@@ -384,7 +466,7 @@ def test_streaming_a_bundle_and_a_csv_file_loads_no_pydantic_pandas_scipy_or_num
         "from edgehar.bundle import Bundle\n"
         "from edgehar.runtime.smoothing import make_smoother\n"
         "from edgehar.runtime.sources import open_source\n"
-        "from edgehar.runtime.stream import Streamer, run\n"
+        "from edgehar.runtime.stream import Streamer, WakePlan, run\n"
         "bundle = Bundle.default()\n"
         "streamer = Streamer.from_bundle(bundle, 'int8', smoother=make_smoother('hmm:1', bundle))\n"
         f"summary = run(streamer, open_source('csv:{path}'), lambda result: None)\n"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -40,9 +40,9 @@ from edgehar.runtime.smoothing import NoSmoothing
 from edgehar.runtime.sources import Chunk, SourceStopped
 from edgehar.spec import class_of_label
 
-WAKE_EARLY = 4
-"""Samples before a window is due at which a live stream that left its samples queued reads
-again (80 ms at 50 Hz: ample for a sensor's clock drift and jitter)."""
+TRICKLE = 16
+"""A read of at most this many samples is a trickle: the source delivers at its own pace (a
+sample, or a sensor's packet of a few), and a stream reading it may wait for the next window."""
 
 
 class Terminated(Exception):  # noqa: N818  (a signal, like KeyboardInterrupt)
@@ -440,10 +440,10 @@ class Streamer:
                       label_activity=self._label_activities.of(self.classes[top], probs),
                       smoothed_activity=self._smoothed_activities.of(smoothed, probs), true=true)
 
-    def idle_s(self) -> float:
-        """Seconds, at the nominal rate, until ``WAKE_EARLY`` samples before the next window
-        completes: how long a live stream may leave its samples queued."""
-        return 0.0 if self._resampler is None else max(0.0, (self._due - WAKE_EARLY) / self.rate_hz)
+    def schedule(self) -> tuple[int, int] | None:
+        """(grid samples so far, grid samples still to come until the next window completes);
+        None before the first sample."""
+        return None if self._resampler is None else (self._next_index(), self._due)
 
     def note_skipped(self, skipped: Counter) -> None:
         """Count lines a source dropped before they became samples."""
@@ -473,6 +473,58 @@ def _label_classes(bundle: Bundle) -> dict[str, str]:
     return {str(label): c for c, labels in members.items() if c in bundle.classes for label in labels}
 
 
+class WakePlan:
+    """When a live stream whose source queues its samples reads again after a trickle: shortly
+    before the sample that completes the next window arrives, as the source has been seen to
+    deliver. A sample is expected at the earliest time the recent trickles project for it at the
+    source's rate (a sample or a packet that came late does not move the schedule; a rate measured
+    over up to ``POINTS`` trickles, never below the nominal 50 Hz: a sensor whose clock runs fast
+    is waited for less); the stream wakes one sample before that, and as many more as samples came
+    earlier than planned over the last ``ERRORS`` wake-ups. Until the source has been watched for
+    ``BASELINE_S`` it wakes ``START_MARGIN`` samples early, at most ``BASELINE_S`` ahead."""
+
+    START_MARGIN = 4
+    BASELINE_S = 1.0
+    POINTS = 16
+    ERRORS = 16
+
+    def __init__(self, rate_hz: float):
+        self.rate_hz = rate_hz
+        self._points: deque = deque(maxlen=self.POINTS)
+        """(time, grid samples so far) of the trickles a wait started from."""
+        self._errors: deque = deque(maxlen=self.ERRORS)
+        """Per wake-up: grid samples read beyond those the wait expected."""
+        self._waited = None
+        """(grid samples so far, samples expected) of the wait just over; None when not waiting."""
+
+    @property
+    def margin(self) -> int:
+        """Samples before the window-completing one at which to wake."""
+        return 1 + max(0, *self._errors) if self._errors else self.START_MARGIN
+
+    def wake_at(self, read_at: float, chunk: int, schedule: tuple[int, int] | None) -> float | None:
+        """Until when (``time.monotonic()``) to leave the source's samples queued after a read at
+        ``read_at`` of ``chunk`` samples (None: read on); ``schedule``: :meth:`Streamer.schedule` after it."""
+        if schedule is None:
+            return None
+        position, due = schedule
+        if self._waited is not None:  # the read after a wait: how far ahead of the plan was it?
+            (start, expected), self._waited = self._waited, None
+            self._errors.append(position - start - expected)
+            return None  # (the next read waits for a trickle)
+        if not 0 < chunk <= TRICKLE:
+            return None
+        self._points.append((read_at, position))
+        (t0, k0), (t1, k1) = self._points[0], self._points[-1]
+        known = t1 - t0 >= self.BASELINE_S
+        rate = max(self.rate_hz, (k1 - k0) / (t1 - t0)) if known else self.rate_hz
+        ahead = due - self.margin if known else min(due - self.margin, int(self.BASELINE_S * rate))
+        if ahead <= 0:
+            return None
+        self._waited = (position, ahead)
+        return min(t + (position + ahead - k) / rate for t, k in self._points)
+
+
 def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], None], *,
         idle_timeout: float | None = None, queued: bool = False) -> dict:
     """Stream until the source ends, stops or the user interrupts; return the summary.
@@ -484,20 +536,22 @@ def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], No
     ``idle_timeout`` (live sources): stop with 'timeout' when no sample was accepted for
     that long although the source kept sending (garbage, impossible values).
     ``queued`` (live sources that queue what arrives, :func:`~edgehar.runtime.sources.queues`):
-    when samples trickle in (a chunk of at most ``WAKE_EARLY``), wait until the next window is
-    nearly due (:meth:`Streamer.idle_s`) before reading on, and read what queued up meanwhile
-    at once: a handful of wake-ups per window instead of one per sample, each label still out
-    with the sample that completes its window (if samples keep to their rate within
-    ``WAKE_EARLY`` samples)."""
+    when samples trickle in, leave them queued until the next window is nearly due (:class:`WakePlan`)
+    and read what queued up meanwhile at once: two or three wake-ups per window instead of one per
+    sample, each label still out with the sample that completes its window (read while the stream
+    waits for it, not found queued behind it)."""
     end, detail = "eof", None
     quiet_since, accepted = time.monotonic(), streamer.samples
+    plan = WakePlan(streamer.rate_hz) if queued else None
     try:
         for chunk in chunks:
+            read_at = time.monotonic()
             streamer.note_skipped(chunk.skipped)
             for result in streamer.feed(chunk.t, chunk.x, labels=chunk.labels):
                 emit(result)
-            if queued and 0 < len(chunk) <= WAKE_EARLY and (idle := streamer.idle_s()):
-                time.sleep(idle)  # (sleep(0) gives up the core: a context switch per late sample)
+            if plan and (wake := plan.wake_at(read_at, len(chunk), streamer.schedule())) \
+                    and (wait := wake - time.monotonic()) > 0:
+                time.sleep(wait)  # (no sleep(0): it gives up the core, a context switch per sample)
             if idle_timeout is not None:
                 if streamer.samples != accepted:
                     quiet_since, accepted = time.monotonic(), streamer.samples
