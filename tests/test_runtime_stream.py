@@ -258,7 +258,8 @@ def test_sample_limits_come_from_the_caller_else_the_bundle_else_24_g_3000_dps(t
     t, x = np.arange(N) / 50, raw.copy()
     x[100, 0] = 20.0   # a hard knock: real, and within the default limits
     x[200, 4] = np.radians(2500)
-    assert stream(tiny_bundle, t, x)[1].skipped == Counter()
+    for sizes in (None, [64]):  # (in chunks: above the lower limit, 24, yet within its own)
+        assert stream(tiny_bundle, t, x, sizes)[1].skipped == Counter()
     assert stream(tiny_bundle, t, x, limits=SampleLimits(acc_g=16, gyro_dps=2000))[1].skipped == \
         Counter(out_of_range=2)
     copy = tmp_path / "bundle"
