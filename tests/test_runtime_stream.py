@@ -24,7 +24,7 @@ from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import Ema, Hysteresis, Vote, make_smoother
 from edgehar.runtime.sources import Chunk, SourceStopped, iter_udp, open_source
-from edgehar.runtime.stream import Streamer, WakePlan, run
+from edgehar.runtime.stream import Rounded, Streamer, WakePlan, run
 
 N = 600
 
@@ -161,6 +161,14 @@ def test_jittery_timestamps_still_give_a_window_every_hop(tiny_bundle, raw):
     t = np.arange(N) / 50 + rng.uniform(-0.004, 0.004, N)
     results, streamer = stream(tiny_bundle, t, raw, sizes=[1])
     assert streamer.gaps == 0 and len(results) == len(range(0, N - 128, 64))
+
+
+def test_remembered_roundings_are_those_of_round_to_the_sign_of_zero():
+    rounded, values = Rounded(), [0.0, -0.0, 1 / 3, -1e-9, 0.99609375, 2.5e-7, 1 / 3, -0.0, 0.0, float("nan")]
+    for _ in range(2):  # computed, then remembered
+        got = [rounded[p] for p in values]
+        assert [repr(v) for v in got] == [repr(round(p, 6)) for p in values]
+    assert len(rounded) <= Rounded.SIZE
 
 
 def test_result_json_carries_every_field(tiny_bundle, raw):
@@ -467,7 +475,7 @@ def test_streaming_a_bundle_and_a_csv_file_loads_no_pydantic_pandas_scipy_or_num
         "from edgehar.bundle import Bundle\n"
         "from edgehar.runtime.smoothing import make_smoother\n"
         "from edgehar.runtime.sources import open_source\n"
-        "from edgehar.runtime.stream import Streamer, WakePlan, run\n"
+        "from edgehar.runtime.stream import Rounded, Streamer, WakePlan, run\n"
         "bundle = Bundle.default()\n"
         "streamer = Streamer.from_bundle(bundle, 'int8', smoother=make_smoother('hmm:1', bundle))\n"
         f"summary = run(streamer, open_source('csv:{path}'), lambda result: None)\n"

@@ -85,6 +85,26 @@ class Result:
         return text if self.true is None else f"{text}  true {self.true}"
 
 
+class Rounded(dict):
+    """``round(p, 6)`` of each probability, remembered (a dict lookup instead of a decimal
+    conversion): an int8 model's outputs take at most 256 values. Zeros are not remembered, as
+    0.0 and -0.0 are one key: each rounds to itself."""
+
+    SIZE = 256
+
+    def __missing__(self, p: float) -> float:
+        if p == 0:
+            return p
+        value = round(p, 6)
+        if len(self) < self.SIZE:
+            self[p] = value
+        return value
+
+
+ROUNDED = Rounded()
+"""One for every stream (each rounding is the same)."""
+
+
 class Resampler:
     """Linear interpolation of increasing timestamps onto the grid t0 + k / rate_hz.
 
@@ -438,7 +458,7 @@ class Streamer:
         t_start = round(float(t_end - self.window / self.rate_hz), 6)  # to the µs: 1.28, not 1.27999…
         return Result(start=end - self.window, end=end, t_start=t_start,
                       t_end=float(t_end), label=self.classes[top], confidence=values[top],
-                      probs=[round(p, 6) for p in values], smoothed=smoothed,
+                      probs=list(map(ROUNDED.__getitem__, values)), smoothed=smoothed,
                       latency_ms=(time.perf_counter() - arrived) * 1e3,
                       label_activity=self._label_activities.of(self.classes[top], probs),
                       smoothed_activity=self._smoothed_activities.of(smoothed, probs), true=true)
