@@ -499,17 +499,20 @@ def _label_classes(bundle: Bundle) -> dict[str, str]:
 class WakePlan:
     """When a live stream whose source queues its samples reads again after a trickle: shortly
     before the sample that completes the next window arrives, as the source has been seen to
-    deliver. A sample is expected at the earliest time the recent trickles project for it at the
-    source's rate (a sample or a packet that came late does not move the schedule; a rate measured
-    over up to ``POINTS`` trickles, never below the nominal 50 Hz: a sensor whose clock runs fast
-    is waited for less); the stream wakes one sample before that, and as many more as samples came
-    earlier than planned over the last ``ERRORS`` wake-ups. Until the source has been watched for
-    ``BASELINE_S`` it wakes ``START_MARGIN`` samples early, at most ``BASELINE_S`` ahead."""
+    deliver. A sample is expected at the earliest time the last ``POINTS`` trickles project for
+    it at the source's rate: samples or packets that came late do not move the schedule. The rate
+    (grid samples per second: the sensor's clock against this machine's, within ``DRIFT``) is
+    measured between the most punctual trickle of the older half of those and of the newer half,
+    so lateness does not bias it either; below 50 Hz only once ``POINTS`` trickles were seen (a
+    rate too low would wake the stream late). It wakes one sample before that, and as many more
+    as samples came earlier than planned over the last ``ERRORS`` wake-ups. Until the trickles
+    span ``BASELINE_S`` it wakes ``START_MARGIN`` samples early, at most ``BASELINE_S`` ahead."""
 
     START_MARGIN = 4
     BASELINE_S = 1.0
     POINTS = 16
     ERRORS = 16
+    DRIFT = 0.1
 
     def __init__(self, rate_hz: float):
         self.rate_hz = rate_hz
@@ -525,6 +528,19 @@ class WakePlan:
         """Samples before the window-completing one at which to wake."""
         return 1 + max(0, *self._errors) if self._errors else self.START_MARGIN
 
+    def rate(self) -> float | None:
+        """The source's rate in grid samples per second; None until the trickles span BASELINE_S."""
+        points, half = self._points, len(self._points) // 2
+        if not half:
+            return None
+        lateness = [t - k / self.rate_hz for t, k in points]
+        (t0, k0), (t1, k1) = (points[min(part, key=lateness.__getitem__)]
+                              for part in (range(half), range(half, len(points))))
+        if t1 - t0 < self.BASELINE_S:
+            return None
+        slowest = self.rate_hz * (1 - self.DRIFT) if len(points) == self.POINTS else self.rate_hz
+        return min(max((k1 - k0) / (t1 - t0), slowest), self.rate_hz * (1 + self.DRIFT))
+
     def wake_at(self, read_at: float, chunk: int, schedule: tuple[int, int] | None) -> float | None:
         """Until when (``time.monotonic()``) to leave the source's samples queued after a read at
         ``read_at`` of ``chunk`` samples (None: read on); ``schedule``: :meth:`Streamer.schedule` after it."""
@@ -538,13 +554,12 @@ class WakePlan:
         if not 0 < chunk <= TRICKLE:
             return None
         self._points.append((read_at, position))
-        (t0, k0), (t1, k1) = self._points[0], self._points[-1]
-        known = t1 - t0 >= self.BASELINE_S
-        rate = max(self.rate_hz, (k1 - k0) / (t1 - t0)) if known else self.rate_hz
-        ahead = due - self.margin if known else min(due - self.margin, int(self.BASELINE_S * rate))
+        rate = self.rate()
+        ahead = due - self.margin if rate else min(due - self.margin, int(self.BASELINE_S * self.rate_hz))
         if ahead <= 0:
             return None
         self._waited = (position, ahead)
+        rate = rate or self.rate_hz
         return min(t + (position + ahead - k) / rate for t, k in self._points)
 
 
