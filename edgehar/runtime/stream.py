@@ -87,13 +87,13 @@ class Result:
 
 class Rounded(dict):
     """``round(p, 6)`` of each probability, remembered (a dict lookup instead of a decimal
-    conversion): an int8 model's outputs take at most 256 values. Zeros are not remembered, as
-    0.0 and -0.0 are one key: each rounds to itself."""
+    conversion): an int8 model's outputs take at most 256 values. Zeros and NaN are not
+    remembered (0.0 and -0.0 are one key, each NaN another): each rounds to itself."""
 
     SIZE = 256
 
     def __missing__(self, p: float) -> float:
-        if p == 0:
+        if p == 0 or p != p:
             return p
         value = round(p, 6)
         if len(self) < self.SIZE:
