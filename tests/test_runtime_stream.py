@@ -24,7 +24,7 @@ from edgehar.runtime.interpreter import TFLiteClassifier
 from edgehar.runtime.limits import SampleLimits
 from edgehar.runtime.smoothing import Ema, Hysteresis, Vote, make_smoother
 from edgehar.runtime.sources import Chunk, SourceStopped, iter_udp, open_source
-from edgehar.runtime.stream import Streamer, run
+from edgehar.runtime.stream import Rounded, Streamer, WakePlan, run
 
 N = 600
 
@@ -163,6 +163,14 @@ def test_jittery_timestamps_still_give_a_window_every_hop(tiny_bundle, raw):
     assert streamer.gaps == 0 and len(results) == len(range(0, N - 128, 64))
 
 
+def test_remembered_roundings_are_those_of_round_to_the_sign_of_zero():
+    rounded, values = Rounded(), [0.0, -0.0, 1 / 3, -1e-9, 0.99609375, 2.5e-7, 1 / 3, -0.0, 0.0, float("nan")]
+    for _ in range(2):  # computed, then remembered
+        got = [rounded[p] for p in values]
+        assert [repr(v) for v in got] == [repr(round(p, 6)) for p in values]
+    assert len(rounded) == 4  # neither zero nor NaN
+
+
 def test_result_json_carries_every_field(tiny_bundle, raw):
     (first, *_), _ = stream(tiny_bundle, np.arange(200) / 50 + 10.0, raw[:200])
     record = json.loads(first.to_json())
@@ -258,7 +266,8 @@ def test_sample_limits_come_from_the_caller_else_the_bundle_else_24_g_3000_dps(t
     t, x = np.arange(N) / 50, raw.copy()
     x[100, 0] = 20.0   # a hard knock: real, and within the default limits
     x[200, 4] = np.radians(2500)
-    assert stream(tiny_bundle, t, x)[1].skipped == Counter()
+    for sizes in (None, [64]):  # (in chunks: above the lower limit, 24, yet within its own)
+        assert stream(tiny_bundle, t, x, sizes)[1].skipped == Counter()
     assert stream(tiny_bundle, t, x, limits=SampleLimits(acc_g=16, gyro_dps=2000))[1].skipped == \
         Counter(out_of_range=2)
     copy = tmp_path / "bundle"
@@ -351,6 +360,97 @@ def test_a_queued_live_source_is_read_a_block_at_a_time_with_labels_on_time(tiny
         assert at - sent[result.end - 1] < 0.5
 
 
+@pytest.mark.parametrize("clock, burst, late", [(1.04, 1, 0.0), (1.0, 4, 0.2)],
+                         ids=["clock-4%-fast", "late-packets-of-4"])
+def test_a_queued_source_that_runs_fast_or_comes_in_bursts_still_gets_each_label_with_its_sample(
+        tiny_bundle, raw, clock, burst, late):
+    """A sensor whose clock runs fast (its 50 Hz are 52 Hz of ours), or one whose samples come in
+    packets (4 per datagram, as from BLE or USB) sent once their last sample is taken, every third
+    200 ms late (holding up the next two): the stream learns the source's rate and schedule, so
+    it never sleeps past the sample that completes a window: each label comes out of the read that
+    brought that sample (with its packet, and any packet sent with it), not of a later one that
+    found it queued; and it still waits between reads. (A fixed one-sample margin at 50 Hz fails
+    the fast clock.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    n = 128 + 3 * 64
+    lines = [f"{i / 50},{','.join(repr(v) for v in row)}" for i, row in enumerate(raw[:n].tolist())]
+    starts = range(0, n, burst)
+    due = [(i + burst - 1) / (50 * clock) + (late if i // burst % 3 == 1 else 0.0) for i in starts]
+    sent = np.maximum.accumulate(due)  # a late packet holds up those due before it is sent
+
+    def send():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            start = time.monotonic()
+            for i, at in zip(starts, due, strict=True):
+                time.sleep(max(0.0, start + at - time.monotonic()))
+                sender.sendto("\n".join(lines[i:i + burst]).encode(), ("127.0.0.1", port))
+
+    last_read, out_with, reads = [-1], [], []
+
+    def counted(chunks):
+        for chunk in chunks:
+            reads.append(len(chunk))
+            if len(chunk):
+                last_read[0] = round(chunk.t[-1] * 50)
+            yield chunk
+
+    chunks = iter_udp("127.0.0.1", port, timeout=1.0)
+    threading.Thread(target=send, daemon=True).start()
+    emitted = []
+    summary = run(Streamer.from_bundle(tiny_bundle), counted(chunks),
+                  lambda r: (emitted.append(r), out_with.append(last_read[0])), queued=True)
+    assert summary["end"] == "timeout" and summary["samples"] == n and summary["lost"] == 0
+    expected, _ = stream(tiny_bundle, np.arange(n) / 50, raw[:n])
+    assert table(emitted) == table(expected)
+    for result, last in zip(emitted, out_with, strict=True):
+        packet = (result.end - 1) // burst
+        sent_with = max(j for j in range(len(sent)) if sent[j] == sent[packet])
+        assert starts[packet] + burst - 1 <= last <= starts[sent_with] + burst - 1
+    assert len(reads) <= n / 10
+
+
+def queued_reads(arrival, n: int, window: int = 128, hop: int = 64):
+    """What ``run`` reads from a queued source whose sample k arrives at ``arrival(k)`` (s), its
+    :class:`WakePlan` deciding the waits: the samples each read returns, and for each window the
+    last sample of the read that completed it."""
+    plan, now, read, reads, completed = WakePlan(50.0), 0.0, 0, [], []
+    while read < n:
+        now = max(now, arrival(read))  # a read blocks until a sample is there
+        got = read
+        while got < n and arrival(got) <= now:
+            got += 1
+        reads.append(got - read)
+        completed += [got - 1 for end in range(window, got + 1, hop) if end > read]
+        due = window - got if got < window else hop - (got - window) % hop
+        wake = plan.wake_at(now, got - read, (got, due))
+        now, read = max(now, wake or now), got
+    return reads, completed
+
+
+@pytest.mark.parametrize("arrival, reads", [
+    (lambda k: k / 50, 3),  # a steady 50 Hz sensor
+    (lambda k: k / 50 / 1.02, 4), (lambda k: k / 50 / 1.05, 4),  # its clock 2 % or 5 % fast
+    (lambda k: k / 50 / 0.98, 4), (lambda k: k / 50 / 0.95, 4),  # or slow (believed after 16 trickles)
+    (lambda k: k / 50 + 0.15 * (k % 7 == 3), 4),  # every seventh sample 150 ms late, holding up those behind
+    (lambda k: k / 50 / 1.04 + 0.15 * (k % 7 == 3), 4),  # and its clock 4 % fast
+    (lambda k: (k // 6 * 6 + 5) / 50, 4),  # packets of 6, sent once their last sample is taken
+], ids=["steady", "2%-fast", "5%-fast", "2%-slow", "5%-slow", "late-samples", "late-and-fast",
+        "packets-of-6"])
+def test_the_wake_up_plan_never_leaves_a_window_completing_sample_queued(arrival, reads):
+    """Each window's label comes out of the read that brought its last sample (or that sample's
+    packet), whatever the source's rate or lateness; and the stream still waits: at most four reads
+    per window, three for a steady 50 Hz sensor (a block, the sample before the window's last, and
+    that one)."""
+    n = 128 + 28 * 64
+    arrivals = np.maximum.accumulate([arrival(k) for k in range(n)]).tolist()  # a source delivers in order
+    got, completed = queued_reads(arrivals.__getitem__, n)
+    assert completed == [max(k for k in range(n) if arrivals[k] == arrivals[end - 1])
+                         for end in range(128, n + 1, 64)]
+    assert len(got) <= reads * len(completed)
+
+
 @pytest.mark.parametrize("recording", ["demo", "hapt"])
 def test_block_processing_gives_the_labels_of_the_sample_by_sample_filter(recording, hapt_raw):
     """The streamed windows against the recursion run sample after sample (scipy's sosfilt, as
@@ -384,7 +484,7 @@ def test_streaming_a_bundle_and_a_csv_file_loads_no_pydantic_pandas_scipy_or_num
         "from edgehar.bundle import Bundle\n"
         "from edgehar.runtime.smoothing import make_smoother\n"
         "from edgehar.runtime.sources import open_source\n"
-        "from edgehar.runtime.stream import Streamer, run\n"
+        "from edgehar.runtime.stream import Rounded, Streamer, WakePlan, run\n"
         "bundle = Bundle.default()\n"
         "streamer = Streamer.from_bundle(bundle, 'int8', smoother=make_smoother('hmm:1', bundle))\n"
         f"summary = run(streamer, open_source('csv:{path}'), lambda result: None)\n"

@@ -52,6 +52,35 @@ def test_stream_runs_on_litert_alone_never_importing_tensorflow(tiny_bundle, tmp
     assert [r["end"] for r in records] == list(range(128, summary["samples"] + 1, 64))
 
 
+@pytest.mark.parametrize("jsonl", [True, False])
+def test_a_full_speed_replay_writes_every_result_line_once_in_order(tiny_bundle, tmp_path, jsonl):
+    """Lines are written in blocks at --speed max (even where stdout is unbuffered): every window's
+    line comes out once, in order, the last block too, and they are the in-memory stream's."""
+    from edgehar.runtime.sources import iter_csv
+    from edgehar.runtime.stream import Result, Streamer
+
+    with gzip.open(demo_path(), "rt") as demo:
+        lines = demo.readlines()[:1 + 128 + 99 * 64 + 10]  # 100 windows: a block of 64 and a part
+    recording = tmp_path / "part.csv"
+    recording.write_text("".join(lines))
+    args = ["stream", "--model", str(tiny_bundle.path), "--source", f"csv:{recording}", "--smooth", "none"]
+    done = subprocess.run([*EDGEHAR, *args, *(["--jsonl"] if jsonl else [])], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert done.returncode == 0, done.stderr
+    streamer = Streamer.from_bundle(tiny_bundle, "int8")
+    expected = [r for chunk in iter_csv(str(recording)) for r in streamer.feed(chunk.t, chunk.x)]
+    out = done.stdout.splitlines()
+    assert len(expected) == 100 and len(out) == 100 + (not jsonl)
+    if jsonl:
+        records = [json.loads(line) for line in out]
+        assert [{**r, "latency_ms": 0} for r in records] == \
+            [{**json.loads(r.to_json()), "latency_ms": 0} for r in expected]
+    else:
+        assert out[0] == Result.TEXT_HEADER
+        assert [line.rsplit(")", 1)[0] for line in out[1:]] == \
+            [r.to_text().rsplit(")", 1)[0] for r in expected]  # (all but the latency)
+
+
 def wait_for_lines(stream, n: int, limit_s: float = 60) -> list[str]:
     lines, deadline = [], time.monotonic() + limit_s
     while len(lines) < n and time.monotonic() < deadline:

@@ -34,6 +34,9 @@ def _bundle(model: Path | None) -> Bundle:
     return Bundle.load(model) if model else Bundle.default()
 
 
+BLOCK_LINES = 64
+"""Result lines written at once when nobody waits for each (a replay at ``--speed max``)."""
+
 EXIT_CODES = {"timeout": 1, "disconnected": 1, "error": 2, "interrupted": 130, "terminated": 143}
 """Exit status by how the stream ended; 'eof' and 'output_closed' exit 0."""
 
@@ -140,12 +143,19 @@ def stream(
         raise EdgeharError(f"--out {out}: cannot write ({err.strerror or err})") from None
 
     flush_each = is_live(source) or speed != "max"  # someone waits for each line; else write in blocks
+    held: list[str] = []
+    """Lines not written yet: without ``flush`` they go BLOCK_LINES at a time (one write per line
+    is a system call per line where stdout is unbuffered, as with PYTHONUNBUFFERED)."""
 
     def write(line: str | None, flush: bool = True) -> None:
-        """Write ``line`` (None: nothing) and flush; a full disk is one error line."""
+        """Write ``line`` (None: nothing) and, with ``flush``, all held lines and flush; a full
+        disk is one error line."""
         try:
             if line is not None:
-                sink.write(line + "\n")
+                held.append(line)
+            if held and (flush or len(held) >= BLOCK_LINES):
+                sink.write("\n".join(held) + "\n")
+                held.clear()
             if flush:
                 sink.flush()
         except BrokenPipeError:

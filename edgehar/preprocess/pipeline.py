@@ -248,7 +248,7 @@ class CausalFilter:
         order, block, stacked = len(self.zi), self.BLOCK, self._stacked
         if not done and len(x) == block:  # the usual call: one whole block
             stacked[:order], stacked[order:] = self.state, x
-            out = self._matrix @ stacked
+            out = self._matrix.dot(stacked)  # (the same BLAS product as @, without matmul's dispatch)
             self.state = out[block:]
             return out[:block].reshape(shape)
         if done:
@@ -260,7 +260,7 @@ class CausalFilter:
             stacked[:order], stacked[order:order + n] = self.state, part
             if n < block:
                 stacked[order + n:] = 0.0
-            out = self._matrix @ stacked
+            out = self._matrix.dot(stacked)  # (the same BLAS product as @, without matmul's dispatch)
             outputs.append(out[:n])
             if n == block:
                 self.state = out[block:]

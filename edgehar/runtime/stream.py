@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -40,9 +40,9 @@ from edgehar.runtime.smoothing import NoSmoothing
 from edgehar.runtime.sources import Chunk, SourceStopped
 from edgehar.spec import class_of_label
 
-WAKE_EARLY = 4
-"""Samples before a window is due at which a live stream that left its samples queued reads
-again (80 ms at 50 Hz: ample for a sensor's clock drift and jitter)."""
+TRICKLE = 16
+"""A read of at most this many samples is a trickle: the source delivers at its own pace (a
+sample, or a sensor's packet of a few), and a stream reading it may wait for the next window."""
 
 
 class Terminated(Exception):  # noqa: N818  (a signal, like KeyboardInterrupt)
@@ -83,6 +83,26 @@ class Result:
         text = (f"{self.t_start:9.2f}-{self.t_end:9.2f} s  {self.smoothed:<18} "
                 f"({self.label} {self.confidence:.2f})  {self.latency_ms:6.2f} ms")
         return text if self.true is None else f"{text}  true {self.true}"
+
+
+class Rounded(dict):
+    """``round(p, 6)`` of each probability, remembered (a dict lookup instead of a decimal
+    conversion): an int8 model's outputs take at most 256 values. Zeros and NaN are not
+    remembered (0.0 and -0.0 are one key, each NaN another): each rounds to itself."""
+
+    SIZE = 256
+
+    def __missing__(self, p: float) -> float:
+        if p == 0 or p != p:
+            return p
+        value = round(p, 6)
+        if len(self) < self.SIZE:
+            self[p] = value
+        return value
+
+
+ROUNDED = Rounded()
+"""One for every stream (each rounding is the same)."""
 
 
 class Resampler:
@@ -156,6 +176,9 @@ class Streamer:
         stream resyncs, its sample indices go on without a hole and nothing is counted lost."""
         self.limits = limits or SampleLimits()
         self._bounds = self.limits.bounds()
+        self._bound = float(self._bounds.min())
+        """Values within this on every axis are within the limits: one comparison for a chunk on
+        the usual path (a chunk beyond it takes the checks of every other)."""
         self.rate_hz = pipeline.sample_rate_hz
         self._grid_step_fits = 1.02 / self.rate_hz < max_gap_s
         """Whether consecutive grid points (a period apart, ±1 %) are closer than a gap."""
@@ -220,7 +243,7 @@ class Streamer:
             else:  # replay: the next grid points, so in order, without a gap or a loss
                 on_grid = good = self._grid_step_fits and t[0] > self._last_t \
                     and self._resampler.on_grid(t)
-            if good and np.logical_and.reduce(np.abs(x) <= self._bounds, axis=None):
+            if good and np.maximum.reduce(np.abs(x), axis=None) <= self._bound:  # (NaN: False)
                 if self._continue(t, x, codes, on_grid):
                     self._windows(*self._take_block(), arrived, results)
                 return results
@@ -460,15 +483,15 @@ class Streamer:
         t_start = round(float(t_end - self.window / self.rate_hz), 6)  # to the µs: 1.28, not 1.27999…
         return Result(start=end - self.window, end=end, t_start=t_start,
                       t_end=float(t_end), label=self.classes[top], confidence=values[top],
-                      probs=[round(p, 6) for p in values], smoothed=smoothed,
+                      probs=list(map(ROUNDED.__getitem__, values)), smoothed=smoothed,
                       latency_ms=(time.perf_counter() - arrived) * 1e3,
                       label_activity=self._label_activities.of(self.classes[top], probs),
                       smoothed_activity=self._smoothed_activities.of(smoothed, probs), true=true)
 
-    def idle_s(self) -> float:
-        """Seconds, at the nominal rate, until ``WAKE_EARLY`` samples before the next window
-        completes: how long a live stream may leave its samples queued."""
-        return 0.0 if self._resampler is None else max(0.0, (self._due - WAKE_EARLY) / self.rate_hz)
+    def schedule(self) -> tuple[int, int] | None:
+        """(grid samples so far, grid samples still to come until the next window completes);
+        None before the first sample."""
+        return None if self._resampler is None else (self._next_index(), self._due)
 
     def note_skipped(self, skipped: Counter) -> None:
         """Count lines a source dropped before they became samples."""
@@ -498,6 +521,73 @@ def _label_classes(bundle: Bundle) -> dict[str, str]:
     return {str(label): c for c, labels in members.items() if c in bundle.classes for label in labels}
 
 
+class WakePlan:
+    """When a live stream whose source queues its samples reads again after a trickle: shortly
+    before the sample that completes the next window arrives, as the source has been seen to
+    deliver. A sample is expected at the earliest time the last ``POINTS`` trickles project for
+    it at the source's rate: samples or packets that came late do not move the schedule. The rate
+    (grid samples per second: the sensor's clock against this machine's, within ``DRIFT``) is
+    measured between the most punctual trickle of the older half of those and of the newer half,
+    so lateness does not bias it either; below 50 Hz only once ``POINTS`` trickles were seen (a
+    rate too low would wake the stream late). It wakes one sample before that, and as many more
+    as samples came earlier than planned over the last ``ERRORS`` wake-ups. Until the trickles
+    span ``BASELINE_S`` it wakes ``START_MARGIN`` samples early, at most ``BASELINE_S`` ahead."""
+
+    START_MARGIN = 4
+    BASELINE_S = 1.0
+    POINTS = 16
+    ERRORS = 16
+    DRIFT = 0.1
+
+    def __init__(self, rate_hz: float):
+        self.rate_hz = rate_hz
+        self._points: deque = deque(maxlen=self.POINTS)
+        """(time, grid samples so far) of the trickles a wait started from."""
+        self._errors: deque = deque(maxlen=self.ERRORS)
+        """Per wake-up: grid samples read beyond those the wait expected."""
+        self._waited = None
+        """(grid samples so far, samples expected) of the wait just over; None when not waiting."""
+
+    @property
+    def margin(self) -> int:
+        """Samples before the window-completing one at which to wake."""
+        return 1 + max(0, *self._errors) if self._errors else self.START_MARGIN
+
+    def rate(self) -> float | None:
+        """The source's rate in grid samples per second; None until the trickles span BASELINE_S."""
+        points, half = self._points, len(self._points) // 2
+        if not half:
+            return None
+        lateness = [t - k / self.rate_hz for t, k in points]
+        (t0, k0), (t1, k1) = (points[min(part, key=lateness.__getitem__)]
+                              for part in (range(half), range(half, len(points))))
+        if t1 - t0 < self.BASELINE_S:
+            return None
+        slowest = self.rate_hz * (1 - self.DRIFT) if len(points) == self.POINTS else self.rate_hz
+        return min(max((k1 - k0) / (t1 - t0), slowest), self.rate_hz * (1 + self.DRIFT))
+
+    def wake_at(self, read_at: float, chunk: int, schedule: tuple[int, int] | None) -> float | None:
+        """Until when (``time.monotonic()``) to leave the source's samples queued after a read at
+        ``read_at`` of ``chunk`` samples (None: read on); ``schedule``: :meth:`Streamer.schedule` after it."""
+        if schedule is None:
+            return None
+        position, due = schedule
+        if self._waited is not None:  # the read after a wait: how far ahead of the plan was it?
+            (start, expected), self._waited = self._waited, None
+            self._errors.append(position - start - expected)
+            return None  # (the next read waits for a trickle)
+        if not 0 < chunk <= TRICKLE:
+            return None
+        self._points.append((read_at, position))
+        rate = self.rate()
+        ahead = due - self.margin if rate else min(due - self.margin, int(self.BASELINE_S * self.rate_hz))
+        if ahead <= 0:
+            return None
+        self._waited = (position, ahead)
+        rate = rate or self.rate_hz
+        return min(t + (position + ahead - k) / rate for t, k in self._points)
+
+
 def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], None], *,
         idle_timeout: float | None = None, queued: bool = False) -> dict:
     """Stream until the source ends, stops or the user interrupts; return the summary.
@@ -509,20 +599,22 @@ def run(streamer: Streamer, chunks: Iterable[Chunk], emit: Callable[[Result], No
     ``idle_timeout`` (live sources): stop with 'timeout' when no sample was accepted for
     that long although the source kept sending (garbage, impossible values).
     ``queued`` (live sources that queue what arrives, :func:`~edgehar.runtime.sources.queues`):
-    when samples trickle in (a chunk of at most ``WAKE_EARLY``), wait until the next window is
-    nearly due (:meth:`Streamer.idle_s`) before reading on, and read what queued up meanwhile
-    at once: a handful of wake-ups per window instead of one per sample, each label still out
-    with the sample that completes its window (if samples keep to their rate within
-    ``WAKE_EARLY`` samples)."""
+    when samples trickle in, leave them queued until the next window is nearly due (:class:`WakePlan`)
+    and read what queued up meanwhile at once: two or three wake-ups per window instead of one per
+    sample, each label still out with the sample that completes its window (read while the stream
+    waits for it, not found queued behind it)."""
     end, detail = "eof", None
     quiet_since, accepted = time.monotonic(), streamer.samples
+    plan = WakePlan(streamer.rate_hz) if queued else None
     try:
         for chunk in chunks:
+            read_at = time.monotonic()
             streamer.note_skipped(chunk.skipped)
             for result in streamer.feed(chunk.t, chunk.x, labels=chunk.labels):
                 emit(result)
-            if queued and 0 < len(chunk) <= WAKE_EARLY and (idle := streamer.idle_s()):
-                time.sleep(idle)  # (sleep(0) gives up the core: a context switch per late sample)
+            if plan and (wake := plan.wake_at(read_at, len(chunk), streamer.schedule())) \
+                    and (wait := wake - time.monotonic()) > 0:
+                time.sleep(wait)  # (no sleep(0): it gives up the core, a context switch per sample)
             if idle_timeout is not None:
                 if streamer.samples != accepted:
                     quiet_since, accepted = time.monotonic(), streamer.samples
