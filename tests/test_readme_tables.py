@@ -95,6 +95,19 @@ def test_the_one_core_figure_is_the_largest_count_passed_at_normal_priority(gate
     assert tables.one_core_text(bench) == ("not measured", "–")
 
 
+def test_staggered_runs_are_reported_apart_from_the_one_core_figure(gateway):
+    bench = copy.deepcopy(gateway)
+    sweep = [r for r in bench["runs"] if r["broker"] == "mosquitto"]
+    for r in sweep:
+        r["passed"], r["stagger"] = r["devices"] <= 500, False
+    bench["runs"] += [{**r, "devices": 2000, "passed": True, "stagger": True} for r in sweep[:1]]
+    assert tables.one_core_text(bench)[0] == "500 devices"
+    assert tables.one_core_text(bench, staggered=True) == ("2,000 devices", "missed")
+    assert "staggered starts (a fleet switched on over time): 2,000 devices" in tables.gateway_table(bench)
+    row = "| the same, the devices switched on at moments of their own (staggered starts) | 2,000 devices |"
+    assert row in tables.performance_table(None, bench)
+
+
 def test_the_gateway_table_names_the_options_a_run_served_with(gateway):
     bench = _cluster(gateway, {(500, 2): False})
     bench["runs"][-1]["serve_options"] = "--result-qos 0"

@@ -1,7 +1,8 @@
 """Load benchmark of `edgehar serve`: N simulated sensor nodes at 50 Hz on loopback, and what
 `stream --publish` costs.
 
-    python tools/bench_gateway.py [--devices 500,750,1000@-10] [--cluster 500:1,500:2] [--nice 0]
+    python tools/bench_gateway.py [--devices 500,750,1000@-10] [--staggered 1000,1500]
+                                  [--cluster 500:1,500:2] [--nice 0]
                                   [--profile 1500@-20] [--seconds 60] [--batch 25]
                                   [--out models/gateway-bench.json]
 
@@ -14,7 +15,8 @@ each window's label arrives. Per N: samples sent and classified by the gateway (
 difference), windows expected and received, latency from the publication of the batch that
 completed a window to its label's arrival (p50/p99/max; the node's own batching delay comes on
 top), how far the simulator fell behind its schedule, the gateway's CPU share of its core (mean, and
-over its busiest batch period: every device's windows end within one, as the nodes start together;
+over its busiest batch period: every device's windows end within one, as the nodes start together,
+unless ``--staggered``;
 its CPU time per message sent, all its threads: the capacity of a core it would fill; how
 much of it the main thread took: all since it does the network I/O too), how much of its
 core other jobs of a shared machine took meanwhile, the load average, and its RSS per device.
@@ -22,7 +24,8 @@ The first ``--warmup`` seconds (3) are not timed: every device's first message s
 streamer, a publisher, a Home Assistant announcement), a one-off backlog that a short run would
 otherwise count in its latency and CPU; samples and windows are counted over the whole run.
 N passes with zero lost samples and windows and p99 <= 100 ms (``max_devices_passed``: the largest N
-that passed at normal priority, the target's condition). Every benchmark process runs in a
+that passed at normal priority with the nodes started together, the target's condition; the
+``--staggered`` runs, of a fleet switched on over time, are kept apart). Every benchmark process runs in a
 session of its own (the kernel's autogroup share), at priority ``--nice`` (default 0) or, for
 ``N@NICE``, at NICE: on a shared machine a negative value keeps other users' jobs from deciding
 what one core appears to sustain.
@@ -493,9 +496,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--nice", type=int, default=0, help="priority of the benchmark's processes")
-    parser.add_argument("--stagger", action="store_true", help="each device leaves out 0 to 63 samples "
-                        "at its start, so that its windows end at moments of its own (a fleet switched on "
-                        "over time) instead of every device's in the same batch period")
+    parser.add_argument("--staggered", default="", help="N, comma-separated: more one-gateway runs in which "
+                        "each device leaves out 0 to 63 samples at its start, so that its windows end at "
+                        "moments of its own (a fleet switched on over time) instead of every device's in the "
+                        "same batch period")
     parser.add_argument("--out", type=Path, default=Path("models/gateway-bench.json"))
     args = parser.parse_args()
     global NICE
@@ -504,18 +508,19 @@ def main() -> None:
         NICE = args.nice
         overhead = measure_stream_overhead(Path(tmp), args.repeats)
         print(json.dumps(overhead), flush=True)
-        for spec in filter(None, args.devices.split(",")):
+        sweep = [(spec, False) for spec in filter(None, args.devices.split(","))]
+        for spec, stagger in sweep + [(spec, True) for spec in filter(None, args.staggered.split(","))]:
             n, _, nice = spec.partition("@")
             NICE = int(nice or args.nice)
             runs.append(run_load(int(n), args.seconds, args.batch, Path(tmp), options=options,
-                                 warmup=args.warmup, stagger=args.stagger))
+                                 warmup=args.warmup, stagger=stagger))
             print(json.dumps(runs[-1]), flush=True)
         profiles = []
         for spec in filter(None, args.profile.split(",")):
             n, _, nice = spec.partition("@")
             NICE = int(nice or args.nice)
             profiles.append(run_load(int(n), args.seconds, args.batch, Path(tmp), options=options,
-                                     profiled=True, warmup=args.warmup, stagger=args.stagger))
+                                     profiled=True, warmup=args.warmup))
             print(json.dumps(profiles[-1]), flush=True)
         NICE = args.nice
         cluster_options = options + tuple(args.cluster_serve_options.split())
