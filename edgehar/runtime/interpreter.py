@@ -43,7 +43,9 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype=np.int8) -> np.
     """Float -> integer as TFLite and the firmware do it: round half to even, then clip."""
     info = np.iinfo(dtype)
     q = np.rint(np.asarray(x, np.float32) / np.float32(scale)) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
+    np.minimum(q, info.max, out=q)  # clipped by the ufuncs: np.clip's Python layers cost more (~4 µs)
+    np.maximum(q, info.min, out=q)
+    return q.astype(dtype)
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
