@@ -28,13 +28,13 @@ import numpy as np
 
 def handle_cpu_us(devices: int, batch: int, seconds: float) -> float:
     """CPU µs per message of Gateway.handle, after the first two messages of every device."""
+    from bench_gateway import ACC_SCALE, GYRO_SCALE, demo_counts  # (after --code: its edgehar)
+
     from edgehar.bundle import Bundle
-    from edgehar.runtime.sources import demo_path, iter_csv
     from edgehar.services.gateway import Gateway, pack_binary
     from edgehar.services.mqtt import Connection, parse_url
 
-    x = np.concatenate([c.x for c in iter_csv(str(demo_path()))])
-    raw = np.rint(x / np.array([1 / 4096] * 3 + [1 / 1000] * 3)).astype(np.int16)
+    raw = demo_counts()
     bundle = Bundle.default()
     conn = Connection(parse_url("mqtt://127.0.0.1:1/bench", default_topic="bench"), None)  # never opened
     gateway = Gateway(conn, bundle, "bench", smooth=bundle.smoothing)
@@ -43,7 +43,7 @@ def handle_cpu_us(devices: int, batch: int, seconds: float) -> float:
         for d in range(devices):
             start = (d * 331 + 25 * k) % (len(raw) - 25)
             messages.append((f"n{d}", pack_binary(10**9 + d * 37_117 + k * 500_000, np.arange(25) * 20_000,
-                                                  raw[start:start + 25], 1 / 4096, 1 / 1000)))
+                                                  raw[start:start + 25], ACC_SCALE, GYRO_SCALE)))
 
     def run(part) -> float:
         spent = 0.0

@@ -244,8 +244,8 @@ class Streamer:
                 on_grid = good = self._grid_step_fits and t[0] > self._last_t \
                     and self._resampler.on_grid(t)
             if good and np.maximum.reduce(np.abs(x), axis=None) <= self._bound:  # (NaN: False)
-                if self._continue(t, x, codes, on_grid):
-                    self._windows(*self._take_block(), arrived, results)
+                self._count_usual(t)
+                self._push(t, x, codes, arrived, results, on_grid)
                 return results
         with np.errstate(over="ignore", invalid="ignore"):  # timestamps may be as far apart as ±1.7e308
             t, x, codes = self._drop_impossible(t, x, codes)
@@ -395,24 +395,25 @@ class Streamer:
         """For a caller that checks many streams' chunks at once (the gateway): (last sample's time,
         grid origin t0, next grid index k) while a chunk of samples on the grid points t0 + (k + i) /
         rate_hz, each within ``Resampler.tol``, after that time and within the limits, takes
-        :meth:`feed`'s usual path, through :meth:`_continue`; None when every chunk must go through
-        :meth:`feed` (nothing accepted yet, a sample held back, labelled input, steps beyond a gap)."""
+        :meth:`feed`'s usual path (:meth:`_count_usual`, then :meth:`_hold`); None when every chunk
+        must go through :meth:`feed` (nothing accepted yet, a sample held back, labelled input,
+        steps beyond a gap)."""
         if self._held is None and self._last_t is not None and self._grid_step_fits and not self.labelled:
             return self._last_t, self._resampler.t0, self._resampler.k
         return None
 
-    def _continue(self, t, x, codes, on_grid: bool) -> bool:
-        """Samples continuing the segment in order within ``max_gap_s`` and the limits (checked by
-        the caller): count them and hold their grid samples; whether a window is now due."""
+    def _count_usual(self, t) -> None:
+        """Count samples continuing the segment in order within ``max_gap_s`` and the limits
+        (checked by the caller)."""
         self.lost += max(0, round(float(t[0] - self._last_t) * self.rate_hz) - 1)
         self._behind, self.samples = 0, self.samples + len(t)
-        return self._hold(t, x, codes, on_grid)
 
     def _push(self, t, x, codes, arrived: float, results: list[Result], on_grid: bool = False) -> None:
         """Samples continuing the current segment -> the 50 Hz grid, held until a window is
         due -> features of the held block -> windows."""
         if self._hold(t, x, codes, on_grid):
-            self._windows(*self._take_block(), arrived, results)
+            raw, codes = self._take_block()
+            self._windows(self._pre.push(raw), codes, arrived, results)
 
     def _hold(self, t, x, codes, on_grid: bool) -> bool:
         """Hold the grid samples these samples complete; whether a window is now due."""
@@ -423,14 +424,13 @@ class Streamer:
         self._due -= len(grid)
         return self._due <= 0
 
-    def _take_block(self, preprocess: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-        """The held block's features (raw grid samples if not ``preprocess``) and labels (None:
-        unlabelled input), taken."""
+    def _take_block(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The held block's raw grid samples and labels (None: unlabelled input), taken."""
         block, self._block = self._block, []
         raw = block[0][0] if len(block) == 1 else np.concatenate([g for g, _ in block])
         codes = np.concatenate([np.zeros(len(g), np.int16) if c is None else c for g, c in block]) \
             if self.labelled else None
-        return self._pre.push(raw) if preprocess else raw, codes
+        return raw, codes
 
     def _grid_codes(self, k0: int, n: int, t, codes) -> np.ndarray:
         """The label of each new grid sample: that of the last source sample at or before it."""

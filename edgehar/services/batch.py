@@ -56,11 +56,12 @@ class DeviceStreamer(Streamer):
     def hold_usual(self, t: np.ndarray, x: np.ndarray) -> bool:
         """Samples that a check of the whole batch found on the usual path: counted and held as
         :meth:`feed` does; whether a window is now due."""
-        return self._continue(t, x, _UNLABELLED[:len(t)], True)
+        self._count_usual(t)
+        return self._hold(t, x, _UNLABELLED[:len(t)], True)
 
     def due_block(self) -> tuple[Preprocessor, np.ndarray]:
         """The preprocessor and the held raw grid samples, taken, once a window is due."""
-        return self._pre, self._take_block(preprocess=False)[0]
+        return self._pre, self._take_block()[0]
 
     def windows_of(self, features: np.ndarray, arrived: float) -> None:
         """The due block's features (preprocessed with other devices'): its windows wait."""

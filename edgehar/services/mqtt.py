@@ -252,11 +252,12 @@ class Connection:
             self.client.loop_start()
             answered = self._answer.wait(self.timeout)
         if not answered or self._refusal:
-            if not self.polled:
+            if self.polled:
+                self.client.disconnect()
+                flush([self])  # (the DISCONNECT only queued)
+            else:
                 self.client.loop_stop()
-            self.client.disconnect()
-            if self.polled:  # the DISCONNECT waits in the queue
-                flush([self])
+                self.client.disconnect()
             if not self._refusal:
                 raise PublishError(f"{self.url}: no answer from the broker in {self.timeout:g} s")
 
